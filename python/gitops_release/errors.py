@@ -1,0 +1,93 @@
+"""The error hierarchy. Library code raises these; only the CLI entrypoint turns them into an
+``::error::`` annotation, a step-summary line and exit code 1.
+
+Every message says what is wrong, names the input it came from, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class GitopsReleaseError(Exception):
+    """Base class of every failure the tool reports to its user."""
+
+    title = "gitops-release failed"
+
+    def __init__(self, message: str, *, input_name: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.input_name = input_name
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.input_name:
+            text = f"input '{self.input_name}': {text}"
+        if self.hint:
+            text = f"{text}. {self.hint}"
+        return text
+
+
+class InputError(GitopsReleaseError):
+    """An input (action input, CLI flag or dispatch payload field) is missing or malformed."""
+
+    title = "Invalid input"
+
+
+class ImageReferenceError(InputError):
+    """An image reference does not match the distribution/reference grammar."""
+
+    title = "Invalid image reference"
+
+
+class PathError(InputError):
+    """A path leaves the config root, goes through a symlink, into .git, or does not exist."""
+
+    title = "Invalid path"
+
+
+class ManifestError(GitopsReleaseError):
+    """A manifest in the config repo cannot be read or does not hold what the deploy must change."""
+
+    title = "Manifest error"
+
+
+class DowngradeError(GitopsReleaseError):
+    """The deploy would move an environment to an older version and downgrades are not allowed."""
+
+    title = "Downgrade refused"
+
+
+class GitError(GitopsReleaseError):
+    """A git command failed."""
+
+    title = "Git error"
+
+
+class PushRejectedError(GitError):
+    """The remote refused the push for a reason other than a race (hook, protection, auth)."""
+
+    title = "Push rejected"
+
+
+class PushContentionError(GitError):
+    """The push lost the race to other writers more times than the retry budget allows."""
+
+    title = "Push retries exhausted"
+
+
+class BuildError(GitopsReleaseError):
+    """Building or pushing the image failed."""
+
+    title = "Build failed"
+
+
+class RegistryError(BuildError):
+    """The registry cannot be reached or refused the credentials."""
+
+    title = "Registry error"
+
+
+class DispatchError(GitopsReleaseError):
+    """The repository_dispatch request failed."""
+
+    title = "Dispatch failed"
