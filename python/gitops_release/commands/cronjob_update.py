@@ -1,15 +1,23 @@
-"""`gitops-release cronjob-update`: not built yet; it fails loudly rather than pretending to work."""
+"""`gitops-release cronjob-update`: point a CronJob or Job of a config-repo overlay at a new image
+and release, then commit and push."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gitops_release.commands import NotImplementedYetError
+from gitops_release import receiver
 from gitops_release.inputs import CommandSpec
 from gitops_release.runner import Runner
 
-SPEC = CommandSpec(name="cronjob-update", help="(not implemented yet)", inputs=())
+EVENT = "new-job-image"
+SPEC = CommandSpec(
+    name="cronjob-update",
+    help="Update the image and release env var of a CronJob or Job in a config-repo overlay "
+    "(prod also updates prod-*), commit and push.",
+    inputs=receiver.receiver_inputs("Deploy {release}"),
+    outputs=receiver.OUTPUTS,
+)
 
 
 def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    raise NotImplementedYetError("cronjob-update is not implemented yet")
+    receiver.run(raw, runner, environ, EVENT)

@@ -1,28 +1,26 @@
-"""`gitops-release image-update`: update a workload's image and release env var in an overlay."""
+"""`gitops-release image-update`: point a workload (Deployment, Argo Rollout, StatefulSet,
+DaemonSet) of a config-repo overlay at a new image and release, then commit and push.
+
+Imports stay light (no Docker or GitHub client): ruamel.yaml and semver load only when used.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gitops_release.commands import NotImplementedYetError
-from gitops_release.inputs import CommandSpec, InputSpec, check_text
-from gitops_release.reference import parse_reference
+from gitops_release import receiver
+from gitops_release.inputs import CommandSpec
 from gitops_release.runner import Runner
 
+EVENT = "new-image"
 SPEC = CommandSpec(
     name="image-update",
-    help="Update the image and release env var of a workload in a config-repo overlay.",
-    inputs=(
-        InputSpec("image", "Full image reference registry/name:tag[@digest]", required=True),
-        InputSpec("release", "Release as <name>@<version>", required=True),
-        InputSpec("path", "Overlay folder, relative to the config repo", required=True),
-    ),
-    outputs={"changed": "'true' when a commit was made"},
+    help="Update the image and release env var of a workload in a config-repo overlay "
+    "(prod also updates prod-*), commit and push.",
+    inputs=receiver.receiver_inputs("Deploy {release}"),
+    outputs=receiver.OUTPUTS,
 )
 
 
 def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    image = parse_reference(raw["image"], "image")
-    check_text("release", raw["release"])
-    runner.info(f"image {image}")
-    raise NotImplementedYetError("image-update is not implemented yet")
+    receiver.run(raw, runner, environ, EVENT)

@@ -1,0 +1,76 @@
+"""Version ordering for the receiver: an environment only moves forward.
+
+Two schemes are compared, and only with themselves:
+
+* semver, as the app's git tags are written: a leading ``v`` allowed, a missing minor or patch read
+  as 0 (``v5`` < ``v6`` < ``v6.0.1``), prereleases ordered by the semver rules (``1.0.0-rc.1`` <
+  ``1.0.0``), build metadata ignored;
+* the 17-digit UTC timestamp ``YYYYMMDDHHmmssSSS`` that branch builds are tagged with.
+
+Anything else (``latest``, a branch name, a change of scheme) cannot be ordered: it is reported as
+incomparable and the caller deploys it with a notice.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TIMESTAMP_RE = re.compile(r"[0-9]{17}", re.ASCII)
+SEMVER_RE = re.compile(
+    r"v?(?P<core>(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*)){0,2})"
+    r"(?P<rest>(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)",
+    re.ASCII,
+)
+
+
+class Order(enum.Enum):
+    """How a new version relates to the one an environment runs."""
+
+    OLDER = "older"
+    SAME = "same"
+    NEWER = "newer"
+    INCOMPARABLE = "incomparable"
+
+
+@dataclass(frozen=True)
+class ParsedVersion:
+    """A version in one scheme: ``timestamp`` (an int) or ``semver`` (a semver.Version)."""
+
+    scheme: str
+    key: Any
+
+
+def parse_version(text: str) -> ParsedVersion | None:
+    """The version in its scheme, or None when it is in neither."""
+    if TIMESTAMP_RE.fullmatch(text):
+        return ParsedVersion("timestamp", int(text))
+    match = SEMVER_RE.fullmatch(text)
+    if match is None:
+        return None
+    import semver  # imported here: only a deploy that compares versions pays for it
+
+    parts = match["core"].split(".")
+    parts += ["0"] * (3 - len(parts))
+    try:
+        return ParsedVersion("semver", semver.Version.parse(".".join(parts) + match["rest"]))
+    except ValueError:
+        return None
+
+
+def compare(current: str, new: str) -> Order:
+    """Order ``new`` relative to ``current``."""
+    if current == new:
+        return Order.SAME
+    old_v, new_v = parse_version(current), parse_version(new)
+    if old_v is None or new_v is None or old_v.scheme != new_v.scheme:
+        return Order.INCOMPARABLE
+    if old_v.scheme == "semver":
+        result = new_v.key.compare(old_v.key)  # build metadata does not take part
+    else:
+        result = (new_v.key > old_v.key) - (new_v.key < old_v.key)
+    if result < 0:
+        return Order.OLDER
+    return Order.NEWER if result > 0 else Order.SAME
