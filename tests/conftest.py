@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.act import Act, snapshot_bundle
+from tests.harness.github_api import GitHubAPI
 from tests.harness.gitrepo import GitRepo, make_repo
 from tests.harness.services import Registry, ensure_docker_engine, run_registry
 
@@ -46,3 +47,10 @@ def make_git_repo(tmp_path: Path) -> Callable[..., GitRepo]:
         return make_repo(tmp_path / "repos", owner, name, template, branch)
 
     return factory
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubAPI]:
+    """The local GitHub API (repository_dispatch contract) on 127.0.0.1, fresh per test."""
+    with GitHubAPI() as server:
+        yield server
