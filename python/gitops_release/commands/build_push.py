@@ -1,15 +1,176 @@
-"""`gitops-release build-push`: not built yet; it fails loudly rather than pretending to work."""
+"""`gitops-release build-push`: compute tags (metadata-action rules), build for several platforms
+with buildx, push, and report the image, version and pushed digest."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
-from gitops_release.commands import NotImplementedYetError
-from gitops_release.inputs import CommandSpec
-from gitops_release.runner import Runner
+from gitops_release.errors import InputError
+from gitops_release.inputs import CommandSpec, InputSpec, check_text, parse_bool, parse_list
+from gitops_release.reference import parse_reference, validate_name
+from gitops_release.runner import Runner, md_escape
+from gitops_release.tags import DEFAULT_RULES, compute_tags, context_from_environ, labels, parse_flavor
 
-SPEC = CommandSpec(name="build-push", help="(not implemented yet)", inputs=())
+SPEC = CommandSpec(
+    name="build-push",
+    help="Build a multi-platform image with buildx, tag it with metadata-action rules and push it.",
+    inputs=(
+        InputSpec("registry", "Registry host[:port] to push to (the seed's CR_ENDPOINT)",
+                  required=True),
+        InputSpec("username", "Registry user name; empty: no login"),
+        InputSpec("password", "Registry password or token, sent to docker login on stdin",
+                  secret=True),
+        InputSpec("image-name", "Repository path in the registry, e.g. team/api", required=True),
+        InputSpec("context", "Build context directory", default="."),
+        InputSpec("file", "Path to the Dockerfile", default="./Dockerfile"),
+        InputSpec("platforms", "Target platforms, comma- or newline-separated",
+                  default="linux/amd64,linux/arm64"),
+        InputSpec("tags", "Tag rules in docker/metadata-action syntax, one per line",
+                  default=DEFAULT_RULES),
+        InputSpec("flavor", "docker/metadata-action flavor (latest=auto|true|false, prefix=, "
+                  "suffix=)"),
+        InputSpec("push", "Push the image (true/false)", default="true"),
+        InputSpec("build-args", "Extra build arguments, KEY=VALUE per line (version is always set)"),
+        InputSpec("cache-from", "Cache sources, one per line; empty: "
+                  "type=registry,ref=<registry>/<image-name>; none: no cache import"),
+        InputSpec("cache-to", "Cache export; 'none' for no export", default="type=inline"),
+        InputSpec("labels", "Extra image labels, KEY=VALUE per line"),
+    ),
+    outputs={
+        "image": "registry/name:version",
+        "version": "the highest-priority tag",
+        "tags": "every pushed reference, one per line",
+        "digest": "sha256 digest of the pushed image index",
+        "release": "<image-name>@<version>",
+        "labels": "the image labels, KEY=VALUE per line",
+    },
+)
+
+
+@dataclass(frozen=True)
+class BuildPushInputs:
+    registry: str
+    username: str
+    password: str
+    image_name: str
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    tags: str
+    flavor: str
+    push: bool
+    build_args: dict[str, str]
+    cache_from: tuple[str, ...]
+    cache_to: str
+    labels: tuple[str, ...]
+
+    @property
+    def repository(self) -> str:
+        return f"{self.registry}/{self.image_name}"
+
+
+def _pairs(name: str, value: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for line in filter(None, (line.strip() for line in value.splitlines())):
+        key, sep, item = line.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{line!r} is not KEY=VALUE", input_name=name,
+                             hint="Write one KEY=VALUE per line")
+        result[key.strip()] = item
+    return result
+
+
+def read_inputs(raw: Mapping[str, str]) -> BuildPushInputs:
+    registry = check_text("registry", raw["registry"].strip()).removeprefix("https://")
+    image_name = check_text("image-name", raw["image-name"].strip())
+    repository = validate_name(f"{registry}/{image_name}", "image-name")
+    if parse_reference(repository, "registry").domain != registry:
+        raise InputError(f"{registry!r} is not a registry host", input_name="registry",
+                         hint="Use host[:port], e.g. myregistry.azurecr.io or 127.0.0.1:5000")
+    context = Path(raw["context"])
+    dockerfile = Path(raw["file"])
+    if not context.is_dir():
+        raise InputError(f"the build context {str(context)!r} is not a directory",
+                         input_name="context", hint="Give a path relative to the workspace")
+    if not dockerfile.is_file():
+        raise InputError(f"the Dockerfile {str(dockerfile)!r} does not exist", input_name="file",
+                         hint="Give a path relative to the workspace, e.g. ./Dockerfile")
+    platforms = parse_list(raw["platforms"])
+    if not platforms:
+        raise InputError("no platform given", input_name="platforms",
+                         hint="e.g. linux/amd64,linux/arm64")
+    cache_from = parse_list(raw["cache-from"].replace(",", "\x00")) if raw["cache-from"] else ()
+    cache_from = tuple(item.replace("\x00", ",") for item in cache_from)
+    if not cache_from:
+        cache_from = (f"type=registry,ref={repository}",)
+    if cache_from == ("none",):
+        cache_from = ()
+    return BuildPushInputs(
+        registry=registry, username=check_text("username", raw["username"].strip()),
+        password=raw["password"], image_name=image_name, context=context, dockerfile=dockerfile,
+        platforms=platforms, tags=check_text("tags", raw["tags"], multiline=True),
+        flavor=check_text("flavor", raw["flavor"], multiline=True),
+        push=parse_bool("push", raw["push"]), build_args=_pairs("build-args", raw["build-args"]),
+        cache_from=cache_from, cache_to="" if raw["cache-to"].strip() == "none" else
+        raw["cache-to"].strip(),
+        labels=tuple(f"{k}={v}" for k, v in _pairs("labels", raw["labels"]).items()))
 
 
 def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    raise NotImplementedYetError("build-push is not implemented yet")
+    if raw["password"]:
+        runner.mask(raw["password"])
+    inputs = read_inputs(raw)
+    now = datetime.now(timezone.utc)
+    result = compute_tags(inputs.tags, context_from_environ(environ, now), parse_flavor(inputs.flavor))
+    references = result.references(inputs.repository)
+    image_labels = labels(result.version, environ, now, inputs.labels)
+    runner.info(f"version {result.version}; tags: {', '.join(result.tags)}")
+    digest, seconds = _build(inputs, references, image_labels, result.version, runner, environ)
+    outputs = {
+        "image": f"{inputs.repository}:{result.version}",
+        "version": result.version,
+        "tags": "\n".join(references),
+        "digest": digest,
+        "release": f"{inputs.image_name}@{result.version}",
+        "labels": "\n".join(f"{k}={v}" for k, v in image_labels.items()),
+    }
+    runner.set_outputs(outputs)
+    runner.summary(
+        f"### :whale: Built {md_escape(outputs['image'])}\n\n"
+        f"| | |\n|---|---|\n| Platforms | {md_escape(', '.join(inputs.platforms))} |\n"
+        f"| Tags | {md_escape(', '.join(result.tags))} |\n| Digest | {md_escape(digest or '-')} |\n"
+        f"| Pushed | {'yes' if inputs.push else 'no'} |\n| Build time | {seconds:.1f} s |\n")
+
+
+def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping[str, str],
+           version: str, runner: Runner, environ: Mapping[str, str]) -> tuple[str, float]:
+    from python_on_whales import DockerClient
+
+    from gitops_release import build
+
+    request = build.BuildRequest(
+        context=inputs.context, dockerfile=inputs.dockerfile, platforms=inputs.platforms,
+        tags=tuple(references), push=inputs.push,
+        build_args={"version": version, **inputs.build_args}, labels=image_labels,
+        cache_from=inputs.cache_from, cache_to=inputs.cache_to)
+    with build.private_docker_config(environ.get("RUNNER_TEMP", "")) as config:
+        docker = DockerClient(config=config)
+        if inputs.username and inputs.password:
+            with runner.group(f"Log in to {inputs.registry}"):
+                build.login(docker, build.Credentials(inputs.registry, inputs.username,
+                                                      inputs.password))
+                runner.info("Login succeeded")
+        missing = build.needs_emulation(inputs.platforms)
+        if missing:
+            build.install_emulators(docker, missing, runner.warning)
+        started = time.monotonic()
+        with runner.group(f"Build {', '.join(inputs.platforms)}"), runner.verbatim():
+            digest = build.build_and_push(docker, request, inputs.registry, runner.info,
+                                          runner.info)
+        seconds = time.monotonic() - started
+    runner.info(f"built{' and pushed' if inputs.push else ''} in {seconds:.1f} s; digest {digest}")
+    return digest, seconds

@@ -1,0 +1,145 @@
+"""build-push: inputs (SPEC == action.yml), validation, builder and emulation choices, error
+classification. The build itself runs for real in tests/e2e/test_build_push.py."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from gitops_release import build
+from gitops_release.cli import main
+from gitops_release.commands import build_push
+from gitops_release.errors import InputError, RegistryError
+from gitops_release.inputs import resolve
+
+REPO = Path(__file__).resolve().parents[2]
+ACTION = REPO / "actions" / "build-push" / "action.yml"
+
+
+def _action() -> dict:  # type: ignore[type-arg]
+    return YAML(typ="safe").load(ACTION.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_spec_matches_action_yml() -> None:
+    action = _action()
+    declared = {name: (str(item.get("default", "")).strip(), bool(item.get("required", False)))
+                for name, item in action["inputs"].items()}
+    assert declared == {item.name: (item.default.strip(), item.required)
+                        for item in build_push.SPEC.inputs}
+    assert set(action["outputs"]) == set(build_push.SPEC.outputs)
+    env = action["runs"]["steps"][0]["env"]
+    assert env == {item.env: f"${{{{ inputs.{item.name} }}}}" for item in build_push.SPEC.inputs}
+    assert action["runs"]["steps"][0]["run"] == \
+        '"$GITHUB_ACTION_PATH/../../scripts/action-run" build-push build-push'
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _raw(**overrides: str) -> dict[str, str]:
+    flags = {"registry": "registry.example.com:5000", "image-name": "team/api", **overrides}
+    return resolve(build_push.SPEC, flags, {})
+
+
+def test_defaults(app: Path) -> None:
+    inputs = build_push.read_inputs(_raw())
+    assert inputs.platforms == ("linux/amd64", "linux/arm64")
+    assert inputs.cache_from == ("type=registry,ref=registry.example.com:5000/team/api",)
+    assert inputs.cache_to == "type=inline"
+    assert inputs.push is True
+    assert inputs.repository == "registry.example.com:5000/team/api"
+
+
+def test_cache_none_and_lists(app: Path) -> None:
+    inputs = build_push.read_inputs(_raw(**{
+        "cache-from": "type=registry,ref=r.io/a:cache\ntype=local,src=/tmp/c",
+        "cache-to": "none", "build-args": "A=1\nB=x=y", "labels": "team=core"}))
+    assert inputs.cache_from == ("type=registry,ref=r.io/a:cache", "type=local,src=/tmp/c")
+    assert inputs.cache_to == ""
+    assert inputs.build_args == {"A": "1", "B": "x=y"}
+    assert inputs.labels == ("team=core",)
+    assert build_push.read_inputs(_raw(**{"cache-from": "none"})).cache_from == ()
+
+
+@pytest.mark.parametrize(("overrides", "input_name", "message"), [
+    ({"registry": "myregistry"}, "registry", "'myregistry' is not a registry host"),
+    ({"image-name": "Team/API"}, "image-name", "is not a valid image reference"),
+    ({"file": "./Nope.Dockerfile"}, "file", "does not exist"),
+    ({"context": "missing-dir"}, "context", "is not a directory"),
+    ({"push": "yes"}, "push", "'yes' is not a boolean"),
+    ({"build-args": "JUSTAKEY"}, "build-args", "is not KEY=VALUE"),
+    ({"platforms": " , "}, "platforms", "no platform given"),
+    ({"registry": "r.io\x1b[31m"}, "registry", "control character"),
+], ids=["registry-not-host", "uppercase-name", "no-dockerfile", "no-context", "push-bool",
+        "build-arg", "no-platform", "control-char"])
+def test_bad_inputs_name_the_input(app: Path, overrides: dict[str, str], input_name: str,
+                                   message: str) -> None:
+    with pytest.raises(InputError) as raised:
+        build_push.read_inputs(_raw(**overrides))
+    assert raised.value.input_name == input_name
+    assert message in str(raised.value)
+
+
+def test_bad_tag_rule_fails_before_any_docker_call(app: Path) -> None:
+    out = io.StringIO()
+    code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
+                 "--password", "hunter2", "--tags", "type=calver"], {"PATH": ""}, out)
+    assert code == 1
+    assert out.getvalue().splitlines() == [
+        "::add-mask::hunter2",
+        "::error title=build-push%3A Invalid input::input 'tags': unknown tag type 'calver' in the "
+        "rule 'type=calver'. Use one of edge, match, raw, ref, schedule, semver, sha",
+    ]
+
+
+@pytest.mark.parametrize(("host", "platforms", "expected"), [
+    ("x86_64", ["linux/amd64"], []),
+    ("x86_64", ["linux/386", "linux/amd64"], []),
+    ("aarch64", ["linux/arm64"], []),
+    ("aarch64", ["linux/amd64", "linux/arm64"], ["amd64"]),
+    ("x86_64", ["linux/arm64", "linux/arm/v7", "linux/riscv64", "linux/arm64"],
+     ["arm64", "arm", "riscv64"]),
+], ids=["native", "386-on-amd64", "native-arm", "amd64-on-arm", "several"])
+def test_needs_emulation(host: str, platforms: list[str], expected: list[str]) -> None:
+    if not Path("/proc/sys/fs/binfmt_misc").is_dir() or any(
+            Path("/proc/sys/fs/binfmt_misc").glob("qemu-*")):
+        pytest.skip("this machine already has QEMU handlers registered")
+    assert build.needs_emulation(platforms, host) == expected
+
+
+@pytest.mark.parametrize(("text", "input_name", "message"), [
+    ("Error response from daemon: Get \"http://r/v2/\": unauthorized: ", "password",
+     "refused the credentials"),
+    ("failed to authorize: 401 Unauthorized", "password", "refused the credentials"),
+    ("dial tcp 127.0.0.1:1: connect: connection refused", "registry", "cannot reach the registry"),
+    ("lookup nope.invalid: no such host", "registry", "cannot reach the registry"),
+], ids=["login-unauthorized", "push-401", "refused", "dns"])
+def test_registry_errors_are_classified(text: str, input_name: str, message: str) -> None:
+    error = build._classify("r:5000", text)
+    assert isinstance(error, RegistryError)
+    assert error.input_name == input_name
+    assert message in str(error)
+
+
+def test_unknown_failure_is_not_a_registry_error() -> None:
+    assert build._classify("r:5000", "failed to solve: dockerfile parse error line 3") is None
+
+
+def test_cache_entries_become_buildx_dicts() -> None:
+    assert list(build._cache_dicts(["type=registry,ref=r.io/a", "r.io/b:cache"])) == [
+        {"type": "registry", "ref": "r.io/a"}, {"type": "registry", "ref": "r.io/b:cache"}]
+
+
+def test_private_docker_config_is_removed(tmp_path: Path) -> None:
+    with build.private_docker_config(str(tmp_path)) as config:
+        (config / "config.json").write_text('{"auths": {"r": {"auth": "c2VjcmV0"}}}')
+        assert config.parent == tmp_path
+    assert not config.exists()
+    assert list(tmp_path.iterdir()) == []
