@@ -89,7 +89,7 @@ class Git:
         return Upstream(remote, merge[len("refs/heads/"):], branch)
 
     def ensure_clean(self) -> None:
-        dirty = self.out("status", "--porcelain", "--untracked-files=no")
+        dirty = self.run("status", "--porcelain", "--untracked-files=no").stdout.rstrip("\n")
         if dirty:
             raise GitError("the work tree has uncommitted changes to tracked files: "
                            + ", ".join(line[3:] for line in dirty.splitlines()[:5]),

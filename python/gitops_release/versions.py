@@ -3,8 +3,8 @@
 Two schemes are compared, and only with themselves:
 
 * semver, as the app's git tags are written: a leading ``v`` allowed, a missing minor or patch read
-  as 0 (``v5`` < ``v6`` < ``v6.0.1``), prereleases ordered by the semver rules (``1.0.0-rc.1`` <
-  ``1.0.0``), build metadata ignored;
+  as 0 (``v5`` < ``v6`` < ``v6.0.1``), a major of at most 8 digits, prereleases ordered by the
+  semver rules (``1.0.0-rc.1`` < ``1.0.0``), build metadata ignored;
 * the 17-digit UTC timestamp ``YYYYMMDDHHmmssSSS`` that branch builds are tagged with.
 
 Anything else (``latest``, a branch name, a change of scheme) cannot be ordered: it is reported as
@@ -24,6 +24,9 @@ SEMVER_RE = re.compile(
     r"(?P<rest>(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)",
     re.ASCII,
 )
+
+
+MAX_MAJOR_DIGITS = 8
 
 
 class Order(enum.Enum):
@@ -53,6 +56,8 @@ def parse_version(text: str) -> ParsedVersion | None:
     import semver  # imported here: only a deploy that compares versions pays for it
 
     parts = match["core"].split(".")
+    if len(parts[0]) > MAX_MAJOR_DIGITS:
+        return None  # a date or build number of another length, not a version
     parts += ["0"] * (3 - len(parts))
     try:
         return ParsedVersion("semver", semver.Version.parse(".".join(parts) + match["rest"]))

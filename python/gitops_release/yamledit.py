@@ -17,7 +17,7 @@ from typing import Any
 from gitops_release.errors import ManifestError
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_ALIASES = 50
+MAX_ALIASES = 20  # bounds what a consumer expanding aliases could face (~e^(20/e) nodes)
 MAX_NODES = 100_000
 SAFE_PLAIN_RE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@+-]*", re.ASCII)
 NON_STRING_PLAIN_RE = re.compile(

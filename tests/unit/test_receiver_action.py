@@ -1,0 +1,69 @@
+"""The receiver actions' contract: action.yml declares exactly the command's inputs and outputs, maps
+every input through env:, and the entrypoint stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from gitops_release.cli import load_command
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ["image-update", "cronjob-update"]
+
+
+def action(name: str) -> dict:  # type: ignore[type-arg]
+    return YAML(typ="safe").load((ROOT / "actions" / name / "action.yml").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_action_inputs_are_the_spec_inputs(name: str) -> None:
+    spec = load_command(name).SPEC
+    declared = action(name)["inputs"]
+    assert list(declared) == [item.name for item in spec.inputs]
+    for item in spec.inputs:
+        assert declared[item.name].get("default", "") == item.default, item.name
+        assert declared[item.name]["required"] is item.required, item.name
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_input_is_mapped_through_env_and_run_has_no_expressions(name: str) -> None:
+    spec = load_command(name).SPEC
+    (step,) = action(name)["runs"]["steps"]
+    assert step["env"] == {item.env: f"${{{{ inputs.{item.name} }}}}" for item in spec.inputs}
+    assert "${{" not in step["run"]
+    assert step["run"] == f'"$GITHUB_ACTION_PATH/../../scripts/action-run" {name} {name}'
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_action_outputs_are_the_spec_outputs(name: str) -> None:
+    outputs = action(name)["outputs"]
+    assert list(outputs) == list(load_command(name).SPEC.outputs)
+    for key, value in outputs.items():
+        assert value["value"] == f"${{{{ steps.run.outputs.{key} }}}}"
+
+
+def test_reusable_workflows_pass_the_payload_inputs() -> None:
+    for name in COMMANDS:
+        workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / f"{name}.yml").read_text())
+        job = workflow["jobs"]["update"]
+        assert job["concurrency"] == {"group": "gitops-release-${{ inputs.path }}",
+                                      "cancel-in-progress": False}
+        checkout, update = job["steps"]
+        assert checkout["with"] == {"persist-credentials": False}
+        assert update["uses"] == f"gitops-release/gitops-release/actions/{name}@v1"
+        assert set(update["with"]) <= {item.name for item in load_command(name).SPEC.inputs}
+
+
+def test_import_of_image_update_stays_light() -> None:
+    code = ("import sys, time; t = time.perf_counter(); import gitops_release.cli as c; "
+            "c.build_parser('image-update'); c.load_command('image-update'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'ruamel', 'semver', 'github', 'python_on_whales', 'requests'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(ROOT / "python")})
+    assert result.stdout.strip() == "[]"
