@@ -225,18 +225,30 @@ def parse_source(value: object, input_name: str = "source") -> Source:
     return Source(**value)
 
 
-def default_source(environ: Mapping[str, str]) -> Source | None:
-    """The source of the running workflow, from the runner's ``GITHUB_*`` variables."""
+def default_source(environ: Mapping[str, str]) -> tuple[Source | None, list[str]]:
+    """The source of the running workflow, from the runner's ``GITHUB_*`` variables, and a note
+    for each variable left out because it is not what GitHub sets (a local runner may differ):
+    the audit trail is not worth failing a release for."""
     repository = environ.get("GITHUB_REPOSITORY", "")
-    if not repository:
-        return None
     server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     run_id = environ.get("GITHUB_RUN_ID", "")
-    run_url = f"{server}/{repository}/actions/runs/{run_id}" if run_id else ""
-    return parse_source({key: item for key, item in {
-        "repository": repository, "sha": environ.get("GITHUB_SHA", ""),
-        "ref": environ.get("GITHUB_REF", ""), "run_url": run_url}.items() if item},
-        "source (from the GITHUB_* variables)")
+    values = {"repository": repository, "sha": environ.get("GITHUB_SHA", ""),
+              "ref": environ.get("GITHUB_REF", ""),
+              "run_url": f"{server}/{repository}/actions/runs/{run_id}" if run_id else ""}
+    kept: dict[str, str] = {}
+    notes: list[str] = []
+    for key, value in values.items():
+        if not value:
+            continue
+        if key == "run_url" and "repository" not in kept:
+            continue  # built from the repository, which was left out
+        try:
+            _validate_source_value(key, value, "source")
+        except InputError as exc:
+            notes.append(f"source.{key} left out of the payload: {exc.message}")
+            continue
+        kept[key] = value
+    return (Source(**kept) if kept else None), notes
 
 
 def check_size(data: Mapping[str, object], input_name: str = "client_payload") -> str:

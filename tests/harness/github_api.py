@@ -293,12 +293,12 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                 method, self.path,
                 {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
                 body, status, scheme))
-            self._send(status, answer, headers)
-            if status == 204:
+            if status == 204:  # queued before answering, so a test never waits on an empty list
                 match = _DISPATCH_PATH.fullmatch(self.path)
                 assert match is not None
                 api._accept(match[1], match[2], body["event_type"],
                             dict(body.get("client_payload") or {}))
+            self._send(status, answer, headers)
 
         def _answer(self, method: str, token: str | None, body: Any,
                     parsed: bool) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
@@ -460,9 +460,11 @@ class ActDelivery:
         runs = {}
         for workflow in matching_workflows(workdir, event_type):
             rel = workflow.relative_to(workdir).as_posix()
+            # act would take GITHUB_REPOSITORY from the insteadOf-rewritten origin (a path)
+            env = {"GITHUB_REPOSITORY": target.full_name, **self.env}
             runs[rel] = self.act.run(workdir, "repository_dispatch", event, workflow=rel,
                                      secrets=self.secrets, variables=self.variables,
-                                     env=self.env, timeout=self.timeout)
+                                     env=env, timeout=self.timeout)
         return DeliveryRun(workdir, runs)
 
 

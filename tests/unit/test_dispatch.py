@@ -85,7 +85,7 @@ def test_happy_path_sends_exactly_the_contract(api: GitHubAPI, tmp_path: Path) -
     payload = json.dumps(EXPECTED_PAYLOAD, separators=(",", ":"))
     assert re.fullmatch(rf"payload<<(ghadelimiter_[0-9a-f]{{32}})\n{re.escape(payload)}\n\1\n",
                         run.output), run.output
-    assert run.summary.startswith(f"### :rocket: Dispatched `new-image` to acme/k8s-configurations\n")
+    assert run.summary.startswith("### :rocket: Dispatched `new-image` to acme/k8s-configurations\n")
     assert "```json\n" + json.dumps(EXPECTED_PAYLOAD, indent=2) + "\n```" in run.summary
     assert_token_never_printed(run)
 
@@ -244,7 +244,7 @@ def test_rate_limit_delay(headers: dict[str, str], message: str, expected: float
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     policy = RetryPolicy(backoff=1.0, max_backoff=5.0)
-    rng = random.Random(1)
+    rng = random.Random(1)  # noqa: S311 - jitter, seeded for the test
     delays = [backoff_delay(n, policy, rng) for n in range(1, 6)]
     for n, delay in enumerate(delays, start=1):
         ceiling = min(5.0, 2.0 ** (n - 1))

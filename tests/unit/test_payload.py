@@ -144,9 +144,18 @@ def test_source_rejects(text: str, message: str) -> None:
 def test_default_source_from_runner_variables() -> None:
     env = {"GITHUB_REPOSITORY": "acme/my-api", "GITHUB_SHA": SHA, "GITHUB_REF": "refs/heads/main",
            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
-    assert default_source(env) == Source("acme/my-api", SHA, "refs/heads/main",
-                                         "https://github.com/acme/my-api/actions/runs/42")
-    assert default_source({}) is None
+    assert default_source(env) == (Source("acme/my-api", SHA, "refs/heads/main",
+                                          "https://github.com/acme/my-api/actions/runs/42"), [])
+    assert default_source({}) == (None, [])
+
+
+def test_default_source_leaves_out_what_is_not_githubs_shape() -> None:
+    env = {"GITHUB_REPOSITORY": "/tmp/repos/app.git", "GITHUB_SHA": SHA,
+           "GITHUB_REF": "refs/heads/main"}
+    source, notes = default_source(env)
+    assert source == Source(sha=SHA, ref="refs/heads/main")
+    assert notes == ["source.repository left out of the payload: '/tmp/repos/app.git' is not a "
+                     "repository name"]
 
 
 def test_size_limits() -> None:

@@ -17,6 +17,7 @@ from gitops_release.errors import InputError
 from gitops_release.inputs import CommandSpec, InputSpec, check_text, parse_int
 from gitops_release.payload import (
     DispatchPayload,
+    Source,
     build_payload,
     default_source,
     parse_source_text,
@@ -60,6 +61,7 @@ class DispatchInputs:
     payload: DispatchPayload
     api_url: str
     max_attempts: int
+    notes: tuple[str, ...] = ()
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -82,7 +84,12 @@ def read_inputs(raw: Mapping[str, str], environ: Mapping[str, str]) -> DispatchI
     repository = raw["repository"].strip()
     validate_repository(repository)
     source_text = raw["source"].strip()
-    source = parse_source_text(source_text) if source_text else default_source(environ)
+    notes: list[str] = []
+    source: Source | None
+    if source_text:
+        source = parse_source_text(source_text)
+    else:
+        source, notes = default_source(environ)
     payload = build_payload(image=raw["image"].strip(), release=raw["release"].strip(),
                             path=raw["path"].strip(), digest=raw["digest"].strip(), source=source)
     api_url = raw["github-api-url"] or environ.get("GITHUB_API_URL", "") or DEFAULT_API_URL
@@ -93,6 +100,7 @@ def read_inputs(raw: Mapping[str, str], environ: Mapping[str, str]) -> DispatchI
         payload=payload,
         api_url=validate_api_url(check_text("github-api-url", api_url)),
         max_attempts=parse_int("max-attempts", raw["max-attempts"], minimum=1, maximum=20),
+        notes=tuple(notes),
     )
 
 
@@ -115,6 +123,8 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
                          max_wait=_seconds(environ, MAX_WAIT_ENV, 120.0))
     data = inputs.payload.to_json()
     pretty = json.dumps(data, indent=2, ensure_ascii=False)
+    for note in inputs.notes:
+        runner.notice(note, title="dispatch")
     runner.info(f"Dispatching {inputs.event_type} to {inputs.repository} via {inputs.api_url}")
     with runner.group("client_payload"), runner.verbatim():
         runner.info(pretty)
