@@ -8,12 +8,21 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness.github_api import GitHubAPI, dispatch_event, dispatch_types, matching_workflows
+from tests.harness.act import Act
+from tests.harness.github_api import (
+    ActDelivery,
+    GitHubAPI,
+    dispatch_event,
+    dispatch_types,
+    matching_workflows,
+)
+from tests.harness.gitrepo import GitRepo
 
 REPO = "acme/k8s-configurations"
 
@@ -170,3 +179,41 @@ def test_matching_workflows_filter_on_types(tmp_path: Path) -> None:
     (folder / "d.yml").write_text("on: push\n")
     assert [p.name for p in matching_workflows(tmp_path, "new-image")] == ["a.yml", "c.yml"]
     assert [p.name for p in matching_workflows(tmp_path, "new-job-image")] == ["b.yaml", "c.yml"]
+
+
+def test_two_delivery_workers_deliver_at_the_same_time() -> None:
+    both_running = threading.Barrier(2, timeout=5)
+
+    def hook(owner: str, repo: str, event_type: str, payload: dict[str, Any]) -> str:
+        both_running.wait()  # raises BrokenBarrierError if the deliveries ran one after another
+        return payload["image"]
+
+    with GitHubAPI(delivery_workers=2) as api:
+        api.add_repo(REPO)
+        api.add_token("good")
+        api.on_dispatch = hook
+        for image in ("r/a:1", "r/b:1"):
+            body = {"event_type": "new-image", "client_payload": {"image": image}}
+            assert post(api, f"/repos/{REPO}/dispatches", body)[0] == 204
+        deliveries = api.wait_for_deliveries(timeout=10)
+    assert sorted(d.result for d in deliveries) == ["r/a:1", "r/b:1"]
+    assert [d.error for d in deliveries] == [None, None]
+
+
+def test_act_delivery_runs_nothing_when_no_workflow_listens(
+        make_git_repo: Callable[..., GitRepo], tmp_path: Path) -> None:
+    config = make_git_repo("acme", "k8s-configurations")
+    folder = config.work / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "ci.yml").write_text("on: push\njobs: {}\n")
+    (folder / "jobs.yml").write_text("on:\n  repository_dispatch:\n    types: [new-job-image]\n")
+    config.commit_all("Add workflows")
+    config.push()
+    delivery = ActDelivery(Act(bundle=tmp_path, venv_root=tmp_path), [config])
+
+    run = delivery("acme", "k8s-configurations", "new-image", {"image": "r/a:1"})
+
+    assert run.runs == {}  # GitHub starts no run; act is never called
+    assert (run.workdir / ".github" / "workflows" / "jobs.yml").is_file()  # origin's main
+    with pytest.raises(LookupError, match="no config repo acme/other"):
+        delivery("acme", "other", "new-image", {})
