@@ -122,7 +122,7 @@ def _image(raw: Mapping[str, str]) -> ImageReference:
 def _source(raw: str) -> tuple[tuple[str, str], ...]:
     if raw.strip() in ("", "null", "{}"):
         return ()
-    check_text("source", raw, max_length=8192)
+    check_text("source", raw, multiline=True, max_length=8192)  # toJSON() pretty-prints
     try:
         data = json.loads(raw)
     except ValueError as exc:
