@@ -39,6 +39,17 @@ def snapshot_bundle(dest: Path, source: Path = REPO_ROOT) -> Path:
     return dest
 
 
+def github_repository(workdir: Path) -> str:
+    """``owner/name`` from the (unrewritten) origin URL of a GitHub-shaped test repo, or ""."""
+    result = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=workdir,
+                            capture_output=True, text=True, check=False)
+    url = result.stdout.strip()
+    prefix = "https://github.com/"
+    if not url.startswith(prefix):
+        return ""
+    return url[len(prefix):].removesuffix(".git")
+
+
 def act_binary() -> str:
     found = shutil.which("act")
     if found is None:
@@ -86,7 +97,13 @@ class Act:
                 "--env-file", str(scratch / "no.env")]
         for ref in BUNDLE_REFS:
             args += ["--local-repository", f"{BUNDLE_NAME}@{ref}={self.bundle}"]
-        merged_env = {"GITOPS_RELEASE_VENV_ROOT": str(self.venv_root), **(env or {})}
+        merged_env = {"GITOPS_RELEASE_VENV_ROOT": str(self.venv_root)}
+        repository = github_repository(workdir)
+        if repository:
+            # act derives GITHUB_REPOSITORY from the origin URL after git's insteadOf rewrite,
+            # which in the test repos is a bare repo's path: give it the GitHub name instead.
+            merged_env["GITHUB_REPOSITORY"] = repository
+        merged_env.update(env or {})
         for key, value in merged_env.items():
             args += ["--env", f"{key}={value}"]
         if workflow is not None:

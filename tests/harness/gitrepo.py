@@ -1,7 +1,8 @@
 """Real git repositories for the tests: a working clone whose `origin` is a local bare repo.
 
-The origin URL is GitHub-shaped (``https://github.com/<owner>/<name>.git``) so act derives
-``GITHUB_REPOSITORY`` from it, and a ``url.<bare>.insteadOf`` entry in the clone's own config sends
+The origin URL is GitHub-shaped (``https://github.com/<owner>/<name>.git``), from which the act
+helper takes ``GITHUB_REPOSITORY`` (act itself would read the rewritten path), and a
+``url.<bare>.insteadOf`` entry in the clone's own config sends
 every fetch and push to the bare repo. act copies the workspace with ``.git``, so a workflow's
 ``git push`` lands in the bare repo too.
 """
