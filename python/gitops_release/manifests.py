@@ -215,7 +215,7 @@ def _release_edits(text: str, pod: y.Node, container: y.Node, shown: str,
     node = y.get(item, "value")
     if node is None:
         return [_insert_entry(text, item, [f"value: {y.format_scalar(value, None)}"], shown)], None
-    edit = y.replace_scalar(node, value, shown, f"env var {name}")
+    edit = y.replace_scalar(node, value, shown, f"env var {name}", y.get_key(item, "value"))
     return ([edit] if edit else []), y.scalar(node)
 
 
@@ -235,7 +235,8 @@ def edit_workload(path: Path, text: str, shown: str, target: Target,
         previous = ""
     else:
         previous = str(y.scalar(image_node))
-        edit = y.replace_scalar(image_node, str(target.image), shown, "the container image")
+        edit = y.replace_scalar(image_node, str(target.image), shown, "the container image",
+                                y.get_key(container, "image"))
         edits = [edit] if edit else []
     release_edits, previous_release = _release_edits(text, pod, container, shown, target)
     new_text = y.apply_edits(text, edits + release_edits)
@@ -250,14 +251,21 @@ def edit_workload(path: Path, text: str, shown: str, target: Target,
 
 def _verify_workload(change: FileChange, shown: str, target: Target, kinds: Sequence[str]) -> None:
     """Read the edited text back: it must parse and hold the new values where they belong."""
-    doc = _pick_workload(y.compose(change.new_text, shown), shown, target, kinds)
-    kind = str(y.scalar(y.get(doc, "kind")))
-    container = _pick_container(y.get_path(doc, POD_SPEC.get(kind, DEFAULT_POD_SPEC)), shown, target)
-    values = {y.scalar(y.get(item, "name")): y.scalar(y.get(item, "value"))
-              for item in y.iter_items(y.get(container, "env"))}
-    if (y.scalar(y.get(container, "image")) != str(target.image)
-            or values.get(target.release_env) != target.release):
-        raise ManifestError(f"internal error: the edit of {shown} did not read back as written")
+    try:
+        doc = _pick_workload(y.compose(change.new_text, shown), shown, target, kinds)
+        kind = str(y.scalar(y.get(doc, "kind")))
+        container = _pick_container(y.get_path(doc, POD_SPEC.get(kind, DEFAULT_POD_SPEC)), shown,
+                                    target)
+        values = {y.scalar(y.get(item, "name")): y.scalar(y.get(item, "value"))
+                  for item in y.iter_items(y.get(container, "env"))}
+        ok = (y.scalar(y.get(container, "image")) == str(target.image)
+              and values.get(target.release_env) == target.release)
+    except ManifestError as exc:
+        raise ManifestError(f"the edit of {shown} did not read back as written ({exc.message}); "
+                            "nothing was written", hint="Please report this with the file") from None
+    if not ok:
+        raise ManifestError(f"the edit of {shown} did not read back as written; nothing was written",
+                            hint="Please report this with the file")
 
 
 # -- Helm values -------------------------------------------------------------------------------
@@ -268,7 +276,8 @@ def _set_key(text: str, doc: y.Node, dotted: str, value: str, shown: str,
     keys = dotted.split(".")
     node = y.get_path(doc, keys)
     if node is not None:
-        edit = y.replace_scalar(node, value, shown, dotted)
+        edit = y.replace_scalar(node, value, shown, dotted,
+                                y.get_key(y.get_path(doc, keys[:-1]) if len(keys) > 1 else doc, keys[-1]))
         if edit:
             edits.append(edit)
         return y.scalar(node)

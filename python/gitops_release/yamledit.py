@@ -130,6 +130,13 @@ def get(node: Node, key: str) -> Node | None:
     return None
 
 
+def get_key(node: Node, key: str) -> Node | None:
+    """The key node of ``key`` in a mapping node, else None."""
+    if node is None or node_kind(node) != "mapping":
+        return None
+    return next((k for k, _ in node.value if node_kind(k) == "scalar" and k.value == key), None)
+
+
 def get_path(node: Node, dotted: Sequence[str]) -> Node | None:
     for key in dotted:
         node = get(node, key)
@@ -155,8 +162,10 @@ def format_scalar(value: str, style: str | None) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def replace_scalar(node: Node, value: str, filename: str, what: str) -> Edit | None:
-    """The edit that sets a scalar node to ``value`` (None when it already holds it)."""
+def replace_scalar(node: Node, value: str, filename: str, what: str,
+                   key: Node | None = None) -> Edit | None:
+    """The edit that sets a scalar node to ``value`` (None when it already holds it). An empty
+    value (``key:`` with nothing after it) is filled in right after the key's colon."""
     if node_kind(node) != "scalar":
         raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) is not a "
                             "plain value")
@@ -167,6 +176,12 @@ def replace_scalar(node: Node, value: str, filename: str, what: str) -> Edit | N
                             "lines", hint="Write it on one line")
     if str(node.value) == value and node.start_mark.index != node.end_mark.index:
         return None
+    if node.start_mark.index == node.end_mark.index:
+        if key is None:
+            raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) is empty",
+                                hint="Write a value there")
+        colon = key.end_mark.index + 1
+        return Edit(colon, colon, " " + format_scalar(value, None))
     return Edit(node.start_mark.index, node.end_mark.index, format_scalar(value, style))
 
 

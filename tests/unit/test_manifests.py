@@ -278,3 +278,14 @@ def test_value_that_would_read_as_another_type_is_quoted() -> None:
            "        - name: a\n          image: old\n"
     change = edit_workload(Path("j.yaml"), text, "j.yaml", target("true", "a@1.0"), JOB_KINDS)
     assert '          image: "true"\n' in change.new_text
+
+
+def test_empty_values_are_filled_after_the_colon() -> None:
+    text = ("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+            "        - name: a\n          image:\n          env:\n"
+            "            - name: APP_RELEASEVERSION\n              value:   # set by CI\n"
+            "            - name: B\n              value: x\n")
+    change = edit_workload(Path("d.yaml"), text, "d.yaml", target("r.io/a:v2", "a@v2"), IMAGE_KINDS)
+    assert changed_lines(change.old_text, change.new_text) == [
+        "-          image:", "+          image: r.io/a:v2",
+        "-              value:   # set by CI", "+              value: a@v2   # set by CI"]
