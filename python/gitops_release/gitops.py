@@ -95,13 +95,6 @@ class Git:
                            + ", ".join(line[3:] for line in dirty.splitlines()[:5]),
                            hint="Commit or stash them first; the receiver resets to the remote branch")
 
-    def ensure_clean_except(self, files: Sequence[str]) -> None:
-        """Refuse to commit when files other than ``files`` are staged (they would go along)."""
-        staged = set(self.out("diff", "--cached", "--name-only").splitlines()) - set(files)
-        if staged:
-            raise GitError("other changes are staged: " + ", ".join(sorted(staged)[:5]),
-                           hint="Commit or unstage them first")
-
     def fetch(self, up: Upstream) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--", up.remote,
                  f"+refs/heads/{up.branch}:{up.tracking}")

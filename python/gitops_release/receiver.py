@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -298,6 +298,29 @@ def _show_diff(runner: Runner, plan: Plan) -> None:
         runner.info(plan.diff().rstrip("\n"))
 
 
+def _push(git: Git, s: Settings, apply: Callable[[], list[str] | None], runner: Runner) -> str:
+    """Deploy onto the upstream branch: the push loop. Returns the pushed commit ('' if none)."""
+    up = git.upstream()
+    git.fetch(up)
+    git.ensure_clean()
+    git.ensure_pushed(up)
+    outcome = push_loop(git, up, apply, commit_message(s), s.author, s.max_attempts, runner.info)
+    if outcome is None:
+        return ""
+    runner.info(f"pushed {outcome.commit} to {up.remote}/{up.branch} (attempt {outcome.attempts})")
+    return outcome.commit
+
+
+def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]) -> str:
+    """push: false commits on the checked-out branch; dry-run only plans."""
+    if s.dry_run:
+        apply()
+        return ""
+    git.ensure_clean()
+    files = apply()
+    return git.commit(commit_message(s), files, s.author) if files else ""
+
+
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
         root: Path | None = None) -> None:
     """Run a receiver command: the whole deploy, or nothing."""
@@ -310,8 +333,8 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     state: dict[str, Plan] = {}
 
     def apply() -> list[str] | None:
-        plan = plan_deploy(root, s)
-        state["plan"] = plan
+        """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
+        plan = state["plan"] = plan_deploy(root, s)
         check_order(plan, s, runner)
         if not plan.changed:
             return None
@@ -320,23 +343,8 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
         return [plan.shown(c) for c in plan.changed]
 
     try:
-        if s.push and not s.dry_run:
-            up = git.upstream()
-            git.fetch(up)
-            git.ensure_clean()
-            git.ensure_pushed(up)
-            outcome = push_loop(git, up, apply, commit_message(s), s.author, s.max_attempts,
-                                runner.info)
-            commit = outcome.commit if outcome else ""
-            if outcome:
-                runner.info(f"pushed {commit} to {up.remote}/{up.branch} "
-                            f"(attempt {outcome.attempts})")
-        else:
-            files = apply()
-            commit = ""
-            if files and not s.dry_run:
-                git.ensure_clean_except(files)
-                commit = git.commit(commit_message(s), files, s.author)
+        commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
+            _commit_locally(git, s, apply)
     except DowngradeError as exc:
         plan = state.get("plan") or Plan(root)
         runner.notice(str(exc), title=exc.title)
@@ -346,9 +354,9 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     plan = state["plan"]
     for skipped in plan.skipped:
         runner.warning(f"{skipped} holds no file to update; left as it is", title="Fan-out skipped")
-    if not plan.changed:
-        runner.info("nothing to change: the overlay already runs this image and release")
-    else:
+    if plan.changed:
         _show_diff(runner, plan)
+    else:
+        runner.info("nothing to change: the overlay already runs this image and release")
     summary(runner, s, plan, commit, note="Dry run: nothing written." if s.dry_run else "")
     _report(runner, plan, changed=bool(plan.changed), commit=commit, files=plan.changed)

@@ -326,3 +326,30 @@ def test_detached_head_is_refused(config_repo: GitRepo, tmp_path: Path) -> None:
     config_repo.git("checkout", "-q", "--detach")
     code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0"))
     assert code == 1 and "HEAD is detached" in log
+
+
+def test_sibling_without_a_target_is_skipped_with_a_warning(config_repo: GitRepo, tmp_path: Path) -> None:
+    extra = config_repo.work / "apps/web-api/overlays/prod-ap"
+    extra.mkdir()
+    (extra / "kustomization.yaml").write_text("resources:\n  - ../prod\n")
+    config_repo.commit_all("Add prod-ap")
+    config_repo.push()
+    code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0", PROD))
+    assert code == 0, log
+    assert ("::warning title=Fan-out skipped::apps/web-api/overlays/prod-ap holds no file to update; "
+            "left as it is") in log
+    assert len(config_repo.origin_git("show", "--format=", "--name-only", "main").split()) == 3
+
+
+def test_a_newer_sibling_refuses_the_whole_fan_out(config_repo: GitRepo, tmp_path: Path) -> None:
+    us = config_repo.work / "apps/web-api/overlays/prod-us/deployment.yaml"
+    us.write_text(us.read_text().replace("v1.4.0", "v1.6.0"))
+    config_repo.commit_all("Hotfix prod-us")
+    config_repo.push()
+    head = config_repo.origin_head()
+    code, log, out = deploy(config_repo, tmp_path, *web_api("v1.5.0", PROD))
+    assert code == 0, log
+    assert "is older than v1.6.0, which apps/web-api/overlays/prod-us/deployment.yaml runs" in log
+    assert outputs(out)["refused"] == "true"
+    assert config_repo.origin_head() == head
+    assert config_repo.git("status", "--porcelain") == ""
