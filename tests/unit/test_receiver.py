@@ -353,3 +353,13 @@ def test_a_newer_sibling_refuses_the_whole_fan_out(config_repo: GitRepo, tmp_pat
     assert outputs(out)["refused"] == "true"
     assert config_repo.origin_head() == head
     assert config_repo.git("status", "--porcelain") == ""
+
+
+def test_token_reaches_git_as_a_one_off_extraheader(config_repo: GitRepo) -> None:
+    from gitops_release.gitops import Git
+
+    git = Git(config_repo.work, {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
+              token="ghs_tok", server_url="https://github.example.com/")
+    value = git.out("config", "--get", "http.https://github.example.com/.extraheader")
+    assert value == "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3Rvaw=="  # x-access-token:ghs_tok
+    assert "ghs_tok" not in (config_repo.work / ".git" / "config").read_text()
