@@ -56,6 +56,8 @@ jobs:
 
 def _app_repo(make_git_repo: Callable[..., GitRepo], name: str) -> GitRepo:
     repo = make_git_repo("acme", name, template=APP)
+    # act names the repository after the origin URL as git resolves it: keep it GitHub-shaped
+    repo.git("config", "--unset", f"url.{repo.bare}.insteadOf")
     shutil.rmtree(repo.work / ".github" / "workflows", ignore_errors=True)
     (repo.work / ".github" / "workflows").mkdir(parents=True)
     (repo.work / ".github" / "workflows" / "build.yml").write_text(WORKFLOW, encoding="utf-8")
@@ -93,6 +95,7 @@ def test_branch_push_builds_both_platforms_under_a_timestamp_tag(
     _, digest = registry.manifest("acme/branch-app", out["version"])
     assert out["digest"] == digest
     assert registry.password not in result.log
+    assert "org.opencontainers.image.source=https://github.com/acme/branch-app" in result.log
 
 
 def test_tag_push_pushes_the_semver_tag_and_timestamp(
