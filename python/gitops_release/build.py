@@ -153,15 +153,20 @@ def install_emulators(docker: DockerClient, arches: Sequence[str],
              "without RUN steps builds anyway")
 
 
+def needs_container_builder(containerd: bool, request: BuildRequest) -> bool:
+    """Whether the engine's default (``docker`` driver) builder cannot do this build: several
+    platforms or a cache export other than inline, on an engine without the containerd store."""
+    multi = len(request.platforms) > 1
+    exotic_cache = bool(request.cache_to) and not request.cache_to.startswith("type=inline")
+    return not containerd and (multi or exotic_cache)
+
+
 @contextmanager
 def builder_for(docker: DockerClient, request: BuildRequest,
                 info: Callable[[str], None]) -> Iterator[str | None]:
     """The builder to use: the engine's own when it can, else a temporary docker-container one."""
-    multi = len(request.platforms) > 1
-    exotic_cache = bool(request.cache_to) and not request.cache_to.startswith("type=inline")
-    if containerd_store(docker) or not (multi or exotic_cache):
-        info("builder: the engine's default builder (containerd image store)"
-             if multi else "builder: the engine's default builder")
+    if not needs_container_builder(containerd_store(docker), request):
+        info("builder: the engine's default builder")
         yield None
         return
     import secrets

@@ -143,3 +143,97 @@ def test_private_docker_config_is_removed(tmp_path: Path) -> None:
         assert config.parent == tmp_path
     assert not config.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("containerd", "platforms", "cache_to", "expected"), [
+    (True, ("linux/amd64", "linux/arm64"), "type=inline", False),
+    (True, ("linux/amd64",), "type=registry,ref=r.io/a:cache", False),
+    (False, ("linux/amd64",), "type=inline", False),
+    (False, ("linux/amd64",), "", False),
+    (False, ("linux/amd64", "linux/arm64"), "type=inline", True),
+    (False, ("linux/amd64",), "type=registry,ref=r.io/a:cache,mode=max", True),
+], ids=["containerd-multi", "containerd-registry-cache", "classic-single", "classic-no-cache",
+        "classic-multi", "classic-registry-cache"])
+def test_builder_choice(containerd: bool, platforms: tuple[str, ...], cache_to: str,
+                        expected: bool) -> None:
+    request = build.BuildRequest(context=Path(), dockerfile=Path("Dockerfile"),
+                                 platforms=platforms, tags=("r.io/a:1",), cache_to=cache_to)
+    assert build.needs_container_builder(containerd, request) is expected
+
+
+def _inputs(document: dict) -> dict[str, tuple[str, bool]]:  # type: ignore[type-arg]
+    return {name: (str(item.get("default", "")).strip(), bool(item.get("required", False)))
+            for name, item in document["inputs"].items()}
+
+
+def test_root_action_combines_build_push_and_dispatch() -> None:
+    from gitops_release.commands import dispatch
+
+    root = YAML(typ="safe").load((REPO / "action.yml").read_text(encoding="utf-8"))
+    from_build = {i.name: (i.default.strip(), i.required) for i in build_push.SPEC.inputs
+                  if i.name != "push"}
+    from_dispatch = {i.name: (i.default.strip(), i.required) for i in dispatch.SPEC.inputs
+                     if i.name not in ("image", "release", "digest")}
+    expected = {**from_build, **from_dispatch}
+    dispatch_action = YAML(typ="safe").load(
+        (REPO / "actions" / "dispatch" / "action.yml").read_text(encoding="utf-8"))
+    expected.update({name: value for name, value in _inputs(dispatch_action).items()
+                     if name in from_dispatch})  # action.yml defaults such as ${{ github.api_url }}
+    assert _inputs(root) == expected
+    build_step, dispatch_step = root["runs"]["steps"]
+    assert build_step["run"] == '"$GITHUB_ACTION_PATH/scripts/action-run" build-push build-push'
+    assert dispatch_step["run"] == '"$GITHUB_ACTION_PATH/scripts/action-run" dispatch dispatch'
+    assert {k: v for k, v in build_step["env"].items() if k != "GITOPS_RELEASE_PUSH"} == {
+        i.env: f"${{{{ inputs.{i.name} }}}}" for i in build_push.SPEC.inputs if i.name != "push"}
+    assert build_step["env"]["GITOPS_RELEASE_PUSH"] == "true"
+    assert dispatch_step["env"] == {
+        i.env: (f"${{{{ steps.build.outputs.{i.name} }}}}" if i.name in ("image", "release", "digest")
+                else f"${{{{ inputs.{i.name} }}}}") for i in dispatch.SPEC.inputs}
+    assert set(root["outputs"]) == set(build_push.SPEC.outputs) | {"payload"}
+
+
+SEED_INPUTS = {  # the seed's reusable-acr-k8s-release-workflow.yaml: name → (type, default, required)
+    "target_env": ("string", "dev", True),
+    "image_name": ("string", "", True),
+    "config_root_folder": ("string", "", True),
+    "target_url": ("string", "", False),
+    "target_k8s_image_kind": ("string", "new-image", False),
+    "docker_file": ("string", "./Dockerfile", False),
+    "docker_context": ("string", ".", False),
+}
+
+
+def test_release_workflow_keeps_the_seed_contract() -> None:
+    workflow = YAML(typ="safe").load(
+        (REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8"))
+    call = workflow["on"]["workflow_call"]
+    inputs = {name: (item["type"], str(item.get("default", "")), bool(item.get("required")))
+              for name, item in call["inputs"].items()}
+    assert {name: inputs[name] for name in SEED_INPUTS} == SEED_INPUTS
+    added = {name: value for name, value in inputs.items() if name not in SEED_INPUTS}
+    assert all(not required for _, _, required in added.values()), added
+    assert set(added) >= {"config_repository", "platforms", "allowed_environments",
+                          "github_api_url"}
+    assert set(call["secrets"]) == {"CR_ENDPOINT", "CR_USERNAME", "CR_PASSWORD", "GITHUB_PAT"}
+    assert set(call["outputs"]) == {"image", "version", "digest"}
+    assert workflow["permissions"] == {}
+    uses = [step.get("uses", "") for job in workflow["jobs"].values()
+            for step in job.get("steps", [])]
+    assert "gitops-release/gitops-release/actions/build-push@v1" in uses
+    assert "gitops-release/gitops-release/actions/dispatch@v1" in uses
+    assert not any(u.startswith("./") for u in uses)
+
+
+def test_example_workflows_call_the_release_workflow_as_the_seed_does() -> None:
+    folder = REPO / "examples" / "app-repo" / ".github" / "workflows"
+    for name, env, trigger in (("dev-release-version.yaml", "dev", "push"),
+                               ("prod-release-version.yaml", "prod", "push")):
+        workflow = YAML(typ="safe").load((folder / name).read_text(encoding="utf-8"))
+        (job,) = workflow["jobs"].values()
+        assert job["uses"] == "gitops-release/gitops-release/.github/workflows/release.yml@v1"
+        assert job["secrets"] == "inherit"
+        assert job["with"]["target_env"] == env
+        assert trigger in workflow["on"]
+    prod = YAML(typ="safe").load((folder / "prod-release-version.yaml").read_text(encoding="utf-8"))
+    assert prod["on"]["push"]["tags"] == ["v*.*.*"]
+    assert "concurrency" in prod
