@@ -103,7 +103,7 @@ def _moment_token(token: str, t: datetime) -> str:
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "-" if minutes < 0 else "+"
     zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    fraction = f"{t.microsecond:06d}000"
+    fraction = f"{t.microsecond // 1000:03d}000000"  # JavaScript dates stop at milliseconds
     simple: dict[str, str] = {
         "YYYY": f"{t.year:04d}", "YY": f"{t.year % 100:02d}", "Q": str((t.month - 1) // 3 + 1),
         "MMMM": _MONTHS[t.month - 1], "MMM": _MONTHS[t.month - 1][:3], "MM": f"{t.month:02d}",
@@ -115,7 +115,7 @@ def _moment_token(token: str, t: datetime) -> str:
         "mm": f"{t.minute:02d}", "m": str(t.minute), "ss": f"{t.second:02d}", "s": str(t.second),
         "A": "AM" if t.hour < 12 else "PM", "a": "am" if t.hour < 12 else "pm",
         "Z": zone, "ZZ": zone.replace(":", ""), "X": str(int(t.timestamp())),
-        "x": str(int(t.timestamp() * 1000)), "WW": f"{t.isocalendar()[1]:02d}",
+        "x": str(int(t.timestamp()) * 1000 + t.microsecond // 1000), "WW": f"{t.isocalendar()[1]:02d}",
         "W": str(t.isocalendar()[1]), "GGGG": f"{t.isocalendar()[0]:04d}",
     }
     if token in simple:
