@@ -4,9 +4,11 @@ engine and a real registry with htpasswd auth."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +159,26 @@ def test_warm_cache_build_is_reported(act: Act, registry: Registry, docker_engin
     record_property("build_seconds_second", seconds[1])
     assert "importing cache manifest from" in result.log
     assert len([t for t in registry.tags("acme/cache-app") if TIMESTAMP.match(t)]) == 2
+
+
+def test_unreachable_registry_fails_clearly(docker_engine: None, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """No registry listens on the port: the login fails with a message naming the registry."""
+    import io
+
+    from gitops_release.cli import main
+    from tests.harness.services import free_port
+
+    shutil.copytree(APP, tmp_path / "app")
+    monkeypatch.chdir(tmp_path / "app")
+    host = f"127.0.0.1:{free_port()}"
+    out = io.StringIO()
+
+    code = main(["build-push", "--registry", host, "--username", "ci", "--password", "pw-123456",
+                 "--image-name", "acme/app"], {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                                               "RUNNER_TEMP": str(tmp_path)}, out)
+
+    assert code == 1
+    assert (f"::error title=build-push%3A Registry error::input 'registry': cannot reach the "
+            f"registry {host}. Check the registry host and port (CR_ENDPOINT)") in out.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["app"]  # the private Docker config is gone
