@@ -52,7 +52,9 @@ class Git:
     def __init__(self, cwd: Path, environ: Mapping[str, str], token: str = "",
                  server_url: str = "https://github.com") -> None:
         self.cwd = cwd
-        env = {k: v for k, v in environ.items() if not k.startswith("GIT_CONFIG_")}
+        # Inputs (the token among them) are not passed on to git or its hooks.
+        env = {k: v for k, v in environ.items()
+               if not k.startswith(("GIT_CONFIG_", "GITOPS_RELEASE_"))}
         env["GIT_TERMINAL_PROMPT"] = "0"
         if token:
             basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()

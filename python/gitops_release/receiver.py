@@ -21,7 +21,7 @@ from gitops_release.errors import DowngradeError, InputError
 from gitops_release.gitops import Author, Git, push_loop
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
 from gitops_release.manifests import FileChange, Target, find_target, nothing_to_update, plan_file
-from gitops_release.paths import fan_out_siblings, resolve_overlay
+from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
 from gitops_release.reference import ImageReference, parse_reference, validate_digest
 from gitops_release.runner import Runner, md_escape
 from gitops_release.versions import Order, compare
@@ -165,13 +165,18 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
                     helm_tag_key=keys["helm-tag-key"] or "image.tag",
                     helm_digest_key=keys["helm-digest-key"] or "image.digest",
                     helm_release_key=keys["helm-release-key"])
+    path = raw["path"].strip()
+    check_text("path", path, max_length=1024)
+    check_relative(path, "path")
+    check_relative(check_text("config-root", raw["config-root"].strip(), max_length=1024),
+                   "config-root")
     message = check_text("commit-message", raw["commit-message"], max_length=200).strip()
     trailers = [("Image", str(image))] + ([("Digest", image.digest)] if image.digest else [])
-    trailers += [("Overlay", raw["path"].strip())]
+    trailers += [("Overlay", path)]
     token = raw["token"].strip()
     check_text("token", token, max_length=1024)
     return Settings(
-        event=event, target=target, path=raw["path"].strip(), config_root=raw["config-root"].strip(),
+        event=event, target=target, path=path, config_root=raw["config-root"].strip(),
         fan_out=parse_bool("fan-out", raw["fan-out"]),
         allow_downgrade=parse_bool("allow-downgrade", raw["allow-downgrade"]),
         push=parse_bool("push", raw["push"]), dry_run=parse_bool("dry-run", raw["dry-run"]),

@@ -161,8 +161,10 @@ def test_scheme_change_deploys_with_a_notice(config_repo: GitRepo, tmp_path: Pat
      "input 'source'"),
     ([*web_api("v2"), "--max-attempts", "0"], "input 'max-attempts'"),
     ([*web_api("v2"), "--push", "yes"], "input 'push'"),
+    (web_api("v2", "apps/web-api/overlays/dev\x00"),
+     "input 'path': contains the control character '\\x00'"),
 ], ids=["absolute", "dotdot", "dot-git", "missing", "outside-root", "shell-chars", "release-format",
-        "control-char", "image", "digest", "source-url", "max-attempts", "bool"])
+        "control-char", "image", "digest", "source-url", "max-attempts", "bool", "nul"])
 def test_hostile_input_fails_with_nothing_written(config_repo: GitRepo, tmp_path: Path,
                                                   args: list[str], message: str) -> None:
     head = config_repo.origin_head()
@@ -363,3 +365,14 @@ def test_token_reaches_git_as_a_one_off_extraheader(config_repo: GitRepo) -> Non
     value = git.out("config", "--get", "http.https://github.example.com/.extraheader")
     assert value == "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3Rvaw=="  # x-access-token:ghs_tok
     assert "ghs_tok" not in (config_repo.work / ".git" / "config").read_text()
+
+
+def test_inputs_are_not_passed_to_git_hooks(config_repo: GitRepo, tmp_path: Path) -> None:
+    seen = tmp_path / "hook-env"
+    hook = config_repo.work / ".git" / "hooks" / "pre-push"
+    hook.write_text(f"#!/bin/sh\nenv > {seen}\n")
+    hook.chmod(0o755)
+    code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0"),
+                          env={"GITOPS_RELEASE_TOKEN": "ghs_fromEnv"})
+    assert code == 0, log
+    assert "GITOPS_RELEASE" not in seen.read_text() and "ghs_fromEnv" not in seen.read_text()
