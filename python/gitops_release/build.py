@@ -11,9 +11,11 @@ Builder choice:
 * otherwise (GitHub's hosted runners by default) a ``docker-container`` builder is created for the
   build (it runs the ``moby/buildkit`` image) and removed afterwards.
 
-Platforms the host cannot execute need QEMU for ``RUN`` steps: when ``binfmt_misc`` has no handler
-for one, the ``tonistiigi/binfmt`` image installs them (as docker/setup-qemu-action does). If that
-fails the build still runs (a Dockerfile without ``RUN`` needs no emulation), with a warning.
+Platforms the host cannot execute need QEMU for ``RUN`` steps: on GitHub-hosted runners
+(``RUNNER_ENVIRONMENT=github-hosted``), when ``binfmt_misc`` has no handler for one, the
+``tonistiigi/binfmt`` image installs them (as docker/setup-qemu-action does); if that fails the
+build still runs (a Dockerfile without ``RUN`` needs no emulation), with a warning. Elsewhere
+(self-hosted runners, act) nothing is pulled: the log says which handlers are missing.
 """
 
 from __future__ import annotations

@@ -165,8 +165,12 @@ def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping
                                                       inputs.password))
                 runner.info("Login succeeded")
         missing = build.needs_emulation(inputs.platforms)
-        if missing:
+        if missing and environ.get("RUNNER_ENVIRONMENT") == "github-hosted":
             build.install_emulators(docker, missing, runner.warning)
+        elif missing:
+            runner.info(f"no QEMU for {', '.join(missing)} on this host: a Dockerfile with RUN "
+                        "steps for those platforms needs binfmt handlers (e.g. Debian's "
+                        "qemu-user-static); one without RUN steps builds as it is")
         started = time.monotonic()
         with runner.group(f"Build {', '.join(inputs.platforms)}"), runner.verbatim():
             digest = build.build_and_push(docker, request, inputs.registry, runner.info,
