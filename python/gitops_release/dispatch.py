@@ -68,15 +68,21 @@ class _Retry(Exception):
 
 def validate_api_url(value: str, input_name: str = "github-api-url") -> str:
     """An http(s) base URL without credentials, query or fragment; no trailing slash."""
-    url = urllib.parse.urlsplit(value.strip())
-    if url.scheme not in {"http", "https"} or not url.hostname:
+    text = value.strip()
+    try:
+        url = urllib.parse.urlsplit(text)
+        _ = url.port  # raises ValueError on a port that is not a number up to 65535
+    except ValueError:
+        url = urllib.parse.urlsplit("")
+    if (url.scheme not in {"http", "https"} or not url.hostname
+            or not all("!" <= ch <= "~" for ch in text)):
         raise InputError(f"{value!r} is not an http(s) URL", input_name=input_name,
                          hint="Use the API's base URL, e.g. https://api.github.com or "
                               "https://github.example.com/api/v3")
     if url.username or url.password or url.query or url.fragment:
         raise InputError("must not hold credentials, a query or a fragment",
                          input_name=input_name, hint="Pass the token as the 'token' input")
-    return value.strip().rstrip("/")
+    return text.rstrip("/")
 
 
 def validate_token(value: str, input_name: str = "token") -> str:

@@ -192,7 +192,10 @@ def _validate_source_value(key: str, value: str, input_name: str) -> None:
         raise InputError(f"{value!r} is not a full ref name", input_name=name,
                          hint="Use e.g. refs/heads/main or refs/tags/v1.2.3")
     elif key == "run_url":
-        url = urllib.parse.urlsplit(value)
+        try:
+            url = urllib.parse.urlsplit(value)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            url = urllib.parse.urlsplit("")
         if url.scheme not in {"http", "https"} or not url.netloc or " " in value:
             raise InputError(f"{value!r} is not an http(s) URL", input_name=name)
 
@@ -201,7 +204,7 @@ def parse_source_text(text: str, input_name: str = "source") -> Source:
     """The ``source`` action input: a JSON object as text."""
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InputError(f"is not JSON ({exc})", input_name=input_name,
                          hint='Use {"repository": "o/r", "sha": "…", "ref": "refs/…", '
                               '"run_url": "https://…"}') from None

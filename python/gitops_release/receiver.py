@@ -125,7 +125,7 @@ def _source(raw: str) -> tuple[tuple[str, str], ...]:
     check_text("source", raw, multiline=True, max_length=8192)  # toJSON() pretty-prints
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InputError(f"is not JSON: {exc}", input_name="source") from None
     if not isinstance(data, dict):
         raise InputError("must be a JSON object {repository, sha, ref, run_url}", input_name="source")
