@@ -77,9 +77,17 @@ PATH_CASES = [
     ("path-tilde", "~/apps/web/overlays/dev"),
     ("path-unicode-dots", "apps/\u2024\u2024/outside"),
 ]
+SOURCE_CASES = [
+    ("source-nested-deep", "[" * 4000 + "]" * 4000),
+    ("source-not-json", "{repository: acme/web"),
+    ("source-newline-set-output", '{"ref": "refs/heads/x\n::set-output name=changed::true"}'),
+    ("source-run-url-javascript", '{"run_url": "javascript:alert(1)"}'),
+    ("source-ref-shell", '{"ref": "refs/heads/$(touch /tmp/pwned)"}'),
+]
 CASES = ([(cid, "image", value) for cid, value in IMAGE_CASES]
          + [(cid, "release", value) for cid, value in RELEASE_CASES]
-         + [(cid, "path", value) for cid, value in PATH_CASES])
+         + [(cid, "path", value) for cid, value in PATH_CASES]
+         + [(cid, "source", value) for cid, value in SOURCE_CASES])
 
 
 def _check_refused(result: StepResult, input_name: str, value: str, before: Snapshot,
