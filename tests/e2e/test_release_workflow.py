@@ -32,7 +32,7 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 @pytest.fixture
 def app(make_git_repo: Callable[..., GitRepo]) -> GitRepo:
-    repo = make_git_repo("acme", "example-app", template=APP)
+    repo = make_git_repo("acme", "web-api", template=APP)
     # act names the repository (github.repository, github.repository_owner) after the origin URL
     # as git resolves it; without the insteadOf rewrite it stays https://github.com/acme/...
     # (nothing in a release fetches or pushes the app repo).
@@ -42,7 +42,7 @@ def app(make_git_repo: Callable[..., GitRepo]) -> GitRepo:
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
-    """A registry of the test's own: the example workflows always push `example-app`."""
+    """A registry of the test's own: the example workflows always push `web-api`."""
     with run_registry(tmp_path / "registry") as running:
         yield running
 
@@ -83,21 +83,21 @@ def test_dev_release_on_push_to_main(act: Act, registry: Registry, api: GitHubAP
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert result.ok, str(result)
-    tags = registry.tags("example-app")
+    tags = registry.tags("web-api")
     assert len(tags) == 1 and TIMESTAMP.fullmatch(tags[0]), tags
     version = tags[0]
-    assert registry.platforms("example-app", version) == {"linux/amd64", "linux/arm64"}
-    _, digest = registry.manifest("example-app", version)
+    assert registry.platforms("web-api", version) == {"linux/amd64", "linux/arm64"}
+    _, digest = registry.manifest("web-api", version)
     event_type, payload = sent_payload(api)
     assert event_type == "new-image"
     source = payload.pop("source")
     assert payload == {
-        "image": f"{registry.host}/example-app:{version}",
-        "release": f"example-app@{version}",
-        "path": "apps/example-app/overlays/dev",
+        "image": f"{registry.host}/web-api:{version}",
+        "release": f"web-api@{version}",
+        "path": "apps/web-api/overlays/dev",
         "digest": digest,
     }
-    assert source["repository"] == "acme/example-app"
+    assert source["repository"] == "acme/web-api"
     assert source["ref"] == "refs/heads/main"
     assert source["sha"] == app.git("rev-parse", "HEAD").strip()
     assert TOKEN not in result.log and registry.password not in result.log
@@ -111,19 +111,19 @@ def test_prod_release_on_version_tag(act: Act, registry: Registry, api: GitHubAP
     result = run_release(act, app, registry, api, PROD, "refs/tags/v1.2.3")
 
     assert result.ok, str(result)
-    tags = registry.tags("example-app")
+    tags = registry.tags("web-api")
     stamps = [tag for tag in tags if TIMESTAMP.fullmatch(tag)]
     assert len(stamps) == 1 and sorted(tags) == sorted([*stamps, "latest", "v1.2.3"]), tags
-    assert registry.platforms("example-app", "v1.2.3") == {"linux/amd64", "linux/arm64"}
-    _, digest = registry.manifest("example-app", "v1.2.3")
+    assert registry.platforms("web-api", "v1.2.3") == {"linux/amd64", "linux/arm64"}
+    _, digest = registry.manifest("web-api", "v1.2.3")
     event_type, payload = sent_payload(api)
     record_property("tag_release_payload", json.dumps(payload, sort_keys=True))
     assert event_type == "new-image"
     assert DIGEST.fullmatch(payload["digest"]) and payload["digest"] == digest
     assert {k: v for k, v in payload.items() if k != "source"} == {
-        "image": f"{registry.host}/example-app:v1.2.3",
-        "release": "example-app@v1.2.3",
-        "path": "apps/example-app/overlays/prod",
+        "image": f"{registry.host}/web-api:v1.2.3",
+        "release": "web-api@v1.2.3",
+        "path": "apps/web-api/overlays/prod",
         "digest": digest,
     }
     assert payload["source"]["ref"] == "refs/tags/v1.2.3"
@@ -137,7 +137,7 @@ def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry,
     assert not result.ok, str(result)
     assert "the registry" in result.log and "refused the credentials" in result.log, str(result)
     assert api.requests == []
-    assert registry.tags("example-app") == []
+    assert registry.tags("web-api") == []
 
 
 def test_api_500_then_204_is_retried(act: Act, registry: Registry, api: GitHubAPI,
@@ -180,7 +180,7 @@ def test_unknown_target_env_fails_before_building(act: Act, registry: Registry, 
     assert ("::error title=Invalid target_env::target_env 'staging' is not one of: dev prod. "
             "Pass one of them, or add it to the caller's allowed_environments input.") in result.log
     assert "Build and push the image" not in result.log
-    assert registry.tags("example-app") == [] and api.requests == []
+    assert registry.tags("web-api") == [] and api.requests == []
 
 
 ROOT_ACTION_WORKFLOW = """\
