@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import re
 import subprocess
@@ -119,6 +120,63 @@ class StepResult:
     env_file: str
 
 
+def step_files_and_env(prefix: Path, inputs: Mapping[str, str],
+                       extra_env: Mapping[str, str] | None = None) -> tuple[dict[str, Path],
+                                                                            dict[str, str]]:
+    """Empty GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / GITHUB_ENV files named ``<prefix>-<name>`` and
+    the environment of a composite step with these inputs."""
+    files = {name: Path(f"{prefix}-{name}") for name in ("output", "summary", "env")}
+    for f in files.values():
+        f.write_text("", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITOPS_RELEASE_", "GITHUB_", "GIT_"))}
+    env.update({
+        "PYTHONPATH": str(REPO_ROOT / "python"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(files["output"]),
+        "GITHUB_STEP_SUMMARY": str(files["summary"]),
+        "GITHUB_ENV": str(files["env"]),
+        **(extra_env or {}),
+    })
+    for name, value in inputs.items():
+        env["GITOPS_RELEASE_" + name.upper().replace("-", "_")] = value
+    return files, env
+
+
+def read_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT heredocs (``name<<delimiter``) → {name: value}."""
+    result: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        name, _, delimiter = lines[i].partition("<<")
+        end = lines.index(delimiter, i + 1)
+        result[name] = "\n".join(lines[i + 1:end])
+        i = end + 1
+    return result
+
+
+def record_ref_updates(repo: GitRepo) -> str:
+    """Make the bare origin keep a reflog, so that every update a push makes can be checked;
+    returns the branch's value now."""
+    repo.origin_git("config", "core.logAllRefUpdates", "always")
+    return repo.origin_head()
+
+
+def assert_only_fast_forwards(repo: GitRepo, since: str, branch: str = "main") -> list[str]:
+    """``since`` and every value the origin's branch took after it (its reflog, oldest first):
+    each is an ancestor of the next, so nothing was ever force-pushed. Returns those values."""
+    log = repo.origin_git("reflog", "show", "--format=%H", branch, check=False).split()
+    values = [since, *log[::-1]]
+    for older, newer in itertools.pairwise(values):
+        code = subprocess.run(["git", "merge-base", "--is-ancestor", older, newer],
+                              cwd=repo.bare, capture_output=True, check=False).returncode
+        assert code == 0, f"{branch} moved from {older} to {newer}, which does not contain it"
+    assert values[-1] == repo.origin_head(branch)
+    return values
+
+
 @pytest.fixture
 def run_step(tmp_path: Path) -> Callable[..., StepResult]:
     """Run `gitops-release <command>` the way a composite step does: inputs in GITOPS_RELEASE_*
@@ -127,22 +185,7 @@ def run_step(tmp_path: Path) -> Callable[..., StepResult]:
 
     def run(command: str, inputs: Mapping[str, str], cwd: Path,
             extra_env: Mapping[str, str] | None = None) -> StepResult:
-        n = next(counter)
-        files = {name: tmp_path / f"{name}-{n}" for name in ("output", "summary", "env")}
-        for f in files.values():
-            f.write_text("", encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GITOPS_RELEASE_", "GITHUB_", "GIT_"))}
-        env.update({
-            "PYTHONPATH": str(REPO_ROOT / "python"),
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_OUTPUT": str(files["output"]),
-            "GITHUB_STEP_SUMMARY": str(files["summary"]),
-            "GITHUB_ENV": str(files["env"]),
-            **(extra_env or {}),
-        })
-        for name, value in inputs.items():
-            env["GITOPS_RELEASE_" + name.upper().replace("-", "_")] = value
+        files, env = step_files_and_env(tmp_path / f"step-{next(counter)}", inputs, extra_env)
         if any("\x00" in value for value in inputs.values()):
             # No process can receive a NUL in its environment: run the entrypoint in-process.
             code, out = _in_process(command, env, cwd)
