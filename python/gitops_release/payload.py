@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gitops_release.errors import InputError, PathError
+from gitops_release.inputs import check_text
 from gitops_release.reference import ImageReference, parse_reference, validate_digest
 
 EVENT_TYPES = ("new-image", "new-job-image")
@@ -96,14 +97,7 @@ def serialize(data: object) -> str:
 def _text(name: str, value: object, max_length: int) -> str:
     if not isinstance(value, str):
         raise InputError(f"must be a string, not {type(value).__name__}", input_name=name)
-    for ch in value:
-        if ch < " " or ch == "\x7f":
-            raise InputError(f"contains the control character {ch!r}", input_name=name,
-                             hint="Remove control characters from the value")
-    if len(value) > max_length:
-        raise InputError(f"is {len(value)} characters long, more than {max_length}",
-                         input_name=name)
-    return value
+    return check_text(name, value, max_length=max_length)
 
 
 def validate_event_type(value: str, input_name: str = "event-type") -> str:
