@@ -69,6 +69,12 @@ class PushRejectedError(GitError):
     title = "Push rejected"
 
 
+class PushIncompleteError(GitError):
+    """The push did not complete: the remote could not be reached or hung up before it answered."""
+
+    title = "Push interrupted"
+
+
 class PushContentionError(GitError):
     """The push lost the race to other writers more times than the retry budget allows."""
 

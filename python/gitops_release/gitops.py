@@ -21,10 +21,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitops_release.errors import GitError, PushContentionError, PushRejectedError
+from gitops_release.errors import (
+    GitError,
+    PushContentionError,
+    PushIncompleteError,
+    PushRejectedError,
+)
 
 RACE_REASONS = ("fetch first", "non-fast-forward", "cannot lock ref", "failed to lock",
                 "failed to update ref", "incorrect old value", "stale info")
+# What git says when the remote went away before giving a verdict on the ref (no "!" status line).
+DISCONNECT_REASONS = ("hung up unexpectedly", "unexpected disconnect", "early EOF",
+                      "does not appear to be a git repository", "Could not resolve host",
+                      "Failed to connect", "Connection refused", "Connection timed out",
+                      "Connection reset")
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,12 @@ class Git:
         remote_lines = [line for line in result.stderr.splitlines()
                         if line.startswith(("remote:", "error:", "fatal:", " ! ", "!"))]
         message = "\n".join(remote_lines or status or [result.stderr.strip()])
+        if not status and any(reason in result.stderr for reason in DISCONNECT_REASONS):
+            raise PushIncompleteError(
+                f"the push to {up.remote}/{up.branch} did not complete:\n{message}",
+                hint="The remote could not be reached or hung up. The deploy commit is kept in "
+                "this clone, not pushed; run the job again (a deploy that landed after all "
+                "makes no second commit)")
         raise PushRejectedError(f"the push to {up.remote}/{up.branch} was refused:\n{message}",
                                 hint="This is not a race with another deploy, so it is not retried; "
                                 "check branch protection, hooks and the token's rights")
