@@ -50,7 +50,7 @@ def test_action_run_reuses_the_venv_and_runs_from_the_checkout(tmp_path: Path) -
     assert cold.returncode == 1, cold.stderr
     assert "::group::Installing gitops-release[image-update]" in cold.stdout
     assert "'bad image' is not a valid image reference" in cold.stdout
-    venvs = list(tmp_path.glob("gitops-release-*-image-update-py*"))
+    venvs = [p for p in tmp_path.glob("gitops-release-*-image-update-py*") if p.is_dir()]
     assert len(venvs) == 1 and (venvs[0] / ".gitops-release-ready").is_file()
     warm = subprocess.run([script, "image-update", "image-update"], env=env,
                           capture_output=True, text=True, check=False)
