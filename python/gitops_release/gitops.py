@@ -121,13 +121,28 @@ class Git:
     def reset_to(self, up: Upstream) -> None:
         self.run("reset", "--quiet", "--hard", up.tracking)
 
+    def rev(self, ref: str) -> str:
+        return self.out("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
     def commit(self, message: str, files: Sequence[str], author: Author) -> str:
+        """Commit ``files`` on the checked-out branch; the index must otherwise equal HEAD
+        (ensure_clean, then reset_to, guarantee it).
+
+        Plumbing rather than ``git commit -- <files>``: that one builds a second index and
+        refreshes it, statting every file of the repository; ``write-tree`` reuses the index's
+        cached trees, so the cost follows the files changed, not the size of the repository.
+        """
         self.run("add", "--", *files)
         identity = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
                     "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
-        self.run("commit", "--quiet", "--no-verify", "--file=-", "--", *files, stdin=message,
-                 extra_env=identity)
-        return self.out("rev-parse", "HEAD")
+        # No parent on an unborn branch; update-ref then checks that HEAD is still unborn ("").
+        parent = self.run("rev-parse", "--verify", "--quiet", "HEAD^{commit}",
+                          check=False).stdout.strip()
+        tree = self.out("write-tree")
+        commit = self.run("commit-tree", tree, *(["-p", parent] if parent else []), "-F", "-",
+                          stdin=message, extra_env=identity).stdout.strip()
+        self.run("update-ref", "-m", f"commit: {message.splitlines()[0]}", "HEAD", commit, parent)
+        return commit
 
     def push(self, up: Upstream) -> bool:
         """Push HEAD to the upstream branch: True when it landed, False when it lost a race."""
@@ -166,14 +181,20 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
 def push_loop(git: Git, up: Upstream, apply: Callable[[], list[str] | None], message: str,
               author: Author, max_attempts: int, log: Callable[[str], None],
               sleep: Callable[[float], None] = time.sleep) -> PushOutcome | None:
-    """fetch → reset → ``apply()`` → commit → push, until the push lands.
+    """fetch → reset → ``apply()`` → commit → push, until the push lands. The work tree must be
+    clean (``Git.ensure_clean``); local commits the remote lacks are refused, never reset away.
 
     ``apply`` re-reads and edits the files; it returns the changed paths, or None when there is
     nothing to change any more (someone else deployed the same thing): then no commit is made.
     """
     for attempt in range(1, max_attempts + 1):
         git.fetch(up)
-        git.reset_to(up)
+        if attempt == 1:
+            git.ensure_pushed(up)
+        # reset --hard stats every file of the repository: skip it when the branch already is
+        # where the remote is (the caller checked that the work tree is clean).
+        if attempt > 1 or git.rev("HEAD") != git.rev(up.tracking):
+            git.reset_to(up)
         files = apply()
         if files is None:
             return None

@@ -306,9 +306,7 @@ def _show_diff(runner: Runner, plan: Plan) -> None:
 def _push(git: Git, s: Settings, apply: Callable[[], list[str] | None], runner: Runner) -> str:
     """Deploy onto the upstream branch: the push loop. Returns the pushed commit ('' if none)."""
     up = git.upstream()
-    git.fetch(up)
     git.ensure_clean()
-    git.ensure_pushed(up)
     outcome = push_loop(git, up, apply, commit_message(s), s.author, s.max_attempts, runner.info)
     if outcome is None:
         return ""
