@@ -68,7 +68,7 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   default=commit_message),
         InputSpec("git-user-name", "Commit author and committer name", default=BOT_NAME),
         InputSpec("git-user-email", "Commit author and committer email", default=BOT_EMAIL),
-        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20)", default="5"),
+        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20)", default="10"),
         InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
         InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
                   secret=True),
