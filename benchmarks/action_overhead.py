@@ -45,6 +45,11 @@ def run_step(command: str, extra: str, inputs: dict[str, str], venv_root: Path,
              installs: list[float] | None = None) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_RELEASE_", "GITHUB_"))}
     env["GITOPS_RELEASE_VENV_ROOT"] = str(venv_root)
+    # A runner's step sees the system python3 (with pip), not the venv this benchmark runs in.
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p and not p.startswith(sys.prefix))
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a runner does not set it; bytecode caches count
     env.update({f"GITOPS_RELEASE_{k}": v for k, v in inputs.items()})
     start = time.perf_counter()
     result = subprocess.run([str(REPO_ROOT / "scripts" / "action-run"), command, extra], env=env,
@@ -60,7 +65,9 @@ def run_step(command: str, extra: str, inputs: dict[str, str], venv_root: Path,
 
 def import_time_ms(python: str) -> float:
     result = subprocess.run([python, "-X", "importtime", "-c", IMAGE_UPDATE_IMPORTS],
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "python")},
+                            env={**{k: v for k, v in os.environ.items()
+                                    if k != "PYTHONDONTWRITEBYTECODE"},
+                                 "PYTHONPATH": str(REPO_ROOT / "python")},
                             capture_output=True, text=True, check=True)
     total = 0
     for line in result.stderr.splitlines():
