@@ -53,7 +53,9 @@ def env() -> dict[str, str]:
     result = {k: v for k, v in os.environ.items() if not k.startswith("GIT")}
     result.update(IDENTITY)
     result["PYTHONPATH"] = str(REPO_ROOT / "python")
-    for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
+    # PYTHONDONTWRITEBYTECODE (set by some shells, never by a runner) would make every deploy
+    # recompile the package: not what a deploy costs.
+    for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "PYTHONDONTWRITEBYTECODE"):
         result.pop(key, None)
     return result
 
