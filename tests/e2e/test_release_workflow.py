@@ -174,12 +174,21 @@ def test_unknown_target_env_fails_before_building(act: Act, registry: Registry, 
                         encoding="utf-8")
     app.commit_all("Deploy to staging")
 
-    result = run_release(act, app, registry, api, DEV, "refs/heads/main")
-
-    assert not result.ok, str(result)
-    assert ("::error title=Invalid target_env::target_env 'staging' is not one of: dev prod. "
-            "Pass one of them, or add it to the caller's allowed_environments input.") in result.log
-    assert "Build and push the image" not in result.log
+    message = ("::error title=Invalid target_env::target_env 'staging' is not one of: dev prod. "
+               "Pass one of them, or add it to the caller's allowed_environments input.")
+    # act 0.2.89 in host mode sometimes loses the output of a step that exits within a few
+    # milliseconds (seen about once in 25 runs): the outcome must hold on every run, the message
+    # must show on one of at most three.
+    logs = []
+    for _ in range(3):
+        result = run_release(act, app, registry, api, DEV, "refs/heads/main")
+        assert not result.ok, str(result)
+        assert "Failure - Main Validate target_env" in result.log, str(result)
+        assert "Build and push the image" not in result.log
+        logs.append(result.log)
+        if message in result.log:
+            break
+    assert message in logs[-1], "\n".join(logs)
     assert registry.tags("web-api") == [] and api.requests == []
 
 
