@@ -18,6 +18,7 @@ from tests.harness.act import Act, ActResult
 from tests.harness.github_api import GitHubAPI
 from tests.harness.gitrepo import GitRepo
 from tests.harness.services import REPO_ROOT, Registry, run_registry
+from tests.harness.workflows import root_action_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -192,35 +193,12 @@ def test_unknown_target_env_fails_before_building(act: Act, registry: Registry, 
     assert registry.tags("web-api") == [] and api.requests == []
 
 
-ROOT_ACTION_WORKFLOW = """\
-name: one step
-on: push
-permissions: {}
-jobs:
-  release:
-    runs-on: ubuntu-latest
-    timeout-minutes: 15
-    steps:
-      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
-        with:
-          persist-credentials: false
-      - id: release
-        uses: gitops-release/gitops-release@v1
-        with:
-          registry: ${{ secrets.CR_ENDPOINT }}
-          username: ${{ secrets.CR_USERNAME }}
-          password: ${{ secrets.CR_PASSWORD }}
-          image-name: root-app
-          platforms: linux/arm64
-          token: ${{ secrets.GITHUB_PAT }}
-          repository: acme/k8s-configurations
-          event-type: new-job-image
-          path: apps/root-app/overlays/dev
-          github-api-url: ''
+ROOT_ACTION_WORKFLOW = root_action_workflow(
+    "root-app", platforms="linux/arm64", event_type="new-job-image", last_step="""\
       - env:
           PAYLOAD: ${{ steps.release.outputs.payload }}
         run: echo "root-payload=$PAYLOAD"
-"""
+""")
 
 
 def test_root_action_builds_then_dispatches(act: Act, registry: Registry, api: GitHubAPI,

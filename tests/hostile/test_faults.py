@@ -21,6 +21,7 @@ from tests.harness.act import Act
 from tests.harness.github_api import GitHubAPI
 from tests.harness.gitrepo import GitRepo
 from tests.harness.services import REPO_ROOT, free_port
+from tests.harness.workflows import root_action_workflow
 from tests.hostile.conftest import Snapshot, StepResult, assert_no_workflow_command_leak
 
 TOKEN = "ghp_faultSuiteTOKEN0123456789abcdef"
@@ -28,31 +29,7 @@ CONFIG = "acme/k8s-configurations"
 DEPLOY = {"image": "registry.example.com/web:v1.1.0", "release": "web@v1.1.0",
           "path": "apps/web/overlays/dev", "max-attempts": "5"}
 
-ROOT_ACTION_WORKFLOW = """\
-name: one step
-on: push
-permissions: {}
-jobs:
-  release:
-    runs-on: ubuntu-latest
-    timeout-minutes: 10
-    steps:
-      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
-        with:
-          persist-credentials: false
-      - id: release
-        uses: gitops-release/gitops-release@v1
-        with:
-          registry: ${{ secrets.CR_ENDPOINT }}
-          username: ${{ secrets.CR_USERNAME }}
-          password: ${{ secrets.CR_PASSWORD }}
-          image-name: down-app
-          platforms: linux/amd64
-          token: ${{ secrets.GITHUB_PAT }}
-          repository: acme/k8s-configurations
-          path: apps/down-app/overlays/dev
-          github-api-url: ''
-"""
+ROOT_ACTION_WORKFLOW = root_action_workflow("down-app", timeout_minutes=10)
 
 
 @pytest.mark.e2e

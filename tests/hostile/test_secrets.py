@@ -19,6 +19,7 @@ from tests.harness.act import Act
 from tests.harness.github_api import GitHubAPI
 from tests.harness.gitrepo import GitRepo
 from tests.harness.services import REPO_ROOT, Registry, run_registry
+from tests.harness.workflows import root_action_workflow
 from tests.hostile.conftest import StepResult
 
 pytestmark = pytest.mark.e2e
@@ -28,35 +29,12 @@ TOKEN = "ghp_secretSuiteTOKEN7f3a9c1e0123456789"
 RECEIVER_TOKEN = "ghs_receiverSuiteTOKEN7f3a9c1e01234567"
 CONFIG = "acme/k8s-configurations"
 
-RELEASE_WORKFLOW = """\
-name: one step
-on: push
-permissions: {}
-jobs:
-  release:
-    runs-on: ubuntu-latest
-    timeout-minutes: 15
-    steps:
-      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
-        with:
-          persist-credentials: false
-      - id: release
-        uses: gitops-release/gitops-release@v1
-        with:
-          registry: ${{ vars.REGISTRY }}
-          username: ${{ secrets.CR_USERNAME }}
-          password: ${{ secrets.CR_PASSWORD }}
-          image-name: secret-app
-          platforms: linux/amd64
-          token: ${{ secrets.GITHUB_PAT }}
-          repository: acme/k8s-configurations
-          path: apps/secret-app/overlays/dev
-          github-api-url: ''
+RELEASE_WORKFLOW = root_action_workflow("secret-app", registry="${{ vars.REGISTRY }}", last_step="""\
       - name: every output of every step
         env:
           STEPS: ${{ toJSON(steps) }}
         run: echo "all-steps=$STEPS"
-"""
+""")
 
 
 def forms(username: str, secret: str) -> list[str]:
