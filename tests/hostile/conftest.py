@@ -144,19 +144,6 @@ def step_files_and_env(prefix: Path, inputs: Mapping[str, str],
     return files, env
 
 
-def read_outputs(text: str) -> dict[str, str]:
-    """GITHUB_OUTPUT heredocs (``name<<delimiter``) → {name: value}."""
-    result: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        name, _, delimiter = lines[i].partition("<<")
-        end = lines.index(delimiter, i + 1)
-        result[name] = "\n".join(lines[i + 1:end])
-        i = end + 1
-    return result
-
-
 def record_ref_updates(repo: GitRepo) -> str:
     """Make the bare origin keep a reflog, so that every update a push makes can be checked;
     returns the branch's value now."""

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.harness.gitrepo import GitRepo, git, make_repo
+from tests.harness.outputs import read_outputs
 from tests.hostile.conftest import (
     assert_only_fast_forwards,
-    read_outputs,
     record_ref_updates,
     step_files_and_env,
     write_app,

@@ -13,6 +13,7 @@ import pytest
 
 from gitops_release.cli import main
 from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.outputs import read_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "config-repo"
@@ -45,17 +46,6 @@ def deploy(repo: GitRepo, tmp_path: Path, *args: str, command: str = "image-upda
     return code, out.getvalue(), output.read_text()
 
 
-def outputs(text: str) -> dict[str, str]:
-    result, lines = {}, text.splitlines()
-    i = 0
-    while i < len(lines):
-        name, _, delimiter = lines[i].partition("<<")
-        j = lines.index(delimiter, i + 1)
-        result[name] = "\n".join(lines[i + 1 : j])
-        i = j + 1
-    return result
-
-
 def web_api(version: str, path: str = DEV) -> list[str]:
     return ["--image", f"registry.example.com/acme/web-api:{version}",
             "--release", f"web-api@{version}", "--path", path]
@@ -73,7 +63,7 @@ def test_dev_deploy_pushes_one_commit_with_trailers(config_repo: GitRepo, tmp_pa
                     "Source-Run: https://github.com/acme/web-api/actions/runs/42\n\n")
     assert config_repo.origin_git("diff", "--stat", "HEAD~1", "HEAD").splitlines()[0].strip() == (
         f"{DEV}/deployment.yaml | 4 ++--")
-    assert outputs(out) == {
+    assert read_outputs(out) == {
         "changed": "true", "files": f"{DEV}/deployment.yaml",
         "commit": config_repo.origin_head(),
         "previous-image": "registry.example.com/acme/web-api:20261120093000123", "refused": "false"}
@@ -85,7 +75,7 @@ def test_redelivery_gives_one_commit(config_repo: GitRepo, tmp_path: Path) -> No
     assert code == 0, log
     assert "nothing to change" in log
     assert len(config_repo.origin_log()) == 2
-    assert outputs(out)["changed"] == "false" and outputs(out)["commit"] == ""
+    assert read_outputs(out)["changed"] == "false" and read_outputs(out)["commit"] == ""
 
 
 def test_prod_fans_out_to_prod_siblings_in_one_commit(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -123,7 +113,7 @@ def test_downgrade_is_refused_without_a_commit(config_repo: GitRepo, tmp_path: P
     assert code == 0, log
     assert ("::notice title=Downgrade refused::web-api@v1.3.9 is older than v1.4.0, which "
             f"{PROD}/deployment.yaml runs. Nothing was changed.") in log
-    assert outputs(out)["changed"] == "false" and outputs(out)["refused"] == "true"
+    assert read_outputs(out)["changed"] == "false" and read_outputs(out)["refused"] == "true"
     assert config_repo.origin_head() == head
 
 
@@ -205,7 +195,7 @@ def test_dry_run_prints_the_diff_and_writes_nothing(config_repo: GitRepo, tmp_pa
     assert code == 0, log
     assert "+          image: registry.example.com/acme/web-api:v1.5.0" in log
     assert config_repo.git("status", "--porcelain") == "" and config_repo.origin_head() == head
-    assert outputs(out)["changed"] == "true" and outputs(out)["commit"] == ""
+    assert read_outputs(out)["changed"] == "true" and read_outputs(out)["commit"] == ""
 
 
 def test_push_false_commits_locally_only(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -214,7 +204,7 @@ def test_push_false_commits_locally_only(config_repo: GitRepo, tmp_path: Path) -
     assert code == 0
     assert config_repo.origin_head() == head
     assert config_repo.git("log", "-1", "--format=%s").strip() == "Deploy web-api@v1.5.0"
-    assert outputs(out)["commit"] == config_repo.git("rev-parse", "HEAD").strip()
+    assert read_outputs(out)["commit"] == config_repo.git("rev-parse", "HEAD").strip()
 
 
 def test_cronjob_update(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -352,7 +342,7 @@ def test_a_newer_sibling_refuses_the_whole_fan_out(config_repo: GitRepo, tmp_pat
     code, log, out = deploy(config_repo, tmp_path, *web_api("v1.5.0", PROD))
     assert code == 0, log
     assert "is older than v1.6.0, which apps/web-api/overlays/prod-us/deployment.yaml runs" in log
-    assert outputs(out)["refused"] == "true"
+    assert read_outputs(out)["refused"] == "true"
     assert config_repo.origin_head() == head
     assert config_repo.git("status", "--porcelain") == ""
 
