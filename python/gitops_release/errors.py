@@ -51,10 +51,24 @@ class ManifestError(GitopsReleaseError):
     title = "Manifest error"
 
 
-class DowngradeError(GitopsReleaseError):
+class DeployRefused(GitopsReleaseError):
+    """The deploy must not happen (a downgrade, a hold, a freeze, the policy). A refusal is a
+    success for the job: nothing is pushed, and ``reason`` goes to the ``refused-reason`` output."""
+
+    title = "Deploy refused"
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class DowngradeError(DeployRefused):
     """The deploy would move an environment to an older version and downgrades are not allowed."""
 
     title = "Downgrade refused"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, reason="downgrade", hint=hint)
 
 
 class GitError(GitopsReleaseError):

@@ -1,37 +1,51 @@
-"""What a deploy changes in one overlay folder: the workload's container image and release env var,
-or Helm ``values.yaml`` keys, or a kustomization ``images:`` entry.
+"""Plan one overlay's deploy of a workload image: find the place that decides the rendered image
+(and release env var), edit it exactly, and prove the edit by rendering.
 
-Each edit function takes a file's text and returns a :class:`FileChange` (old and new text) without
-writing anything; the receiver writes only after every file of the deploy has been planned.
+Places, in order of precedence: a kustomization ``images:`` entry of the overlay that applies to
+the target (it wins over the workload field it overrides); the container's ``image`` in a resource
+or patch inside the overlay folder (never one that a later patch overrides); a new ``images:``
+entry in the overlay (what ``kustomize edit set image`` writes) when the image comes from a base
+outside it. Files outside the overlay folder are shared with other overlays and never edited.
+When more than one place could decide, a probe render with a marker in each tells which one does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import copy
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitops_release import yamledit as y
-from gitops_release.errors import ImageReferenceError, ManifestError
-from gitops_release.paths import check_file
-from gitops_release.reference import ImageReference, parse_reference
+from gitops_release.discovery import SourceFile, Tree
+from gitops_release.errors import ManifestError
+from gitops_release.reference import ImageReference
+from gitops_release.render import Scratch, render_plain
+from gitops_release.targets import (
+    DEFAULT_POD_SPEC,
+    POD_SPEC,
+    Found,
+    Wanted,
+    containers_of,
+    dig,
+    name_variants,
+    parsed_image,
+    select,
+)
 
-WORKLOAD_FILES = {
-    "new-image": ("deployment", "rollout", "statefulset", "daemonset"),
-    "new-job-image": ("cronjob", "job"),
-}
-WORKLOAD_KINDS = {
-    "new-image": ("Deployment", "Rollout", "StatefulSet", "DaemonSet"),
-    "new-job-image": ("CronJob", "Job"),
-}
-POD_SPEC = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
-DEFAULT_POD_SPEC = ("spec", "template", "spec")
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+PROBE_HOST = "probe.gitops-release.invalid"
+JSON_IMAGE_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
+                           r"/(?:[0-9]+|-)/image")
+JSON_ENV_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
+                         r"/[0-9]+/env/[0-9]+/value")
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to write: the image, the release and where to find them."""
+    """What to write: the image, the release, and how to find the place."""
 
     image: ImageReference
     release: str
@@ -39,10 +53,13 @@ class Target:
     version: str
     release_env: str = "APP_RELEASEVERSION"
     container: str = ""
-    helm_image_key: str = "image.repository"
-    helm_tag_key: str = "image.tag"
-    helm_digest_key: str = "image.digest"
+    workload: str = ""
+    helm_image_key: str = ""
+    helm_tag_key: str = ""
+    helm_digest_key: str = ""
     helm_release_key: str = ""
+    helm_registry_key: str = ""
+    allow_repository_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,294 +78,488 @@ class FileChange:
         return self.old_text != self.new_text
 
 
-def tag_of(image: str) -> str | None:
-    try:
-        return parse_reference(image, "image").tag
-    except ImageReferenceError:
+@dataclass(frozen=True)
+class Refusal:
+    """A deploy that must not happen, as a value: ``reason`` is downgrade, held, frozen or
+    policy."""
+
+    reason: str
+    message: str
+
+
+@dataclass
+class OverlayPlan:
+    """What one overlay's deploy changes, and how it was proven."""
+
+    folder: str
+    changes: list[FileChange] = field(default_factory=list)
+    previous_image: str = ""
+    previous_version: str | None = None
+    target: str = ""
+    places: list[str] = field(default_factory=list)
+    proof: str = ""
+    notes: list[str] = field(default_factory=list)
+    refusal: Refusal | None = None
+
+
+Edits = list[tuple[str, y.Edit, y.Intent]]
+
+
+@dataclass
+class Place:
+    """A place in a file inside the overlay that may decide a value of the target."""
+
+    file: SourceFile
+    doc: int
+    path: tuple[y.PathKey, ...]  # to the node to set (or the mapping/sequence to add to)
+    kind: str  # entry | field | op | new-entry | env | env-op
+    label: str
+    edit: Callable[[str], Edits]
+
+
+def _set(file: SourceFile, doc: int, path: tuple[y.PathKey, ...], value: str, what: str) -> Edits:
+    node = y.get_path(file.parsed.docs[doc], path)
+    edit = y.set_scalar(file.parsed, node, value, what)
+    return [(file.rel, edit, y.Intent("set", doc, path, value))] if edit else []
+
+
+def _set_or_add(file: SourceFile, doc: int, mapping_path: tuple[y.PathKey, ...], key: str,
+                value: str, what: str) -> Edits:
+    mapping = y.get_path(file.parsed.docs[doc], mapping_path)
+    if y.get(mapping, key) is not None:
+        return _set(file, doc, (*mapping_path, key), value, what)
+    return [(file.rel, y.add_key(file.parsed, mapping, key, value, what),
+             y.Intent("add", doc, (*mapping_path, key), value))]
+
+
+# -- finding places --------------------------------------------------------------------------
+
+def _entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place]:
+    kust = tree.kustomization
+    if kust is None or not kust.file.inside:
+        return []
+    doc = kust.file.parsed.docs[0]
+    current = parsed_image(found.image)
+    places = []
+    for index, entry in enumerate(y.iter_items(y.get(doc, "images"))):
+        name = y.scalar(y.get(entry, "name"))
+        new_name = y.scalar(y.get(entry, "newName"))
+        if current is None or name is None or current.name not in (name, new_name):
+            continue
+        path: tuple[y.PathKey, ...] = ("images", index)
+
+        def edit(value: str, entry: Any = entry, path: tuple[y.PathKey, ...] = path,
+                 name: str = name) -> Edits:
+            return _entry_edits(kust.file, path, entry, name, value, image)
+
+        places.append(Place(kust.file, 0, path, "entry",
+                            f"{kust.file.rel} images: entry {name}", edit))
+    return places
+
+
+def _entry_edits(file: SourceFile, path: tuple[y.PathKey, ...], entry: Any, name: str,
+                 value: str, image: ImageReference) -> Edits:
+    what = f"the images: entry {name}"
+    if value.startswith(PROBE_HOST):
+        return _set_or_add(file, 0, path, "newName", value, what)
+    edits: Edits = []
+    if y.get(entry, "newName") is not None or name != image.name:
+        edits += _set_or_add(file, 0, path, "newName", image.name, what)
+    edits += _set_or_add(file, 0, path, "newTag", image.tag or "", what)
+    if image.digest:
+        edits += _set_or_add(file, 0, path, "digest", image.digest, what)
+    elif y.scalar(y.get(entry, "digest")):
+        edits += _set(file, 0, (*path, "digest"), "", what)  # an empty digest is no digest
+    return edits
+
+
+def _doc_matches(doc: Any, found: Found, tree: Tree) -> bool:
+    kind, name = y.scalar(y.get(doc, "kind")), y.scalar(y.get_path(doc, ("metadata", "name")))
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    return kind == found.kind and name is not None and \
+        name in name_variants(found.name, prefixes, suffixes)
+
+
+def _container_paths(tree: Tree, found: Found) -> list[tuple[SourceFile, int, tuple[y.PathKey, ...]]]:
+    """Container mappings named like the target in documents inside the overlay."""
+    out = []
+    pod_path = POD_SPEC.get(found.kind, DEFAULT_POD_SPEC)
+    for file in tree.inside():
+        if file.role not in ("resource", "patch"):
+            continue
+        for d, doc in enumerate(file.parsed.docs):
+            if y.node_kind(doc) != "mapping" or not _doc_matches(doc, found, tree):
+                continue
+            key = "initContainers" if found.init else "containers"
+            for i, item in enumerate(y.iter_items(y.get_path(doc, (*pod_path, key)))):
+                if y.scalar(y.get(item, "name")) == found.container:
+                    out.append((file, d, (*pod_path, key, i)))
+    return out
+
+
+def _field_places(tree: Tree, found: Found) -> list[Place]:
+    places = []
+    for file, d, cpath in _container_paths(tree, found):
+        if y.get_path(file.parsed.docs[d], (*cpath, "image")) is None:
+            continue
+        path = (*cpath, "image")
+
+        def edit(value: str, file: SourceFile = file, d: int = d,
+                 path: tuple[y.PathKey, ...] = path) -> Edits:
+            return _set(file, d, path, value, "the container image")
+
+        places.append(Place(file, d, path, "field",
+                            f"{file.rel} ({found.kind}/{found.name} {found.container} image, "
+                            f"line {y.line_of(y.get_path(file.parsed.docs[d], path))})", edit))
+    return places + _op_places(tree, found, JSON_IMAGE_RE, "op", "image")
+
+
+def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what: str) -> list[Place]:
+    places = []
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    for file in tree.inside():
+        selector = file.patch_target
+        if file.role != "json6902" or selector.get("kind") not in (None, "", found.kind) or \
+                selector.get("name", "") not in name_variants(found.name, prefixes, suffixes) | {""}:
+            continue
+        for index, op in enumerate(y.iter_items(file.parsed.docs[0] if file.parsed.docs else None)):
+            if y.scalar(y.get(op, "op")) in ("replace", "add") and \
+                    regex.fullmatch(y.scalar(y.get(op, "path")) or "") and \
+                    y.node_kind(y.get(op, "value")) == "scalar":
+                path = (index, "value")
+
+                def edit(value: str, file: SourceFile = file, path: tuple[y.PathKey, ...] = path) -> Edits:
+                    return _set(file, 0, path, value, f"the JSON patch {what} value")
+
+                places.append(Place(file, 0, path, kind, f"{file.rel} (JSON patch op {index + 1})",
+                                    edit))
+    return places
+
+
+def _new_entry_place(tree: Tree, found: Found, image: ImageReference) -> Place | None:
+    kust = tree.kustomization
+    current = parsed_image(found.image)
+    if kust is None or not kust.file.inside or current is None:
         return None
+    doc = kust.file.parsed.docs[0]
+
+    def edit(value: str) -> Edits:
+        entry: dict[str, str] = {"name": current.name}
+        if value.startswith(PROBE_HOST):
+            entry["newName"] = value
+        else:
+            if image.name != current.name:
+                entry["newName"] = image.name
+            entry["newTag"] = image.tag or ""
+            if image.digest:
+                entry["digest"] = image.digest
+        images = y.get(doc, "images")
+        if images is None:
+            return [(kust.file.rel, y.add_key(kust.file.parsed, doc, "images", [entry],
+                                              kust.file.rel), y.Intent("add", 0, ("images",), [entry]))]
+        return [(kust.file.rel, y.append_item(kust.file.parsed, images, entry, "images:"),
+                 y.Intent("append", 0, ("images",), entry))]
+
+    return Place(kust.file, 0, ("images",), "new-entry",
+                 f"{kust.file.rel} (new images: entry {current.name})", edit)
 
 
-def find_target(overlay: Path, event: str, shown: str) -> tuple[Path, str] | None:
-    """The file to edit in ``overlay`` and its kind ('workload', 'values' or 'kustomization'),
-    None when the folder holds none of them."""
-    found = [overlay / f"{stem}{ext}" for stem in WORKLOAD_FILES[event] for ext in (".yaml", ".yml")
-             if check_file(overlay / f"{stem}{ext}", "path", shown)]
-    if len(found) > 1:
-        raise ManifestError(f"{shown} holds several workload files ({', '.join(p.name for p in found)})",
-                            hint="Keep one workload file per overlay, or point 'path' at a folder "
-                            "with one")
-    if found:
-        return found[0], "workload"
-    for name in ("values.yaml", "values.yml"):
-        if check_file(overlay / name, "path", shown):
-            return overlay / name, "values"
-    for name in KUSTOMIZATION_FILES:
-        if check_file(overlay / name, "path", shown):
-            text = overlay.joinpath(name).read_text(encoding="utf-8")
-            docs = y.compose(text, f"{shown}/{name}")
-            if docs and y.get(docs[0], "images") is not None:
-                return overlay / name, "kustomization"
+def _env_places(tree: Tree, found: Found, env: str) -> list[Place]:
+    places = []
+    for file, d, cpath in _container_paths(tree, found):
+        for j, item in enumerate(y.iter_items(y.get_path(file.parsed.docs[d], (*cpath, "env")))):
+            if y.scalar(y.get(item, "name")) != env:
+                continue
+            if y.get(item, "valueFrom") is not None:
+                raise ManifestError(f"{file.rel}: env var {env} uses valueFrom, so it cannot hold "
+                                    "the release", hint="Use another 'release-env' name or a value")
+            path = (*cpath, "env", j)
+
+            def edit(value: str, file: SourceFile = file, d: int = d,
+                     path: tuple[y.PathKey, ...] = path) -> Edits:
+                return _set_or_add(file, d, path, "value", value, f"env var {env}")
+
+            places.append(Place(file, d, path, "env", f"{file.rel} (env {env}, line "
+                                f"{y.line_of(item)})", edit))
+    return places + _op_places(tree, found, JSON_ENV_RE, "env-op", "env")
+
+
+def _add_env(tree: Tree, found: Found, env: str, release: str,
+             prefer: SourceFile | None) -> tuple[Edits, str] | None:
+    """Add the release env var to the target container in a document inside the overlay."""
+    paths = _container_paths(tree, found)
+    paths.sort(key=lambda p: p[0] is not prefer)
+    if not paths:
+        return None
+    file, d, cpath = paths[0]
+    doc = file.parsed.docs[d]
+    container = y.get_path(doc, cpath)
+    env_node = y.get(container, "env")
+    item = {"name": env, "value": release}
+    if env_node is None:
+        edit = y.add_key(file.parsed, container, "env", [item], "the container")
+        return [(file.rel, edit, y.Intent("add", d, (*cpath, "env"), [item]))], file.rel
+    if y.node_kind(env_node) != "sequence":
+        raise ManifestError(f"{file.rel}: env of container {found.container} (line "
+                            f"{y.line_of(env_node)}) is not a list")
+    edit = y.append_item(file.parsed, env_node, item, "env")
+    return [(file.rel, edit, y.Intent("append", d, (*cpath, "env"), item))], file.rel
+
+
+# -- rendering and the proof -----------------------------------------------------------------
+
+def _apply(tree: Tree, edits: Edits) -> dict[str, str]:
+    by_file: dict[str, list[y.Edit]] = {}
+    for rel, edit, _ in edits:
+        by_file.setdefault(rel, []).append(edit)
+    return {rel: y.apply_edits(tree.files[rel].text, items, rel) for rel, items in by_file.items()}
+
+
+class Renderer:
+    """Renders the overlay's variants: kustomize in a scratch copy, or a plain folder's docs."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.scratch = Scratch(tree) if tree.kustomization is not None else None
+        self.count = 0
+
+    def __call__(self, texts: dict[str, str]) -> list[Any]:
+        self.count += 1
+        if self.scratch is not None:
+            return self.scratch.render(texts)
+        return render_plain(self.tree, texts)
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
+
+    @property
+    def proof(self) -> str:
+        if self.scratch is None:
+            return "plain folder: every document of its YAML files compared before and after"
+        from gitops_release.render import kustomize_command
+
+        return f"rendered with `{' '.join(kustomize_command() or ['kustomize'])}` before and after"
+
+
+def _locate(render: list[Any], found: Found) -> dict[str, Any] | None:
+    for obj in render:
+        if isinstance(obj, dict) and obj.get("kind") == found.kind and \
+                dig(obj, ("metadata", "name")) == found.name:
+            for name, _image, init, container in containers_of(obj):
+                if name == found.container and init == found.init:
+                    return container
     return None
 
 
-def nothing_to_update(shown: str, event: str) -> ManifestError:
-    looked = ", ".join(f"{stem}.yaml" for stem in WORKLOAD_FILES[event])
-    return ManifestError(f"{shown} has nothing to update: no {looked}, no values.yaml, and no "
-                         "kustomization.yaml with an images: list",
-                         hint="Point 'path' at the overlay folder holding the workload")
+def _markers(render: list[Any], skip: dict[str, Any] | None) -> set[str]:
+    """The probe markers running in containers other than the target."""
+    out = set()
+    for obj in render:
+        if isinstance(obj, dict):
+            for _n, image, _i, container in containers_of(obj):
+                if container is not skip and PROBE_HOST in image:
+                    out.add(image)
+                for env in container.get("env") or []:
+                    if container is not skip and isinstance(env, dict) and \
+                            PROBE_HOST in str(env.get("value", "")):
+                        out.add(str(env.get("value")))
+    return out
 
 
-def read_text(path: Path, shown: str) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(f"{shown} cannot be read: {exc.strerror}") from None
-    if len(data) > y.MAX_FILE_BYTES:
-        raise ManifestError(f"{shown} is larger than {y.MAX_FILE_BYTES} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ManifestError(f"{shown} is not UTF-8 text") from None
+def _probe(renderer: Renderer, places: list[Place], found: Found, env: str) -> tuple[
+        Place | None, Place | None]:
+    """One render with a marker in every place: which place decides the image, which the env."""
+    edits: Edits = []
+    for i, place in enumerate(places):
+        marker = f"{PROBE_HOST}/p{i}" + (":t" if place.kind in ("field", "op") else "")
+        edits += place.edit(marker)
+    render = renderer(_apply(renderer.tree, edits))
+    target = _locate(render, found)
+    if target is None:
+        return None, None
+    image = str(target.get("image", ""))
+    envs = [str(e.get("value", "")) for e in target.get("env") or []
+            if isinstance(e, dict) and e.get("name") == env]
+
+    def which(value: str) -> Place | None:
+        match = re.match(re.escape(PROBE_HOST) + r"/p([0-9]+)", value)
+        return places[int(match.group(1))] if match else None
+
+    chosen = which(image)
+    if chosen is not None:
+        marker = f"{PROBE_HOST}/p{places.index(chosen)}"
+        if any(m == marker or m.startswith(marker + ":") for m in _markers(render, target)):
+            raise ManifestError(f"{chosen.label} also sets the image of containers other than "
+                                f"{found.label}, so it cannot deploy the target alone",
+                                hint="Give the target its own images: entry or patch, or set "
+                                "'workload'/'container'")
+    return chosen, (which(envs[0]) if envs else None)
 
 
-def plan_file(path: Path, kind: str, shown: str, target: Target, event: str) -> FileChange:
-    text = read_text(path, shown)
-    if kind == "workload":
-        return edit_workload(path, text, shown, target, WORKLOAD_KINDS[event])
-    if kind == "values":
-        return edit_values(path, text, shown, target)
-    return edit_kustomization(path, text, shown, target)
+def _diff(before: list[Any], after: list[Any]) -> str:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    def dump(objs: list[Any]) -> list[str]:
+        out = StringIO()
+        YAML(typ="safe", pure=True).dump_all(objs, out)
+        return out.getvalue().splitlines(keepends=True)
+
+    lines = list(difflib.unified_diff(dump(before), dump(after), "before", "after", n=2))
+    return "".join(lines[:60])
 
 
-# -- workloads ---------------------------------------------------------------------------------
-
-def _pick_workload(docs: Sequence[y.Node], shown: str, target: Target,
-                   kinds: Sequence[str]) -> y.Node:
-    workloads = [d for d in docs if y.scalar(y.get(d, "kind")) in kinds]
-    if len(workloads) > 1:
-        workloads = [d for d in workloads
-                     if y.scalar(y.get_path(d, ("metadata", "name"))) == target.app]
-    if len(workloads) != 1:
-        raise ManifestError(f"{shown} holds {'no' if not workloads else 'several'} "
-                            f"{'/'.join(kinds)} document{'s' if workloads else ''} for {target.app!r}",
-                            hint="The receiver edits exactly one workload per file")
-    return workloads[0]
-
-
-def _pick_container(pod: y.Node, shown: str, target: Target) -> y.Node:
-    containers = list(y.iter_items(y.get(pod, "containers")))
-    named = [(y.scalar(y.get(c, "name")), c) for c in containers]
-    if target.container:
-        inits = [(y.scalar(y.get(c, "name")), c) for c in y.iter_items(y.get(pod, "initContainers"))]
-        matches = [c for name, c in named + inits if name == target.container]
-        wanted = f"named {target.container!r} (input 'container')"
+def _expected(before: list[Any], after: list[Any], found: Found, image: ImageReference,
+              env: str, release: str, env_planned: bool) -> list[Any]:
+    """``before`` with the target's image and release env var as the deploy must set them."""
+    expected = copy.deepcopy(before)
+    old = _locate(expected, found)
+    new = _locate(after, found)
+    if old is None or new is None:
+        return expected
+    rendered = parsed_image(str(new.get("image", "")))
+    if rendered is not None and rendered.name == image.name and (
+            (image.digest is None and rendered.digest is None and rendered.tag == image.tag)
+            or (image.digest is not None and rendered.digest == image.digest
+                and rendered.tag in (None, image.tag))):
+        old["image"] = new.get("image")
     else:
-        matches = [c for name, c in named if name == target.app]
-        wanted = f"named after the app {target.app!r}"
-        if not matches and len(containers) == 1:
-            matches = containers
-    names = ", ".join(str(name) for name, _ in named) or "none"
-    if not matches:
-        raise ManifestError(f"{shown} has no container {wanted}; its containers: {names}",
-                            hint="Pass the input 'container' with the name to update")
-    if len(matches) > 1:
-        raise ManifestError(f"{shown} has several containers {wanted}",
-                            hint="Container names must be unique within a pod")
-    y.check_plain_node(matches[0], shown, "the container")
-    return matches[0]
+        old["image"] = str(image)
+    if env_planned:
+        items = old.setdefault("env", [])
+        hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
+        if hit:
+            hit[0]["value"] = release
+        else:
+            items.append({"name": env, "value": release})
+    return expected
 
 
-def _insert_entry(text: str, mapping: y.Node, lines: Sequence[str], shown: str) -> y.Edit:
-    """Insert ``lines`` (indented relative to the mapping's keys) after the mapping's last line."""
-    if y.is_flow(mapping) or not mapping.value:
-        raise ManifestError(f"{shown}: the mapping at line {mapping.start_mark.line + 1} is in flow "
-                            "style or empty; the receiver adds keys only to block mappings")
-    column = y.key_column(mapping)
-    nl = y.newline_of(text)
-    at = y.end_of_node_line(text, mapping)
-    body = "".join(" " * column + line + nl for line in lines)
-    if at == len(text) and not text.endswith("\n"):
-        body = nl + body
-    return y.Edit(at, at, body)
+# -- the plan --------------------------------------------------------------------------------
+
+def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple[
+        Place | None, Place | None, list[str]]:
+    """The places that decide the target's image and release env var."""
+    notes: list[str] = []
+    entries = _entry_places(tree, found, target.image)
+    fields = _field_places(tree, found)
+    envs = _env_places(tree, found, target.release_env) if target.release_env else []
+    image_place: Place | None = None
+    env_place: Place | None = envs[0] if len(envs) == 1 else None
+    if len(entries) + len(fields) == 1 and len(envs) <= 1:
+        return (entries + fields)[0], env_place, notes
+    if entries or len(envs) > 1:
+        image_place, probed_env = _probe(renderer, entries + envs, found, target.release_env)
+        env_place = probed_env or env_place
+    if image_place is None and fields:
+        image_place, _ = _probe(renderer, fields, found, target.release_env)
+        if image_place is None:
+            notes.append("no workload field inside the overlay decides the image: "
+                         + ", ".join(p.label for p in fields) + " are overridden")
+    return image_place, env_place, notes
 
 
-def _env_item_lines(text: str, env: y.Node, name: str, value: str) -> tuple[int, list[str]]:
-    """Lines of a new ``- name/value`` item in the style of the list's last item."""
-    last = env.value[-1]
-    dash = y.dash_column(text, last)
-    key = y.key_column(last) if y.node_kind(last) == "mapping" else (dash or 0) + 2
-    dash = key - 2 if dash is None else dash
-    return dash, [" " * dash + "-" + " " * (key - dash - 1) + f"name: {y.format_scalar(name, None)}",
-                  " " * key + f"value: {y.format_scalar(value, None)}"]
-
-
-def _release_edits(text: str, pod: y.Node, container: y.Node, shown: str,
-                   target: Target) -> tuple[list[y.Edit], str | None]:
-    env = y.get(container, "env")
-    name, value = target.release_env, target.release
-    if env is None:
-        outer = next(k for k, v in pod.value if any(item is container for item in y.iter_items(v)))
-        dash = y.dash_column(text, container)
-        key = y.key_column(container)
-        offset = (dash if dash is not None else key - 2) - outer.start_mark.column
-        gap = key - (dash if dash is not None else key - 2)
-        lines = ["env:", " " * offset + "-" + " " * (gap - 1) + f"name: {y.format_scalar(name, None)}",
-                 " " * (offset + gap) + f"value: {y.format_scalar(value, None)}"]
-        return [_insert_entry(text, container, lines, shown)], None
-    if y.node_kind(env) != "sequence" or y.is_flow(env) or not env.value:
-        raise ManifestError(f"{shown}: env of the container (line {env.start_mark.line + 1}) is not "
-                            "a block list", hint="Write env as a block list of name/value items")
-    y.check_plain_node(env, shown, "env")
-    items = [item for item in env.value if y.scalar(y.get(item, "name")) == name]
-    if len(items) > 1:
-        raise ManifestError(f"{shown} sets the env var {name} twice in one container")
-    if not items:
-        dash, lines = _env_item_lines(text, env, name, value)
-        at = y.end_of_node_line(text, env)
-        nl = y.newline_of(text)
-        return [y.Edit(at, at, "".join(line + nl for line in lines))], None
-    item = items[0]
-    y.check_plain_node(item, shown, f"env var {name}")
-    if y.get(item, "valueFrom") is not None:
-        raise ManifestError(f"{shown}: env var {name} uses valueFrom, so it cannot hold the release",
-                            hint="Use another 'release-env' name or a plain value")
-    node = y.get(item, "value")
-    if node is None:
-        return [_insert_entry(text, item, [f"value: {y.format_scalar(value, None)}"], shown)], None
-    edit = y.replace_scalar(node, value, shown, f"env var {name}", y.get_key(item, "value"))
-    return ([edit] if edit else []), y.scalar(node)
-
-
-def edit_workload(path: Path, text: str, shown: str, target: Target,
-                  kinds: Sequence[str]) -> FileChange:
-    doc = _pick_workload(y.compose(text, shown), shown, target, kinds)
-    kind = str(y.scalar(y.get(doc, "kind")))
-    pod = y.get_path(doc, POD_SPEC.get(kind, DEFAULT_POD_SPEC))
-    if pod is None or y.get(pod, "containers") is None:
-        raise ManifestError(f"{shown}: the {kind} has no "
-                            f"{'.'.join(POD_SPEC.get(kind, DEFAULT_POD_SPEC))}.containers")
-    container = _pick_container(pod, shown, target)
-    image_node = y.get(container, "image")
-    if image_node is None:
-        edits = [_insert_entry(text, container, [f"image: {y.format_scalar(str(target.image), None)}"],
-                               shown)]
-        previous = ""
-    else:
-        previous = str(y.scalar(image_node))
-        edit = y.replace_scalar(image_node, str(target.image), shown, "the container image",
-                                y.get_key(container, "image"))
-        edits = [edit] if edit else []
-    release_edits, previous_release = _release_edits(text, pod, container, shown, target)
-    new_text = y.apply_edits(text, edits + release_edits)
-    version = tag_of(previous) if previous else None
-    if version is None and previous_release and "@" in previous_release:
-        version = previous_release.rsplit("@", 1)[1]
-    change = FileChange(path, text, new_text, previous, version, kind)
-    if change.changed:
-        _verify_workload(change, shown, target, kinds)
-    return change
-
-
-def _verify_workload(change: FileChange, shown: str, target: Target, kinds: Sequence[str]) -> None:
-    """Read the edited text back: it must parse and hold the new values where they belong."""
+def plan_workload(tree: Tree, target: Target, kinds: Sequence[str]) -> OverlayPlan:
+    """The plan of one overlay whose render holds workloads of ``kinds``."""
+    renderer = Renderer(tree)
     try:
-        doc = _pick_workload(y.compose(change.new_text, shown), shown, target, kinds)
-        kind = str(y.scalar(y.get(doc, "kind")))
-        container = _pick_container(y.get_path(doc, POD_SPEC.get(kind, DEFAULT_POD_SPEC)), shown,
-                                    target)
-        values = {y.scalar(y.get(item, "name")): y.scalar(y.get(item, "value"))
-                  for item in y.iter_items(y.get(container, "env"))}
-        ok = (y.scalar(y.get(container, "image")) == str(target.image)
-              and values.get(target.release_env) == target.release)
-    except ManifestError as exc:
-        raise ManifestError(f"the edit of {shown} did not read back as written ({exc.message}); "
-                            "nothing was written", hint="Please report this with the file") from None
-    if not ok:
-        raise ManifestError(f"the edit of {shown} did not read back as written; nothing was written",
-                            hint="Please report this with the file")
+        return _plan_workload(renderer, tree, target, kinds)
+    finally:
+        renderer.close()
 
 
-# -- Helm values -------------------------------------------------------------------------------
-
-def _set_key(text: str, doc: y.Node, dotted: str, value: str, shown: str,
-             edits: list[y.Edit]) -> str | None:
-    """Set ``dotted`` (e.g. image.tag) to ``value``; insert the last key when its parent exists."""
-    keys = dotted.split(".")
-    node = y.get_path(doc, keys)
-    if node is not None:
-        edit = y.replace_scalar(node, value, shown, dotted,
-                                y.get_key(y.get_path(doc, keys[:-1]) if len(keys) > 1 else doc, keys[-1]))
-        if edit:
-            edits.append(edit)
-        return y.scalar(node)
-    parent = y.get_path(doc, keys[:-1]) if len(keys) > 1 else doc
-    if parent is None or y.node_kind(parent) != "mapping":
-        raise ManifestError(f"{shown} has no {dotted} (nor a mapping {'.'.join(keys[:-1])} to add it "
-                            "to)", hint="Set the helm-*-key inputs to where the chart reads it")
-    edits.append(_insert_entry(text, parent, [f"{keys[-1]}: {y.format_scalar(value, None)}"], shown))
-    return None
-
-
-def edit_values(path: Path, text: str, shown: str, target: Target) -> FileChange:
-    docs = y.compose(text, shown)
-    if len(docs) != 1 or y.node_kind(docs[0]) != "mapping":
-        raise ManifestError(f"{shown} is not one YAML mapping")
-    doc = docs[0]
-    if target.image.tag is None:
-        raise ImageReferenceError(f"'{target.image}' has no tag, and {shown} needs one for "
-                                  f"{target.helm_tag_key}", input_name="image")
-    for key in (target.helm_image_key, target.helm_tag_key):
-        if y.get_path(doc, key.split(".")) is None:
-            raise ManifestError(f"{shown} has no {key}",
-                                hint="Set helm-image-key / helm-tag-key to the chart's keys")
-    edits: list[y.Edit] = []
-    repository = _set_key(text, doc, target.helm_image_key, target.image.name, shown, edits)
-    tag = _set_key(text, doc, target.helm_tag_key, target.image.tag, shown, edits)
-    digest_node = y.get_path(doc, target.helm_digest_key.split("."))
-    if target.image.digest or (digest_node is not None and y.scalar(digest_node)):
-        _set_key(text, doc, target.helm_digest_key, target.image.digest or "", shown, edits)
-    if target.helm_release_key:
-        _set_key(text, doc, target.helm_release_key, target.release, shown, edits)
-    previous = f"{repository}:{tag}"
-    return FileChange(path, text, y.apply_edits(text, edits), previous, tag, "values")
-
-
-# -- kustomization images: ---------------------------------------------------------------------
-
-def _pick_image_entry(images: y.Node, shown: str, image: ImageReference) -> y.Node:
-    def field(item: y.Node, key: str) -> str | None:
-        return y.scalar(y.get(item, key))
-
-    items = list(y.iter_items(images))
-    matches = [i for i in items if (field(i, "newName") or field(i, "name")) == image.name]
-    if not matches:
-        matches = [i for i in items
-                   if str(field(i, "newName") or field(i, "name")).rsplit("/", 1)[-1] == image.short_name]
-    if len(matches) != 1:
-        raise ManifestError(f"{shown} has {'no' if not matches else 'several'} images: entries for "
-                            f"{image.name!r}", hint="Keep one images: entry per image")
-    y.check_plain_node(matches[0], shown, "the images: entry")
-    return matches[0]
+def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
+                   kinds: Sequence[str]) -> OverlayPlan:
+    before = renderer({})
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    found = select(before, Wanted(target.app, target.image.name, tuple(kinds), target.workload,
+                                  target.container), prefixes, suffixes, tree.overlay)
+    plan = OverlayPlan(tree.overlay, previous_image=found.image, target=found.label)
+    current = parsed_image(found.image)
+    plan.previous_version = current.tag if current is not None else None
+    old_env = _locate(before, found) or {}
+    env_values = [str(e.get("value", "")) for e in old_env.get("env") or []
+                  if isinstance(e, dict) and e.get("name") == target.release_env]
+    if plan.previous_version is None and env_values and "@" in env_values[0]:
+        plan.previous_version = env_values[0].rsplit("@", 1)[1]
+    if current is not None and current.name != target.image.name and \
+            not target.allow_repository_change:
+        plan.refusal = Refusal("policy", f"{found.label} in {tree.overlay} runs {current.name}, "
+                               f"and the new image is {target.image.name}: a target's image "
+                               "repository never changes unless the policy allows it")
+        return plan
+    image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
+    tries = [image_place] + ([None] if image_place is not None and tree.kustomization is not None
+                             and image_place.kind != "new-entry" else [])
+    for place in tries:
+        plan.places = []
+        edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
+        texts = _apply(tree, edits)
+        after = renderer(texts)
+        expected = _expected(before, after, found, target.image, target.release_env,
+                             target.release, env_planned)
+        if after == expected:
+            break
+    else:
+        raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
+                            f"needs (only {found.label}'s image and {target.release_env} may "
+                            f"change); nothing was written. Render difference:\n"
+                            f"{_diff(expected, after)}",
+                            hint="Set 'workload'/'container', or give the target its own "
+                            "images: entry in the overlay")
+    plan.proof = f"{renderer.proof} ({renderer.count} renders)"
+    plan.changes = _changes(tree, edits, texts, plan)
+    return plan
 
 
-def edit_kustomization(path: Path, text: str, shown: str, target: Target) -> FileChange:
-    doc = y.compose(text, shown)[0]
-    entry = _pick_image_entry(y.get(doc, "images"), shown, target.image)
-    old_name = y.scalar(y.get(entry, "newName")) or y.scalar(y.get(entry, "name"))
-    old_tag = y.scalar(y.get(entry, "newTag"))
-    old_digest = y.scalar(y.get(entry, "digest"))
-    edits: list[y.Edit] = []
-    if y.get(entry, "newName") is not None or y.scalar(y.get(entry, "name")) != target.image.name:
-        _set_key(text, entry, "newName", target.image.name, shown, edits)
-    if target.image.tag is not None:
-        _set_key(text, entry, "newTag", target.image.tag, shown, edits)
-    if target.image.digest is not None:
-        _set_key(text, entry, "digest", target.image.digest, shown, edits)
-    elif old_digest:
-        # a stale digest would win over the new tag: drop its line
-        for key_node, value in entry.value:
-            if key_node.value == "digest":
-                start = y.line_start(text, key_node.start_mark.index)
-                edits.append(y.Edit(start, y.end_of_node_line(text, value), ""))
-    previous = f"{old_name}{':' + old_tag if old_tag else ''}{'@' + old_digest if old_digest else ''}"
-    return FileChange(path, text, y.apply_edits(text, edits), previous, old_tag, "kustomization")
+def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
+           env_place: Place | None, env_values: list[str], plan: OverlayPlan) -> tuple[Edits, bool]:
+    if image_place is None:
+        image_place = _new_entry_place(tree, found, target.image)
+        if image_place is None:
+            raise ManifestError(f"{tree.overlay}: the image of {found.label} comes from outside "
+                                "the overlay folder and the overlay has no kustomization to add "
+                                "an images: entry to", hint="Point 'path' at the overlay that "
+                                "sets the image, or add a kustomization.yaml to it")
+    value = str(target.image)
+    edits = image_place.edit(value)
+    plan.places.append(image_place.label)
+    env_planned = bool(target.release_env)
+    if not target.release_env:
+        pass
+    elif env_place is not None:
+        edits += env_place.edit(target.release)
+        plan.places.append(env_place.label)
+    elif env_values:
+        raise ManifestError(f"{found.label} gets {target.release_env} from a file outside "
+                            f"{tree.overlay}, which other overlays share; the release cannot be "
+                            "recorded in this overlay alone",
+                            hint=f"Set {target.release_env} in a patch inside the overlay, or "
+                            "remove it from the base")
+    else:
+        added = _add_env(tree, found, target.release_env, target.release,
+                         image_place.file if image_place.kind == "field" else None)
+        if added is None:
+            env_planned = False
+            plan.notes.append(f"{target.release_env} not written: no document inside "
+                              f"{tree.overlay} holds {found.label}; add a patch for it to "
+                              "record releases")
+        else:
+            edits += added[0]
+            plan.places.append(f"{added[1]} (new env {target.release_env})")
+    return edits, env_planned
+
+
+def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan) -> list[FileChange]:
+    changes = []
+    for rel, text in texts.items():
+        file = tree.files[rel]
+        y.verify(file.parsed, text, [intent for r, _, intent in edits if r == rel])
+        changes.append(FileChange(file.path, file.text, text, plan.previous_image,
+                                  plan.previous_version, "workload"))
+    return changes

@@ -90,14 +90,23 @@ def check_file(path: Path, input_name: str, value: str) -> bool:
     return stat.S_ISREG(info.st_mode)
 
 
-def fan_out_siblings(overlay: Path) -> list[Path]:
-    """For an overlay named ``prod``: its sibling folders ``prod-*`` (real folders, sorted)."""
+def fan_out_siblings(overlay: Path, config_root: Path, skipped: list[str]) -> list[Path]:
+    """For an overlay named ``prod``: its sibling folders ``prod-*`` (real folders, sorted), only
+    inside ``config_root``; a symlinked sibling is skipped and said so in ``skipped``."""
     if overlay.name != "prod":
         return []
+    parent = overlay.parent
+    root, where = config_root.absolute(), parent.absolute()
+    if where != root and root not in where.parents:
+        skipped.append(f"prod-* siblings of {overlay.name} are outside config-root; not fanned out")
+        return []
     found = []
-    for entry in sorted(overlay.parent.iterdir()):
+    for entry in sorted(parent.iterdir()):
         if entry.name.startswith("prod-") and COMPONENT_RE.fullmatch(entry.name):
             info = os.lstat(entry)
-            if stat.S_ISDIR(info.st_mode):
+            if stat.S_ISLNK(info.st_mode):
+                skipped.append(f"{entry.name} is a symlink; the receiver never follows symlinks, "
+                               "so it was left as it is")
+            elif stat.S_ISDIR(info.st_mode):
                 found.append(entry)
     return found

@@ -9,7 +9,6 @@ kustomization ``images:``.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import tempfile
@@ -17,22 +16,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_release.errors import DowngradeError, InputError
+from gitops_release.errors import DeployRefused, DowngradeError, InputError, ManifestError
 from gitops_release.gitops import Author, Git, push_loop
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
-from gitops_release.manifests import FileChange, Target, find_target, nothing_to_update, plan_file
+from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
-from gitops_release.reference import ImageReference, parse_reference, validate_digest
+from gitops_release.payload import (
+    parse_source_text,
+    validate_image,
+    validate_path,
+    validate_payload_digest,
+    validate_release,
+)
+from gitops_release.planner import plan_overlay, tag_agrees, version_refusal
+from gitops_release.reference import ImageReference
 from gitops_release.runner import Runner, md_escape
+from gitops_release.targets import KINDS as KIND_GROUPS
 from gitops_release.versions import Order, compare
 
-RELEASE_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]{0,127})@([A-Za-z0-9][A-Za-z0-9._+-]{0,127})",
-                        re.ASCII)
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
 CONTAINER_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+WORKLOAD_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}", re.ASCII)
-REPOSITORY_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", re.ASCII)
-SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}", re.ASCII)
+KINDS = {"new-image": KIND_GROUPS["workloads"], "new-job-image": KIND_GROUPS["jobs"]}
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 OUTPUTS = {
@@ -40,7 +46,9 @@ OUTPUTS = {
     "files": "The changed files, one per line, relative to the repository.",
     "commit": "The SHA of the deploy commit, empty when none was made.",
     "previous-image": "The image the target overlay held before the deploy.",
-    "refused": "'true' when the deploy was refused as a downgrade.",
+    "refused": "'true' when the deploy was refused (see refused-reason); nothing was pushed.",
+    "refused-reason": "Why the deploy was refused: downgrade, held, frozen or policy; empty "
+                      "otherwise.",
 }
 
 
@@ -54,7 +62,10 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   required=True),
         InputSpec("digest", "Image digest sha256:<64 hex>, appended to the image as @digest"),
         InputSpec("container", "Container to update; default: the one named like the release's "
-                  "app, else the only one (initContainers only when named)"),
+                  "app, else the one running the image's repository (initContainers only when "
+                  "named)"),
+        InputSpec("workload", "Workload (metadata.name) to update; default: the one named like "
+                  "the release's app"),
         InputSpec("release-env", "Env var that holds the release", default="APP_RELEASEVERSION"),
         InputSpec("config-root", "Folder (relative to the repository) that 'path' must be inside",
                   default="."),
@@ -72,11 +83,14 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
         InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
         InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
                   secret=True),
-        InputSpec("helm-image-key", "values.yaml key of the image repository",
-                  default="image.repository"),
-        InputSpec("helm-tag-key", "values.yaml key of the image tag", default="image.tag"),
-        InputSpec("helm-digest-key", "values.yaml key of the image digest (written when a digest "
-                  "is given or the key holds one)", default="image.digest"),
+        InputSpec("helm-image-key", "values.yaml key of the image repository (empty: found from "
+                  "the file's shape)"),
+        InputSpec("helm-tag-key", "values.yaml key of the image tag (empty: image.tag, or the "
+                  "block whose repository is the image's)"),
+        InputSpec("helm-registry-key", "values.yaml key of the image registry, when the chart "
+                  "splits it from the repository (empty: a registry key beside the repository)"),
+        InputSpec("helm-digest-key", "values.yaml key of the image digest (written when the key "
+                  "exists or the chart reads it; empty: digest beside the tag)"),
         InputSpec("helm-release-key", "values.yaml key for the release (empty: not written)"),
     )
 
@@ -108,10 +122,11 @@ def _match(regex: re.Pattern[str], name: str, value: str, what: str) -> str:
 
 
 def _image(raw: Mapping[str, str]) -> ImageReference:
-    image = parse_reference(raw["image"], "image")
+    """image and digest, checked by the payload contract the sender builds them with."""
+    image = validate_image(raw["image"].strip(), "image")
     digest = raw["digest"].strip()
     if digest:
-        validate_digest(digest, "digest")
+        validate_payload_digest(digest, "digest")
         if image.digest and image.digest != digest:
             raise InputError(f"{digest!r} differs from the digest in the image", input_name="digest",
                              hint="Give the digest once, or the same one in both")
@@ -123,50 +138,38 @@ def _source(raw: str) -> tuple[tuple[str, str], ...]:
     if raw.strip() in ("", "null", "{}"):
         return ()
     check_text("source", raw, multiline=True, max_length=8192)  # toJSON() pretty-prints
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-        raise InputError(f"is not JSON: {exc}", input_name="source") from None
-    if not isinstance(data, dict):
-        raise InputError("must be a JSON object {repository, sha, ref, run_url}", input_name="source")
-    checks = {"repository": (REPOSITORY_RE, "owner/name"), "sha": (SHA_RE, "a commit SHA"),
-              "ref": (re.compile(r"refs/[A-Za-z0-9._/+-]{1,250}", re.ASCII), "a git ref"),
-              "run_url": (re.compile(r"https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,500}", re.ASCII),
-                          "an http(s) URL")}
+    source = parse_source_text(raw, "source")
     names = {"repository": "Source-Repository", "sha": "Source-Sha", "ref": "Source-Ref",
              "run_url": "Source-Run"}
-    trailers = []
-    for key, (regex, what) in checks.items():
-        value = data.get(key)
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str):
-            raise InputError(f"{key} must be a string", input_name="source")
-        trailers.append((names[key], _match(regex, "source", value, f"{what} (source.{key})")))
-    return tuple(trailers)
+    return tuple((names[key], value) for key, value in source.to_json().items() if key in names)
 
 
 def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
     image = _image(raw)
-    release = _match(RELEASE_RE, "release", raw["release"].strip(),
-                     "<name>@<version> (letters, digits, '.', '_', '-'; '+' in the version)")
-    app, version = release.split("@", 1)
+    release = validate_release(raw["release"].strip(), "release")
+    name, version = release.rsplit("@", 1)
+    app = name.rsplit("/", 1)[-1]  # team/web-api@v1 deploys the app web-api
     container = raw["container"].strip()
     if container:
         _match(CONTAINER_RE, "container", container, "a container name (a DNS label)")
+    workload = raw.get("workload", "").strip()
+    if workload:
+        _match(WORKLOAD_RE, "workload", workload, "a workload name (metadata.name)")
     keys = {}
-    for name in ("helm-image-key", "helm-tag-key", "helm-digest-key", "helm-release-key"):
-        value = raw[name].strip()
-        keys[name] = _match(KEY_RE, name, value, "a dotted key such as image.tag") if value else ""
+    for key in ("helm-image-key", "helm-tag-key", "helm-registry-key", "helm-digest-key",
+                "helm-release-key"):
+        value = raw.get(key, "").strip()
+        keys[key] = _match(KEY_RE, key, value, "a dotted key such as image.tag") if value else ""
     target = Target(image=image, release=release, app=app, version=version,
                     release_env=_match(ENV_NAME_RE, "release-env", raw["release-env"].strip(),
                                        "an env var name"),
-                    container=container, helm_image_key=keys["helm-image-key"] or "image.repository",
-                    helm_tag_key=keys["helm-tag-key"] or "image.tag",
-                    helm_digest_key=keys["helm-digest-key"] or "image.digest",
+                    container=container, workload=workload,
+                    helm_image_key=keys["helm-image-key"], helm_tag_key=keys["helm-tag-key"],
+                    helm_registry_key=keys["helm-registry-key"],
+                    helm_digest_key=keys["helm-digest-key"],
                     helm_release_key=keys["helm-release-key"])
     path = raw["path"].strip()
-    check_text("path", path, max_length=1024)
+    validate_path(path, "path")
     check_relative(path, "path")
     check_relative(check_text("config-root", raw["config-root"].strip(), max_length=1024),
                    "config-root")
@@ -189,11 +192,16 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
 
 @dataclass
 class Plan:
-    """Every file a deploy touches, planned before anything is written."""
+    """Every overlay a deploy touches, planned before anything is written."""
 
     root: Path
-    changes: list[FileChange] = field(default_factory=list)
+    overlays: list[OverlayPlan] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    refusal: Refusal | None = None
+
+    @property
+    def changes(self) -> list[FileChange]:
+        return [c for o in self.overlays for c in o.changes]
 
     def shown(self, change: FileChange) -> str:
         return change.path.relative_to(self.root).as_posix()
@@ -213,40 +221,48 @@ class Plan:
 
 
 def plan_deploy(root: Path, s: Settings) -> Plan:
-    """Plan the edit of the overlay and, for prod, every prod-* sibling holding a target file."""
+    """Plan the overlay and, for prod, every prod-* sibling inside config-root; refuse the whole
+    deploy when one of them refuses."""
     overlay = resolve_overlay(root, s.config_root, s.path)
     plan = Plan(root)
-    folders = [overlay] + (fan_out_siblings(overlay) if s.fan_out else [])
+    folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
+                           if s.fan_out else [])
+    target = s.target
+    if not tag_agrees(target.image.tag, target.version):
+        plan.refusal = Refusal("policy", f"the image tag {target.image.tag!r} is not the "
+                               f"release's version {target.version!r}")
+        return plan
     for folder in folders:
         shown = folder.relative_to(root).as_posix()
-        found = find_target(folder, s.event, shown)
-        if found is None:
-            if folder == overlay:
-                raise nothing_to_update(shown, s.event)
-            plan.skipped.append(shown)
+        try:
+            overlay_plan = plan_overlay(root, shown, target, KINDS[s.event])
+        except ManifestError as exc:
+            if folder == overlay or "has nothing to update" not in exc.message:
+                raise
+            plan.skipped.append(f"{shown} holds no file to update; left as it is")
             continue
-        path, kind = found
-        plan.changes.append(plan_file(path, kind, f"{shown}/{path.name}", s.target, s.event))
+        plan.overlays.append(overlay_plan)
+        refusal = overlay_plan.refusal or version_refusal(overlay_plan, target, s.allow_downgrade)
+        if refusal is not None:
+            plan.refusal = refusal
+            return plan
     return plan
 
 
-def check_order(plan: Plan, s: Settings, runner: Runner) -> None:
-    """Raise DowngradeError when any file would move back; notice when versions can't be ordered."""
-    for change in plan.changes:
-        current = change.previous_version
-        if current is None:
-            continue
-        order = compare(current, s.target.version)
-        shown = plan.shown(change)
-        if order is Order.OLDER and not s.allow_downgrade:
-            raise DowngradeError(f"{s.target.release} is older than {current}, which {shown} runs",
-                                 hint="Nothing was changed. Set allow-downgrade: true to roll back")
+def notices(plan: Plan, s: Settings, runner: Runner) -> None:
+    """Say what the version comparison and the planner noticed."""
+    for overlay in plan.overlays:
+        current = overlay.previous_version
+        order = compare(current, s.target.version) if current is not None else None
         if order is Order.OLDER:
-            runner.notice(f"rolling {shown} back from {current} to {s.target.version} "
+            runner.notice(f"rolling {overlay.folder} back from {current} to {s.target.version} "
                           "(allow-downgrade)", title="Downgrade allowed")
         elif order is Order.INCOMPARABLE:
-            runner.notice(f"{shown}: {current!r} and {s.target.version!r} are not in one version "
-                          "scheme, so they cannot be ordered; deploying", title="Versions not compared")
+            runner.notice(f"{overlay.folder}: {current!r} and {s.target.version!r} are not in one "
+                          "version scheme, so they cannot be ordered; deploying",
+                          title="Versions not compared")
+        for note in overlay.notes:
+            runner.warning(f"{overlay.folder}: {note}", title="Deploy note")
 
 
 def write_files(changes: list[FileChange]) -> None:
@@ -273,27 +289,53 @@ def commit_message(s: Settings) -> str:
     return subject + "\n\n" + "".join(f"{key}: {value}\n" for key, value in s.trailers)
 
 
-def summary(runner: Runner, s: Settings, plan: Plan, commit: str, note: str = "") -> None:
-    lines = [f"### {'Deployed' if commit else 'Deploy'} `{md_escape(s.target.release)}`", ""]
+REFUSAL_TITLES = {"downgrade": "Downgrade refused", "held": "Deploy held",
+                  "frozen": "Deploy frozen", "policy": "Refused by policy"}
+
+
+def refused_error(refusal: Refusal) -> DeployRefused:
+    hints = {"downgrade": "Nothing was changed. Set allow-downgrade: true to roll back",
+             "policy": "Nothing was changed. Fix the payload, or allow it in gitops-release.yaml"}
+    if refusal.reason == "downgrade":
+        return DowngradeError(refusal.message, hint=hints["downgrade"])
+    error = DeployRefused(refusal.message, reason=refusal.reason, hint=hints.get(refusal.reason))
+    error.title = REFUSAL_TITLES.get(refusal.reason, error.title)
+    return error
+
+
+def summary(runner: Runner, s: Settings, plan: Plan, commit: str, note: str = "",
+            refused: bool = False) -> None:
+    verb = "Refused" if refused else ("Deployed" if commit else "Deploy")
+    lines = [f"### {verb} `{md_escape(s.target.release)}` → `{md_escape(s.path)}`", ""]
     if note:
         lines += [note, ""]
-    lines += ["| File | Before | Changed |", "|---|---|---|"]
-    lines += [f"| {md_escape(plan.shown(c))} | {md_escape(c.previous_image)} | "
-              f"{'yes' if c.changed else 'no'} |" for c in plan.changes]
+    lines += [f"Image: `{md_escape(str(s.target.image))}`", ""]
+    lines += ["| Overlay | Target | Before | Written at | Check |", "|---|---|---|---|---|"]
+    for overlay in plan.overlays:
+        changed = any(c.changed for c in overlay.changes)
+        where = ("refused" if refused else "no change") if refused or not changed else \
+            "; ".join(overlay.places)
+        lines.append(f"| {md_escape(overlay.folder)} | {md_escape(overlay.target)} | "
+                     f"{md_escape(overlay.previous_image)} | {md_escape(where)} | "
+                     f"{md_escape(overlay.proof)} |")
+    notes = [f"{o.folder}: {n}" for o in plan.overlays for n in o.notes] + plan.skipped
+    if notes:
+        lines += [""] + [f"- {md_escape(n)}" for n in notes]
     if commit:
         lines += ["", f"Commit: `{commit}`"]
     runner.summary("\n".join(lines) + "\n")
 
 
-def _report(runner: Runner, plan: Plan, *, changed: bool, commit: str = "", refused: bool = False,
-            files: list[FileChange] | None = None) -> None:
-    primary = plan.changes[0].previous_image if plan.changes else ""
+def _report(runner: Runner, plan: Plan, *, changed: bool, commit: str = "",
+            refused: DeployRefused | None = None, files: list[FileChange] | None = None) -> None:
+    primary = plan.overlays[0].previous_image if plan.overlays else ""
     runner.set_outputs({
         "changed": "true" if changed else "false",
         "files": "\n".join(plan.shown(c) for c in (files or [])),
         "commit": commit,
         "previous-image": primary,
         "refused": "true" if refused else "false",
+        "refused-reason": refused.reason if refused else "",
     })
 
 
@@ -338,7 +380,8 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     def apply() -> list[str] | None:
         """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
         plan = state["plan"] = plan_deploy(root, s)
-        check_order(plan, s, runner)
+        if plan.refusal is not None:
+            raise refused_error(plan.refusal)
         if not plan.changed:
             return None
         if not s.dry_run:
@@ -348,15 +391,17 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     try:
         commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
             _commit_locally(git, s, apply)
-    except DowngradeError as exc:
+    except DeployRefused as exc:
         plan = state.get("plan") or Plan(root)
         runner.notice(str(exc), title=exc.title)
-        summary(runner, s, plan, "", note=f"Refused: {md_escape(str(exc))}")
-        _report(runner, plan, changed=False, refused=True)
+        summary(runner, s, plan, "", note=f"Refused ({exc.reason}): {md_escape(str(exc))}",
+                refused=True)
+        _report(runner, plan, changed=False, refused=exc)
         return
     plan = state["plan"]
+    notices(plan, s, runner)
     for skipped in plan.skipped:
-        runner.warning(f"{skipped} holds no file to update; left as it is", title="Fan-out skipped")
+        runner.warning(skipped, title="Fan-out skipped")
     if plan.changed:
         _show_diff(runner, plan)
     else:

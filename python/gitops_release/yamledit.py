@@ -1,10 +1,18 @@
-"""Exact YAML edits: ruamel.yaml composes the documents (with the position of every node), and an
-edit replaces exactly the characters of the scalars it changes, or inserts whole lines.
+"""Exact YAML edits, proven by re-parsing.
 
-Everything else in the file — comments, key order, quoting, indentation, blank lines, document
-markers — stays byte for byte what it was, so a deploy's diff is the lines holding new values.
-Files are refused before any edit when they are too big, use many aliases (a "billion laughs"
-bomb), have duplicate keys, or are not YAML; the error names the file.
+ruamel.yaml's C parser composes the documents (every node with its position); an edit replaces
+exactly the characters of the scalars it changes, or inserts text at positions the parser gave:
+the end of a flow collection, of a block scalar (with its kept newlines), of a mapping's last
+entry. Everything else in the file (comments, key order, quoting, tags, indentation, blank lines,
+document markers, line ends) stays byte for byte what it was.
+
+Every edited text is parsed again and compared node by node with the intended result
+(:func:`verify`): only the target scalars may differ (their tags kept), only the intended keys and
+items may be new. Anything this module cannot do exactly is a :class:`ManifestError` naming the
+construct, the file and the line; nothing is written by this module.
+
+Limits keep a hostile or huge file cheap to refuse: size, documents per file, nesting depth and
+alias uses are capped, each refused with a message naming the file.
 """
 
 from __future__ import annotations
@@ -17,17 +25,22 @@ from typing import Any
 from gitops_release.errors import ManifestError
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_DOCUMENTS = 10_000
+MAX_DEPTH = 100
 MAX_ALIASES = 20  # bounds what a consumer expanding aliases could face (~e^(20/e) nodes)
-MAX_NODES = 100_000
+MAX_NODES = 200_000
 SAFE_PLAIN_RE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@+-]*", re.ASCII)
-NON_STRING_PLAIN_RE = re.compile(
-    r"(?:[-+]?[0-9][0-9_.:eE+-]*|0x[0-9a-fA-F_]+|0o[0-7]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|"
+BOOL_NULL_RE = re.compile(
     r"y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|"
-    r"null|Null|NULL|~)",
-    re.ASCII,
-)
+    r"null|Null|NULL|~|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", re.ASCII)
+INT_RE = re.compile(r"[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)",
+                    re.ASCII)
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.ASCII)
+PROPERTIES_RE = re.compile(r"(?:[!&][^\s,\[\]{}]*\s+)+")
+STR_TAG = "tag:yaml.org,2002:str"
 
 Node = Any  # ruamel.yaml.nodes.Node: imported lazily, so typed loosely here
+PathKey = str | int
 
 
 @dataclass(frozen=True)
@@ -39,57 +52,132 @@ class Edit:
     new: str
 
 
-def apply_edits(text: str, edits: Sequence[Edit]) -> str:
-    """Apply non-overlapping edits (in any order)."""
-    out = text
-    last = len(text) + 1
-    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
-        if edit.end > last:
-            raise ManifestError("internal error: overlapping edits")
-        out = out[: edit.start] + edit.new + out[edit.end :]
-        last = edit.start
-    return out
+@dataclass(frozen=True)
+class Intent:
+    """What an edit means: ``set`` the scalar at ``path``, ``add`` the key that ``path`` ends with
+    (value: str, list or dict), or ``append`` ``value`` to the sequence at ``path``."""
+
+    op: str
+    doc: int
+    path: tuple[PathKey, ...]
+    value: object
 
 
-def compose(text: str, filename: str) -> list[Node]:
-    """The documents of ``text`` as ruamel.yaml node trees, after the safety checks."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+def apply_edits(text: str, edits: Sequence[Edit], filename: str) -> str:
+    """Apply non-overlapping edits (in any order); two edits of one span are refused."""
+    out: list[str] = []
+    position = 0
+    for edit in sorted(edits, key=lambda e: (e.start, e.end)):
+        if edit.start < position:
+            raise ManifestError(f"{filename}: two changes of this deploy fall on the same place "
+                                f"(offset {edit.start}); nothing was written",
+                                hint="Target one field per value (check 'container'/'workload')")
+        out.append(text[position:edit.start])
+        out.append(edit.new)
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+def _depth_bound(text: str) -> int:
+    """A cheap upper bound of the nesting depth (flow brackets plus the deepest line prefix)."""
+    flow = text.count("[") + text.count("{")
+    deepest = max((len(m.group(0)) for m in re.finditer(r"^[ \t?:-]+", text, re.MULTILINE)),
+                  default=0)
+    return flow + deepest + 1
+
+
+def _check_depth(text: str, filename: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing (the C composer recurses)."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        return
+    from ruamel.yaml import YAML
+
+    depth = 0
+    for event in YAML(typ="safe", pure=False).parse(text):
+        name = type(event).__name__
+        if name in ("MappingStartEvent", "SequenceStartEvent"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ManifestError(f"{filename} nests collections deeper than {MAX_DEPTH} levels "
+                                    f"(line {event.start_mark.line + 1})",
+                                    hint="Flatten the file; no Kubernetes manifest needs this")
+        elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            depth -= 1
+
+
+def _yaml_error(exc: Exception, filename: str) -> ManifestError:
+    where = ""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        where = f" at line {mark.line + 1}, column {mark.column + 1}"
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ManifestError(f"{filename} is not valid YAML{where}: {problem}",
+                         hint="Fix the file in the config repo")
+
+
+@dataclass
+class Parsed:
+    """A file's documents, and which nodes are reached more than once (through an alias)."""
+
+    text: str
+    filename: str
+    docs: list[Node]
+    shared: set[int]
+
+
+def parse(text: str, filename: str) -> Parsed:
+    """The documents of ``text`` after the safety checks (size, depth, documents, aliases,
+    duplicate keys)."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ManifestError(f"{filename} is larger than {MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
+    _check_depth(text, filename)
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    yaml = YAML(typ="rt")
     try:
-        aliases = sum(1 for event in yaml.parse(text) if type(event).__name__ == "AliasEvent")
-        if aliases > MAX_ALIASES:
-            raise ManifestError(f"{filename} uses {aliases} YAML aliases, more than {MAX_ALIASES}",
-                                hint="The receiver refuses alias-heavy files (a YAML bomb guard)")
-        documents = [doc for doc in YAML(typ="rt").compose_all(text) if doc is not None]
+        docs = []
+        for doc in YAML(typ="safe", pure=False).compose_all(text):
+            if doc is not None:
+                docs.append(doc)
+            if len(docs) > MAX_DOCUMENTS:
+                raise ManifestError(f"{filename} holds more than {MAX_DOCUMENTS} documents",
+                                    hint="Split the file")
     except YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ManifestError(f"{filename} is not valid YAML{where}: {problem}",
-                            hint="Fix the file in the config repo") from None
-    for document in documents:
-        _check_tree(document, filename)
-    return documents
+        raise _yaml_error(exc, filename) from None
+    except RecursionError:
+        raise ManifestError(f"{filename} nests collections too deeply",
+                            hint="Flatten the file") from None
+    shared: set[int] = set()
+    for doc in docs:
+        shared |= _check_tree(doc, filename)
+    return Parsed(text, filename, docs, shared)
 
 
-def _check_tree(root: Node, filename: str) -> None:
-    """Refuse duplicate mapping keys; count nodes (each node once, aliases are not expanded)."""
+def compose(text: str, filename: str) -> list[Node]:
+    return parse(text, filename).docs
+
+
+def _check_tree(root: Node, filename: str) -> set[int]:
+    """Refuse duplicate mapping keys and alias-heavy trees; return the ids of shared nodes."""
     seen: set[int] = set()
+    shared: set[int] = set()
     stack = [root]
     while stack:
         node = stack.pop()
         if id(node) in seen:
+            shared.add(id(node))
+            if len(shared) > MAX_ALIASES:
+                raise ManifestError(f"{filename} uses more than {MAX_ALIASES} YAML aliases",
+                                    hint="The receiver refuses alias-heavy files (a YAML bomb guard)")
             continue
         seen.add(id(node))
         if len(seen) > MAX_NODES:
-            raise ManifestError(f"{filename} has more than {MAX_NODES} YAML nodes")
+            raise ManifestError(f"{filename} has more than {MAX_NODES} YAML nodes",
+                                hint="Split the file")
         kind = node_kind(node)
         if kind == "mapping":
             keys: set[str] = set()
@@ -104,7 +192,28 @@ def _check_tree(root: Node, filename: str) -> None:
                 stack.extend((key, value))
         elif kind == "sequence":
             stack.extend(node.value)
+    return _descendants(root, shared) if shared else shared
 
+
+def _descendants(root: Node, shared: set[int]) -> set[int]:
+    """Every node inside a shared subtree is shared too."""
+    out: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    visited: set[int] = set()
+    while stack:
+        node, inside = stack.pop()
+        inside = inside or id(node) in shared
+        if inside:
+            out.add(id(node))
+        if (id(node), inside) in visited:  # type: ignore[comparison-overlap]
+            continue
+        visited.add((id(node), inside))  # type: ignore[arg-type]
+        for child in children(node):
+            stack.append((child, inside))
+    return out
+
+
+# -- navigation ------------------------------------------------------------------------------
 
 def node_kind(node: Node) -> str:
     """'mapping', 'sequence' or 'scalar'."""
@@ -112,12 +221,14 @@ def node_kind(node: Node) -> str:
     return {"MappingNode": "mapping", "SequenceNode": "sequence"}.get(name, "scalar")
 
 
-def check_plain_node(node: Node, filename: str, what: str) -> None:
-    """Refuse to edit through anchored nodes: an edit there would change every alias too."""
-    if getattr(node, "anchor", None):
-        raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) carries a YAML "
-                            "anchor, so editing it would change other places too",
-                            hint="Write the value out instead of using an anchor/alias")
+def children(node: Node) -> Iterator[Node]:
+    kind = node_kind(node)
+    if kind == "mapping":
+        for key, value in node.value:
+            yield key
+            yield value
+    elif kind == "sequence":
+        yield from node.value
 
 
 def get(node: Node, key: str) -> Node | None:
@@ -131,15 +242,18 @@ def get(node: Node, key: str) -> Node | None:
 
 
 def get_key(node: Node, key: str) -> Node | None:
-    """The key node of ``key`` in a mapping node, else None."""
     if node is None or node_kind(node) != "mapping":
         return None
     return next((k for k, _ in node.value if node_kind(k) == "scalar" and k.value == key), None)
 
 
-def get_path(node: Node, dotted: Sequence[str]) -> Node | None:
-    for key in dotted:
-        node = get(node, key)
+def get_path(node: Node, path: Sequence[PathKey]) -> Node | None:
+    for key in path:
+        if isinstance(key, int):
+            items = list(iter_items(node))
+            node = items[key] if 0 <= key < len(items) else None
+        else:
+            node = get(node, key)
         if node is None:
             return None
     return node
@@ -152,86 +266,351 @@ def scalar(node: Node | None) -> str | None:
     return str(node.value)
 
 
-def format_scalar(value: str, style: str | None) -> str:
-    """``value`` as YAML text, in the node's quoting style when it has one; plain when plain is
-    safe (it reads back as the same string), else double-quoted."""
-    if style == "'":
-        return "'" + value.replace("'", "''") + "'"
-    if style is None and SAFE_PLAIN_RE.fullmatch(value) and not NON_STRING_PLAIN_RE.fullmatch(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def replace_scalar(node: Node, value: str, filename: str, what: str,
-                   key: Node | None = None) -> Edit | None:
-    """The edit that sets a scalar node to ``value`` (None when it already holds it). An empty
-    value (``key:`` with nothing after it) is filled in right after the key's colon."""
-    if node_kind(node) != "scalar":
-        raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) is not a "
-                            "plain value")
-    check_plain_node(node, filename, what)
-    style = getattr(node, "style", None)
-    if style in ("|", ">") or node.start_mark.line != node.end_mark.line:
-        raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) spans several "
-                            "lines", hint="Write it on one line")
-    if str(node.value) == value and node.start_mark.index != node.end_mark.index:
-        return None
-    if node.start_mark.index == node.end_mark.index:
-        if key is None:
-            raise ManifestError(f"{filename}: {what} (line {node.start_mark.line + 1}) is empty",
-                                hint="Write a value there")
-        colon = key.end_mark.index + 1
-        return Edit(colon, colon, " " + format_scalar(value, None))
-    return Edit(node.start_mark.index, node.end_mark.index, format_scalar(value, style))
-
-
-def _last_scalar(node: Node) -> Node:
-    while node_kind(node) != "scalar" and node.value:
-        last = node.value[-1]
-        node = last[1] if node_kind(node) == "mapping" else last
-    return node
-
-
-def line_start(text: str, index: int) -> int:
-    return text.rfind("\n", 0, index) + 1
-
-
-def end_of_node_line(text: str, node: Node) -> int:
-    """The index just after the newline ending the last line that holds ``node``'s content."""
-    last = _last_scalar(node)
-    index = last.end_mark.index
-    if last.end_mark.column == 0 and index > 0:
-        index -= 1  # a block scalar ends at the start of the next line
-    while index > 0 and text[index - 1] == "\n" and text[:index - 1].endswith("\n"):
-        index -= 1  # kept trailing blank lines belong after the insertion
-    newline = text.find("\n", index)
-    return len(text) if newline < 0 else newline + 1
-
-
-def key_column(mapping: Node) -> int:
-    """The column of a block mapping's keys."""
-    return int(mapping.value[0][0].start_mark.column)
-
-
-def dash_column(text: str, item: Node) -> int | None:
-    """The column of the ``-`` introducing a block sequence item, None when not found."""
-    start = item.start_mark.index
-    index = start - 1
-    while index >= 0 and text[index] == " ":
-        index -= 1
-    if index >= 0 and text[index] == "-":
-        return int(index - line_start(text, index))
-    return None
+def iter_items(node: Node | None) -> Iterator[Node]:
+    if node is not None and node_kind(node) == "sequence":
+        yield from node.value
 
 
 def is_flow(node: Node) -> bool:
     return bool(getattr(node, "flow_style", False))
 
 
-def iter_items(node: Node | None) -> Iterator[Node]:
-    if node is not None and node_kind(node) == "sequence":
-        yield from node.value
+def line_of(node: Node) -> int:
+    return int(node.start_mark.line) + 1
 
 
 def newline_of(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
+
+
+# -- scalars ---------------------------------------------------------------------------------
+
+def resolves_to_string(value: str) -> bool:
+    """Whether ``value`` written plain reads back as a string in YAML 1.1 and 1.2 readers alike
+    (Helm and kubectl read YAML 1.1 rules in places: ``1.10`` is a float, ``on`` a bool)."""
+    if value == "" or BOOL_NULL_RE.fullmatch(value) or INT_RE.fullmatch(value):
+        return False
+    if DATE_RE.fullmatch(value):
+        return False
+    try:
+        float(value.replace("_", ""))
+    except ValueError:
+        return True
+    return False
+
+
+def format_scalar(value: str, style: str | None, tagged_str: bool = False) -> str:
+    """``value`` as YAML text, in the node's quoting style when it has one; plain when plain reads
+    back as the same string; else double-quoted."""
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style in (None, "") and SAFE_PLAIN_RE.fullmatch(value) and (
+            tagged_str or resolves_to_string(value)):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _properties_end(text: str, node: Node) -> int:
+    """Where a node's content starts, after its tag and anchor properties."""
+    start = int(node.start_mark.index)
+    match = PROPERTIES_RE.match(text, start)
+    return match.end() if match else start
+
+
+def has_anchor(text: str, node: Node) -> bool:
+    start = int(node.start_mark.index)
+    match = PROPERTIES_RE.match(text, start)
+    return bool(match and "&" in match.group(0))
+
+
+def explicit_tag(text: str, node: Node) -> str:
+    start = int(node.start_mark.index)
+    match = PROPERTIES_RE.match(text, start)
+    if not match:
+        return ""
+    return next((p for p in match.group(0).split() if p.startswith("!")), "")
+
+
+def plain_value(parsed: Parsed, node: Node) -> str | None:
+    """The string a YAML reader gets from a scalar: None when a plain scalar would read as
+    another type (``1.10``, ``true``, ``6``), so that it never counts as equal to a string."""
+    value = scalar(node)
+    if value is None:
+        return None
+    style = getattr(node, "style", None)
+    if style in (None, "") and not explicit_tag(parsed.text, node) and not resolves_to_string(value):
+        return None
+    return value
+
+
+def check_editable(parsed: Parsed, node: Node, what: str) -> None:
+    """Refuse to edit through anchors and aliases: the change would reach other places too."""
+    if id(node) in parsed.shared or has_anchor(parsed.text, node):
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an anchor or "
+                            "is reached through an alias, so editing it would change other "
+                            "places too", hint="Write the value out instead of using an anchor/alias")
+
+
+def set_scalar(parsed: Parsed, node: Node, value: str, what: str) -> Edit | None:
+    """The edit that sets a scalar node to ``value`` (None when it already reads as ``value``).
+    The node's tag, anchor-free properties and quoting are kept; an empty value is written after
+    its key's colon."""
+    text = parsed.text
+    if node_kind(node) != "scalar":
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is a "
+                            f"{node_kind(node)}, not a single value")
+    check_editable(parsed, node, what)
+    style = getattr(node, "style", None)
+    if style in ("|", ">") or node.start_mark.line != node.end_mark.line:
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) spans several "
+                            "lines", hint="Write it on one line")
+    if plain_value(parsed, node) == value and node.start_mark.index != node.end_mark.index:
+        return None
+    tag = explicit_tag(text, node)
+    start, end = _properties_end(text, node), int(node.end_mark.index)
+    if start > end:
+        start = end
+    new = format_scalar(value, style, tagged_str=tag in ("!!str", "!<tag:yaml.org,2002:str>"))
+    if start == end and not tag:
+        if text[start - 1:start] != ":":
+            raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an explicit "
+                                "'?' key without a value", hint="Write it as 'key: value'")
+        return Edit(start, end, " " + new)
+    if start == end:
+        new = " " + new if not text[start - 1:start].isspace() else new
+    return Edit(start, end, new)
+
+
+# -- insertions ------------------------------------------------------------------------------
+
+def _last_leaf(parsed: Parsed, node: Node) -> Node:
+    """The node whose end is the end of ``node``'s text: descend block collections only."""
+    while node_kind(node) != "scalar" and not is_flow(node) and node.value:
+        if id(node) in parsed.shared:
+            break
+        last = node.value[-1]
+        node = last[1] if node_kind(node) == "mapping" else last
+    if id(node) in parsed.shared and node_kind(node) != "scalar":
+        raise ManifestError(f"{parsed.filename}: the collection at line {line_of(node)} ends with "
+                            "an alias, so there is no exact place to add to it",
+                            hint="Write the value out instead of using an alias")
+    return node
+
+
+def end_of_entry(parsed: Parsed, node: Node) -> int:
+    """The index where a new line may start after ``node`` (a block collection's last entry)."""
+    text = parsed.text
+    leaf = _last_leaf(parsed, node)
+    index = int(leaf.end_mark.index)
+    if getattr(leaf, "style", None) in ("|", ">") and index > 0 and text[index - 1] == "\n":
+        return index  # a block scalar ends at the start of the line after it
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _block_lines(value: object, indent: int, nl: str) -> list[str]:
+    """``value`` (str, list of dicts, dict) as block YAML lines at ``indent``."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines: list[str] = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                lines.append(f"{pad}{key}:{nl}")
+                lines += _block_lines(item, indent + 2, nl)
+            else:
+                lines.append(f"{pad}{key}: {format_scalar(str(item), None)}{nl}")
+        return lines
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            inner = _block_lines(item, indent + 2, nl)
+            inner[0] = pad + "- " + inner[0][indent + 2:]
+            lines += inner
+        return lines
+    return [f"{pad}{format_scalar(str(value), None)}{nl}"]
+
+
+def _flow_text(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow_text(v) for v in value) + "]"
+    return format_scalar(str(value), None)
+
+
+def _check_container(parsed: Parsed, node: Node, what: str) -> None:
+    if id(node) in parsed.shared or has_anchor(parsed.text, node):
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an anchor or "
+                            "reached through an alias, so adding to it would change other places",
+                            hint="Write it out instead of using an anchor/alias")
+
+
+def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -> Edit:
+    """Add ``key: value`` as the last entry of ``mapping`` (block or flow)."""
+    text, nl = parsed.text, newline_of(parsed.text)
+    _check_container(parsed, mapping, what)
+    if is_flow(mapping):
+        close = int(mapping.end_mark.index) - 1
+        if text[close:close + 1] != "}":
+            raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is a flow "
+                                "mapping the receiver cannot extend exactly")
+        sep = ", " if mapping.value else ""
+        return Edit(close, close, f"{sep}{key}: {_flow_text(value)}")
+    if not mapping.value:
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is empty",
+                            hint=f"Add {key} to it by hand once")
+    column = int(mapping.value[0][0].start_mark.column)
+    at = end_of_entry(parsed, mapping)
+    lines = _block_lines({key: value}, column, nl)
+    body = "".join(lines)
+    if at == len(text) and text and not text.endswith("\n"):
+        body = nl + body
+    return Edit(at, at, body)
+
+
+def dash_column(text: str, item: Node) -> int | None:
+    """The column of the ``-`` introducing a block sequence item, None when not found."""
+    index = int(item.start_mark.index) - 1
+    while index >= 0 and text[index] == " ":
+        index -= 1
+    if index >= 0 and text[index] == "-":
+        return index - (text.rfind("\n", 0, index) + 1)
+    return None
+
+
+def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edit:
+    """Append ``value`` to ``sequence`` in the style of its last item."""
+    text, nl = parsed.text, newline_of(parsed.text)
+    _check_container(parsed, sequence, what)
+    if is_flow(sequence):
+        close = int(sequence.end_mark.index) - 1
+        if text[close:close + 1] != "]":
+            raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) is a flow "
+                                "list the receiver cannot extend exactly")
+        sep = ", " if sequence.value else ""
+        return Edit(close, close, f"{sep}{_flow_text(value)}")
+    if not sequence.value:
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) is empty")
+    last = sequence.value[-1]
+    dash = dash_column(text, last)
+    if dash is None:
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) has items the "
+                            "receiver cannot align with")
+    key_col = int(last.value[0][0].start_mark.column) if (
+        node_kind(last) == "mapping" and last.value and not is_flow(last)) else dash + 2
+    lines = _block_lines(value, key_col, nl) if isinstance(value, dict) else \
+        [" " * key_col + format_scalar(str(value), None) + nl]
+    first = lines[0]
+    lines[0] = " " * dash + "-" + " " * (key_col - dash - 1) + first[key_col:]
+    at = end_of_entry(parsed, sequence)
+    body = "".join(lines)
+    if at == len(text) and text and not text.endswith("\n"):
+        body = nl + body
+    return Edit(at, at, body)
+
+
+# -- the proof -------------------------------------------------------------------------------
+
+def _shape(parsed: Parsed, node: Node, depth: int = 0) -> object:
+    """A comparable form of a node: scalars keep tag, style and value."""
+    kind = node_kind(node)
+    if kind == "scalar":
+        return ("s", explicit_tag(parsed.text, node), getattr(node, "style", None) or "",
+                str(node.value))
+    if kind == "sequence":
+        return ["q"] + [_shape(parsed, item, depth + 1) for item in node.value]
+    return ["m"] + [(_shape(parsed, k, depth + 1), _shape(parsed, v, depth + 1))
+                    for k, v in node.value]
+
+
+def _plain(value: object) -> object:
+    """An intended value in the comparable form, without styles."""
+    if isinstance(value, dict):
+        return ["m"] + [(("key", k), _plain(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return ["q"] + [_plain(v) for v in value]
+    return ("val", str(value))
+
+
+def _apply_intent(shape: object, intent: Intent) -> object:
+    """The expected shape after ``intent``."""
+    if not intent.path and intent.op != "append":
+        raise ManifestError("internal: an intent without a path")
+    parent_path = intent.path if intent.op == "append" else intent.path[:-1]
+    node: Any = shape
+    for key in parent_path:
+        node = _child(node, key)
+    last = intent.path[-1] if intent.path else None
+    if intent.op == "append":
+        node.append(_plain(intent.value))
+    elif intent.op == "add":
+        node.append((("key", last), _plain(intent.value)))
+    else:
+        index = _index(node, last)
+        key_shape, old = node[index] if node[0] == "m" else (None, node[index])
+        new = ("setval", old[1] if isinstance(old, tuple) and len(old) > 1 else "", str(intent.value))
+        if node[0] == "m":
+            node[index] = (key_shape, new)
+        else:
+            node[index] = new
+    return shape
+
+
+def _index(node: list[Any], key: PathKey | None) -> int:
+    if node[0] == "m":
+        for i, (k, _v) in enumerate(node[1:], 1):
+            if (isinstance(k, tuple) and k[-1] == key) or k == ("key", key):
+                return i
+        raise ManifestError(f"internal: no key {key!r} where an edit was planned")
+    if not isinstance(key, int):
+        raise ManifestError(f"internal: {key!r} is not an index of a list")
+    return key + 1
+
+
+def _child(node: list[Any], key: PathKey) -> Any:
+    index = _index(node, key)
+    return node[index][1] if node[0] == "m" else node[index]
+
+
+def _equal(expected: object, actual: object) -> bool:
+    if isinstance(expected, tuple) and expected and expected[0] == "setval":
+        # a set value: same tag, the new value; quoting may change
+        return (isinstance(actual, tuple) and actual[0] == "s" and actual[1] == expected[1]
+                and actual[3] == expected[2])
+    if isinstance(expected, tuple) and expected and expected[0] in ("val", "key"):
+        return isinstance(actual, tuple) and actual[0] == "s" and actual[3] == expected[1] \
+            and actual[1] == ""
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual) or expected[0] != actual[0]:
+            return False
+        return all(_equal(e, a) for e, a in zip(expected[1:], actual[1:], strict=True))
+    if isinstance(expected, tuple) and isinstance(actual, tuple) and len(expected) == 2 \
+            and len(actual) == 2 and not isinstance(expected[0], str):
+        return _equal(expected[0], actual[0]) and _equal(expected[1], actual[1])
+    return expected == actual
+
+
+def verify(before: Parsed, new_text: str, intents: Sequence[Intent]) -> Parsed:
+    """Parse ``new_text`` and check it is ``before`` with exactly ``intents`` applied."""
+    try:
+        after = parse(new_text, before.filename)
+    except ManifestError as exc:
+        raise ManifestError(f"the planned edit of {before.filename} does not parse "
+                            f"({exc.message}); nothing was written",
+                            hint="A construct in this file is not supported for editing; "
+                            "edit this value by hand once") from None
+    if len(after.docs) != len(before.docs):
+        raise ManifestError(f"the planned edit of {before.filename} changes the number of "
+                            "documents; nothing was written")
+    for index, doc in enumerate(before.docs):
+        expected: object = _shape(before, doc)
+        for intent in intents:
+            if intent.doc == index:
+                expected = _apply_intent(expected, intent)
+        actual = _shape(after, after.docs[index])
+        if not _equal(expected, actual):
+            raise ManifestError(f"the planned edit of {before.filename} would change more than "
+                                f"the target values (document {index + 1}); nothing was written",
+                                hint="A construct near the edited value is not supported for "
+                                "editing; edit this value by hand once")
+    return after

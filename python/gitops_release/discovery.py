@@ -1,0 +1,293 @@
+"""Discovery: every YAML file an overlay renders from, read once.
+
+An overlay folder with a kustomization is followed through what it pulls in from inside the
+repository: ``resources``/``bases``, ``components``, ``patches``/``patchesStrategicMerge``/
+``patchesJson6902`` files, generator and replacement files. Never outside the repository, never
+through a symlink, never a remote URL (a remote base is noted: only the renderer can follow it).
+A folder without a kustomization is a plain folder: its ``*.yaml``/``*.yml`` files are what an
+Argo CD directory app applies. Only files that git tracks count: an untracked file in the clone is
+not part of the config repo.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_release import yamledit as y
+from gitops_release.errors import ManifestError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_TREE_FILES = 2000
+REMOTE_MARKS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "?ref=")
+
+
+@dataclass
+class SourceFile:
+    """One YAML file of the tree: its text, documents and role."""
+
+    rel: str  # relative to the repository, posix
+    path: Path
+    text: str
+    parsed: y.Parsed
+    role: str  # resource | patch | json6902 | kustomization | values
+    inside: bool  # inside the overlay folder (a place the deploy may write)
+    patch_target: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Kustomization:
+    folder: str  # repo-relative folder
+    file: SourceFile
+    name_prefix: str = ""
+    name_suffix: str = ""
+
+
+@dataclass
+class Tree:
+    """What an overlay renders from."""
+
+    root: Path
+    overlay: str
+    files: dict[str, SourceFile] = field(default_factory=dict)
+    kustomizations: list[Kustomization] = field(default_factory=list)  # overlay first
+    other_files: set[str] = field(default_factory=set)  # read by the renderer, not parsed
+    folders: set[str] = field(default_factory=set)
+    remote: list[str] = field(default_factory=list)
+    helm_charts: bool = False
+
+    @property
+    def kustomization(self) -> Kustomization | None:
+        return self.kustomizations[0] if self.kustomizations else None
+
+    def inside(self) -> list[SourceFile]:
+        return [f for f in self.files.values() if f.inside]
+
+
+def read_text(path: Path, shown: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{shown} cannot be read: {exc.strerror}") from None
+    if len(data) > y.MAX_FILE_BYTES:
+        raise ManifestError(f"{shown} is larger than {y.MAX_FILE_BYTES} bytes",
+                            hint="Split it; a manifest this size is not something to edit blindly")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{shown} is not UTF-8 text (byte {exc.start})",
+                            hint="Save the file as UTF-8 in the config repo") from None
+
+
+def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
+    """The files git tracks under ``folders`` (repo-relative), None outside a git work tree."""
+    try:
+        result = subprocess.run(["git", "ls-files", "-z", "--", *(folders or ["."])], cwd=root,
+                                capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return {name for name in result.stdout.decode("utf-8", "replace").split("\0") if name}
+
+
+def _lstat(root: Path, rel: str, shown: str) -> os.stat_result | None:
+    """lstat every component of ``rel``: none may be a symlink."""
+    current = root
+    info = None
+    for part in rel.split("/"):
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            raise ManifestError(f"{shown} goes through the symlink {current.relative_to(root)}; "
+                                "the receiver never follows symlinks",
+                                hint="Replace the symlink with the file or a kustomize reference")
+    return info
+
+
+class _Walker:
+    def __init__(self, root: Path, overlay: str) -> None:
+        self.root = root
+        self.tree = Tree(root, overlay)
+        self.seen_dirs: set[str] = set()
+
+    def inside(self, rel: str) -> bool:
+        return rel == self.tree.overlay or rel.startswith(self.tree.overlay.rstrip("/") + "/")
+
+    def resolve(self, folder: str, ref: str, owner: str) -> str | None:
+        """A reference of ``owner`` (a kustomization) relative to ``folder``; None when remote."""
+        if any(mark in ref for mark in REMOTE_MARKS):
+            self.tree.remote.append(f"{owner}: {ref}")
+            return None
+        joined = posixpath.normpath(posixpath.join(folder, ref))
+        if joined.startswith("../") or joined == ".." or posixpath.isabs(ref):
+            raise ManifestError(f"{owner} refers to {ref!r}, outside the repository",
+                                hint="The receiver reads only the config repository")
+        return "" if joined == "." else joined
+
+    def add_file(self, rel: str, role: str, owner: str, target: dict[str, str] | None = None) -> None:
+        if rel in self.tree.files:
+            return
+        if len(self.tree.files) + len(self.tree.other_files) >= MAX_TREE_FILES:
+            raise ManifestError(f"{self.tree.overlay} renders from more than {MAX_TREE_FILES} files",
+                                hint="Point 'path' at one app's overlay")
+        info = _lstat(self.root, rel, f"{owner} (entry {rel})")
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
+                                hint="Fix the kustomization")
+        text = read_text(self.root / rel, rel)
+        self.tree.files[rel] = SourceFile(rel, self.root / rel, text, y.parse(text, rel), role,
+                                          self.inside(rel), target or {})
+
+    def add_other(self, rel: str, owner: str) -> None:
+        info = _lstat(self.root, rel, f"{owner} (entry {rel})")
+        if info is None:
+            raise ManifestError(f"{owner} refers to {rel}, which does not exist",
+                                hint="Fix the kustomization")
+        if stat.S_ISDIR(info.st_mode):
+            for entry in sorted(p.name for p in (self.root / rel).iterdir())[:MAX_TREE_FILES]:
+                sub = f"{rel}/{entry}" if rel else entry
+                if not (self.root / sub).is_symlink():
+                    self.add_other(sub, owner)
+        else:
+            self.tree.other_files.add(rel)
+
+    def walk(self, folder: str, depth: int = 0) -> None:
+        if folder in self.seen_dirs:
+            return
+        if depth > 30:
+            raise ManifestError(f"{folder}: kustomizations nest deeper than 30 levels")
+        self.seen_dirs.add(folder)
+        self.tree.folders.add(folder)
+        name = next((n for n in KUSTOMIZATION_FILES
+                     if (info := _lstat(self.root, f"{folder}/{n}" if folder else n, folder)) is not None
+                     and stat.S_ISREG(info.st_mode)), None)
+        if name is None:
+            raise ManifestError(f"{folder or '.'} is referenced as a kustomize base but holds no "
+                                "kustomization.yaml", hint="Fix the kustomization")
+        rel = f"{folder}/{name}" if folder else name
+        self.add_file(rel, "kustomization", rel)
+        file = self.tree.files[rel]
+        if len(file.parsed.docs) != 1 or y.node_kind(file.parsed.docs[0]) != "mapping":
+            raise ManifestError(f"{rel} is not one YAML mapping")
+        doc = file.parsed.docs[0]
+        kust = Kustomization(folder, file, y.scalar(y.get(doc, "namePrefix")) or "",
+                             y.scalar(y.get(doc, "nameSuffix")) or "")
+        self.tree.kustomizations.append(kust)
+        self._entries(folder, doc, rel, depth)
+
+    def _entries(self, folder: str, doc: y.Node, owner: str, depth: int) -> None:
+        for key in ("resources", "bases", "components"):
+            for item in y.iter_items(y.get(doc, key)):
+                ref = y.scalar(item)
+                target = self.resolve(folder, ref, owner) if ref else None
+                if target is None:
+                    continue
+                info = _lstat(self.root, target, f"{owner} ({key}: {ref})") if target else None
+                if target == "" or (info is not None and stat.S_ISDIR(info.st_mode)):
+                    self.walk(target, depth + 1)
+                else:
+                    self.add_file(target, "resource", owner)
+        for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
+            for item in y.iter_items(y.get(doc, key)):
+                ref = y.scalar(item) if y.node_kind(item) == "scalar" else y.scalar(y.get(item, "path"))
+                if ref is None or "\n" in ref:
+                    continue  # an inline patch: the renderer applies it, the probe sees it
+                target = self.resolve(folder, ref, owner)
+                if target is None:
+                    continue
+                target_node = y.get(item, "target")
+                selector = {str(k.value): y.scalar(v) or "" for k, v in
+                            (target_node.value if target_node is not None and
+                             y.node_kind(target_node) == "mapping" else [])}
+                role = "json6902" if key == "patchesJson6902" else "patch"
+                self.add_file(target, role, owner, selector)
+                if role == "patch" and self.tree.files[target].parsed.docs and \
+                        y.node_kind(self.tree.files[target].parsed.docs[0]) == "sequence":
+                    self.tree.files[target].role = "json6902"
+        for key, sub in (("configMapGenerator", ("files", "envs", "env")),
+                         ("secretGenerator", ("files", "envs", "env")),
+                         ("replacements", ("path",)), ("crds", ()), ("transformers", ()),
+                         ("generators", ()), ("validators", ()), ("configurations", ()),
+                         ("openapi", ("path",))):
+            self._others(folder, y.get(doc, key), sub, owner)
+        if y.get(doc, "helmCharts") is not None or y.get(doc, "helmChartInflationGenerator"):
+            self.tree.helm_charts = True
+            home = y.scalar(y.get(doc, "helmGlobals") and y.get(y.get(doc, "helmGlobals"), "chartHome"))
+            target = self.resolve(folder, home or "charts", owner)
+            if target is not None and _lstat(self.root, target, owner) is not None:
+                self.add_other(target, owner)
+
+    def _others(self, folder: str, node: y.Node, keys: tuple[str, ...], owner: str) -> None:
+        if node is None:
+            return
+        refs: list[str] = []
+        for item in ([node] if y.node_kind(node) == "mapping" else list(y.iter_items(node))):
+            if y.node_kind(item) == "scalar":
+                refs.append(str(item.value))
+            for key in keys:
+                value = y.get(item, key)
+                refs += [str(v.value) for v in y.iter_items(value)] if value is not None and \
+                    y.node_kind(value) == "sequence" else ([str(value.value)] if value is not None
+                                                           and y.node_kind(value) == "scalar" else [])
+        for ref in refs:
+            ref = ref.split("=", 1)[-1]  # files: [key=path]
+            target = self.resolve(folder, ref, owner)
+            if target:
+                self.add_other(target, owner)
+
+
+def discover(root: Path, overlay: str) -> Tree:
+    """The tree of ``overlay`` (a repo-relative folder, already checked to exist)."""
+    walker = _Walker(root, overlay)
+    kustomized = any((root / overlay / n).is_file() for n in KUSTOMIZATION_FILES)
+    if kustomized:
+        walker.walk(overlay)
+        tree = walker.tree
+        for folder in sorted(tree.folders):
+            base = root / folder
+            for entry in sorted(p.name for p in base.iterdir()):  # files kustomize may read
+                rel = f"{folder}/{entry}" if folder else entry
+                if entry.endswith((".env", ".properties", ".json", ".txt", ".conf")) and \
+                        (base / entry).is_file() and not (base / entry).is_symlink():
+                    tree.other_files.add(rel)
+    else:
+        tree = walker.tree
+        tree.folders.add(overlay)
+        for entry in sorted(p.name for p in (root / overlay).iterdir()):
+            rel = f"{overlay}/{entry}"
+            if entry.endswith(YAML_SUFFIXES) and not entry.startswith("."):
+                info = os.lstat(root / rel)
+                if stat.S_ISLNK(info.st_mode):
+                    raise ManifestError(f"{rel} is a symlink; the receiver never follows symlinks",
+                                        hint="Replace the symlink with the file")
+                if stat.S_ISREG(info.st_mode):
+                    walker.add_file(rel, "resource", overlay)
+    _drop_untracked(tree)
+    return tree
+
+
+def _drop_untracked(tree: Tree) -> None:
+    """Untracked files are not part of the config repo: a plain folder ignores them, a
+    kustomization that needs one is an error."""
+    tracked = tracked_files(tree.root, sorted(tree.folders | {posixpath.dirname(r) or "."
+                                                             for r in tree.files}))
+    if tracked is None:
+        return
+    for rel in list(tree.files):
+        if rel in tracked:
+            continue
+        if tree.kustomization is None:
+            del tree.files[rel]
+        else:
+            raise ManifestError(f"{rel} is read by the overlay's kustomization but git does not "
+                                "track it", hint="Commit the file to the config repo, or remove "
+                                "it from the clone")

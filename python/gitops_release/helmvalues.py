@@ -1,0 +1,210 @@
+"""Helm values: the image block of a ``values.yaml`` (a chart's own, or an overlay's values file).
+
+Shapes: ``image.repository`` + ``image.tag``; ``image.registry`` + ``image.repository`` +
+``image.tag``; ``image: repo:tag`` as one string; tag-only keys (the repository stays and must
+equal the new image's); per-component keys named by the caller (``helm-*-key``). The repository is
+compared, never rewritten (the registry would end up twice, or a shared prefix would be broken);
+``digest`` is written only where the key exists or the chart's templates read it, else the pin is
+left out and the summary says so. Quoting is kept unless a plain value would change type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_release import yamledit as y
+from gitops_release.discovery import SourceFile, Tree
+from gitops_release.errors import ManifestError
+from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
+from gitops_release.targets import parsed_image
+
+VALUES_FILES = ("values.yaml", "values.yml")
+
+
+@dataclass
+class Block:
+    """Where a chart reads one image: dotted keys into the values."""
+
+    base: tuple[str, ...]
+    repository: str = "repository"
+    tag: str = "tag"
+    registry: str = ""
+    digest: str = "digest"
+    string: bool = False  # image: repo:tag in one string
+
+
+def values_file(tree: Tree) -> SourceFile | None:
+    for name in VALUES_FILES:
+        file = tree.files.get(f"{tree.overlay}/{name}")
+        if file is not None:
+            return file
+    return None
+
+
+def _templates(root: Path, folder: str) -> str:
+    """The text of the chart's templates in ``folder`` ('' when it holds no chart)."""
+    chart = root / folder
+    if not (chart / "Chart.yaml").is_file():
+        return ""
+    texts = []
+    for path in sorted((chart / "templates").glob("**/*"))[:500]:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 1024 * 1024:
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(texts)
+
+
+def _split(key: str) -> tuple[str, ...]:
+    return tuple(part for part in key.split(".") if part)
+
+
+def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
+    if target.helm_tag_key:
+        tag = _split(target.helm_tag_key)
+        base = tag[:-1]
+        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else ""
+        return Block(base, repository=repo, tag=tag[-1],
+                     registry=_split(target.helm_registry_key)[-1] if target.helm_registry_key else "",
+                     digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
+    image = y.get(doc, "image")
+    if y.node_kind(image) == "scalar" and image is not None:
+        return Block(("image",), string=True)
+    if image is not None and y.get(image, "tag") is not None:
+        return Block(("image",), registry="registry" if y.get(image, "registry") else "")
+    found: list[Block] = []
+    stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
+    while stack and len(found) < 50:
+        path, node = stack.pop()
+        if y.node_kind(node) != "mapping" or len(path) > 8:
+            continue
+        if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
+            repo = y.scalar(y.get(node, "repository")) or ""
+            if repo == target.image.name or repo.endswith("/" + target.app) or \
+                    (path and path[-1] in (target.app, "image")):
+                found.append(Block(path, registry="registry" if y.get(node, "registry") else ""))
+        for key, value in node.value:
+            if y.node_kind(key) == "scalar":
+                stack.append(((*path, str(key.value)), value))
+    if len(found) == 1:
+        return found[0]
+    where = ", ".join(".".join(b.base) for b in found) or "none"
+    raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
+                        f"(candidates: {where})",
+                        hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
+                        "helm-tag-key: backend.image.tag")
+
+
+def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
+                base: tuple[y.PathKey, ...] = (), doc_index: int = 0) -> OverlayPlan:
+    """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``)."""
+    shown = file.rel
+    parsed = file.parsed
+    if not parsed.docs or y.node_kind(parsed.docs[doc_index]) != "mapping":
+        raise ManifestError(f"{shown} is not a YAML mapping")
+    values = y.get_path(parsed.docs[doc_index], base) if base else parsed.docs[doc_index]
+    block = _find_block(values, target, shown)
+    mapping_path = (*base, *block.base)
+    mapping = y.get_path(parsed.docs[doc_index], mapping_path)
+    plan = OverlayPlan(tree.overlay, target=f"{shown} {'.'.join(block.base) or '(top)'}")
+    edits: list[tuple[y.Edit, y.Intent]] = []
+
+    def setkey(key: str, value: str, what: str) -> None:
+        node = y.get(mapping, key)
+        if node is not None:
+            edit = y.set_scalar(parsed, node, value, what)
+            if edit:
+                edits.append((edit, y.Intent("set", doc_index, (*mapping_path, key), value)))
+        else:
+            edits.append((y.add_key(parsed, mapping, key, value, what),
+                          y.Intent("add", doc_index, (*mapping_path, key), value)))
+
+    if block.string:
+        current = y.scalar(mapping) or ""
+        plan.previous_image = current
+        _check_repository(plan, parsed_image(current), target, shown, "image")
+        if plan.refusal is None:
+            node = mapping
+            edit = y.set_scalar(parsed, node, str(target.image), "image")
+            if edit:
+                edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
+    else:
+        _block_edits(plan, tree, root, parsed, mapping, block, target, shown, setkey)
+    if target.helm_release_key and plan.refusal is None:
+        keys = _split(target.helm_release_key)
+        parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
+        if parent is None or y.node_kind(parent) != "mapping":
+            raise ManifestError(f"{shown} has no mapping {'.'.join(keys[:-1]) or '(top)'} for "
+                                f"{target.helm_release_key}", input_name="helm-release-key")
+        node = y.get(parent, keys[-1])
+        if node is not None:
+            edit = y.set_scalar(parsed, node, target.release, target.helm_release_key)
+            if edit:
+                edits.append((edit, y.Intent("set", doc_index, (*base, *keys), target.release)))
+        else:
+            edits.append((y.add_key(parsed, parent, keys[-1], target.release, target.helm_release_key),
+                          y.Intent("add", doc_index, (*base, *keys), target.release)))
+    if plan.refusal is not None:
+        return plan
+    new_text = y.apply_edits(file.text, [e for e, _ in edits], shown)
+    y.verify(parsed, new_text, [i for _, i in edits])
+    plan.places.append(plan.target)
+    plan.changes = [FileChange(file.path, file.text, new_text, plan.previous_image,
+                               plan.previous_version, "values")]
+    return plan
+
+
+def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,
+                      key: str) -> None:
+    name = getattr(current, "name", None) if current is not None else None
+    plan.previous_version = getattr(current, "tag", None)
+    if name is not None and name != target.image.name and not target.allow_repository_change:
+        plan.refusal = Refusal("policy", f"{shown} {key} runs {name}, and the new image is "
+                               f"{target.image.name}: a target's image repository never changes "
+                               "unless the policy allows it")
+
+
+def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, parsed: y.Parsed, mapping: y.Node,
+                 block: Block, target: Target, shown: str,
+                 setkey: Callable[[str, str, str], None]) -> None:
+    repo = y.scalar(y.get(mapping, block.repository)) if block.repository else None
+    registry = y.scalar(y.get(mapping, block.registry)) if block.registry else None
+    tag_node = y.get(mapping, block.tag)
+    tag = y.scalar(tag_node) if tag_node is not None else None
+    full = f"{registry}/{repo}" if registry and repo else repo
+    dotted = ".".join(block.base)
+    plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
+    plan.previous_version = tag or None
+    if full is not None and full != target.image.name:
+        if not target.allow_repository_change:
+            plan.refusal = Refusal(
+                "policy", f"{shown} {dotted}.{block.repository} gives {full}, and the new image "
+                f"is {target.image.name}: a target's image repository never changes unless the "
+                "policy allows it (a repository shared by several services is not one app's)")
+            return
+        if registry and target.image.name.startswith(registry + "/"):
+            setkey(block.repository, target.image.name[len(registry) + 1:], dotted)
+        else:
+            setkey(block.repository, target.image.name, dotted)
+    setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
+    digest_node = y.get(mapping, block.digest) if block.digest else None
+    templates = _templates(root, tree.overlay)
+    reads_digest = bool(block.digest) and re.search(
+        r"\.Values\." + re.escape(".".join((*block.base, block.digest))) + r"\b", templates)
+    if target.image.digest:
+        if digest_node is not None or reads_digest:
+            setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
+        else:
+            plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key and "
+                              "no chart here shows that it reads one (set helm-digest-key to the "
+                              "chart's key)")
+    elif digest_node is not None and y.scalar(digest_node):
+        setkey(block.digest, "", f"{dotted}.{block.digest}")
+    if templates and not re.search(r"\.Values\." + re.escape(".".join((*block.base, block.tag)))
+                                   + r"\b", templates):
+        raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
+                            hint="Set helm-tag-key to the key its templates read")
+    plan.proof = ("values keys checked against the chart's templates" if templates else
+                  "values file only: no chart in the folder to render (the GitOps controller "
+                  "renders it)")

@@ -1,0 +1,113 @@
+"""The judge of a deploy: render what the config repo deploys, before and after the planned edit.
+
+An overlay with a kustomization is rendered by the real kustomize (``kustomize build``, else
+``kubectl kustomize``) in a scratch copy of exactly the files discovery found, so the "before" and
+"after" renders differ only by the planned edit and nothing is written in the clone. A plain folder
+renders as the documents of its YAML files (what an Argo CD directory app applies).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gitops_release.discovery import Tree
+from gitops_release.errors import ManifestError
+
+RENDER_TIMEOUT = 120
+
+
+class RenderError(ManifestError):
+    """The overlay does not render."""
+
+    title = "Render failed"
+
+
+def kustomize_command() -> list[str] | None:
+    """``kustomize build`` (fast), else ``kubectl kustomize``; None when neither is on PATH."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+def load_documents(text: str, shown: str) -> list[Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return [d for d in YAML(typ="safe", pure=False).load_all(text) if d is not None]
+    except (YAMLError, ValueError, RecursionError) as exc:
+        raise RenderError(f"{shown} does not load: {str(exc).splitlines()[0]}") from None
+
+
+class Scratch:
+    """A scratch copy of a tree's files, where variants of the planned texts are rendered."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.dir = Path(tempfile.mkdtemp(prefix="gitops-release-render-"))
+        self.written: dict[str, str] = {}
+        for rel in sorted(set(tree.files) | tree.other_files):
+            target = self.dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel in tree.files:
+                target.write_text(tree.files[rel].text, encoding="utf-8", newline="")
+            else:
+                shutil.copyfile(tree.root / rel, target, follow_symlinks=False)
+        for folder in tree.folders:
+            (self.dir / folder).mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def render(self, texts: Mapping[str, str]) -> list[Any]:
+        """Render the overlay with ``texts`` (rel → new text) in place of the files' own."""
+        for rel in set(self.written) | set(texts):
+            text = texts.get(rel, self.tree.files[rel].text)
+            if self.written.get(rel, self.tree.files[rel].text) != text:
+                (self.dir / rel).write_text(text, encoding="utf-8", newline="")
+            self.written[rel] = text
+        return self._kustomize()
+
+    def _kustomize(self) -> list[Any]:
+        command = kustomize_command()
+        if command is None:
+            raise RenderError("neither kustomize nor kubectl is on PATH, so the overlay cannot "
+                              "be rendered", hint="Install kustomize (GitHub's Ubuntu runners "
+                              "have it)")
+        args = [*command, str(self.dir / self.tree.overlay)]
+        if self.tree.helm_charts:
+            args.append("--enable-helm")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_RELEASE_")}
+        try:
+            result = subprocess.run(args, capture_output=True, text=True, timeout=RENDER_TIMEOUT,
+                                    check=False, env=env)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"rendering {self.tree.overlay} took longer than "
+                              f"{RENDER_TIMEOUT} s") from None
+        if result.returncode != 0:
+            message = result.stderr.strip().replace(str(self.dir) + "/", "")
+            raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
+                              f"{message[-1500:]}", hint="Fix the overlay so that it renders")
+        return load_documents(result.stdout, f"the render of {self.tree.overlay}")
+
+
+def render_plain(tree: Tree, texts: Mapping[str, str]) -> list[Any]:
+    """A plain folder: the documents of its files."""
+    out: list[Any] = []
+    for rel in sorted(tree.files):
+        out += load_documents(texts.get(rel, tree.files[rel].text), rel)
+    return out

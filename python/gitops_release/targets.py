@@ -1,0 +1,162 @@
+"""Which containers a deploy is for, chosen on the rendered objects (what really runs).
+
+In this order: what the caller names (``workload``, ``container``); the workload named after the
+app (also after namePrefix/nameSuffix); the container named after the app; else the containers
+running the new image's repository. Several candidates left: an error listing them and the input
+that picks one. A container whose image repository differs from the new image's is never chosen
+silently: that is another program (the deploy is refused unless the repository change is allowed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitops_release.errors import ImageReferenceError, ManifestError
+from gitops_release.reference import ImageReference, parse_reference
+
+POD_SPEC = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
+DEFAULT_POD_SPEC = ("spec", "template", "spec")
+KINDS = {"workloads": ("Deployment", "StatefulSet", "DaemonSet", "Rollout"),
+         "jobs": ("CronJob", "Job")}
+
+
+@dataclass(frozen=True)
+class Found:
+    """One target container in the render."""
+
+    index: int  # position of its object in the render
+    kind: str
+    name: str  # rendered metadata.name
+    container: str
+    init: bool
+    image: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name} container {self.container}"
+
+
+def dig(obj: Any, path: Sequence[str | int]) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            obj = obj[key] if isinstance(obj, list) and 0 <= key < len(obj) else None
+        else:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        if obj is None:
+            return None
+    return obj
+
+
+def pod_spec(obj: Any) -> Any:
+    return dig(obj, POD_SPEC.get(str(dig(obj, ("kind",))), DEFAULT_POD_SPEC))
+
+
+def containers_of(obj: Any) -> list[tuple[str, str, bool, dict[str, Any]]]:
+    """(name, image, init, container) of a workload object's pod."""
+    pod = pod_spec(obj)
+    out = []
+    for key, init in (("containers", False), ("initContainers", True)):
+        for item in (pod or {}).get(key) or []:
+            if isinstance(item, dict):
+                out.append((str(item.get("name", "")), str(item.get("image", "") or ""), init, item))
+    return out
+
+
+def repository(image: str) -> str | None:
+    try:
+        return parse_reference(image, "image").name
+    except ImageReferenceError:
+        return None
+
+
+def parsed_image(image: str) -> ImageReference | None:
+    try:
+        return parse_reference(image, "image")
+    except ImageReferenceError:
+        return None
+
+
+def name_variants(name: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> set[str]:
+    """``name`` with any of the chain's namePrefix/nameSuffix values taken off."""
+    out = {name}
+    for _ in range(2):
+        for n in list(out):
+            out.update(n[len(p):] for p in prefixes if p and n.startswith(p))
+            out.update(n[: -len(s)] for s in suffixes if s and n.endswith(s))
+    return out
+
+
+@dataclass(frozen=True)
+class Wanted:
+    app: str
+    repository: str
+    kinds: tuple[str, ...]
+    workload: str = ""
+    container: str = ""
+
+
+def _candidates_text(render: Sequence[Any], kinds: Sequence[str]) -> str:
+    items = [f"{o['kind']}/{dig(o, ('metadata', 'name'))} container {c[0]} ({c[1] or 'no image'})"
+             for o in render if isinstance(o, dict) and o.get("kind") in kinds
+             for c in containers_of(o)]
+    return "; ".join(items[:12]) + (" …" if len(items) > 12 else "") if items else "none"
+
+
+def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
+           suffixes: Sequence[str], shown: str) -> Found:
+    """The one target container of ``want`` in ``render``."""
+    workloads = [(i, o) for i, o in enumerate(render)
+                 if isinstance(o, dict) and o.get("kind") in want.kinds]
+    if not workloads:
+        raise ManifestError(f"{shown} renders no {'/'.join(want.kinds)}",
+                            hint="Point 'path' at the overlay of the app, or send the other "
+                            "event type (new-image for Deployment/StatefulSet/DaemonSet/Rollout, "
+                            "new-job-image for CronJob/Job)")
+
+    def named(obj: Any, wanted: str) -> bool:
+        return wanted in name_variants(str(dig(obj, ("metadata", "name"))), prefixes, suffixes)
+
+    by_name = False
+    if want.workload:
+        workloads = [(i, o) for i, o in workloads if named(o, want.workload)]
+        if not workloads:
+            raise ManifestError(f"{shown} renders no {'/'.join(want.kinds)} named "
+                                f"{want.workload!r} (input 'workload'); candidates: "
+                                f"{_candidates_text(render, want.kinds)}",
+                                hint="Set 'workload' to one of the names listed")
+        by_name = True
+    elif any(named(o, want.app) for _, o in workloads):
+        workloads = [(i, o) for i, o in workloads if named(o, want.app)]
+        by_name = True
+    found = _containers(workloads, want, by_name)
+    if len(found) == 1:
+        return found[0]
+    listing = _candidates_text(render, want.kinds)
+    if not found:
+        what = f"named {want.container!r} (input 'container')" if want.container else \
+            f"named after the app {want.app!r} or running {want.repository}"
+        raise ManifestError(f"{shown} has no container {what}; candidates: {listing}",
+                            hint="Set 'workload' and 'container' (or the policy's target "
+                            "settings) to the one to update")
+    raise ManifestError(f"{shown} has several candidates for {want.app!r}: "
+                        + "; ".join(f.label for f in found),
+                        hint="Set 'workload' (and 'container') to pick one")
+
+
+def _containers(workloads: list[tuple[int, Any]], want: Wanted, by_name: bool) -> list[Found]:
+    def found(i: int, o: Any, c: tuple[str, str, bool, Any]) -> Found:
+        return Found(i, str(o["kind"]), str(dig(o, ("metadata", "name"))), c[0], c[2], c[1])
+
+    every = [(i, o, c) for i, o in workloads for c in containers_of(o)]
+    if want.container:
+        return [found(i, o, c) for i, o, c in every if c[0] == want.container]
+    main = [(i, o, c) for i, o, c in every if not c[2]]
+    picks = [found(i, o, c) for i, o, c in main if c[0] == want.app]
+    if not picks:
+        picks = [found(i, o, c) for i, o, c in main if repository(c[1]) == want.repository]
+    if not picks and by_name and len(workloads) == 1 and len(main) == 1:
+        i, o, c = main[0]
+        picks = [found(i, o, c)]
+    return picks
