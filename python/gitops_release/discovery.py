@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_release import yamledit as y
-from gitops_release.errors import ManifestError
+from gitops_release.errors import ManifestError, PathError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -107,9 +107,9 @@ def _lstat(root: Path, rel: str, shown: str) -> os.stat_result | None:
         except FileNotFoundError:
             return None
         if stat.S_ISLNK(info.st_mode):
-            raise ManifestError(f"{shown} goes through the symlink {current.relative_to(root)}; "
-                                "the receiver never follows symlinks",
-                                hint="Replace the symlink with the file or a kustomize reference")
+            raise PathError(f"{shown} goes through the symlink {current.relative_to(root)}; "
+                            "the receiver never follows symlinks", input_name="path",
+                            hint="Replace the symlink with the file or a kustomize reference")
     return info
 
 
@@ -267,8 +267,8 @@ def discover(root: Path, overlay: str) -> Tree:
             if entry.endswith(YAML_SUFFIXES) and not entry.startswith("."):
                 info = os.lstat(root / rel)
                 if stat.S_ISLNK(info.st_mode):
-                    raise ManifestError(f"{rel} is a symlink; the receiver never follows symlinks",
-                                        hint="Replace the symlink with the file")
+                    raise PathError(f"{rel} is a symlink; the receiver never follows symlinks",
+                                    input_name="path", hint="Replace the symlink with the file")
                 if stat.S_ISREG(info.st_mode):
                     walker.add_file(rel, "resource", overlay)
     _drop_untracked(tree)

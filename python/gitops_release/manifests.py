@@ -37,6 +37,11 @@ from gitops_release.targets import (
 )
 
 PROBE_HOST = "probe.gitops-release.invalid"
+
+
+class OutsideOverlayError(ManifestError):
+    """What decides the target's image or release env var lies outside the overlay folder."""
+
 JSON_IMAGE_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
                            r"/(?:[0-9]+|-)/image")
 JSON_ENV_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
@@ -192,9 +197,13 @@ def _container_paths(tree: Tree, found: Found) -> list[tuple[SourceFile, int, tu
             if y.node_kind(doc) != "mapping" or not _doc_matches(doc, found, tree):
                 continue
             key = "initContainers" if found.init else "containers"
-            for i, item in enumerate(y.iter_items(y.get_path(doc, (*pod_path, key)))):
-                if y.scalar(y.get(item, "name")) == found.container:
-                    out.append((file, d, (*pod_path, key, i)))
+            hits = [i for i, item in enumerate(y.iter_items(y.get_path(doc, (*pod_path, key))))
+                    if y.scalar(y.get(item, "name")) == found.container]
+            if len(hits) > 1:
+                raise ManifestError(f"{file.rel} has {len(hits)} containers named "
+                                    f"{found.container!r} in one pod (line {y.line_of(doc)})",
+                                    hint="Container names must be unique within a pod")
+            out += [(file, d, (*pod_path, key, i)) for i in hits]
     return out
 
 
@@ -463,23 +472,26 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
     return image_place, env_place, notes
 
 
-def plan_workload(tree: Tree, target: Target, kinds: Sequence[str]) -> OverlayPlan:
-    """The plan of one overlay whose render holds workloads of ``kinds``."""
+def plan_workload(tree: Tree, target: Target, kinds: Sequence[str],
+                  new_entry: bool = True) -> OverlayPlan:
+    """The plan of one overlay whose render holds workloads of ``kinds``; ``new_entry``: an
+    ``images:`` entry may be added when nothing inside the overlay decides the image."""
     renderer = Renderer(tree)
     try:
-        return _plan_workload(renderer, tree, target, kinds)
+        return _plan_workload(renderer, tree, target, kinds, new_entry)
     finally:
         renderer.close()
 
 
 def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
-                   kinds: Sequence[str]) -> OverlayPlan:
+                   kinds: Sequence[str], new_entry: bool) -> OverlayPlan:
     before = renderer({})
     prefixes = [k.name_prefix for k in tree.kustomizations]
     suffixes = [k.name_suffix for k in tree.kustomizations]
     found = select(before, Wanted(target.app, target.image.name, tuple(kinds), target.workload,
                                   target.container), prefixes, suffixes, tree.overlay)
     plan = OverlayPlan(tree.overlay, previous_image=found.image, target=found.label)
+    _container_paths(tree, found)  # refuses a pod with two containers of the target's name
     current = parsed_image(found.image)
     plan.previous_version = current.tag if current is not None else None
     old_env = _locate(before, found) or {}
@@ -494,8 +506,11 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                "repository never changes unless the policy allows it")
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
+    if image_place is None and not new_entry:
+        raise OutsideOverlayError(f"{tree.overlay} takes the image of {found.label} from outside "
+                                  "its folder")
     tries = [image_place] + ([None] if image_place is not None and tree.kustomization is not None
-                             and image_place.kind != "new-entry" else [])
+                             and image_place.kind != "new-entry" and new_entry else [])
     for place in tries:
         plan.places = []
         edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
@@ -522,7 +537,7 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     if image_place is None:
         image_place = _new_entry_place(tree, found, target.image)
         if image_place is None:
-            raise ManifestError(f"{tree.overlay}: the image of {found.label} comes from outside "
+            raise OutsideOverlayError(f"{tree.overlay}: the image of {found.label} comes from outside "
                                 "the overlay folder and the overlay has no kustomization to add "
                                 "an images: entry to", hint="Point 'path' at the overlay that "
                                 "sets the image, or add a kustomization.yaml to it")
@@ -536,9 +551,11 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
         edits += env_place.edit(target.release)
         plan.places.append(env_place.label)
     elif env_values:
-        raise ManifestError(f"{found.label} gets {target.release_env} from a file outside "
-                            f"{tree.overlay}, which other overlays share; the release cannot be "
-                            "recorded in this overlay alone",
+        where = sorted({f.rel for f in tree.files.values() if not f.inside and f.role != "kustomization"
+                        and re.search(r"\b" + re.escape(target.release_env) + r"\b", f.text)})
+        raise OutsideOverlayError(f"{found.label} gets {target.release_env} from "
+                            f"{', '.join(where) or 'a file outside ' + tree.overlay}, which other "
+                            "overlays share; the release cannot be recorded in this overlay alone",
                             hint=f"Set {target.release_env} in a patch inside the overlay, or "
                             "remove it from the base")
     else:

@@ -41,6 +41,7 @@ _PATH_PART_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*", re.ASCII)
 _OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", re.ASCII)
 _REPO_RE = re.compile(r"[A-Za-z0-9._-]{1,100}", re.ASCII)
 _SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}", re.ASCII)
+_REF_RE = re.compile(r"refs/[A-Za-z0-9._/+-]{1,250}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def _validate_source_value(key: str, value: str, input_name: str) -> None:
     elif key == "sha" and not _SHA_RE.fullmatch(value):
         raise InputError(f"{value!r} is not a commit id", input_name=name,
                          hint="Use the full 40 (or 64) lowercase hex commit id")
-    elif key == "ref" and not value.startswith("refs/"):
+    elif key == "ref" and not _REF_RE.fullmatch(value):
         raise InputError(f"{value!r} is not a full ref name", input_name=name,
                          hint="Use e.g. refs/heads/main or refs/tags/v1.2.3")
     elif key == "run_url":

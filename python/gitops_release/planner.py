@@ -18,13 +18,15 @@ def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
     return any(y.scalar(y.get(doc, "kind")) in kinds for doc in docs)
 
 
-def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str]) -> OverlayPlan:
-    """The plan of the overlay at ``folder`` (repo-relative, checked to exist)."""
+def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
+                 sibling: bool = False) -> OverlayPlan:
+    """The plan of the overlay at ``folder`` (repo-relative, checked to exist). A fan-out
+    ``sibling`` whose image is decided outside its folder (e.g. it builds on ../prod) raises
+    OutsideOverlayError: it follows that place, so it is left as it is."""
     tree = discover(root, folder)
-    if tree.kustomization is not None:
-        return plan_workload(tree, target, kinds)
-    if any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values()):
-        return plan_workload(tree, target, kinds)
+    if tree.kustomization is not None or \
+            any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values()):
+        return plan_workload(tree, target, kinds, new_entry=not sibling)
     values = values_file(tree)
     if values is not None:
         return plan_values(tree, values, target, root)

@@ -19,7 +19,7 @@ from pathlib import Path
 from gitops_release.errors import DeployRefused, DowngradeError, InputError, ManifestError
 from gitops_release.gitops import Author, Git, push_loop
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
-from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
+from gitops_release.manifests import FileChange, OutsideOverlayError, OverlayPlan, Refusal, Target
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
 from gitops_release.payload import (
     parse_source_text,
@@ -123,7 +123,7 @@ def _match(regex: re.Pattern[str], name: str, value: str, what: str) -> str:
 
 def _image(raw: Mapping[str, str]) -> ImageReference:
     """image and digest, checked by the payload contract the sender builds them with."""
-    image = validate_image(raw["image"].strip(), "image")
+    image = validate_image(raw["image"], "image")
     digest = raw["digest"].strip()
     if digest:
         validate_payload_digest(digest, "digest")
@@ -235,7 +235,12 @@ def plan_deploy(root: Path, s: Settings) -> Plan:
     for folder in folders:
         shown = folder.relative_to(root).as_posix()
         try:
-            overlay_plan = plan_overlay(root, shown, target, KINDS[s.event])
+            overlay_plan = plan_overlay(root, shown, target, KINDS[s.event], folder != overlay)
+        except OutsideOverlayError as exc:
+            if folder == overlay:
+                raise
+            plan.skipped.append(f"{shown} holds no file to update ({exc.message}); left as it is")
+            continue
         except ManifestError as exc:
             if folder == overlay or "has nothing to update" not in exc.message:
                 raise

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitops_release import yamledit as y
 from gitops_release.discovery import Tree
 from gitops_release.errors import ManifestError
 
@@ -37,12 +38,25 @@ def kustomize_command() -> list[str] | None:
     return None
 
 
+def to_data(node: Any) -> Any:
+    """A composed node as plain data: mappings, lists and scalar strings. Tags are never
+    constructed (a ``!!python/...`` tag stays text), so before and after compare as written."""
+    kind = y.node_kind(node)
+    if kind == "mapping":
+        return {str(k.value) if y.node_kind(k) == "scalar" else repr(to_data(k)): to_data(v)
+                for k, v in node.value}
+    if kind == "sequence":
+        return [to_data(item) for item in node.value]
+    return str(node.value)
+
+
 def load_documents(text: str, shown: str) -> list[Any]:
+    """The documents of a renderer's output as plain data."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        return [d for d in YAML(typ="safe", pure=False).load_all(text) if d is not None]
+        return [to_data(d) for d in YAML(typ="safe", pure=False).compose_all(text) if d is not None]
     except (YAMLError, ValueError, RecursionError) as exc:
         raise RenderError(f"{shown} does not load: {str(exc).splitlines()[0]}") from None
 
@@ -109,5 +123,8 @@ def render_plain(tree: Tree, texts: Mapping[str, str]) -> list[Any]:
     """A plain folder: the documents of its files."""
     out: list[Any] = []
     for rel in sorted(tree.files):
-        out += load_documents(texts.get(rel, tree.files[rel].text), rel)
+        if rel in texts:
+            out += [to_data(d) for d in y.parse(texts[rel], rel).docs]
+        else:
+            out += [to_data(d) for d in tree.files[rel].parsed.docs]
     return out

@@ -165,12 +165,14 @@ def _check_tree(root: Node, filename: str) -> set[int]:
     """Refuse duplicate mapping keys and alias-heavy trees; return the ids of shared nodes."""
     seen: set[int] = set()
     shared: set[int] = set()
+    uses = 0
     stack = [root]
     while stack:
         node = stack.pop()
         if id(node) in seen:
             shared.add(id(node))
-            if len(shared) > MAX_ALIASES:
+            uses += 1
+            if uses > MAX_ALIASES:
                 raise ManifestError(f"{filename} uses more than {MAX_ALIASES} YAML aliases",
                                     hint="The receiver refuses alias-heavy files (a YAML bomb guard)")
             continue

@@ -44,6 +44,8 @@ apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
   - ../../base
+patches:
+  - path: deployment.yaml
 """
 
 # The workflow commands our CLI may print itself; anything else starting a line is a leak.

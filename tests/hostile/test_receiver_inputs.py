@@ -93,7 +93,7 @@ CASES = ([(cid, "image", value) for cid, value in IMAGE_CASES]
 def _check_refused(result: StepResult, input_name: str, value: str, before: Snapshot,
                    repo: GitRepo) -> None:
     assert result.returncode != 0, result.stdout
-    assert f"input '{input_name}'" in result.stdout, result.stdout
+    assert f"input '{input_name}" in result.stdout, result.stdout  # or input_name.<key>
     assert Snapshot.of(repo) == before
     assert_no_workflow_command_leak(result.stdout)
     assert result.env_file == ""

@@ -70,6 +70,7 @@ def test_python_tag_is_data_not_code(config_repo: GitRepo,
                                      run_step: Callable[..., StepResult]) -> None:
     """A document with a python/object tag is kept as it is (round-trip), never constructed."""
     tagged = "---\nx: !!python/object/apply:os.system ['touch /tmp/gitops-release-pwned']\n"
+    (config_repo.work / "apps/web/overlays/dev/kustomization.yaml").unlink()  # a plain folder
     _commit(config_repo, "apps/web/overlays/dev/deployment.yaml", DEPLOYMENT + tagged)
     result = run_step("image-update", GOOD, config_repo.work)
     assert result.returncode == 0, result.stdout
