@@ -34,6 +34,7 @@ class Block:
     registry: str = ""
     digest: str = "digest"
     string: bool = False  # image: repo:tag in one string
+    rank: int = 0  # how well a found block matches the image (0: same repository)
 
 
 def values_file(tree: Tree) -> SourceFile | None:
@@ -81,14 +82,18 @@ def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
             continue
         if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
             repo = y.scalar(y.get(node, "repository")) or ""
-            if repo == target.image.name or repo.endswith("/" + target.app) or \
-                    (path and path[-1] in (target.app, "image")):
-                found.append(Block(path, registry="registry" if y.get(node, "registry") else ""))
+            registry = y.scalar(y.get(node, "registry"))
+            full = f"{registry}/{repo}" if registry else repo
+            rank = 0 if full == target.image.name else 1 if repo.endswith("/" + target.app) else \
+                2 if target.app in path else 3 if path and path[-1] == "image" else 4
+            if rank < 4:
+                found.append(Block(path, registry="registry" if registry else "", rank=rank))
         for key, value in node.value:
             if y.node_kind(key) == "scalar":
                 stack.append(((*path, str(key.value)), value))
-    if len(found) == 1:
-        return found[0]
+    best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
+    if len(best) == 1:
+        return best[0]
     where = ", ".join(".".join(b.base) for b in found) or "none"
     raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
                         f"(candidates: {where})",
@@ -113,7 +118,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     def setkey(key: str, value: str, what: str) -> None:
         node = y.get(mapping, key)
         if node is not None:
-            edit = y.set_scalar(parsed, node, value, what)
+            edit = y.set_scalar(parsed, node, value, what, mapping)
             if edit:
                 edits.append((edit, y.Intent("set", doc_index, (*mapping_path, key), value)))
         else:

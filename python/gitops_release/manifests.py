@@ -124,7 +124,8 @@ class Place:
 
 def _set(file: SourceFile, doc: int, path: tuple[y.PathKey, ...], value: str, what: str) -> Edits:
     node = y.get_path(file.parsed.docs[doc], path)
-    edit = y.set_scalar(file.parsed, node, value, what)
+    parent = y.get_path(file.parsed.docs[doc], path[:-1])
+    edit = y.set_scalar(file.parsed, node, value, what, parent)
     return [(file.rel, edit, y.Intent("set", doc, path, value))] if edit else []
 
 

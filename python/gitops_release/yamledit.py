@@ -301,13 +301,14 @@ def resolves_to_string(value: str) -> bool:
     return False
 
 
-def format_scalar(value: str, style: str | None, tagged_str: bool = False) -> str:
+def format_scalar(value: str, style: str | None, tagged_str: bool = False,
+                  flow: bool = False) -> str:
     """``value`` as YAML text, in the node's quoting style when it has one; plain when plain reads
-    back as the same string; else double-quoted."""
+    back as the same string (in a flow collection: without ':'); else double-quoted."""
     if style == "'":
         return "'" + value.replace("'", "''") + "'"
     if style in (None, "") and SAFE_PLAIN_RE.fullmatch(value) and (
-            tagged_str or resolves_to_string(value)):
+            tagged_str or resolves_to_string(value)) and not (flow and ":" in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -353,7 +354,8 @@ def check_editable(parsed: Parsed, node: Node, what: str) -> None:
                             "places too", hint="Write the value out instead of using an anchor/alias")
 
 
-def set_scalar(parsed: Parsed, node: Node, value: str, what: str) -> Edit | None:
+def set_scalar(parsed: Parsed, node: Node, value: str, what: str,
+               parent: Node | None = None) -> Edit | None:
     """The edit that sets a scalar node to ``value`` (None when it already reads as ``value``).
     The node's tag, anchor-free properties and quoting are kept; an empty value is written after
     its key's colon."""
@@ -372,7 +374,8 @@ def set_scalar(parsed: Parsed, node: Node, value: str, what: str) -> Edit | None
     start, end = _properties_end(text, node), int(node.end_mark.index)
     if start > end:
         start = end
-    new = format_scalar(value, style, tagged_str=tag in ("!!str", "!<tag:yaml.org,2002:str>"))
+    new = format_scalar(value, style, tagged_str=tag in ("!!str", "!<tag:yaml.org,2002:str>"),
+                        flow=parent is not None and is_flow(parent))
     if start == end and not tag:
         if text[start - 1:start] != ":":
             raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an explicit "
@@ -437,7 +440,7 @@ def _flow_text(value: object) -> str:
         return "{" + ", ".join(f"{k}: {_flow_text(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_flow_text(v) for v in value) + "]"
-    return format_scalar(str(value), None)
+    return format_scalar(str(value), None, flow=True)
 
 
 def _check_container(parsed: Parsed, node: Node, what: str) -> None:

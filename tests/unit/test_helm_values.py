@@ -1,0 +1,106 @@
+"""Helm values shapes: only the keys that decide the image change, the repository is compared and
+never rewritten, digest only where the chart reads it, quoting kept unless the type would change."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from gitops_release.cli import main
+from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.outputs import read_outputs
+
+REG = "registry.example.com/acme"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
+    template = tmp_path / "template"
+    for rel, text in files.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    return make_repo(tmp_path / "repos", "acme", "config", template)
+
+
+def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
+            *extra: str) -> tuple[int, str, dict[str, str]]:
+    output = tmp_path / "output"
+    output.write_text("")
+    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output)}
+    out = io.StringIO()
+    cwd = Path.cwd()
+    os.chdir(repo.work)
+    try:
+        code = main(["image-update", "--image", image, "--release", release, "--path", "chart",
+                     "--push", "false", *extra], environ, out)
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), read_outputs(output.read_text())
+
+
+@pytest.mark.parametrize(("values", "image", "expected"), [
+    ("image:\n  repository: registry.example.com/acme/api\n  tag: 6.14.1\n",
+     f"{REG}/api:6.14.2", "image:\n  repository: registry.example.com/acme/api\n  tag: 6.14.2\n"),
+    ("image:\n  registry: registry.example.com\n  repository: acme/api\n  tag: \"1.9\"\n",
+     f"{REG}/api:1.10", "image:\n  registry: registry.example.com\n  repository: acme/api\n"
+     "  tag: \"1.10\"\n"),
+    ("image: registry.example.com/acme/api:v1  # pinned\n", f"{REG}/api:v2",
+     "image: registry.example.com/acme/api:v2  # pinned\n"),
+    ("api:\n  image:\n    repository: registry.example.com/acme/api\n    tag: v1\n"
+     "worker:\n  image:\n    repository: registry.example.com/acme/worker\n    tag: v1\n",
+     f"{REG}/api:v2", "api:\n  image:\n    repository: registry.example.com/acme/api\n    tag: v2\n"
+     "worker:\n  image:\n    repository: registry.example.com/acme/worker\n    tag: v1\n"),
+], ids=["repository-tag", "registry-repository-tag", "one-string", "per-component"])
+def test_values_shapes(tmp_path: Path, values: str, image: str, expected: str) -> None:
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, image, "api@" + image.rsplit(":", 1)[1])
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == expected
+
+
+def test_shared_repository_prefix_is_refused(tmp_path: Path) -> None:
+    values = "images:\n  repository: registry.example.com/acme\n  tag: v1\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/cart:v2", "cart@v2",
+                                 "--helm-tag-key", "images.tag", "--helm-image-key",
+                                 "images.repository")
+    assert code == 0, log
+    assert (outputs["refused"], outputs["refused-reason"]) == ("true", "policy")
+    assert "shared by several services" in log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+
+
+def test_digest_is_not_added_where_no_chart_reads_it(tmp_path: Path) -> None:
+    values = "image:\n  repository: registry.example.com/acme/api\n  tag: v1\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2", "--digest", DIGEST)
+    assert code == 0, log
+    assert "digest not pinned" in log
+    assert "digest" not in (repo.work / "chart/values.yaml").read_text()
+
+
+def test_digest_is_added_where_the_chart_reads_it(tmp_path: Path) -> None:
+    values = "image:\n  repository: registry.example.com/acme/api\n  tag: v1\n  pullSecrets: [\n" \
+             "    a,\n  ]\n"
+    template = ("image: {{ .Values.image.repository }}:{{ .Values.image.tag }}"
+                "{{ with .Values.image.digest }}@{{ . }}{{ end }}\n")
+    repo = _repo(tmp_path, {"chart/values.yaml": values, "chart/Chart.yaml": "name: api\n",
+                            "chart/templates/deployment.yaml": template})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2", "--digest", DIGEST)
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == values.replace(
+        "tag: v1", "tag: v2") + f"  digest: {DIGEST}\n"
+
+
+def test_chart_that_never_reads_the_tag_key_is_refused(tmp_path: Path) -> None:
+    values = "image:\n  repository: registry.example.com/acme/api\n  tag: v1\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values, "chart/Chart.yaml": "name: api\n",
+                            "chart/templates/deployment.yaml": "image: {{ .Values.img }}\n"})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2")
+    assert code == 1
+    assert "never reads .Values.image.tag" in log
+    assert repo.git("status", "--porcelain") == ""

@@ -1,0 +1,118 @@
+"""The edit engine: positions from the parser's marks, every result re-parsed and compared node by
+node with the intended change; what it cannot do exactly is a clear refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitops_release import yamledit as y
+from gitops_release.errors import ManifestError
+
+
+def _set(text: str, path: tuple[y.PathKey, ...], value: str) -> str:
+    parsed = y.parse(text, "f.yaml")
+    node = y.get_path(parsed.docs[0], path)
+    edit = y.set_scalar(parsed, node, value, "the value")
+    new = y.apply_edits(text, [edit] if edit else [], "f.yaml")
+    y.verify(parsed, new, [y.Intent("set", 0, path, value)] if edit else [])
+    return new
+
+
+def _add(text: str, path: tuple[y.PathKey, ...], key: str, value: object) -> str:
+    parsed = y.parse(text, "f.yaml")
+    mapping = y.get_path(parsed.docs[0], path)
+    edit = y.add_key(parsed, mapping, key, value, "the mapping")
+    new = y.apply_edits(text, [edit], "f.yaml")
+    y.verify(parsed, new, [y.Intent("add", 0, (*path, key), value)])
+    return new
+
+
+@pytest.mark.parametrize(("text", "path", "value", "expected"), [
+    ("tag: 6.14.1\n", ("tag",), "6.14.2", "tag: 6.14.2\n"),
+    ('tag: "1.9"\n', ("tag",), "1.10", 'tag: "1.10"\n'),
+    ("tag: 1.9\n", ("tag",), "1.10", 'tag: "1.10"\n'),
+    ("tag: 1.10\n", ("tag",), "1.10", 'tag: "1.10"\n'),  # a float that Helm reads as 1.1
+    ("tag: '6'\n", ("tag",), "7", "tag: '7'\n"),
+    ("tag: v6\n", ("tag",), "7", 'tag: "7"\n'),
+    ("tag: !!str 1.0\n", ("tag",), "1.1", "tag: !!str 1.1\n"),
+    ("tag: !custom v1  # c\n", ("tag",), "v2", "tag: !custom v2  # c\n"),
+    ("tag :\nx: 1\n", ("tag",), "v2", "tag : v2\nx: 1\n"),
+    ('"tag" :\nx: 1\n', ("tag",), "v2", '"tag" : v2\nx: 1\n'),
+    ("tag: # later\nx: 1\n", ("tag",), "v2", "tag: v2 # later\nx: 1\n"),
+    ("a:\r\n  tag: v1\r\n", ("a", "tag"), "v2", "a:\r\n  tag: v2\r\n"),
+    ("images:\n- {name: x, newTag: v1, digest: 'sha256:aa'}\n", ("images", 0, "digest"), "",
+     "images:\n- {name: x, newTag: v1, digest: ''}\n"),
+], ids=["plain-kept", "quoted-kept", "float-quoted", "float-equal-is-not-equal", "single-quotes",
+        "int-quoted", "str-tag-kept", "custom-tag-kept", "empty-after-spaced-colon",
+        "empty-after-quoted-key", "empty-before-comment", "crlf", "flow-digest-emptied"])
+def test_set_scalar(text: str, path: tuple[y.PathKey, ...], value: str, expected: str) -> None:
+    assert _set(text, path, value) == expected
+
+
+def test_set_refuses_an_explicit_key_without_value() -> None:
+    with pytest.raises(ManifestError, match="explicit '\\?' key"):
+        _set("? tag\nx: 1\n", ("tag",), "v2")
+
+
+def test_set_refuses_an_anchored_value() -> None:
+    with pytest.raises(ManifestError, match="anchor"):
+        _set("a: &v v1\nb: *v\n", ("a",), "v2")
+
+
+def test_set_refuses_a_block_scalar() -> None:
+    with pytest.raises(ManifestError, match="spans several lines"):
+        _set("tag: |\n  v1\n", ("tag",), "v2")
+
+
+@pytest.mark.parametrize(("text", "path", "expected"), [
+    ("image:\n  tag: v1\n  pullSecrets: [\n    a,\n    b\n  ]\nother: 1\n", ("image",),
+     "image:\n  tag: v1\n  pullSecrets: [\n    a,\n    b\n  ]\n  digest: sha256:x\nother: 1\n"),
+    ("c:\n  args: |+\n    run\n\n\n", ("c",), "c:\n  args: |+\n    run\n\n\n  digest: sha256:x\n"),
+    ("c:\n  args: |\n    run\n  x: 1\nz: 2\n", ("c",),
+     "c:\n  args: |\n    run\n  x: 1\n  digest: sha256:x\nz: 2\n"),
+    ("e: {name: x, newTag: v1}\n", ("e",), "e: {name: x, newTag: v1, digest: \"sha256:x\"}\n"),
+    ("e:\n  k: v", ("e",), "e:\n  k: v\n  digest: sha256:x\n"),
+    ("e:\n  k: [a, b]  # trailing\n  # a comment\nf: 1\n", ("e",),
+     "e:\n  k: [a, b]  # trailing\n  digest: sha256:x\n  # a comment\nf: 1\n"),
+], ids=["after-multiline-flow-list", "after-keep-block-scalar", "after-clip-block-scalar",
+        "flow-mapping", "no-final-newline", "after-flow-with-comment"])
+def test_add_key_lands_after_the_last_entry(text: str, path: tuple[y.PathKey, ...],
+                                            expected: str) -> None:
+    assert _add(text, path, "digest", "sha256:x") == expected
+
+
+def test_append_env_item_in_the_lists_style() -> None:
+    text = "env:\n   - name: A\n     value: a\n"
+    parsed = y.parse(text, "f.yaml")
+    seq = y.get(parsed.docs[0], "env")
+    item = {"name": "APP_RELEASEVERSION", "value": "web@v1"}
+    new = y.apply_edits(text, [y.append_item(parsed, seq, item, "env")], "f.yaml")
+    y.verify(parsed, new, [y.Intent("append", 0, ("env",), item)])
+    assert new == text + "   - name: APP_RELEASEVERSION\n     value: web@v1\n"
+
+
+def test_verify_catches_an_edit_that_changes_more_than_intended() -> None:
+    text = "a: 1\nb: 2\n"
+    parsed = y.parse(text, "f.yaml")
+    with pytest.raises(ManifestError, match="would change more than the target values"):
+        y.verify(parsed, "a: 1\nb: 3\n", [])
+    with pytest.raises(ManifestError, match="does not parse"):
+        y.verify(parsed, "a: [1\nb: 2\n", [])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[" * 5000 + "]" * 5000, "nests collections deeper than 100 levels"),
+    ("a: 1\n" + "---\na: 1\n" * (y.MAX_DOCUMENTS + 1), "holds more than"),
+    ("x: " + "y" * (y.MAX_FILE_BYTES + 1), "is larger than"),
+    ("a: &a [x, x]\n" + "".join(f"b{i}: [*a, *a]\n" for i in range(11)), "aliases"),
+    ("a: 1\na: 2\n", "has the key 'a' twice"),
+], ids=["deep", "documents", "size", "aliases", "duplicate-key"])
+def test_limits_are_clear_refusals(text: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        y.parse(text, "f.yaml")
+
+
+def test_planning_cost_is_linear_in_documents() -> None:
+    """100,000 tiny documents are refused by the documents cap, not parsed for minutes."""
+    with pytest.raises(ManifestError, match="holds more than"):
+        y.parse("a: 1\n---\n" * 100_000, "f.yaml")
