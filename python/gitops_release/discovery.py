@@ -17,6 +17,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitops_release import yamledit as y
 from gitops_release.errors import ManifestError, PathError
@@ -60,6 +61,7 @@ class Tree:
     folders: set[str] = field(default_factory=set)
     remote: list[str] = field(default_factory=list)
     helm_charts: bool = False
+    data: dict[str, list[Any]] = field(default_factory=dict)  # a plain folder's documents as data
 
     @property
     def kustomization(self) -> Kustomization | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,7 @@ class OverlayPlan:
     proof: str = ""
     notes: list[str] = field(default_factory=list)
     refusal: Refusal | None = None
+    render_seconds: float = 0.0
 
 
 Edits = list[tuple[str, y.Edit, y.Intent]]
@@ -334,12 +336,17 @@ class Renderer:
         self.tree = tree
         self.scratch = Scratch(tree) if tree.kustomization is not None else None
         self.count = 0
+        self.seconds = 0.0
 
     def __call__(self, texts: dict[str, str]) -> list[Any]:
         self.count += 1
-        if self.scratch is not None:
-            return self.scratch.render(texts)
-        return render_plain(self.tree, texts)
+        start = time.perf_counter()
+        try:
+            if self.scratch is not None:
+                return self.scratch.render(texts)
+            return render_plain(self.tree, texts)
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def close(self) -> None:
         if self.scratch is not None:
@@ -423,14 +430,26 @@ def _diff(before: list[Any], after: list[Any]) -> str:
     return "".join(lines[:60])
 
 
-def _expected(before: list[Any], after: list[Any], found: Found, image: ImageReference,
-              env: str, release: str, env_planned: bool) -> list[Any]:
-    """``before`` with the target's image and release env var as the deploy must set them."""
-    expected = copy.deepcopy(before)
-    old = _locate(expected, found)
-    new = _locate(after, found)
+def _target_index(render: list[Any], found: Found) -> int | None:
+    for index, obj in enumerate(render):
+        if isinstance(obj, dict) and obj.get("kind") == found.kind and \
+                dig(obj, ("metadata", "name")) == found.name:
+            return index
+    return None
+
+
+def _proven(before: list[Any], after: list[Any], found: Found, image: ImageReference,
+            env: str, release: str, env_planned: bool) -> tuple[bool, list[Any]]:
+    """Whether ``after`` is ``before`` with only the target's image and release env var set as
+    the deploy must set them; and the expected render (for the error's difference)."""
+    index = _target_index(before, found)
+    if index is None or len(before) != len(after) or _target_index(after, found) != index:
+        return False, before
+    expected_obj = copy.deepcopy(before[index])
+    expected = [*before[:index], expected_obj, *before[index + 1:]]
+    old, new = _locate([expected_obj], found), _locate(after, found)
     if old is None or new is None:
-        return expected
+        return False, expected
     rendered = parsed_image(str(new.get("image", "")))
     if rendered is not None and rendered.name == image.name and (
             (image.digest is None and rendered.digest is None and rendered.tag == image.tag)
@@ -446,7 +465,9 @@ def _expected(before: list[Any], after: list[Any], found: Found, image: ImageRef
             hit[0]["value"] = release
         else:
             items.append({"name": env, "value": release})
-    return expected
+    same = after[index] == expected_obj and all(
+        a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
+    return same, expected
 
 
 # -- the plan --------------------------------------------------------------------------------
@@ -517,9 +538,9 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
         edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
         texts = _apply(tree, edits)
         after = renderer(texts)
-        expected = _expected(before, after, found, target.image, target.release_env,
-                             target.release, env_planned)
-        if after == expected:
+        proven, expected = _proven(before, after, found, target.image, target.release_env,
+                                   target.release, env_planned)
+        if proven:
             break
     else:
         raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
@@ -529,6 +550,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                             hint="Set 'workload'/'container', or give the target its own "
                             "images: entry in the overlay")
     plan.proof = f"{renderer.proof} ({renderer.count} renders)"
+    plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
     return plan
 

@@ -268,6 +268,9 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
                           title="Versions not compared")
         for note in overlay.notes:
             runner.warning(f"{overlay.folder}: {note}", title="Deploy note")
+        if overlay.proof:
+            runner.info(f"proof of {overlay.folder}: {overlay.proof}, "
+                        f"{overlay.render_seconds * 1000:.0f} ms rendering")
 
 
 def write_files(changes: list[FileChange]) -> None:

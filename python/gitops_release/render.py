@@ -52,11 +52,10 @@ def to_data(node: Any) -> Any:
 
 def load_documents(text: str, shown: str) -> list[Any]:
     """The documents of a renderer's output as plain data."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        return [to_data(d) for d in YAML(typ="safe", pure=False).compose_all(text) if d is not None]
+        return [to_data(d) for d in y.compose_all(text) if d is not None]
     except (YAMLError, ValueError, RecursionError) as exc:
         raise RenderError(f"{shown} does not load: {str(exc).splitlines()[0]}") from None
 
@@ -123,8 +122,10 @@ def render_plain(tree: Tree, texts: Mapping[str, str]) -> list[Any]:
     """A plain folder: the documents of its files."""
     out: list[Any] = []
     for rel in sorted(tree.files):
-        if rel in texts:
+        if rel in texts and texts[rel] != tree.files[rel].text:
             out += [to_data(d) for d in y.parse(texts[rel], rel).docs]
         else:
-            out += [to_data(d) for d in tree.files[rel].parsed.docs]
+            if rel not in tree.data:
+                tree.data[rel] = [to_data(d) for d in tree.files[rel].parsed.docs]
+            out += tree.data[rel]
     return out

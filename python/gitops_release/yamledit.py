@@ -38,6 +38,7 @@ INT_RE = re.compile(r"[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.ASCII)
 PROPERTIES_RE = re.compile(r"(?:[!&][^\s,\[\]{}]*\s+)+")
 STR_TAG = "tag:yaml.org,2002:str"
+LINE_PREFIX_RE = re.compile(r"^[ \t?:-]+", re.MULTILINE)
 
 Node = Any  # ruamel.yaml.nodes.Node: imported lazily, so typed loosely here
 PathKey = str | int
@@ -84,8 +85,7 @@ def apply_edits(text: str, edits: Sequence[Edit], filename: str) -> str:
 def _depth_bound(text: str) -> int:
     """A cheap upper bound of the nesting depth (flow brackets plus the deepest line prefix)."""
     flow = text.count("[") + text.count("{")
-    deepest = max((len(m.group(0)) for m in re.finditer(r"^[ \t?:-]+", text, re.MULTILINE)),
-                  default=0)
+    deepest = max(map(len, LINE_PREFIX_RE.findall(text)), default=0)
     return flow + deepest + 1
 
 
@@ -118,6 +118,38 @@ def _yaml_error(exc: Exception, filename: str) -> ManifestError:
                          hint="Fix the file in the config repo")
 
 
+def compose_all(text: str) -> list[Node]:
+    """Compose every document with libyaml (ruamel.yaml.clib), without resolving implicit tags:
+    the receiver reads scalars as the text they are, and this is where planning spends its time.
+    Falls back to ruamel.yaml's pure-Python composer where the C extension is missing."""
+    try:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
+    except ImportError:  # pragma: no cover - the wheels ship it for every platform we run on
+        from ruamel.yaml import YAML
+
+        return [d for d in YAML(typ="safe", pure=True).compose_all(text) if d is not None]
+    class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
+        def resolve(self, kind: type, value: object, implicit: object) -> str:
+            return ""  # implicit: no tag; an explicit tag is kept as the node's tag
+
+        def descend_resolver(self, parent: object, index: object) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
+
+    loader = Loader(text)
+    docs: list[Node] = []
+    try:
+        while loader.check_node():
+            docs.append(loader.get_node())
+            if len(docs) > MAX_DOCUMENTS:
+                break
+    finally:
+        loader.dispose()
+    return docs
+
+
 @dataclass
 class Parsed:
     """A file's documents, and which nodes are reached more than once (through an alias)."""
@@ -128,24 +160,35 @@ class Parsed:
     shared: set[int]
 
 
+_CACHE: dict[tuple[str, str], Parsed] = {}
+
+
 def parse(text: str, filename: str) -> Parsed:
     """The documents of ``text`` after the safety checks (size, depth, documents, aliases,
-    duplicate keys)."""
+    duplicate keys). The last few results are kept: a planned text is parsed for the proof and
+    for the render, once."""
+    key = (filename, text)
+    if key in _CACHE:
+        return _CACHE[key]
+    parsed = _parse(text, filename)
+    if len(_CACHE) >= 8:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = parsed
+    return parsed
+
+
+def _parse(text: str, filename: str) -> Parsed:
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ManifestError(f"{filename} is larger than {MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
     _check_depth(text, filename)
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        docs = []
-        for doc in YAML(typ="safe", pure=False).compose_all(text):
-            if doc is not None:
-                docs.append(doc)
-            if len(docs) > MAX_DOCUMENTS:
-                raise ManifestError(f"{filename} holds more than {MAX_DOCUMENTS} documents",
-                                    hint="Split the file")
+        docs = [doc for doc in compose_all(text) if doc is not None]
+        if len(docs) > MAX_DOCUMENTS:
+            raise ManifestError(f"{filename} holds more than {MAX_DOCUMENTS} documents",
+                                hint="Split the file")
     except YAMLError as exc:
         raise _yaml_error(exc, filename) from None
     except RecursionError:
@@ -218,9 +261,8 @@ def _descendants(root: Node, shared: set[int]) -> set[int]:
 # -- navigation ------------------------------------------------------------------------------
 
 def node_kind(node: Node) -> str:
-    """'mapping', 'sequence' or 'scalar'."""
-    name = type(node).__name__
-    return {"MappingNode": "mapping", "SequenceNode": "sequence"}.get(name, "scalar")
+    """'mapping', 'sequence' or 'scalar' ('' for no node)."""
+    return "" if node is None else str(node.id)
 
 
 def children(node: Node) -> Iterator[Node]:
@@ -515,84 +557,87 @@ def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edi
 
 
 # -- the proof -------------------------------------------------------------------------------
+# A document is compared as a flat stream of tokens: ("m", n) / ("q", n) open a mapping or list
+# of n entries, ("s", tag, style, value) is a scalar. The expected stream is the old document's,
+# with each intent applied: a set scalar becomes ("SET", tag, value) (any quoting), an added key
+# or item becomes loose tokens ("L", value) (plain tag, any quoting). Runs between those are
+# compared as whole slices.
 
-def _shape(parsed: Parsed, node: Node, depth: int = 0) -> object:
-    """A comparable form of a node: scalars keep tag, style and value."""
-    kind = node_kind(node)
-    if kind == "scalar":
-        return ("s", explicit_tag(parsed.text, node), getattr(node, "style", None) or "",
-                str(node.value))
-    if kind == "sequence":
-        return ["q"] + [_shape(parsed, item, depth + 1) for item in node.value]
-    return ["m"] + [(_shape(parsed, k, depth + 1), _shape(parsed, v, depth + 1))
-                    for k, v in node.value]
+Token = tuple[Any, ...]
 
 
-def _plain(value: object) -> object:
-    """An intended value in the comparable form, without styles."""
+def _loose(value: object, out: list[Token]) -> None:
     if isinstance(value, dict):
-        return ["m"] + [(("key", k), _plain(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return ["q"] + [_plain(v) for v in value]
-    return ("val", str(value))
-
-
-def _apply_intent(shape: object, intent: Intent) -> object:
-    """The expected shape after ``intent``."""
-    if not intent.path and intent.op != "append":
-        raise ManifestError("internal: an intent without a path")
-    parent_path = intent.path if intent.op == "append" else intent.path[:-1]
-    node: Any = shape
-    for key in parent_path:
-        node = _child(node, key)
-    last = intent.path[-1] if intent.path else None
-    if intent.op == "append":
-        node.append(_plain(intent.value))
-    elif intent.op == "add":
-        node.append((("key", last), _plain(intent.value)))
+        out.append(("m", len(value)))
+        for key, item in value.items():
+            out.append(("L", str(key)))
+            _loose(item, out)
+    elif isinstance(value, list):
+        out.append(("q", len(value)))
+        for item in value:
+            _loose(item, out)
     else:
-        index = _index(node, last)
-        key_shape, old = node[index] if node[0] == "m" else (None, node[index])
-        new = ("setval", old[1] if isinstance(old, tuple) and len(old) > 1 else "", str(intent.value))
-        if node[0] == "m":
-            node[index] = (key_shape, new)
+        out.append(("L", str(value)))
+
+
+def _flatten(root: Node, intents: dict[int, list[Intent]] | None = None) -> list[Token]:
+    out: list[Token] = []
+    stack: list[Any] = [root]
+    intents = intents or {}
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):  # loose tokens queued after a collection's own entries
+            out.extend(item)
+            continue
+        mine = intents.get(id(item), ())
+        kind = item.id
+        if kind == "scalar":
+            sets = [i for i in mine if i.op == "set"]
+            out.append(("SET", item.tag, str(sets[-1].value)) if sets else
+                       ("s", item.tag, item.style or "", item.value))
+            continue
+        extra: list[Token] = []
+        for intent in mine:
+            if intent.op == "add":
+                _loose(intent.path[-1], extra)
+                _loose(intent.value, extra)
+            elif intent.op == "append":
+                _loose(intent.value, extra)
+        added = sum(1 for i in mine if i.op in ("add", "append"))
+        if kind == "mapping":
+            out.append(("m", len(item.value) + added))
+            stack.append(extra)
+            for key, value in reversed(item.value):
+                stack.extend((value, key))
         else:
-            node[index] = new
-    return shape
+            out.append(("q", len(item.value) + added))
+            stack.append(extra)
+            stack.extend(reversed(item.value))
+    return out
 
 
-def _index(node: list[Any], key: PathKey | None) -> int:
-    if node[0] == "m":
-        for i, (k, _v) in enumerate(node[1:], 1):
-            if (isinstance(k, tuple) and k[-1] == key) or k == ("key", key):
-                return i
-        raise ManifestError(f"internal: no key {key!r} where an edit was planned")
-    if not isinstance(key, int):
-        raise ManifestError(f"internal: {key!r} is not an index of a list")
-    return key + 1
+def _target(doc: Node, intent: Intent) -> Node:
+    path = intent.path if intent.op in ("set", "append") else intent.path[:-1]
+    node = get_path(doc, path) if path else doc
+    if node is None:
+        raise ManifestError(f"internal: nothing at {'.'.join(map(str, intent.path))} to edit")
+    return node
 
 
-def _child(node: list[Any], key: PathKey) -> Any:
-    index = _index(node, key)
-    return node[index][1] if node[0] == "m" else node[index]
-
-
-def _equal(expected: object, actual: object) -> bool:
-    if isinstance(expected, tuple) and expected and expected[0] == "setval":
-        # a set value: same tag, the new value; quoting may change
-        return (isinstance(actual, tuple) and actual[0] == "s" and actual[1] == expected[1]
-                and actual[3] == expected[2])
-    if isinstance(expected, tuple) and expected and expected[0] in ("val", "key"):
-        return isinstance(actual, tuple) and actual[0] == "s" and actual[3] == expected[1] \
-            and actual[1] == ""
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual) or expected[0] != actual[0]:
+def _matches(expected: list[Token], actual: list[Token]) -> bool:
+    if len(expected) != len(actual):
+        return False
+    start = 0
+    for index, token in enumerate(expected):
+        if token[0] not in ("SET", "L"):
+            continue
+        if expected[start:index] != actual[start:index]:
             return False
-        return all(_equal(e, a) for e, a in zip(expected[1:], actual[1:], strict=True))
-    if isinstance(expected, tuple) and isinstance(actual, tuple) and len(expected) == 2 \
-            and len(actual) == 2 and not isinstance(expected[0], str):
-        return _equal(expected[0], actual[0]) and _equal(expected[1], actual[1])
-    return expected == actual
+        got = actual[index]
+        if got[0] != "s" or got[3] != token[-1] or got[1] != (token[1] if token[0] == "SET" else ""):
+            return False
+        start = index + 1
+    return expected[start:] == actual[start:]
 
 
 def verify(before: Parsed, new_text: str, intents: Sequence[Intent]) -> Parsed:
@@ -608,12 +653,15 @@ def verify(before: Parsed, new_text: str, intents: Sequence[Intent]) -> Parsed:
         raise ManifestError(f"the planned edit of {before.filename} changes the number of "
                             "documents; nothing was written")
     for index, doc in enumerate(before.docs):
-        expected: object = _shape(before, doc)
-        for intent in intents:
-            if intent.doc == index:
-                expected = _apply_intent(expected, intent)
-        actual = _shape(after, after.docs[index])
-        if not _equal(expected, actual):
+        mine = [intent for intent in intents if intent.doc == index]
+        new_doc = after.docs[index]
+        if not mine and before.text[doc.start_mark.index:doc.end_mark.index] == \
+                after.text[new_doc.start_mark.index:new_doc.end_mark.index]:
+            continue  # the same text composes to the same document
+        by_node: dict[int, list[Intent]] = {}
+        for intent in mine:
+            by_node.setdefault(id(_target(doc, intent)), []).append(intent)
+        if not _matches(_flatten(doc, by_node), _flatten(new_doc)):
             raise ManifestError(f"the planned edit of {before.filename} would change more than "
                                 f"the target values (document {index + 1}); nothing was written",
                                 hint="A construct near the edited value is not supported for "
