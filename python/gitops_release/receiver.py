@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_release.errors import DowngradeError, InputError
@@ -259,7 +259,8 @@ def write_files(changes: list[FileChange]) -> None:
             staged.append((temp, change.path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 f.write(change.new_text)
-            temp.chmod(change.path.stat().st_mode & 0o777)
+            # a file the deploy creates (the policy file of a first hold) gets git's usual mode
+            temp.chmod(change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644)
         for temp, path in staged:
             temp.replace(path)
     finally:
@@ -324,26 +325,48 @@ def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]
     return git.commit(commit_message(s), files, s.author) if files else ""
 
 
+@dataclass(frozen=True)
+class ExtraChanges:
+    """What a config-repo command adds to a deploy (``rollback``: the hold), in the same commit.
+
+    ``plan(root)`` is called on every push attempt, after the overlay was planned and checked,
+    with the clone reset to the remote branch; it returns planned, unwritten changes, which are
+    written with the overlay's files (all or none) and committed with them, even when the overlay
+    itself needs no change. ``trailers`` are added to the commit message. ``operator`` says the
+    deploy comes from the config repo itself (not from a dispatch): holds and freezes do not
+    refuse it (``DeployRequest.operator`` of the policy check).
+    """
+
+    plan: Callable[[Path], list[FileChange]]
+    trailers: tuple[tuple[str, str], ...] = ()
+    operator: bool = True
+
+
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
-        root: Path | None = None) -> None:
+        root: Path | None = None, extra: ExtraChanges | None = None) -> None:
     """Run a receiver command: the whole deploy, or nothing."""
     s = parse_settings(raw, event)
+    if extra is not None:
+        s = replace(s, trailers=s.trailers + extra.trailers)
     if s.token:
         runner.mask(s.token)
     root = root or Path.cwd()
     runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
     state: dict[str, Plan] = {}
+    files: list[FileChange] = []  # what the last attempt wrote: the overlay's and extra's files
 
     def apply() -> list[str] | None:
         """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
         plan = state["plan"] = plan_deploy(root, s)
         check_order(plan, s, runner)
-        if not plan.changed:
+        changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
+        files[:] = changed
+        if not changed:
             return None
         if not s.dry_run:
-            write_files(plan.changed)
-        return [plan.shown(c) for c in plan.changed]
+            write_files(changed)
+        return [plan.shown(c) for c in changed]
 
     try:
         commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
@@ -359,7 +382,7 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
         runner.warning(f"{skipped} holds no file to update; left as it is", title="Fan-out skipped")
     if plan.changed:
         _show_diff(runner, plan)
-    else:
+    elif not files:
         runner.info("nothing to change: the overlay already runs this image and release")
     summary(runner, s, plan, commit, note="Dry run: nothing written." if s.dry_run else "")
-    _report(runner, plan, changed=bool(plan.changed), commit=commit, files=plan.changed)
+    _report(runner, plan, changed=bool(files), commit=commit, files=files)
