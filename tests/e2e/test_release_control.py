@@ -28,7 +28,7 @@ def control(act: Act, repo: GitRepo, **inputs: str) -> ActResult:
              "repository": {"full_name": repo.full_name, "name": repo.name,
                             "owner": {"login": repo.owner}, "default_branch": "main"}}
     return act.run(repo.work, "workflow_dispatch", event, workflow=WORKFLOW,
-                   secrets={"GITHUB_PAT": "ghp_e2eT0kenValue"}, env={"GITHUB_ACTOR": "octo-ops"})
+                   secrets={"GITHUB_PAT": "ghp_e2eT0kenValue"}, extra_args=["--actor", "octo-ops"])
 
 
 def test_hold_then_unhold_from_the_actions_tab(act: Act, config_repo: GitRepo) -> None:
