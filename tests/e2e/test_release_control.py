@@ -63,3 +63,17 @@ def test_an_unknown_overlay_fails_and_pushes_nothing(act: Act, config_repo: GitR
     assert not result.ok
     assert "'apps/web-api/overlays/qa' does not exist" in result.log
     assert config_repo.origin_head() == head
+
+
+@pytest.mark.xfail(strict=True, reason="the receiver does not call Policy.check yet")
+def test_held_prod_refuses_a_release_until_the_workflow_lifts_the_hold(act: Act,
+                                                                        config_repo: GitRepo) -> None:
+    assert control(act, config_repo, action="hold", path=PROD, reason="INC-9").ok
+    held = config_repo.origin_head()
+    refused = dispatch(act, config_repo, "new-image", payload("v1.5.0", PROD))
+    assert refused.ok, refused
+    assert config_repo.origin_head() == held
+    assert "held" in refused.log
+    assert control(act, config_repo, action="unhold", path=PROD).ok
+    assert dispatch(act, config_repo, "new-image", payload("v1.5.0", PROD)).ok
+    assert config_repo.origin_log()[0] == "Deploy web-api@v1.5.0"

@@ -97,3 +97,23 @@ def test_malformed_policy_fails_every_deploy_with_file_and_line(config_repo: Git
     assert code == 1
     assert "gitops-release.yaml:3: apps[0]: unknown key 'source'" in log
     assert config_repo.origin_head() == head
+
+
+@NOT_YET
+def test_rollback_then_a_newer_release_is_refused_until_unhold(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repos", "acme", "config", EXAMPLE)
+    newer = dispatch(f"{IMAGE}:v1.6.0", "web-api@v1.6.0")
+    env = {"GITHUB_ACTOR": "alice"}
+    assert deploy(repo, tmp_path, *dispatch(f"{IMAGE}:v1.5.0", "web-api@v1.5.0"))[0] == 0
+    assert deploy(repo, tmp_path, "--path", PROD, "--to", "v1.4.0", "--reason", "bad",
+                  command="rollback", env=env)[0] == 0
+    head = repo.origin_head()
+    code, log, out = deploy(repo, tmp_path, *newer)
+    assert code == 0, log
+    assert read_outputs(out)["refused-reason"] == "held"
+    assert repo.origin_head() == head
+    assert deploy(repo, tmp_path, "--path", PROD, command="unhold", env=env)[0] == 0
+    code, log, out = deploy(repo, tmp_path, *newer)
+    assert code == 0, log
+    assert read_outputs(out)["changed"] == "true"
+    assert repo.origin_log()[0] == "Deploy web-api@v1.6.0"
