@@ -165,7 +165,9 @@ class DeployRequest:
     now: datetime
     source_repository: str = ""
     forced: bool = False  # allow-downgrade
-    operator: bool = False  # rollback from the config repo: holds and freezes do not apply
+    # A deploy made from the config repo itself (rollback): holds, freezes, sources and
+    # allow-forced-downgrade: false do not apply; the image rules do.
+    operator: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ def _matches_any(patterns: tuple[str, ...], value: str, *, ignore_case: bool) ->
 
 def check_source(policy: Policy, request: DeployRequest) -> Refusal | None:
     app = policy.app_for(request.path)
-    if app is None or app.sources is None:
-        return None
+    if app is None or app.sources is None or request.operator:
+        return None  # a rollback comes from the config repo itself, not from a source repository
     rule = f"{app.where} (apps: {app.match!r}, sources)"
     allowed = ", ".join(app.sources) or "none"
     if not request.source_repository:

@@ -151,6 +151,9 @@ def test_tag_agreement(tag: str, version: str, agrees: bool) -> None:
      "'20261126101500123' is a timestamp version", 18),
     (request("v1.3.9", forced=True), "downgrade", "does not take forced downgrades", 18),
     (request("v1.3.9", forced=True, operator=True), None, "", 0),
+    (request("v1.3.9", forced=True, operator=True, source=""), None, "", 0),
+    (request(image="registry.example.com/acme/web-api:v1.5.0", operator=True), "policy",
+     "may run only", 3),
     (request(now=datetime(2026, 11, 27, 16, 30, tzinfo=timezone.utc)), "frozen",
      "apps/checkout/overlays/prod is frozen (cron '* 16-23 * * fri', UTC): no Friday evening "
      "deploys", 23),
@@ -167,7 +170,8 @@ def test_tag_agreement(tag: str, version: str, agrees: bool) -> None:
      "a change of version scheme", 25),
 ], ids=["allowed", "no-source", "another-teams-repository", "source-case-insensitive",
         "second-image-glob", "image-repository-not-allowed", "timestamp-on-semver-only-prod",
-        "forced-downgrade-not-allowed", "rollback-is-not-a-release", "frozen-friday-evening",
+        "forced-downgrade-not-allowed", "rollback-is-not-a-release", "rollback-has-no-source",
+        "rollback-still-keeps-the-image-rules", "frozen-friday-evening",
         "rollback-in-a-freeze", "saturday-is-not-frozen", "frozen-sibling-date-range",
         "date-range-until-is-inclusive-of-its-day", "keep-scheme-on-staging"])
 def test_policy_rules(policy: Policy, req: DeployRequest, expected: str | None, words: str,
