@@ -152,6 +152,19 @@ class Running:
     image: ImageReference | None
     version: str | None
 
+    @classmethod
+    def of(cls, path: str, image: str, version: str | None) -> Running:
+        """From a planner's strings: an image that is empty or not a reference (a template, a
+        placeholder) is unknown (None), so the image-repository rule has nothing to compare."""
+        from gitops_release.errors import ImageReferenceError
+        from gitops_release.reference import parse_reference
+
+        try:
+            parsed = parse_reference(image, "image") if image else None
+        except ImageReferenceError:
+            parsed = None
+        return cls(path, parsed, version)
+
 
 @dataclass(frozen=True)
 class DeployRequest:

@@ -245,3 +245,10 @@ def test_settings_for(policy: Policy) -> None:
 ], ids=lambda v: str(v))
 def test_path_globs(pattern: str, path: str, matches: bool) -> None:
     assert path_matches(pattern, path) is matches
+
+
+def test_running_from_a_planners_strings() -> None:
+    assert Running.of(PROD, f"{REPO}:v1.4.0", "v1.4.0") == Running(
+        PROD, parse_reference(f"{REPO}:v1.4.0", "image"), "v1.4.0")
+    assert Running.of(PROD, "", None) == Running(PROD, None, None)
+    assert Running.of(PROD, "{{ .Values.image }}", None) == Running(PROD, None, None)
