@@ -72,7 +72,10 @@ def image_at(git: Git, commit: str, path: str, event: str, app: str,
             parts = meta.split()
             if len(parts) != 3 or parts[1] != "blob" or parts[0] not in ("100644", "100755"):
                 continue  # folders, symlinks and submodules are not read
-            data = git.run("cat-file", "blob", parts[2]).stdout
+            try:
+                data = git.run("cat-file", "blob", parts[2]).stdout
+            except UnicodeDecodeError:
+                continue  # not text: no manifest of ours
             (folder / PurePosixPath(name).name).write_text(data, encoding="utf-8")
         probe = Target(image=ImageReference(f"probe.invalid/{app}", "probe"), release=f"{app}@probe",
                        app=app, version="probe", container=container)

@@ -200,3 +200,16 @@ def test_rollback_replaces_a_hold_already_there(config_repo: GitRepo, tmp_path: 
                "--reason", "second")[0] == 0
     holds = parse_policy(config_repo.origin_show("gitops-release.yaml")).holds
     assert [(h.path, h.reason) for h in holds] == [(PROD, "second")]
+
+
+def test_rollback_reads_past_a_binary_file_in_the_overlay(config_repo: GitRepo,
+                                                          tmp_path: Path) -> None:
+    (config_repo.work / PROD / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    config_repo.commit_all("Add a binary file")
+    config_repo.push()
+    release(config_repo, tmp_path, "v1.5.0")
+    code, log, out = run(config_repo, tmp_path, "rollback", "--path", PROD, "--to", "v1.4.0",
+                         "--reason", "x")
+    assert code == 0, log
+    assert "found by files" in log
+    assert out["image"] == f"{IMAGE}:v1.4.0"
