@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "dispatch": "dispatch",
     "image-update": "image_update",
     "cronjob-update": "cronjob_update",
+    "hold": "hold",
+    "unhold": "unhold",
+    "rollback": "rollback",
 }
 
 
@@ -42,7 +45,8 @@ def load_command(name: str) -> CommandModule:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-release",
-        description="Build and push images, dispatch them to a config repo, update overlays.",
+        description="Build and push images, dispatch them to a config repo, update overlays; hold, "
+        "unhold and roll back overlays of the config repo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -25,6 +25,7 @@ from gitops_release.errors import ManifestError, PathError
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_TREE_FILES = 2000
+BOM = "\ufeff"
 REMOTE_MARKS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "?ref=")
 
 
@@ -39,6 +40,10 @@ class SourceFile:
     role: str  # resource | patch | json6902 | kustomization | values
     inside: bool  # inside the overlay folder (a place the deploy may write)
     patch_target: dict[str, str] = field(default_factory=dict)
+    bom: str = ""  # a UTF-8 byte order mark the file starts with, kept on write
+
+    def on_disk(self, text: str) -> str:
+        return self.bom + text
 
 
 @dataclass
@@ -80,7 +85,7 @@ def read_text(path: Path, shown: str) -> str:
         raise ManifestError(f"{shown} is larger than {y.MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix(BOM)  # the edit keeps it: see SourceFile.bom
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{shown} is not UTF-8 text (byte {exc.start})",
                             hint="Save the file as UTF-8 in the config repo") from None
@@ -146,8 +151,9 @@ class _Walker:
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
         text = read_text(self.root / rel, rel)
+        bom = BOM if (self.root / rel).read_bytes()[:3] == BOM.encode() else ""
         self.tree.files[rel] = SourceFile(rel, self.root / rel, text, y.parse(text, rel), role,
-                                          self.inside(rel), target or {})
+                                          self.inside(rel), target or {}, bom)
 
     def add_other(self, rel: str, owner: str) -> None:
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")

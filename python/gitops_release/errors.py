@@ -111,3 +111,16 @@ class DispatchError(GitopsReleaseError):
     """The repository_dispatch request failed."""
 
     title = "Dispatch failed"
+
+
+class PolicyError(GitopsReleaseError):
+    """The policy file (gitops-release.yaml) is malformed: the message names file:line and what is
+    wrong. Every deploy fails until it is fixed; nothing is changed."""
+
+    title = "Invalid policy"
+
+
+class SourceCheckError(GitopsReleaseError):
+    """The GitHub API could not be asked whether the release's source run exists (5xx, network)."""
+
+    title = "Source check failed"

@@ -19,6 +19,7 @@ from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
+from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
@@ -70,21 +71,23 @@ def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
                      registry=_split(target.helm_registry_key)[-1] if target.helm_registry_key else "",
                      digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
     image = y.get(doc, "image")
-    if y.node_kind(image) == "scalar" and image is not None:
+    if y.node_kind(image) == "scalar" and parsed_image(y.scalar(image) or "") is not None:
         return Block(("image",), string=True)
-    if image is not None and y.get(image, "tag") is not None:
-        return Block(("image",), registry="registry" if y.get(image, "registry") else "")
     found: list[Block] = []
+    tag_only: list[str] = []
     stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
     while stack and len(found) < 50:
         path, node = stack.pop()
         if y.node_kind(node) != "mapping" or len(path) > 8:
             continue
+        if y.get(node, "tag") is not None and y.get(node, "repository") is None:
+            tag_only.append(".".join((*path, "tag")))
         if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
             repo = y.scalar(y.get(node, "repository")) or ""
             registry = y.scalar(y.get(node, "registry"))
             full = f"{registry}/{repo}" if registry else repo
-            rank = 0 if full == target.image.name else 1 if repo.endswith("/" + target.app) else \
+            rank = 0 if same_repository(full, target.image.name) else \
+                1 if repo.endswith("/" + target.app) else \
                 2 if target.app in path else 3 if path and path[-1] == "image" else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
@@ -94,11 +97,12 @@ def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     if len(best) == 1:
         return best[0]
-    where = ", ".join(".".join(b.base) for b in found) or "none"
+    where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
     raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
-                        f"(candidates: {where})",
+                        f"(candidates: {where}; a block with a tag but no repository is only "
+                        "taken when named, since the repository it runs cannot be checked here)",
                         hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
-                        "helm-tag-key: backend.image.tag")
+                        f"helm-tag-key: {tag_only[0] if tag_only else 'backend.image.tag'}")
 
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
@@ -126,6 +130,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                           y.Intent("add", doc_index, (*mapping_path, key), value)))
 
     if block.string:
+        templates = _templates(root, tree.overlay)
+        if templates and not re.search(r"\.Values\.image(?![.\w])", templates):
+            raise ManifestError(f"{shown} holds image: as one string, but the chart in "
+                                f"{tree.overlay} reads parts of .Values.image",
+                                hint="Set helm-tag-key (and helm-image-key) to the keys the "
+                                "chart reads")
+        plan.proof = ("values key checked against the chart's templates" if templates else
+                      "values file only: no chart in the folder to render")
         current = y.scalar(mapping) or ""
         plan.previous_image = current
         _check_repository(plan, parsed_image(current), target, shown, "image")
@@ -155,8 +167,8 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     new_text = y.apply_edits(file.text, [e for e, _ in edits], shown)
     y.verify(parsed, new_text, [i for _, i in edits])
     plan.places.append(plan.target)
-    plan.changes = [FileChange(file.path, file.text, new_text, plan.previous_image,
-                               plan.previous_version, "values")]
+    plan.changes = [FileChange(file.path, file.on_disk(file.text), file.on_disk(new_text),
+                               plan.previous_image, plan.previous_version, "values")]
     return plan
 
 
@@ -164,7 +176,8 @@ def _check_repository(plan: OverlayPlan, current: object, target: Target, shown:
                       key: str) -> None:
     name = getattr(current, "name", None) if current is not None else None
     plan.previous_version = getattr(current, "tag", None)
-    if name is not None and name != target.image.name and not target.allow_repository_change:
+    if name is not None and not same_repository(name, target.image.name) and \
+            not target.allow_repository_change:
         plan.refusal = Refusal("policy", f"{shown} {key} runs {name}, and the new image is "
                                f"{target.image.name}: a target's image repository never changes "
                                "unless the policy allows it")
@@ -181,7 +194,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, parsed: y.Parsed, ma
     dotted = ".".join(block.base)
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
-    if full is not None and full != target.image.name:
+    if full is not None and not same_repository(full, target.image.name):
         if not target.allow_repository_change:
             plan.refusal = Refusal(
                 "policy", f"{shown} {dotted}.{block.repository} gives {full}, and the new image "
@@ -206,8 +219,11 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, parsed: y.Parsed, ma
                               "chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
-    if templates and not re.search(r"\.Values\." + re.escape(".".join((*block.base, block.tag)))
-                                   + r"\b", templates):
+    reads = re.search(r"\.Values\." + re.escape(".".join((*block.base, block.tag))) + r"\b",
+                      templates) or (re.search(r"\.Values\." + re.escape(".".join(block.base))
+                                               + r"\b", templates)
+                                     and re.search(r"\.\b" + re.escape(block.tag) + r"\b", templates))
+    if templates and not reads:
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
     plan.proof = ("values keys checked against the chart's templates" if templates else

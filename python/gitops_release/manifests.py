@@ -23,7 +23,7 @@ from typing import Any
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
-from gitops_release.reference import ImageReference
+from gitops_release.reference import ImageReference, same_repository
 from gitops_release.render import Scratch, render_plain
 from gitops_release.targets import (
     DEFAULT_POD_SPEC,
@@ -47,6 +47,8 @@ JSON_IMAGE_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initCo
                            r"/(?:[0-9]+|-)/image")
 JSON_ENV_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
                          r"/[0-9]+/env/[0-9]+/value")
+JSON_ENV_ITEM_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
+                              r"(?:initContainers|containers)/[0-9]+/env/(?:[0-9]+|-)")
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def _entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place
     for index, entry in enumerate(y.iter_items(y.get(doc, "images"))):
         name = y.scalar(y.get(entry, "name"))
         new_name = y.scalar(y.get(entry, "newName"))
-        if current is None or name is None or current.name not in (name, new_name):
+        if current is None or name is None or not any(
+                same_repository(current.name, n) for n in (name, new_name) if n):
             continue
         path: tuple[y.PathKey, ...] = ("images", index)
 
@@ -227,7 +230,8 @@ def _field_places(tree: Tree, found: Found) -> list[Place]:
     return places + _op_places(tree, found, JSON_IMAGE_RE, "op", "image")
 
 
-def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what: str) -> list[Place]:
+def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what: str,
+               env: str = "") -> list[Place]:
     places = []
     prefixes = [k.name_prefix for k in tree.kustomizations]
     suffixes = [k.name_suffix for k in tree.kustomizations]
@@ -237,10 +241,15 @@ def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what
                 selector.get("name", "") not in name_variants(found.name, prefixes, suffixes) | {""}:
             continue
         for index, op in enumerate(y.iter_items(file.parsed.docs[0] if file.parsed.docs else None)):
-            if y.scalar(y.get(op, "op")) in ("replace", "add") and \
-                    regex.fullmatch(y.scalar(y.get(op, "path")) or "") and \
-                    y.node_kind(y.get(op, "value")) == "scalar":
-                path = (index, "value")
+            op_path = y.scalar(y.get(op, "path")) or ""
+            value = y.get(op, "value")
+            path: tuple[y.PathKey, ...] = (index, "value")
+            if kind == "env-op" and JSON_ENV_ITEM_RE.fullmatch(op_path) and \
+                    y.node_kind(value) == "mapping" and y.scalar(y.get(value, "name")) == env:
+                path = (index, "value", "value")
+            elif not (regex.fullmatch(op_path) and y.node_kind(value) == "scalar"):
+                continue
+            if y.scalar(y.get(op, "op")) in ("replace", "add"):
 
                 def edit(value: str, file: SourceFile = file, path: tuple[y.PathKey, ...] = path) -> Edits:
                     return _set(file, 0, path, value, f"the JSON patch {what} value")
@@ -268,6 +277,9 @@ def _new_entry_place(tree: Tree, found: Found, image: ImageReference) -> Place |
             if image.digest:
                 entry["digest"] = image.digest
         images = y.get(doc, "images")
+        if y.is_empty(images):
+            return [(kust.file.rel, y.put_block(kust.file.parsed, doc, "images", [entry],
+                                                "images:"), y.Intent("put", 0, ("images",), [entry]))]
         if images is None:
             return [(kust.file.rel, y.add_key(kust.file.parsed, doc, "images", [entry],
                                               kust.file.rel), y.Intent("add", 0, ("images",), [entry]))]
@@ -281,7 +293,14 @@ def _new_entry_place(tree: Tree, found: Found, image: ImageReference) -> Place |
 def _env_places(tree: Tree, found: Found, env: str) -> list[Place]:
     places = []
     for file, d, cpath in _container_paths(tree, found):
-        for j, item in enumerate(y.iter_items(y.get_path(file.parsed.docs[d], (*cpath, "env")))):
+        items = list(y.iter_items(y.get_path(file.parsed.docs[d], (*cpath, "env"))))
+        named = [item for item in items if y.scalar(y.get(item, "name")) == env]
+        if len(named) > 1:
+            raise ManifestError(f"{file.rel} sets the env var {env} {len(named)} times in "
+                                f"container {found.container} (lines "
+                                f"{', '.join(str(y.line_of(i)) for i in named)})",
+                                hint="Keep one; Kubernetes uses the last and warns")
+        for j, item in enumerate(items):
             if y.scalar(y.get(item, "name")) != env:
                 continue
             if y.get(item, "valueFrom") is not None:
@@ -295,7 +314,7 @@ def _env_places(tree: Tree, found: Found, env: str) -> list[Place]:
 
             places.append(Place(file, d, path, "env", f"{file.rel} (env {env}, line "
                                 f"{y.line_of(item)})", edit))
-    return places + _op_places(tree, found, JSON_ENV_RE, "env-op", "env")
+    return places + _op_places(tree, found, JSON_ENV_RE, "env-op", "env", env)
 
 
 def _add_env(tree: Tree, found: Found, env: str, release: str,
@@ -310,6 +329,9 @@ def _add_env(tree: Tree, found: Found, env: str, release: str,
     container = y.get_path(doc, cpath)
     env_node = y.get(container, "env")
     item = {"name": env, "value": release}
+    if y.is_empty(env_node):
+        edit = y.put_block(file.parsed, container, "env", [item], "the container's env")
+        return [(file.rel, edit, y.Intent("put", d, (*cpath, "env"), [item]))], file.rel
     if env_node is None:
         edit = y.add_key(file.parsed, container, "env", [item], "the container")
         return [(file.rel, edit, y.Intent("add", d, (*cpath, "env"), [item]))], file.rel
@@ -426,7 +448,8 @@ def _diff(before: list[Any], after: list[Any]) -> str:
         YAML(typ="safe", pure=True).dump_all(objs, out)
         return out.getvalue().splitlines(keepends=True)
 
-    lines = list(difflib.unified_diff(dump(before), dump(after), "before", "after", n=2))
+    lines = list(difflib.unified_diff(dump(before), dump(after), "expected render",
+                                      "render of the planned edit", n=2))
     return "".join(lines[:60])
 
 
@@ -451,7 +474,7 @@ def _proven(before: list[Any], after: list[Any], found: Found, image: ImageRefer
     if old is None or new is None:
         return False, expected
     rendered = parsed_image(str(new.get("image", "")))
-    if rendered is not None and rendered.name == image.name and (
+    if rendered is not None and same_repository(rendered.name, image.name) and (
             (image.digest is None and rendered.digest is None and rendered.tag == image.tag)
             or (image.digest is not None and rendered.digest == image.digest
                 and rendered.tag in (None, image.tag))):
@@ -463,8 +486,14 @@ def _proven(before: list[Any], after: list[Any], found: Found, image: ImageRefer
         hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
         if hit:
             hit[0]["value"] = release
-        else:
-            items.append({"name": env, "value": release})
+        else:  # a new env var: where the render merges it in is the renderer's business
+            got = new.get("env") or []
+            added = [e for e in got if isinstance(e, dict) and e.get("name") == env]
+            rest = [e for e in got if not (isinstance(e, dict) and e.get("name") == env)]
+            if rest == items and added == [{"name": env, "value": release}]:
+                old["env"] = got
+            else:
+                items.append({"name": env, "value": release})
     same = after[index] == expected_obj and all(
         a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
     return same, expected
@@ -494,6 +523,24 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
     return image_place, env_place, notes
 
 
+def read_image(root: Path, folder: str, app: str, event: str, container: str = "") -> str | None:
+    """The image the overlay at ``folder`` renders for ``app`` (no edit, nothing written)."""
+    from gitops_release.discovery import discover
+    from gitops_release.targets import KINDS
+
+    kinds = KINDS["jobs" if event == "new-job-image" else "workloads"]
+    tree = discover(root, folder)
+    renderer = Renderer(tree)
+    try:
+        render = renderer({})
+    finally:
+        renderer.close()
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    return select(render, Wanted(app, "", tuple(kinds), "", container), prefixes, suffixes,
+                  folder).image or None
+
+
 def plan_workload(tree: Tree, target: Target, kinds: Sequence[str],
                   new_entry: bool = True) -> OverlayPlan:
     """The plan of one overlay whose render holds workloads of ``kinds``; ``new_entry``: an
@@ -521,7 +568,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                   if isinstance(e, dict) and e.get("name") == target.release_env]
     if plan.previous_version is None and env_values and "@" in env_values[0]:
         plan.previous_version = env_values[0].rsplit("@", 1)[1]
-    if current is not None and current.name != target.image.name and \
+    if current is not None and not same_repository(current.name, target.image.name) and \
             not target.allow_repository_change:
         plan.refusal = Refusal("policy", f"{found.label} in {tree.overlay} runs {current.name}, "
                                f"and the new image is {target.image.name}: a target's image "
@@ -600,6 +647,6 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
     for rel, text in texts.items():
         file = tree.files[rel]
         y.verify(file.parsed, text, [intent for r, _, intent in edits if r == rel])
-        changes.append(FileChange(file.path, file.text, text, plan.previous_image,
-                                  plan.previous_version, "workload"))
+        changes.append(FileChange(file.path, file.on_disk(file.text), file.on_disk(text),
+                                  plan.previous_image, plan.previous_version, "workload"))
     return changes

@@ -3,15 +3,19 @@ Helm values, proven before anything is written (request → plan; writing is the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from gitops_release import yamledit as y
+from gitops_release.control import now_utc
 from gitops_release.discovery import discover
 from gitops_release.errors import ManifestError
 from gitops_release.helmvalues import plan_values, values_file
 from gitops_release.manifests import OverlayPlan, Refusal, Target, plan_workload
-from gitops_release.versions import Order, compare, parse_version
+from gitops_release.payload import Source
+from gitops_release.policy import DeployRequest, Policy, Running
+from gitops_release.sourcecheck import SourceClaim, verify_source
 
 
 def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
@@ -19,14 +23,15 @@ def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
 
 
 def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
-                 sibling: bool = False) -> OverlayPlan:
-    """The plan of the overlay at ``folder`` (repo-relative, checked to exist). A fan-out
-    ``sibling`` whose image is decided outside its folder (e.g. it builds on ../prod) raises
-    OutsideOverlayError: it follows that place, so it is left as it is."""
+                 follows: str = "") -> OverlayPlan:
+    """The plan of the overlay at ``folder`` (repo-relative, checked to exist). A fan-out sibling
+    whose kustomize tree builds on ``follows`` (the prod overlay) and decides nothing of its own
+    raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is."""
     tree = discover(root, folder)
+    builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
     if tree.kustomization is not None or \
             any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values()):
-        return plan_workload(tree, target, kinds, new_entry=not sibling)
+        return plan_workload(tree, target, kinds, new_entry=not builds_on)
     values = values_file(tree)
     if values is not None:
         return plan_values(tree, values, target, root)
@@ -36,25 +41,46 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
                         "event type (new-job-image for CronJob/Job)")
 
 
-def tag_agrees(tag: str | None, version: str) -> bool:
-    """The image tag names the release's version (a leading 'v' aside)."""
-    return tag is not None and (tag == version or tag.removeprefix("v") == version.removeprefix("v"))
+def apply_settings(target: Target, policy: Policy, path: str) -> Target:
+    """The target with the policy's per-app settings (the config repo's single place of truth)
+    in place of the inputs; an app rule listing ``images`` decides the repository itself."""
+    settings = policy.settings_for(path)
+    app = policy.app_for(path)
+    fields = {"container": settings.container, "workload": settings.workload,
+              "release_env": settings.release_env, "helm_image_key": settings.helm_image_key,
+              "helm_tag_key": settings.helm_tag_key, "helm_digest_key": settings.helm_digest_key,
+              "helm_release_key": settings.helm_release_key,
+              "helm_registry_key": settings.helm_registry_key}
+    chosen: dict[str, object] = {key: value for key, value in fields.items() if value is not None}
+    if app is not None and app.images is not None:
+        chosen["allow_repository_change"] = True
+    return replace(target, **chosen)  # type: ignore[arg-type]
 
 
-def version_refusal(plan: OverlayPlan, target: Target, forced: bool) -> Refusal | None:
-    """Refuse an older version, and on prod* a change of version scheme, unless forced."""
-    current = plan.previous_version
-    if current is None:
+def policy_refusal(policy: Policy, plans: Sequence[OverlayPlan], target: Target, path: str, *,
+                   source: Source | None, forced: bool, operator: bool, token: str,
+                   environ: Mapping[str, str]) -> Refusal | None:
+    """The policy's verdict on the planned deploy (the default rules without a policy file):
+    sources, image repositories, tag agreement, holds, freezes, version scheme, downgrade; then
+    the optional source check through the GitHub API."""
+    request = DeployRequest(
+        path=path, image=target.image, version=target.version,
+        running=tuple(Running.of(p.folder, p.previous_image, p.previous_version) for p in plans),
+        now=now_utc(environ), source_repository=source.repository if source else "",
+        forced=forced, operator=operator)
+    refusal = policy.check(request)
+    if refusal is not None:
+        return Refusal(refusal.reason, str(refusal))
+    app = policy.app_for(path)
+    if app is None or app.verify_source == "off" or operator:
         return None
-    order = compare(current, target.version)
-    if order is Order.OLDER and not forced:
-        return Refusal("downgrade", f"{target.release} is older than {current}, which "
-                       f"{plan.folder} runs")
-    old, new = parse_version(current), parse_version(target.version)
-    name = plan.folder.rsplit("/", 1)[-1]
-    if name.startswith("prod") and old is not None and not forced and (
-            new is None or new.scheme != old.scheme):
-        return Refusal("policy", f"{plan.folder} runs {current} ({old.scheme}); "
-                       f"{target.version!r} is {'in no version scheme' if new is None else 'a ' + new.scheme}"
-                       ": a prod overlay does not change version scheme unless forced")
+    verdict = verify_source(
+        SourceClaim(source.repository, source.sha, source.run_url) if source else None,
+        app.verify_source, api_url=environ.get("GITHUB_API_URL") or "https://api.github.com",
+        server_url=environ.get("GITHUB_SERVER_URL") or "https://github.com",
+        token=token)
+    if verdict.refusal is not None:
+        return Refusal(verdict.refusal.reason, str(verdict.refusal))
+    if verdict.note and plans:
+        plans[0].notes.append(f"source not verified: {verdict.note}")
     return None

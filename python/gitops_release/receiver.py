@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_release.errors import DeployRefused, DowngradeError, InputError, ManifestError
@@ -22,13 +22,15 @@ from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
 from gitops_release.manifests import FileChange, OutsideOverlayError, OverlayPlan, Refusal, Target
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
 from gitops_release.payload import (
+    Source,
     parse_source_text,
     validate_image,
     validate_path,
     validate_payload_digest,
     validate_release,
 )
-from gitops_release.planner import plan_overlay, tag_agrees, version_refusal
+from gitops_release.planner import apply_settings, plan_overlay, policy_refusal
+from gitops_release.policyfile import load_policy
 from gitops_release.reference import ImageReference
 from gitops_release.runner import Runner, md_escape
 from gitops_release.targets import KINDS as KIND_GROUPS
@@ -112,6 +114,7 @@ class Settings:
     max_attempts: int
     trailers: tuple[tuple[str, str], ...]
     token: str
+    source: Source | None = None
 
 
 def _match(regex: re.Pattern[str], name: str, value: str, what: str) -> str:
@@ -134,14 +137,18 @@ def _image(raw: Mapping[str, str]) -> ImageReference:
     return image
 
 
-def _source(raw: str) -> tuple[tuple[str, str], ...]:
+def _source(raw: str) -> Source | None:
     if raw.strip() in ("", "null", "{}"):
-        return ()
+        return None
     check_text("source", raw, multiline=True, max_length=8192)  # toJSON() pretty-prints
-    source = parse_source_text(raw, "source")
+    return parse_source_text(raw, "source")
+
+
+def _source_trailers(source: Source | None) -> tuple[tuple[str, str], ...]:
     names = {"repository": "Source-Repository", "sha": "Source-Sha", "ref": "Source-Ref",
              "run_url": "Source-Run"}
-    return tuple((names[key], value) for key, value in source.to_json().items() if key in names)
+    items = source.to_json().items() if source is not None else ()
+    return tuple((names[key], value) for key, value in items if key in names)
 
 
 def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
@@ -178,6 +185,7 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
     trailers += [("Overlay", path)]
     token = raw["token"].strip()
     check_text("token", token, max_length=1024)
+    source = _source(raw["source"])
     return Settings(
         event=event, target=target, path=path, config_root=raw["config-root"].strip(),
         fan_out=parse_bool("fan-out", raw["fan-out"]),
@@ -187,7 +195,7 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
         author=Author(check_text("git-user-name", raw["git-user-name"], max_length=200),
                       check_text("git-user-email", raw["git-user-email"], max_length=200)),
         max_attempts=parse_int("max-attempts", raw["max-attempts"], minimum=1, maximum=20),
-        trailers=tuple(trailers) + _source(raw["source"]), token=token)
+        trailers=tuple(trailers) + _source_trailers(source), token=token, source=source)
 
 
 @dataclass
@@ -220,22 +228,21 @@ class Plan:
         return "".join(line if line.endswith("\n") else line + "\n" for line in out)
 
 
-def plan_deploy(root: Path, s: Settings) -> Plan:
-    """Plan the overlay and, for prod, every prod-* sibling inside config-root; refuse the whole
-    deploy when one of them refuses."""
+def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = None,
+                operator: bool = False) -> Plan:
+    """Plan the overlay and, for prod, every prod-* sibling inside config-root, with the policy's
+    per-app settings; refuse the whole deploy when one overlay or the policy refuses."""
     overlay = resolve_overlay(root, s.config_root, s.path)
+    policy = load_policy(root)
     plan = Plan(root)
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
                            if s.fan_out else [])
-    target = s.target
-    if not tag_agrees(target.image.tag, target.version):
-        plan.refusal = Refusal("policy", f"the image tag {target.image.tag!r} is not the "
-                               f"release's version {target.version!r}")
-        return plan
+    target = apply_settings(s.target, policy, s.path)
     for folder in folders:
         shown = folder.relative_to(root).as_posix()
         try:
-            overlay_plan = plan_overlay(root, shown, target, KINDS[s.event], folder != overlay)
+            overlay_plan = plan_overlay(root, shown, target, KINDS[s.event],
+                                        s.path.rstrip("/") if folder != overlay else "")
         except OutsideOverlayError as exc:
             if folder == overlay:
                 raise
@@ -247,10 +254,12 @@ def plan_deploy(root: Path, s: Settings) -> Plan:
             plan.skipped.append(f"{shown} holds no file to update; left as it is")
             continue
         plan.overlays.append(overlay_plan)
-        refusal = overlay_plan.refusal or version_refusal(overlay_plan, target, s.allow_downgrade)
-        if refusal is not None:
-            plan.refusal = refusal
+        if overlay_plan.refusal is not None:
+            plan.refusal = overlay_plan.refusal
             return plan
+    plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
+                                  forced=s.allow_downgrade, operator=operator, token=s.token,
+                                  environ=environ or {})
     return plan
 
 
@@ -283,7 +292,8 @@ def write_files(changes: list[FileChange]) -> None:
             staged.append((temp, change.path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 f.write(change.new_text)
-            temp.chmod(change.path.stat().st_mode & 0o777)
+            # a file the deploy creates (the policy file of a first hold) gets git's usual mode
+            temp.chmod(change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644)
         for temp, path in staged:
             temp.replace(path)
     finally:
@@ -374,27 +384,49 @@ def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]
     return git.commit(commit_message(s), files, s.author) if files else ""
 
 
+@dataclass(frozen=True)
+class ExtraChanges:
+    """What a config-repo command adds to a deploy (``rollback``: the hold), in the same commit.
+
+    ``plan(root)`` is called on every push attempt, after the overlay was planned and checked,
+    with the clone reset to the remote branch; it returns planned, unwritten changes, which are
+    written with the overlay's files (all or none) and committed with them, even when the overlay
+    itself needs no change. ``trailers`` are added to the commit message. ``operator`` says the
+    deploy comes from the config repo itself (not from a dispatch): holds and freezes do not
+    refuse it (``DeployRequest.operator`` of the policy check).
+    """
+
+    plan: Callable[[Path], list[FileChange]]
+    trailers: tuple[tuple[str, str], ...] = ()
+    operator: bool = True
+
+
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
-        root: Path | None = None) -> None:
+        root: Path | None = None, extra: ExtraChanges | None = None) -> None:
     """Run a receiver command: the whole deploy, or nothing."""
     s = parse_settings(raw, event)
+    if extra is not None:
+        s = replace(s, trailers=s.trailers + extra.trailers)
     if s.token:
         runner.mask(s.token)
     root = root or Path.cwd()
     runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
     state: dict[str, Plan] = {}
+    files: list[FileChange] = []  # what the last attempt wrote: the overlay's and extra's files
 
     def apply() -> list[str] | None:
         """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
-        plan = state["plan"] = plan_deploy(root, s)
+        plan = state["plan"] = plan_deploy(root, s, environ, operator=bool(extra and extra.operator))
         if plan.refusal is not None:
             raise refused_error(plan.refusal)
-        if not plan.changed:
+        changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
+        files[:] = changed
+        if not changed:
             return None
         if not s.dry_run:
-            write_files(plan.changed)
-        return [plan.shown(c) for c in plan.changed]
+            write_files(changed)
+        return [plan.shown(c) for c in changed]
 
     try:
         commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
@@ -412,7 +444,7 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
         runner.warning(skipped, title="Fan-out skipped")
     if plan.changed:
         _show_diff(runner, plan)
-    else:
+    elif not files:
         runner.info("nothing to change: the overlay already runs this image and release")
     summary(runner, s, plan, commit, note="Dry run: nothing written." if s.dry_run else "")
-    _report(runner, plan, changed=bool(plan.changed), commit=commit, files=plan.changed)
+    _report(runner, plan, changed=bool(files), commit=commit, files=files)

@@ -148,3 +148,21 @@ def parse_reference(value: str, input_name: str = "image") -> ImageReference:
     if digest is not None:
         validate_digest(digest, input_name)
     return ImageReference(name=name, tag=tag, digest=digest)
+
+
+def same_repository(a: str, b: str) -> bool:
+    """Whether two repository names are one repository: Docker Hub's short forms
+    (``nginx``, ``library/nginx``, ``index.docker.io/...``) are ``docker.io/library/nginx``."""
+    return normalized_name(a) == normalized_name(b)
+
+
+def normalized_name(name: str) -> str:
+    first, _, rest = name.partition("/")
+    if not rest or ("." not in first and ":" not in first and first != "localhost"):
+        name = f"docker.io/{name}"
+    elif first == "index.docker.io":
+        name = f"docker.io/{rest}"
+    host, _, path = name.partition("/")
+    if host == "docker.io" and "/" not in path:
+        name = f"docker.io/library/{path}"
+    return name

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_release.errors import ImageReferenceError, ManifestError
-from gitops_release.reference import ImageReference, parse_reference
+from gitops_release.reference import ImageReference, parse_reference, same_repository
 
 POD_SPEC = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
 DEFAULT_POD_SPEC = ("spec", "template", "spec")
@@ -130,9 +130,29 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
     elif any(named(o, want.app) for _, o in workloads):
         workloads = [(i, o) for i, o in workloads if named(o, want.app)]
         by_name = True
+    seen: dict[tuple[str, str], int] = {}
+    for _, obj in workloads:
+        key = (str(obj.get("kind")), str(dig(obj, ("metadata", "name"))))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            raise ManifestError(f"{shown} renders {key[0]}/{key[1]} twice",
+                                hint="Define each workload once (a folder applies every file)")
     found = _containers(workloads, want, by_name)
+    if by_name and not want.workload and len(found) == 1 and not want.container and \
+            not same_repository(repository(found[0].image) or "", want.repository):
+        # the workload named like the app runs another program: look for the app's image
+        others = [Found(i, str(o["kind"]), str(dig(o, ("metadata", "name"))), c[0], c[2], c[1])
+                  for i, o in enumerate(render) if isinstance(o, dict) and o.get("kind") in want.kinds
+                  for c in containers_of(o)
+                  if not c[2] and same_repository(repository(c[1]) or "", want.repository)]
+        if len(others) == 1:
+            found = others
     if len(found) == 1:
         return found[0]
+    if len(found) > 1 and len({(f.kind, f.name) for f in found}) == 1:
+        raise ManifestError(f"{shown}: {found[0].kind}/{found[0].name} has {len(found)} "
+                            f"containers named {found[0].container!r}",
+                            hint="Container names must be unique within a pod")
     listing = _candidates_text(render, want.kinds)
     if not found:
         what = f"named {want.container!r} (input 'container')" if want.container else \
@@ -155,7 +175,8 @@ def _containers(workloads: list[tuple[int, Any]], want: Wanted, by_name: bool) -
     main = [(i, o, c) for i, o, c in every if not c[2]]
     picks = [found(i, o, c) for i, o, c in main if c[0] == want.app]
     if not picks:
-        picks = [found(i, o, c) for i, o, c in main if repository(c[1]) == want.repository]
+        picks = [found(i, o, c) for i, o, c in main
+                 if same_repository(repository(c[1]) or "", want.repository)]
     if not picks and by_name and len(workloads) == 1 and len(main) == 1:
         i, o, c = main[0]
         picks = [found(i, o, c)]

@@ -56,7 +56,8 @@ class Edit:
 @dataclass(frozen=True)
 class Intent:
     """What an edit means: ``set`` the scalar at ``path``, ``add`` the key that ``path`` ends with
-    (value: str, list or dict), or ``append`` ``value`` to the sequence at ``path``."""
+    (value: str, list or dict), ``append`` ``value`` to the sequence at ``path``, or ``put`` the
+    collection ``value`` where ``path`` holds an empty value."""
 
     op: str
     doc: int
@@ -64,7 +65,7 @@ class Intent:
     value: object
 
 
-def apply_edits(text: str, edits: Sequence[Edit], filename: str) -> str:
+def apply_edits(text: str, edits: Sequence[Edit], filename: str = "the file") -> str:
     """Apply non-overlapping edits (in any order); two edits of one span are refused."""
     out: list[str] = []
     position = 0
@@ -125,9 +126,7 @@ def compose_all(text: str) -> list[Node]:
     try:
         from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
     except ImportError:  # pragma: no cover - the wheels ship it for every platform we run on
-        from ruamel.yaml import YAML
-
-        return [d for d in YAML(typ="safe", pure=True).compose_all(text) if d is not None]
+        return compose_events(text)
     class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
         def resolve(self, kind: type, value: object, implicit: object) -> str:
             return ""  # implicit: no tag; an explicit tag is kept as the node's tag
@@ -138,6 +137,8 @@ def compose_all(text: str) -> list[Node]:
         def ascend_resolver(self) -> None:
             pass
 
+    from ruamel.yaml.error import YAMLError
+
     loader = Loader(text)
     docs: list[Node] = []
     try:
@@ -145,8 +146,65 @@ def compose_all(text: str) -> list[Node]:
             docs.append(loader.get_node())
             if len(docs) > MAX_DOCUMENTS:
                 break
+    except YAMLError:
+        # libyaml reads YAML 1.1; a 1.2 construct it refuses (a plain 'a:b' in a flow
+        # collection) is read by ruamel.yaml's own parser, as Kubernetes tools would.
+        return compose_events(text)
     finally:
         loader.dispose()
+    return docs
+
+
+def compose_events(text: str) -> list[Node]:
+    """Compose the documents from ruamel.yaml's pure-Python (YAML 1.2) event stream, without
+    resolving implicit tags (as :func:`compose_all`), iteratively."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    docs: list[Node] = []
+    stack: list[Any] = []
+    anchors: dict[str, Node] = {}
+
+    def add(node: Node) -> None:
+        if not stack:
+            docs.append(node)
+            return
+        parent = stack[-1]
+        if parent[0] == "m":
+            if parent[2] is None:
+                parent[2] = node
+            else:
+                parent[1].value.append((parent[2], node))
+                parent[2] = None
+        else:
+            parent[1].value.append(node)
+
+    for event in YAML(typ="safe", pure=True).parse(text):
+        name = type(event).__name__
+        anchor = getattr(event, "anchor", None)
+        node: Any
+        if name == "ScalarEvent":
+            node = ScalarNode(event.tag or "" if not event.implicit[0] else "", event.value,
+                              event.start_mark, event.end_mark, style=event.style or "")
+        elif name in ("MappingStartEvent", "SequenceStartEvent"):
+            kind = MappingNode if name == "MappingStartEvent" else SequenceNode
+            node = kind("" if event.implicit else event.tag or "", [], event.start_mark,
+                        event.end_mark, flow_style=event.flow_style)
+            if anchor:
+                anchors[anchor] = node
+            add(node)
+            stack.append(["m" if kind is MappingNode else "q", node, None])
+            continue
+        elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            stack.pop()[1].end_mark = event.end_mark
+            continue
+        elif name == "AliasEvent":
+            node = anchors[str(anchor)]
+        else:
+            continue
+        if anchor and name == "ScalarEvent":
+            anchors[anchor] = node
+        add(node)
     return docs
 
 
@@ -419,6 +477,9 @@ def set_scalar(parsed: Parsed, node: Node, value: str, what: str,
     new = format_scalar(value, style, tagged_str=tag in ("!!str", "!<tag:yaml.org,2002:str>"),
                         flow=parent is not None and is_flow(parent))
     if start == end and not tag:
+        before_value = text[:start].rstrip(" \t")
+        if before_value.endswith(":") and before_value != text[:start]:
+            return Edit(start, end, new)  # 'key: ' with the space already there
         if text[start - 1:start] != ":":
             raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an explicit "
                                 "'?' key without a value", hint="Write it as 'key: value'")
@@ -442,6 +503,21 @@ def _last_leaf(parsed: Parsed, node: Node) -> Node:
                             "an alias, so there is no exact place to add to it",
                             hint="Write the value out instead of using an alias")
     return node
+
+
+def line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def key_column(mapping: Node) -> int:
+    """The column of a block mapping's keys."""
+    return int(mapping.value[0][0].start_mark.column)
+
+
+def end_of_node_line(text: str, node: Node) -> int:
+    """Where a new line may start after ``node`` (see :func:`end_of_entry`), for a text whose
+    aliases the caller has ruled out."""
+    return end_of_entry(Parsed(text, "", [], set()), node)
 
 
 def end_of_entry(parsed: Parsed, node: Node) -> int:
@@ -509,6 +585,30 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
     column = int(mapping.value[0][0].start_mark.column)
     at = end_of_entry(parsed, mapping)
     lines = _block_lines({key: value}, column, nl)
+    body = "".join(lines)
+    if at == len(text) and text and not text.endswith("\n"):
+        body = nl + body
+    return Edit(at, at, body)
+
+
+def is_empty(node: Node | None) -> bool:
+    """A value written as nothing (``env:``, ``env: # none yet``)."""
+    return node is not None and node.id == "scalar" and node.value == "" and not node.style \
+        and node.start_mark.index == node.end_mark.index
+
+
+def put_block(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -> Edit:
+    """Give ``key``, whose value is written as nothing, the block collection ``value``: lines
+    after the key's line (its comment stays where it is)."""
+    text, nl = parsed.text, newline_of(parsed.text)
+    key_node = get_key(mapping, key)
+    if key_node is None or not is_empty(get(mapping, key)) or is_flow(mapping):
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) cannot be "
+                            "filled in exactly")
+    _check_container(parsed, mapping, what)
+    newline = text.find("\n", int(key_node.end_mark.index))
+    at = len(text) if newline < 0 else newline + 1
+    lines = _block_lines(value, int(key_node.start_mark.column) + 2, nl)
     body = "".join(lines)
     if at == len(text) and text and not text.endswith("\n"):
         body = nl + body
@@ -591,6 +691,10 @@ def _flatten(root: Node, intents: dict[int, list[Intent]] | None = None) -> list
             continue
         mine = intents.get(id(item), ())
         kind = item.id
+        puts = [i for i in mine if i.op == "put"]
+        if puts:
+            _loose(puts[-1].value, out)
+            continue
         if kind == "scalar":
             sets = [i for i in mine if i.op == "set"]
             out.append(("SET", item.tag, str(sets[-1].value)) if sets else
@@ -617,7 +721,7 @@ def _flatten(root: Node, intents: dict[int, list[Intent]] | None = None) -> list
 
 
 def _target(doc: Node, intent: Intent) -> Node:
-    path = intent.path if intent.op in ("set", "append") else intent.path[:-1]
+    path = intent.path if intent.op in ("set", "append", "put") else intent.path[:-1]
     node = get_path(doc, path) if path else doc
     if node is None:
         raise ManifestError(f"internal: nothing at {'.'.join(map(str, intent.path))} to edit")

@@ -96,6 +96,7 @@ class GitHubAPI:
                                           name=f"github-api-delivery-{i}")
                          for i in range(delivery_workers)]
         self.on_dispatch: DispatchHook | None = None
+        self._runs: dict[tuple[str, int], dict[str, Any]] = {}  # workflow runs block, below
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -307,6 +308,9 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                 return fault.status, fault.body, fault.headers
             if token is None:
                 return 401, {"message": "Requires authentication", "documentation_url": DOCS}, {}
+            run = _answer_run(api, self.path, token, method)
+            if run is not None:
+                return run
             dispatch = _DISPATCH_PATH.fullmatch(self.path)
             repo = _REPO_PATH.fullmatch(self.path)
             target = dispatch or repo
@@ -342,6 +346,39 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
             self._handle("POST")
 
     return Handler
+
+
+# -- workflow runs: GET /repos/{owner}/{repo}/actions/runs/{run_id} (the receiver's source check) --
+# Kept apart from the dispatch contract above. The token must be one the server knows and that may
+# see the repository (401 / 404 as for the repository itself); an unknown run is 404.
+_RUN_PATH = re.compile(r"/repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)")
+
+
+def add_run(api: GitHubAPI, full_name: str, run_id: int, head_sha: str, *, event: str = "push",
+            head_branch: str = "main") -> None:
+    """A workflow run of ``full_name`` (which must be added with ``add_repo``) at ``head_sha``."""
+    owner, name = full_name.split("/")
+    with api._lock:
+        api._runs[(full_name.lower(), run_id)] = {
+            "id": run_id, "head_sha": head_sha, "head_branch": head_branch, "event": event,
+            "status": "completed", "conclusion": "success", "run_attempt": 1,
+            "html_url": f"https://github.com/{full_name}/actions/runs/{run_id}",
+            "repository": {"full_name": full_name, "name": name, "owner": {"login": owner}}}
+
+
+def _answer_run(api: GitHubAPI, path: str, token: str | None,
+                method: str) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]] | None:
+    match = _RUN_PATH.fullmatch(path)
+    if match is None or method != "GET":
+        return None
+    access = api._access(token, match[1], match[2])
+    if access == 401:
+        return 401, {"message": "Bad credentials", "documentation_url": DOCS}, {}
+    with api._lock:
+        run = api._runs.get((f"{match[1]}/{match[2]}".lower(), int(match[3])))
+    if access == 404 or run is None:
+        return 404, {"message": "Not Found", "documentation_url": DOCS}, api._rate_headers(token)
+    return 200, run, api._rate_headers(token)
 
 
 def _repository_json(owner: str, name: str, default_branch: str) -> dict[str, Any]:

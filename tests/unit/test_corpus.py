@@ -206,6 +206,52 @@ CASES: dict[str, Case] = {
         "jobs", f"{REG}/warm-cache:20261126093000123", "warm-cache@20261126093000123",
         ("CronJob", "warm-cache", "warm-cache"), command="cronjob-update",
         written=("jobs/cronjob-warm-cache.yaml",)),
+    "same-env-var-twice-is-refused": Case(
+        {"d/web.yaml": deployment("web", f"{REG}/web:v1", env=RELEASE_ENV.format(release="web@v0")
+                                  + RELEASE_ENV.format(release="web@v1"))},
+        "d", f"{REG}/web:v2", "web@v2", error="sets the env var APP_RELEASEVERSION 2 times"),
+    "docker-hub-short-name-is-the-same-repository": Case(
+        {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
+        "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",
+        ("Deployment", "carts", "carts"), written=("sock/carts.yaml",)),
+    "workload-named-like-the-app-runs-another-program": Case(
+        {"x/web.yaml": deployment("web", "nginx:1.25"),
+         "x/api.yaml": deployment("web-api", f"{REG}/web:v1.0.0")},
+        "x", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web-api", "web-api"),
+        written=("x/api.yaml",)),
+    "env-var-merged-with-a-component": Case(
+        {"e/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "e/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "e/comp/kustomization.yaml":
+             "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n"
+             "  - path: region.yaml\n",
+         "e/comp/region.yaml": deployment("web", f"{REG}/web:v1.0.0").replace(
+             f"          image: {REG}/web:v1.0.0\n",
+             "          env:\n            - name: REGION\n              value: eu\n"),
+         "e/overlays/qa/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\ncomponents:\n  - ../../comp\npatches:\n"
+             "  - path: version.yaml\n"),
+         "e/overlays/qa/version.yaml": deployment("web", f"{REG}/web:v1.0.0")},
+        "e/overlays/qa", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("e/overlays/qa/version.yaml",)),
+    "json6902-adds-the-release-env-item": Case(
+        {"j/dep.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "j/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\npatches:\n  - path: rel.yaml\n    target:\n"
+             "      kind: Deployment\n      name: web\n"),
+         "j/rel.yaml": "- op: add\n  path: /spec/template/spec/containers/0/env\n  value: []\n"
+                       "- op: add\n  path: /spec/template/spec/containers/0/env/-\n"
+                       "  value: {name: APP_RELEASEVERSION, value: web@v1.0.0}\n"},
+        "j", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("j/dep.yaml", "j/rel.yaml")),
+    "byte-order-mark-kept": Case(
+        {"b/web.yaml": "\ufeff" + deployment("web", f"{REG}/web:v1.0.0")},
+        "b", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("b/web.yaml",)),
+    "empty-env-is-filled-in": Case(
+        {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env: # none yet\n"},
+        "n", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("n/web.yaml",)),
 }
 
 
@@ -278,13 +324,19 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                 if item["name"] == container:
                     item["image"] = case.image
                     if case.env_written:
-                        envs = item.setdefault("env", [])
+                        envs = item["env"] = item.get("env") or []
                         hit = [e for e in envs if e["name"] == "APP_RELEASEVERSION"]
                         if hit:
                             hit[0]["value"] = case.release
                         else:
                             envs.append({"name": "APP_RELEASEVERSION", "value": case.release})
     assert _container(after, kind, rendered, container)["image"] == case.image
+    for render in (after, expected):  # where a merge puts a new env var is kustomize's business
+        _container(render, kind, rendered, container)  # (raises when absent)
+        for obj in render:
+            for item in obj.get("spec", {}).get("template", {}).get("spec", {}).get(
+                    "containers", []):
+                item.get("env", []).sort(key=lambda e: e["name"])
     assert after == expected, log
     for rel, lines in case.texts.items():
         text = (repo.work / rel).read_text()

@@ -116,3 +116,26 @@ def test_planning_cost_is_linear_in_documents() -> None:
     """100,000 tiny documents are refused by the documents cap, not parsed for minutes."""
     with pytest.raises(ManifestError, match="holds more than"):
         y.parse("a: 1\n---\n" * 100_000, "f.yaml")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("c:\n  env:\n  x: 1\n", "c:\n  env:\n    - name: A\n      value: a\n  x: 1\n"),
+    ("c:\n  env: # none yet\n", "c:\n  env: # none yet\n    - name: A\n      value: a\n"),
+], ids=["null", "null-with-comment"])
+def test_put_block_fills_an_empty_value(text: str, expected: str) -> None:
+    parsed = y.parse(text, "f.yaml")
+    mapping = y.get(parsed.docs[0], "c")
+    item = [{"name": "A", "value": "a"}]
+    new = y.apply_edits(text, [y.put_block(parsed, mapping, "env", item, "env")], "f.yaml")
+    y.verify(parsed, new, [y.Intent("put", 0, ("c", "env"), item)])
+    assert new == expected
+
+
+def test_yaml_1_2_flow_scalars_are_read() -> None:
+    """libyaml refuses a plain 'a:b' in a flow collection; ruamel's 1.2 parser reads it."""
+    text = "holds: [{since: 2026-11-20T09:00:00Z, by: bob}]\n"
+    assert _set(text, ("holds", 0, "by"), "alice") == text.replace("bob", "alice")
+
+
+def test_an_empty_value_after_a_spaced_colon_in_flow() -> None:
+    assert _set("e: [{name: A, value: }]\n", ("e", 0, "value"), "a") == "e: [{name: A, value: a}]\n"

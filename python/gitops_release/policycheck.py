@@ -1,0 +1,159 @@
+"""The rules :meth:`gitops_release.policy.Policy.check` applies, one function each, in order:
+trust (source repository, image repository, tag agreement), holds, freezes, version scheme,
+downgrade. Each returns a :class:`Refusal` or ``None``; the first refusal wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gitops_release.policy import (
+    DeployRequest,
+    Policy,
+    Refusal,
+    glob_regex,
+    overlays_of,
+    scheme_of,
+    tag_agrees,
+)
+from gitops_release.reference import same_repository
+from gitops_release.versions import Order, compare
+
+Rule = Callable[[Policy, DeployRequest], "Refusal | None"]
+
+
+def _matches_any(patterns: tuple[str, ...], value: str, *, ignore_case: bool) -> bool:
+    if ignore_case:
+        value = value.lower()
+    return any(glob_regex(p.lower() if ignore_case else p).fullmatch(value) for p in patterns)
+
+
+def check_source(policy: Policy, request: DeployRequest) -> Refusal | None:
+    app = policy.app_for(request.path)
+    if app is None or app.sources is None or request.operator:
+        return None  # a rollback comes from the config repo itself, not from a source repository
+    rule = f"{app.where} (apps: {app.match!r}, sources)"
+    allowed = ", ".join(app.sources) or "none"
+    if not request.source_repository:
+        return Refusal("policy", f"{request.path} may be deployed only from {allowed}, and the "
+                       "release names no source repository", rule)
+    # GitHub owner and repository names are case-insensitive.
+    if not _matches_any(app.sources, request.source_repository, ignore_case=True):
+        return Refusal("policy", f"{request.source_repository} may not deploy {request.path}; "
+                       f"allowed sources: {allowed}", rule)
+    return None
+
+
+def check_image_repository(policy: Policy, request: DeployRequest) -> Refusal | None:
+    app = policy.app_for(request.path)
+    name = request.image.name
+    if app is not None and app.images is not None:
+        if _matches_any(app.images, name, ignore_case=False):
+            return None
+        return Refusal("policy", f"{request.path} may run only {', '.join(app.images) or 'no'} "
+                       f"images; the release brings {name}",
+                       f"{app.where} (apps: {app.match!r}, images)")
+    for running in request.running:
+        if running.image is not None and not same_repository(running.image.name, name):
+            return Refusal("policy", f"{running.path} runs {running.image.name}; the release "
+                           f"brings {name}",
+                           "default rule: a target's image repository never changes unless "
+                           "apps[].images in gitops-release.yaml allows the new one")
+    return None
+
+
+def check_tag(policy: Policy, request: DeployRequest) -> Refusal | None:
+    if tag_agrees(request.image, request.version):
+        return None
+    tag = request.image.tag
+    said = f"the image tag {tag!r}" if tag is not None else "the image has no tag, so it"
+    return Refusal("policy", f"{said} does not say the release's version {request.version!r}",
+                   "default rule: the image tag must be the release's version (up to a leading v)")
+
+
+def check_holds(policy: Policy, request: DeployRequest) -> Refusal | None:
+    if request.operator:
+        return None
+    for path in overlays_of(request):
+        hold = policy.hold_for(path)
+        if hold is not None:
+            pinned = f" at {hold.version}" if hold.version else ""
+            return Refusal("held", f"{path} is held{pinned} since {hold.since} by {hold.by}: "
+                           f"{hold.reason}",
+                           f"{hold.where} (holds: {hold.path}); lift it with "
+                           f"gitops-release unhold --path {hold.path}")
+    return None
+
+
+def check_freezes(policy: Policy, request: DeployRequest) -> Refusal | None:
+    if request.operator:
+        return None
+    for path in overlays_of(request):
+        env = policy.environment_for(path)
+        if env is None:
+            continue
+        for window in env.freeze:
+            if window.active(request.now):
+                return Refusal("frozen", f"{path} is frozen ({window.shown}, UTC): "
+                               f"{window.reason}",
+                               f"{window.where} (environments: {env.match!r}, freeze)")
+    return None
+
+
+def _forced_refused(policy: Policy, request: DeployRequest, path: str) -> Refusal | None:
+    """A forced move (downgrade or scheme change) on an environment that forbids forcing."""
+    env = policy.environment_for(path)
+    if request.operator or env is None or env.allow_forced_downgrade:
+        return None
+    return Refusal("downgrade", f"{path} does not take forced downgrades or scheme changes "
+                   "from a release (allow-downgrade is ignored there); roll back with "
+                   "gitops-release rollback",
+                   f"{env.where} (environments: {env.match!r}, allow-forced-downgrade: false)")
+
+
+def check_scheme(policy: Policy, request: DeployRequest) -> Refusal | None:
+    new = scheme_of(request.version)
+    current = {r.path: r.version for r in request.running}
+    for path in overlays_of(request):
+        required, where = policy.scheme_required(path)
+        if required in ("semver", "timestamp") and new != required:
+            what = "in neither scheme" if new == "other" else f"a {new} version"
+            return Refusal("policy", f"{path} takes only {required} versions; "
+                           f"{request.version!r} is {what}", where)
+        old = scheme_of(current.get(path))
+        if required != "keep" or old == "other" or old == new:
+            continue
+        if not request.forced:
+            return Refusal("policy", f"{path} runs {current.get(path)} ({old}); "
+                           f"{request.version!r} is {new if new != 'other' else 'in no scheme'}: "
+                           "a change of version scheme needs allow-downgrade: true", where)
+        refused = _forced_refused(policy, request, path)
+        if refused is not None:
+            return refused
+    return None
+
+
+def check_downgrade(policy: Policy, request: DeployRequest) -> Refusal | None:
+    for running in request.running:
+        if running.version is None or compare(running.version, request.version) is not Order.OLDER:
+            continue
+        if not request.forced:
+            return Refusal("downgrade", f"{request.version} is older than {running.version}, "
+                           f"which {running.path} runs",
+                           "default rule: an environment only moves forward; set "
+                           "allow-downgrade: true to roll back")
+        refused = _forced_refused(policy, request, running.path)
+        if refused is not None:
+            return refused
+    return None
+
+
+RULES: tuple[Rule, ...] = (check_source, check_image_repository, check_tag, check_holds,
+                           check_freezes, check_scheme, check_downgrade)
+
+
+def check(policy: Policy, request: DeployRequest) -> Refusal | None:
+    for rule in RULES:
+        refusal = rule(policy, request)
+        if refusal is not None:
+            return refusal
+    return None
