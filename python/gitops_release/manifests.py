@@ -482,7 +482,7 @@ def _proven(before: list[Any], after: list[Any], found: Found, image: ImageRefer
     else:
         old["image"] = str(image)
     if env_planned:
-        items = old.setdefault("env", [])
+        items = old["env"] = old.get("env") or []  # an empty env: renders as ''
         hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
         if hit:
             hit[0]["value"] = release
