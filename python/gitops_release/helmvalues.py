@@ -229,3 +229,52 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, parsed: y.Parsed, ma
     plan.proof = ("values keys checked against the chart's templates" if templates else
                   "values file only: no chart in the folder to render (the GitOps controller "
                   "renders it)")
+
+
+def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
+    """A Flux HelmRelease's ``spec.values`` (in a resource or patch inside the overlay), proven
+    by rendering: only that HelmRelease's values may differ."""
+    from gitops_release.manifests import Renderer
+
+    places = [(file, d) for file in tree.inside() if file.role in ("resource", "patch")
+              for d, doc in enumerate(file.parsed.docs)
+              if y.scalar(y.get(doc, "kind")) == "HelmRelease"
+              and y.node_kind(y.get_path(doc, ("spec", "values"))) == "mapping"]
+    named = [(f, d) for f, d in places
+             if y.scalar(y.get_path(f.parsed.docs[d], ("metadata", "name"))) == target.app]
+    places = named or places
+    if len(places) != 1:
+        listing = ", ".join(f"{f.rel} (document {d + 1})" for f, d in places) or "none"
+        raise ManifestError(f"{tree.overlay}: {len(places)} HelmRelease documents with "
+                            f"spec.values inside the folder for {target.app!r}: {listing}",
+                            hint="Keep the HelmRelease's values for the app in one document of "
+                            "the overlay (a patch of spec.values), with its image keys")
+    file, d = places[0]
+    plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
+    if plan.refusal is not None or not plan.changes:
+        return plan
+    renderer = Renderer(tree)
+    try:
+        before = renderer({})
+        after = renderer({file.rel: plan.changes[0].new_text.removeprefix(file.bom)})
+    finally:
+        renderer.close()
+    name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
+    index = next((i for i, o in enumerate(before) if isinstance(o, dict)
+                  and o.get("kind") == "HelmRelease" and
+                  (o.get("metadata") or {}).get("name") == name), None)
+    ok = index is not None and len(before) == len(after) and all(
+        a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
+    if ok and index is not None:
+        expected = dict(before[index])
+        expected["spec"] = {**before[index].get("spec", {}),
+                            "values": after[index].get("spec", {}).get("values")}
+        ok = expected == after[index] and before[index] != after[index]
+    if not ok:
+        raise ManifestError(f"the planned edit of {file.rel} does not render as the deploy needs "
+                            f"(only the HelmRelease {name}'s values may change); nothing was "
+                            "written", hint="Put the image keys in the HelmRelease document "
+                            "that the overlay's render takes its values from")
+    plan.proof = f"{renderer.proof} ({renderer.count} renders; the chart renders in the cluster)"
+    plan.render_seconds = renderer.seconds
+    return plan

@@ -11,8 +11,14 @@ from gitops_release import yamledit as y
 from gitops_release.control import now_utc
 from gitops_release.discovery import discover
 from gitops_release.errors import ManifestError
-from gitops_release.helmvalues import plan_values, values_file
-from gitops_release.manifests import OverlayPlan, Refusal, Target, plan_workload
+from gitops_release.helmvalues import plan_helmrelease, plan_values, values_file
+from gitops_release.manifests import (
+    OutsideOverlayError,
+    OverlayPlan,
+    Refusal,
+    Target,
+    plan_workload,
+)
 from gitops_release.payload import Source
 from gitops_release.policy import DeployRequest, Policy, Running
 from gitops_release.sourcecheck import SourceClaim, verify_source
@@ -29,8 +35,13 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
     raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is."""
     tree = discover(root, folder)
     builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
-    if tree.kustomization is not None or \
-            any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values()):
+    workloads = any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values())
+    if not workloads and any(_has_workloads(f.parsed.docs, ("HelmRelease",))
+                             for f in tree.files.values()):
+        if builds_on:
+            raise OutsideOverlayError(f"{folder} builds on {follows}")
+        return plan_helmrelease(tree, target, root)
+    if tree.kustomization is not None or workloads:
         return plan_workload(tree, target, kinds, new_entry=not builds_on)
     values = values_file(tree)
     if values is not None:

@@ -104,3 +104,63 @@ def test_chart_that_never_reads_the_tag_key_is_refused(tmp_path: Path) -> None:
     assert code == 1
     assert "never reads .Values.image.tag" in log
     assert repo.git("status", "--porcelain") == ""
+
+
+HELMRELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  interval: 50m
+  chart:
+    spec:
+      chart: podinfo
+      sourceRef: {kind: HelmRepository, name: podinfo}
+"""
+
+
+def _kustomize(folder: Path) -> list[dict]:  # type: ignore[type-arg]
+    import shutil
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    command = ["kustomize", "build"] if shutil.which("kustomize") else ["kubectl", "kustomize"]
+    out = subprocess.run([*command, str(folder)], capture_output=True, text=True, check=True)
+    return list(YAML(typ="safe").load_all(out.stdout))
+
+
+def test_flux_helmrelease_values_patched_in_the_overlay(tmp_path: Path) -> None:
+    files = {
+        "apps/base/podinfo/kustomization.yaml": "resources:\n  - release.yaml\n",
+        "apps/base/podinfo/release.yaml": HELMRELEASE,
+        "apps/staging/kustomization.yaml":
+            "resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n"
+            "    target:\n      kind: HelmRelease\n",
+        "apps/staging/podinfo-values.yaml":
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+            "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    image:\n"
+            "      repository: ghcr.io/stefanprodan/podinfo\n      tag: 6.14.1\n"
+            "    replicaCount: 2\n"}
+    repo = _repo(tmp_path, files)
+    before = _kustomize(repo.work / "apps/staging")
+    output = tmp_path / "output"
+    output.write_text("")
+    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output)}
+    out = io.StringIO()
+    cwd = Path.cwd()
+    os.chdir(repo.work)
+    try:
+        code = main(["image-update", "--image", "ghcr.io/stefanprodan/podinfo:6.14.2",
+                     "--release", "podinfo@6.14.2", "--path", "apps/staging", "--push", "false"],
+                    environ, out)
+    finally:
+        os.chdir(cwd)
+    assert code == 0, out.getvalue()
+    after = _kustomize(repo.work / "apps/staging")
+    before[0]["spec"]["values"]["image"]["tag"] = "6.14.2"
+    assert after == before
+    assert "      tag: 6.14.2\n" in (repo.work / "apps/staging/podinfo-values.yaml").read_text()
