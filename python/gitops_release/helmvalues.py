@@ -250,6 +250,12 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
                             hint="Keep the HelmRelease's values for the app in one document of "
                             "the overlay (a patch of spec.values), with its image keys")
     file, d = places[0]
+    values = y.get_path(file.parsed.docs[d], ("spec", "values"))
+    if not target.helm_tag_key and not re.search(r"^\s*(tag|image):", file.text, re.MULTILINE):
+        raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
+                            f"{y.line_of(values)}) set no image, so the chart's default runs",
+                            hint="Add the chart's image keys (e.g. image.repository and "
+                            "image.tag) under spec.values once; deploys then update them")
     plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
     if plan.refusal is not None or not plan.changes:
         return plan
