@@ -9,6 +9,9 @@
   over 100 characters, client_payload not an object or with more than 10 top-level keys),
   204 with rate-limit headers on success;
 - ``GET /repos/{owner}/{repo}`` and ``GET /rate_limit``, in case a client asks;
+- deployments, deployment statuses, pull requests and git refs, with GitHub's status codes
+  (``tests/harness/github_resources.py``; pulls and refs work on the repository's bare git repo
+  given to ``add_repo(…, git=)``);
 - scripted faults, one per request, from a queue (``fail_next``): 5xx, 429 with ``retry-after``,
   403 with ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset``.
 
@@ -28,6 +31,7 @@ import re
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.act import Act, ActResult
+from tests.harness.github_resources import GitBacking, Resources
 from tests.harness.gitrepo import GitRepo, git
 
 DOCS = "https://docs.github.com/rest"
@@ -43,6 +48,7 @@ DISPATCH_DOCS = f"{DOCS}/repos/repos#create-a-repository-dispatch-event"
 RATE_LIMIT = 5000
 _DISPATCH_PATH = re.compile(r"/repos/([^/]+)/([^/]+)/dispatches")
 _REPO_PATH = re.compile(r"/repos/([^/]+)/([^/]+)")
+_RESOURCE_PATH = re.compile(r"/repos/([^/]+)/([^/]+)(/(?:deployments|pulls|git)(?:/.*)?)")
 
 DispatchHook = Callable[[str, str, str, dict[str, Any]], Any]
 
@@ -86,6 +92,8 @@ class GitHubAPI:
         self._lock = threading.Lock()
         self._repos: dict[str, str] = {}  # lower-case full name → default branch
         self._tokens: dict[str, frozenset[str] | None] = {}  # token → repos (None: all)
+        self._logins: dict[str, str] = {}  # token → the user it belongs to
+        self.resources = Resources(lambda: self.url)
         self._faults: deque[Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._deliveries: list[Delivery] = []
@@ -122,15 +130,38 @@ class GitHubAPI:
         return f"http://{host!s}:{port}"
 
     # -- configuration -----------------------------------------------------------------------
-    def add_repo(self, full_name: str, default_branch: str = "main") -> None:
+    def add_repo(self, full_name: str, default_branch: str = "main", *,
+                 git: Path | None = None, merge_methods: tuple[str, ...] = ("merge", "squash")
+                 ) -> None:
+        """A repository; ``git`` is its bare repo (refs, pull requests, deployment refs)."""
         with self._lock:
             self._repos[full_name.lower()] = default_branch
+            if git is not None:
+                self.resources.git[full_name.lower()] = GitBacking(git)
+            self.resources.merge_methods[full_name.lower()] = merge_methods
 
-    def add_token(self, token: str, repos: Iterable[str] | None = None) -> None:
-        """A token that may write to ``repos`` (None: to every known repository)."""
+    def add_token(self, token: str, repos: Iterable[str] | None = None,
+                  login: str = "release-bot") -> None:
+        """A token of ``login`` that may write to ``repos`` (None: to every known repository)."""
         with self._lock:
             self._tokens[token] = None if repos is None else frozenset(r.lower() for r in repos)
+            self._logins[token] = login
             self._remaining[token] = RATE_LIMIT
+
+    def deployment_statuses(self, repo: str, deployment_id: int) -> list[str]:
+        """The states of a deployment's statuses, oldest first."""
+        with self.resources._lock:
+            found = self.resources.deployments.get(deployment_id)
+            if found is None or found.repo != repo.lower():
+                return []
+            return [status["state"] for status in found.statuses]
+
+    def deployments_of(self, repo: str) -> list[dict[str, Any]]:
+        """Every deployment of ``repo``, oldest first, as the API shows it."""
+        with self.resources._lock:
+            return [self.resources.deployment_json(d)
+                    for d in sorted(self.resources.deployments.values(), key=lambda d: d.id)
+                    if d.repo == repo.lower()]
 
     def fail_next(self, status: int, *, retry_after: int | None = None,
                   rate_limit_reset: int | None = None, message: str | None = None) -> None:
@@ -160,6 +191,10 @@ class GitHubAPI:
 
     def dispatch_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/dispatches")]
+
+    def login_of(self, token: str | None) -> str:
+        with self._lock:
+            return self._logins.get(token or "", "")
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -293,9 +328,9 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                 method, self.path,
                 {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
                 body, status, scheme))
-            if status == 204:  # queued before answering, so a test never waits on an empty list
-                match = _DISPATCH_PATH.fullmatch(self.path)
-                assert match is not None
+            match = _DISPATCH_PATH.fullmatch(self.path)
+            if status == 204 and match is not None and method == "POST":
+                # queued before answering, so a test never waits on an empty list
                 api._accept(match[1], match[2], body["event_type"],
                             dict(body.get("client_payload") or {}))
             self._send(status, answer, headers)
@@ -307,6 +342,10 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                 return fault.status, fault.body, fault.headers
             if token is None:
                 return 401, {"message": "Requires authentication", "documentation_url": DOCS}, {}
+            path, _, query = self.path.partition("?")
+            resource = _RESOURCE_PATH.fullmatch(path)
+            if resource is not None:
+                return self._resource(method, token, resource, query, body, parsed)
             dispatch = _DISPATCH_PATH.fullmatch(self.path)
             repo = _REPO_PATH.fullmatch(self.path)
             target = dispatch or repo
@@ -335,11 +374,39 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                              "status": "422"}, rate
             return 204, None, rate
 
+        def _resource(self, method: str, token: str, match: re.Match[str], query: str,
+                      body: Any, parsed: bool
+                      ) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
+            access = api._access(token, match[1], match[2])
+            rate = api._rate_headers(token)
+            if access == 401:
+                return 401, {"message": "Bad credentials", "documentation_url": DOCS}, {}
+            if access == 404:
+                return 404, {"message": "Not Found", "documentation_url": DOCS}, rate
+            if not parsed:
+                return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS}, rate
+            params = dict(urllib.parse.parse_qsl(query))
+            answer = api.resources.route(method, f"{match[1]}/{match[2]}".lower(),
+                                         urllib.parse.unquote(match[3]), params, body,
+                                         api.login_of(token))
+            if answer is None:
+                return 404, {"message": "Not Found", "documentation_url": DOCS}, rate
+            return answer[0], answer[1], rate
+
         def do_GET(self) -> None:
             self._handle("GET")
 
         def do_POST(self) -> None:
             self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
 
     return Handler
 
