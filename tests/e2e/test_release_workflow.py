@@ -130,6 +130,47 @@ def test_prod_release_on_version_tag(act: Act, registry: Registry, api: GitHubAP
     assert payload["source"]["ref"] == "refs/tags/v1.2.3"
 
 
+def test_tag_release_promotes_devs_digest_without_building(
+        act: Act, registry: Registry, api: GitHubAPI, docker_engine: None, app: GitRepo,
+        record_property: Callable[[str, object], None]) -> None:
+    dev = run_release(act, app, registry, api, DEV, "refs/heads/main")
+    assert dev.ok, str(dev)
+    (stamp,) = registry.tags("web-api")
+    _, dev_digest = registry.manifest("web-api", stamp)
+    app.git("tag", "v1.2.3")
+
+    prod = run_release(act, app, registry, api, PROD, "refs/tags/v1.2.3")
+
+    assert prod.ok, str(prod)
+    record_property("promotion_seconds", f"{prod.seconds:.1f}")
+    assert registry.manifest("web-api", "v1.2.3")[1] == dev_digest
+    assert registry.manifest("web-api", "latest")[1] == dev_digest
+    assert "(found by its revision label); nothing is built" in prod.log, str(prod)
+    assert "Build linux/amd64,linux/arm64" not in prod.log  # the build group never opened
+    assert "load build definition" not in prod.log  # buildx never ran
+    payloads = [r.body["client_payload"] for r in api.requests
+                if r.method == "POST" and r.status == 204]
+    assert [p["digest"] for p in payloads] == [dev_digest, dev_digest]
+    assert payloads[1]["image"] == f"{registry.host}/web-api:v1.2.3"
+
+
+def test_tag_release_of_a_commit_never_built_builds_it(act: Act, registry: Registry,
+                                                        api: GitHubAPI, docker_engine: None,
+                                                        app: GitRepo) -> None:
+    dev = run_release(act, app, registry, api, DEV, "refs/heads/main")
+    assert dev.ok, str(dev)
+    (stamp,) = registry.tags("web-api")
+    (app.work / "hello.txt").write_text("a change dev never built\n", encoding="utf-8")
+    app.commit_all("Change after the dev build")
+    app.git("tag", "v1.3.0")
+
+    prod = run_release(act, app, registry, api, PROD, "refs/tags/v1.3.0")
+
+    assert prod.ok, str(prod)
+    assert "was built from" in prod.log and "building it" in prod.log, str(prod)
+    assert registry.manifest("web-api", "v1.3.0")[1] != registry.manifest("web-api", stamp)[1]
+
+
 def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry, api: GitHubAPI,
                                                    docker_engine: None, app: GitRepo) -> None:
     result = run_release(act, app, registry, api, DEV, "refs/heads/main",
