@@ -15,6 +15,7 @@ commit; ``never`` always builds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -86,13 +87,18 @@ def retag(docker: DockerClient, client: RegistryClient, name: str, found: Found,
     from python_on_whales.exceptions import DockerException
 
     source = f"{client.host}/{name}@{found.image.digest}"
-    try:
-        docker.buildx.imagetools.create(sources=[source], tags=list(references))
-    except DockerException as exc:
-        text = ((exc.stderr or "") + (exc.stdout or "")).strip().splitlines()[-3:]
-        raise BuildError(f"docker buildx imagetools create from {source} failed: "
-                         f"{' '.join(text)}", input_name="registry",
-                         hint="Check that the account may push to this repository") from exc
+    for attempt in (1, 2):
+        try:
+            docker.buildx.imagetools.create(sources=[source], tags=list(references))
+            break
+        except DockerException as exc:
+            text = " ".join(((exc.stderr or "") + (exc.stdout or "")).strip().splitlines()[-3:])
+            if attempt == 1 and re.search(r"\b5\d\d [A-Z]", text):
+                log(f"the registry failed the re-tag ({text[-200:]}); trying again")
+                continue
+            raise BuildError(f"docker buildx imagetools create from {source} failed: {text}",
+                             input_name="registry",
+                             hint="Check that the account may push to this repository") from exc
     for reference in references:
         tag = reference.rsplit(":", 1)[1]
         got = client.manifest(name, tag)
