@@ -97,3 +97,21 @@ class DispatchError(GitopsReleaseError):
     """The repository_dispatch request failed."""
 
     title = "Dispatch failed"
+
+
+class DeploymentError(GitopsReleaseError):
+    """The app repository's GitHub Deployment could not be created or read."""
+
+    title = "Deployment not tracked"
+
+
+class DeployOutcomeError(GitopsReleaseError):
+    """The config repo reported that it refused or failed the deploy (``wait: true``)."""
+
+    title = "Deploy refused or failed"
+
+
+class WaitTimeoutError(GitopsReleaseError):
+    """No final deployment status arrived within ``wait-timeout``."""
+
+    title = "Deploy outcome unknown"

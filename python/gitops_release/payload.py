@@ -268,7 +268,9 @@ def default_source(environ: Mapping[str, str]) -> tuple[Source | None, list[str]
             notes.append(f"source.{key} left out of the payload: {exc.message}")
             continue
         kept[key] = value
-    return (Source(**kept) if kept else None), notes
+    source = Source(repository=kept.get("repository", ""), sha=kept.get("sha", ""),
+                    ref=kept.get("ref", ""), run_url=kept.get("run_url", ""))
+    return (source if kept else None), notes
 
 
 def check_size(data: Mapping[str, object], input_name: str = "client_payload") -> str:

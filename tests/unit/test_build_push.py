@@ -189,7 +189,7 @@ def test_root_action_combines_build_push_and_dispatch() -> None:
     assert dispatch_step["env"] == {
         i.env: (f"${{{{ steps.build.outputs.{i.name} }}}}" if i.name in ("image", "release", "digest")
                 else f"${{{{ inputs.{i.name} }}}}") for i in dispatch.SPEC.inputs}
-    assert set(root["outputs"]) == set(build_push.SPEC.outputs) | {"payload"}
+    assert set(root["outputs"]) == set(build_push.SPEC.outputs) | set(dispatch.SPEC.outputs)
 
 
 SEED_INPUTS = {  # the seed's reusable-acr-k8s-release-workflow.yaml: name → (type, default, required)
