@@ -215,7 +215,8 @@ def test_release_workflow_keeps_the_seed_contract() -> None:
     assert set(added) >= {"config_repository", "platforms", "allowed_environments",
                           "github_api_url"}
     assert set(call["secrets"]) == {"CR_ENDPOINT", "CR_USERNAME", "CR_PASSWORD", "GITHUB_PAT"}
-    assert set(call["outputs"]) == {"image", "version", "digest", "promoted"}
+    assert set(call["outputs"]) == {"image", "version", "digest", "promoted", "deployment_id",
+                                    "config_commit_url"}
     assert workflow["permissions"] == {}
     uses = [step.get("uses", "") for job in workflow["jobs"].values()
             for step in job.get("steps", [])]
