@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gitops_release import receiver
+from gitops_release import deployments, receiver
 from gitops_release.inputs import CommandSpec
 from gitops_release.runner import Runner
 
@@ -20,4 +20,6 @@ SPEC = CommandSpec(
 
 
 def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    receiver.run(raw, runner, environ, EVENT)
+    # The payload's deployment (source.deployment_id) in the app repo hears the outcome.
+    deployments.report_around(raw, runner, environ,
+                              lambda tap: receiver.run(raw, tap, environ, EVENT))
