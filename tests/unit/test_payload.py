@@ -216,5 +216,5 @@ def test_deployment_id_rejects(value: str, message: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_source_text(f'{{"deployment_id": {value}}}')
     assert str(caught.value).startswith(message)
-    with pytest.raises(InputError, match="client_payload.source.deployment_id"):
+    with pytest.raises(InputError, match=r"client_payload\.source\.deployment_id"):
         parse_client_payload({**GOOD, "source": {"deployment_id": json.loads(value)}})
