@@ -18,9 +18,10 @@
 Every request is recorded (method, path, headers without ``Authorization``, JSON body, status).
 On a 204 the event goes to ``on_dispatch(owner, repo, event_type, client_payload)`` in a delivery
 thread, so the 204 is answered at once, as GitHub does; ``wait_for_deliveries`` waits for them.
-``ActDelivery`` (tests/harness/delivery.py) is such a hook: it runs act for ``repository_dispatch`` on the config repo's
-default branch, only for the workflows whose ``types`` match (act 0.2.89 itself runs every
-``repository_dispatch`` workflow whatever the event's ``action``).
+``ActDelivery`` (tests/harness/delivery.py) is such a hook: it runs act for
+``repository_dispatch`` on the config repo's default branch, only for the workflows whose
+``types`` match (act 0.2.89 itself runs every ``repository_dispatch`` workflow whatever the
+event's ``action``).
 """
 
 from __future__ import annotations
