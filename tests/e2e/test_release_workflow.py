@@ -59,8 +59,8 @@ def run_release(act: Act, app: GitRepo, registry: Registry, api: GitHubAPI, work
                 ref: str, *, password: str | None = None,
                 env: dict[str, str] | None = None) -> ActResult:
     return act.run(
-        app.work, "push", {"ref": ref, "repository": {"full_name": app.full_name,
-                                                      "default_branch": "main"}},
+        app.work, "push", {"ref": ref, "act": True,  # skips Release Please, as the workflow says
+                           "repository": {"full_name": app.full_name, "default_branch": "main"}},
         workflow=workflow,
         secrets={"CR_ENDPOINT": registry.host, "CR_USERNAME": registry.username,
                  "CR_PASSWORD": registry.password if password is None else password,
@@ -84,6 +84,8 @@ def test_dev_release_on_push_to_main(act: Act, registry: Registry, api: GitHubAP
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert result.ok, str(result)
+    assert "1 test passed" in result.log, str(result)  # the Test job ran first
+    assert "release-please-action" not in result.log  # skipped under act, as the workflow says
     tags = registry.tags("web-api")
     assert len(tags) == 1 and TIMESTAMP.fullmatch(tags[0]), tags
     version = tags[0]
@@ -102,6 +104,19 @@ def test_dev_release_on_push_to_main(act: Act, registry: Registry, api: GitHubAP
     assert source["ref"] == "refs/heads/main"
     assert source["sha"] == app.git("rev-parse", "HEAD").strip()
     assert TOKEN not in result.log and registry.password not in result.log
+
+
+def test_failing_tests_stop_the_dev_deploy(act: Act, registry: Registry, api: GitHubAPI,
+                                           docker_engine: None, app: GitRepo) -> None:
+    (app.work / "hello.txt").write_text("Goodbye\n", encoding="utf-8")
+    app.commit_all("Break the greeting")
+
+    result = run_release(act, app, registry, api, DEV, "refs/heads/main")
+
+    assert not result.ok, str(result)
+    assert "hello.txt does not greet" in result.log, str(result)
+    assert "Build and push the image" not in result.log  # deploy_dev needs the tests
+    assert registry.tags("web-api") == [] and api.requests == []
 
 
 def test_prod_release_on_version_tag(act: Act, registry: Registry, api: GitHubAPI,

@@ -230,11 +230,18 @@ def test_example_workflows_call_the_release_workflow_as_the_seed_does() -> None:
     for name, env, trigger in (("dev-release-version.yaml", "dev", "push"),
                                ("prod-release-version.yaml", "prod", "push")):
         workflow = YAML(typ="safe").load((folder / name).read_text(encoding="utf-8"))
-        (job,) = workflow["jobs"].values()
+        (job,) = [j for j in workflow["jobs"].values() if "uses" in j]
         assert job["uses"] == "gitops-release/gitops-release/.github/workflows/release.yml@v1"
         assert job["secrets"] == "inherit"
         assert job["with"]["target_env"] == env
         assert trigger in workflow["on"]
+    dev = YAML(typ="safe").load((folder / "dev-release-version.yaml").read_text(encoding="utf-8"))
+    # the seed's dev flow: tests, then Release Please and the dev deploy side by side
+    assert dev["jobs"]["deploy_dev"]["needs"] == "test"
+    assert dev["jobs"]["release-please"]["needs"] == "test"
+    assert dev["jobs"]["release-please"]["steps"][0]["uses"].startswith(
+        "googleapis/release-please-action@")
+    assert dev["jobs"]["release-please"]["if"] == "${{ !github.event.act }}"
     prod = YAML(typ="safe").load((folder / "prod-release-version.yaml").read_text(encoding="utf-8"))
     assert prod["on"]["push"]["tags"] == ["v*.*.*"]
     assert "concurrency" in prod
