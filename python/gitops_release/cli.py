@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "dispatch": "dispatch",
     "image-update": "image_update",
     "cronjob-update": "cronjob_update",
+    "promote": "promote",
 }
 
 

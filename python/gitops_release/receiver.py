@@ -8,6 +8,7 @@ kustomization ``images:``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -325,9 +326,12 @@ def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]
 
 
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
-        root: Path | None = None) -> None:
-    """Run a receiver command: the whole deploy, or nothing."""
+        root: Path | None = None, extra_trailers: tuple[tuple[str, str], ...] = ()) -> None:
+    """Run a receiver command: the whole deploy, or nothing. ``extra_trailers`` end the commit
+    message (``promote`` adds ``Promoted-From``)."""
     s = parse_settings(raw, event)
+    if extra_trailers:
+        s = dataclasses.replace(s, trailers=s.trailers + extra_trailers)
     if s.token:
         runner.mask(s.token)
     root = root or Path.cwd()
