@@ -102,3 +102,21 @@ def test_refusals_write_nothing(config_repo: GitRepo, tmp_path: Path, case: str,
     assert message in log, log
     assert out == "" and config_repo.origin_head() == head
     assert config_repo.git("status", "--porcelain") == ""
+
+
+def test_action_yml_declares_the_spec() -> None:
+    from ruamel.yaml import YAML
+
+    from gitops_release.commands.promote import SPEC
+
+    action = YAML(typ="safe").load((EXAMPLE.parents[1] / "actions" / "promote" / "action.yml")
+                                   .read_text(encoding="utf-8"))
+    assert list(action["inputs"]) == [i.name for i in SPEC.inputs]
+    for spec in SPEC.inputs:
+        declared = action["inputs"][spec.name]
+        assert declared["required"] is spec.required, spec.name
+        assert declared.get("default", "") == spec.default, spec.name
+    [step] = action["runs"]["steps"]
+    assert step["env"] == {i.env: f"${{{{ inputs.{i.name} }}}}" for i in SPEC.inputs}
+    assert step["run"] == '"$GITHUB_ACTION_PATH/../../scripts/action-run" promote image-update'
+    assert list(action["outputs"]) == list(SPEC.outputs)
