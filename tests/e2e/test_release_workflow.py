@@ -199,12 +199,12 @@ def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry,
 
 def test_api_500_then_204_is_retried(act: Act, registry: Registry, api: GitHubAPI,
                                      docker_engine: None, app: GitRepo) -> None:
-    api.fail_next(500)
+    api.fail_next(500, path_suffix="/dispatches")
 
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert result.ok, str(result)
-    assert [r.status for r in api.requests if r.method == "POST"] == [500, 204]
+    assert [r.status for r in api.dispatch_requests()] == [500, 204]
     sent_payload(api)
 
 
@@ -218,7 +218,7 @@ def test_api_401_fails_the_release_and_says_why(act: Act, registry: Registry,
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert not result.ok, str(result)
-    assert [r.status for r in api.requests if r.method == "POST"] == [401]
+    assert [r.status for r in api.dispatch_requests()] == [401]
     assert "input 'token': the GitHub API answered 401" in result.log, str(result)
     assert TOKEN not in result.log
 

@@ -67,6 +67,7 @@ class Fault:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] | None = None
+    path_suffix: str = ""  # only for a request whose path ends so ("": any request)
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,11 @@ class GitHubAPI:
                     if d.repo == repo.lower()]
 
     def fail_next(self, status: int, *, retry_after: int | None = None,
-                  rate_limit_reset: int | None = None, message: str | None = None) -> None:
-        """Queue a fault for the next request: 5xx, 429 (``retry_after``), 403 rate limit
-        (``rate_limit_reset``: epoch seconds, with ``x-ratelimit-remaining: 0``)."""
+                  rate_limit_reset: int | None = None, message: str | None = None,
+                  path_suffix: str = "") -> None:
+        """Queue a fault for the next request (whose path ends with ``path_suffix``, e.g.
+        ``/dispatches``): 5xx, 429 (``retry_after``), 403 rate limit (``rate_limit_reset``: epoch
+        seconds, with ``x-ratelimit-remaining: 0``)."""
         headers: dict[str, str] = {}
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
@@ -188,7 +191,7 @@ class GitHubAPI:
                             "before you try again."}.get(status, "Server Error")
         with self._lock:
             self._faults.append(Fault(status, headers, {"message": message,
-                                                        "documentation_url": DOCS}))
+                                                        "documentation_url": DOCS}, path_suffix))
 
     # -- what happened -----------------------------------------------------------------------
     @property
@@ -224,9 +227,13 @@ class GitHubAPI:
         with self._lock:
             self._requests.append(request)
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if path.split("?")[0].endswith(fault.path_suffix):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def _access(self, token: str | None, owner: str, repo: str) -> int:
         """401, 404, or 0 when the token may write to the repository."""
@@ -344,7 +351,7 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, method: str, token: str | None, body: Any,
                     parsed: bool) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
-            fault = api._next_fault()
+            fault = api._next_fault(self.path)
             if fault is not None:
                 return fault.status, fault.body, fault.headers
             if token is None:
