@@ -50,16 +50,17 @@ class OutcomeRunner(Runner):
 
     def __init__(self, inner: Runner) -> None:  # shares the inner runner's files and stdout
         self.__dict__.update(inner.__dict__)
+        self._inner = inner
         self.outputs: dict[str, str] = {}
         self.notices: list[tuple[str, str]] = []
 
     def set_output(self, name: str, value: str) -> None:
         self.outputs[name] = value
-        super().set_output(name, value)
+        self._inner.set_output(name, value)  # an outer OutcomeRunner keeps it too
 
     def notice(self, message: str, title: str = "") -> None:
         self.notices.append((title, message))
-        super().notice(message, title)
+        self._inner.notice(message, title)
 
 
 def _request(link: DeploymentLink, method: str, path: str,
@@ -168,6 +169,10 @@ def outcome(link: DeploymentLink, tap: OutcomeRunner, release: str,
                      if "refused" in title.lower()), f"{release} was refused")
         return ("inactive" if reason == "downgrade" else "failure",
                 f"Refused ({reason}): {said}", link.run_url)
+    pull_request = outputs.get("pull-request-url", "")
+    if pull_request:
+        return ("success", f"{release} to {path}: a pull request awaits review and merge",
+                pull_request)
     commit = outputs.get("commit", "")
     if commit:
         url = f"{link.server_url}/{link.config_repository}/commit/{commit}" \
