@@ -67,6 +67,36 @@ def release(chain: LocalChain, ref: str, app_repo, label: str):  # type: ignore[
     return run, head
 
 
+def forged_dispatch(chain: LocalChain) -> None:
+    """What a leaked dispatch token tries: another program into prod, with made-up source
+    trailers. The receiver refuses it (the image repository of a target never changes)."""
+    import urllib.request
+
+    from tests.harness.github_api import iter_results
+
+    payload = {"event_type": "new-image", "client_payload": {
+        "image": "evil.example.net/x/miner:v9.9.9", "release": f"{APP}@v9.9.9",
+        "path": f"apps/{APP}/overlays/prod",
+        "source": {"repository": f"acme/{APP}", "ref": "refs/tags/v9.9.9"}}}
+    say("[3/3] a forged repository_dispatch (image evil.example.net/x/miner:v9.9.9 into prod)")
+    head = chain.config_repo.origin_head()
+    before = len(chain.api.deliveries)
+    request = urllib.request.Request(  # noqa: S310 - the local API on 127.0.0.1
+        f"{chain.api.url}/repos/{chain.config_repo.full_name}/dispatches",
+        data=json.dumps(payload).encode(), method="POST",
+        headers={"Authorization": f"Bearer {chain.token}", "Accept": "application/vnd.github+json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - local API
+        show(f"the GitHub API answered {answer.status}")
+    runs = list(iter_results(chain.api.wait_for_deliveries(600)[before:]))
+    notices = [line for run in runs for result in run.runs.values()
+               for line in result.log.splitlines() if "Refused" in line]
+    show("\n".join(notices[:3]) or "(no refusal notice found)")
+    moved = chain.config_repo.origin_head() != head
+    show(f"config repo origin/main moved: {'yes' if moved else 'no'}")
+    if moved or not notices:
+        raise SystemExit("demo: the forged dispatch was not refused")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true",
@@ -93,15 +123,16 @@ def main() -> int:
             app = chain.make_app(APP)
             show(f"app repo   {app.work}")
 
-            run, head = release(chain, "refs/heads/main", app, "[1/2] dev release")
+            run, head = release(chain, "refs/heads/main", app, "[1/3] dev release")
             tag = last_dispatch(chain).body["client_payload"]["release"].split("@", 1)[1] \
                 if run.ok else ""
             report(chain, run, tag, f"apps/{APP}/overlays/dev", head)
 
             app.git("tag", args.version)
             run, head = release(chain, f"refs/tags/{args.version}", app,
-                                f"[2/2] prod release of {args.version}")
+                                f"[2/3] prod release of {args.version}")
             report(chain, run, args.version, f"apps/{APP}/overlays/prod", head)
+            forged_dispatch(chain)
         ok = True
     finally:
         elapsed = time.monotonic() - started

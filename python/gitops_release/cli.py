@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "hold": "hold",
     "unhold": "unhold",
     "rollback": "rollback",
+    "promote": "promote",
 }
 
 

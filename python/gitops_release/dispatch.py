@@ -1,4 +1,5 @@
-"""Send a repository_dispatch event: ``POST /repos/{owner}/{repo}/dispatches`` through PyGithub.
+"""Send a repository_dispatch event: ``POST /repos/{owner}/{repo}/dispatches`` through
+actions-toolkit's Octokit (PyGithub; see github_client.py).
 
 PyGithub's ``Repository.create_repository_dispatch`` answers ``False`` for every non-204 status
 and drops it, so the request goes through the Requester (``requestJsonAndCheck`` raises
@@ -12,7 +13,7 @@ and drops it, so the request goes through the Requester (``requestJsonAndCheck``
   The receiver is idempotent (the same event twice gives one commit), so a retry after a lost
   answer is safe.
 
-The token is only ever handed to PyGithub; no message here contains it.
+The token is only ever handed to actions-toolkit and PyGithub; no message here contains it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from gitops_release import __version__
 from gitops_release.errors import DispatchError, InputError
 from gitops_release.runner import neutralize
 
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after or a reset time, wait at least a minute
-REQUEST_TIMEOUT = 30
 ACCESS_HINT = (
     "Check the repository name, and that the token can write to it: a fine-grained token needs "
     "'Contents: write' on the config repository, a classic token the 'repo' scope. The workflow's "
@@ -171,44 +170,61 @@ def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> floa
     return ceiling * rng.uniform(0.5, 1.0)
 
 
-def send_dispatch(*, token: str, api_url: str, repository: str, event_type: str,
-                  client_payload: Mapping[str, object], policy: RetryPolicy,
-                  log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
-                  rng: random.Random | None = None) -> DispatchResult:
-    """POST the event, retrying what may be retried; raise DispatchError when it cannot succeed."""
-    import requests.exceptions
-    from github import Auth, Github, GithubException
+T = TypeVar("T")
 
-    owner, _, name = repository.partition("/")
-    url = f"/repos/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}/dispatches"
-    body = {"event_type": event_type, "client_payload": dict(client_payload)}
-    client = Github(auth=Auth.Token(token), base_url=api_url, lazy=True, retry=None,
-                    timeout=REQUEST_TIMEOUT, user_agent=f"gitops-release/{__version__}",
-                    # PyGithub's own pacing (1 s between writes) would add to our backoff
-                    seconds_between_requests=None, seconds_between_writes=None)
+
+def retrying(action: Callable[[], T], *, classify: Callable[[Any, float], _Retry],
+             policy: RetryPolicy, api_url: str, log: Callable[[str], None],
+             sleep: Callable[[float], None] = time.sleep,
+             rng: random.Random | None = None) -> tuple[T, int]:
+    """Run ``action`` (one API request through PyGithub) until it succeeds, retrying what
+    ``classify`` turns into a ``_Retry`` (it raises what may not be retried), connection errors
+    and timeouts; ``(result, attempts)``, or a DispatchError after ``policy.max_attempts``."""
+    import requests.exceptions
+    from github import GithubException
+
     rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
     last = ""
-    try:
-        for attempt in range(1, policy.max_attempts + 1):
-            try:
-                headers, _ = client.requester.requestJsonAndCheck("POST", url, input=body)
-                return DispatchResult(204, attempt, _header(headers, "x-ratelimit-remaining"))
-            except GithubException as exc:
-                retry = _classify(exc, repository, time.time(), policy)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                retry = _Retry(f"cannot reach {api_url}: {type(exc).__name__}")
-            except ValueError:  # a body that looks like JSON and is not (a broken proxy)
-                retry = _Retry("the answer was not JSON")
-            last = retry.reason
-            if attempt == policy.max_attempts:
-                break
-            delay = retry.delay if retry.delay is not None else backoff_delay(attempt, policy, rng)
-            log(f"attempt {attempt}/{policy.max_attempts}: {retry.reason}; retrying in {delay:.2f} s")
-            sleep(delay)
-    finally:
-        client.close()
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return action(), attempt
+        except GithubException as exc:
+            retry = classify(exc, time.time())
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            retry = _Retry(f"cannot reach {api_url}: {type(exc).__name__}")
+        except ValueError:  # a body that looks like JSON and is not (a broken proxy)
+            retry = _Retry("the answer was not JSON")
+        last = retry.reason
+        if attempt == policy.max_attempts:
+            break
+        delay = retry.delay if retry.delay is not None else backoff_delay(attempt, policy, rng)
+        log(f"attempt {attempt}/{policy.max_attempts}: {retry.reason}; retrying in {delay:.2f} s")
+        sleep(delay)
     raise DispatchError(
         f"no success after {policy.max_attempts} attempts; the last: {last}",
         input_name="github-api-url",
         hint="Check the API URL and GitHub's status, then run the job again (max-attempts "
              "sets how often to try)")
+
+
+def send_dispatch(*, token: str, api_url: str, repository: str, event_type: str,
+                  client_payload: Mapping[str, object], policy: RetryPolicy,
+                  log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
+                  rng: random.Random | None = None, client: Any = None) -> DispatchResult:
+    """POST the event, retrying what may be retried; raise DispatchError when it cannot succeed.
+    ``client``: the Octokit's PyGithub client (github_client.octokit), made here when None."""
+    from gitops_release.github_client import octokit
+
+    owner, _, name = repository.partition("/")
+    url = f"/repos/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}/dispatches"
+    body = {"event_type": event_type, "client_payload": dict(client_payload)}
+    rest = client if client is not None else octokit(token, api_url).rest
+    try:
+        (headers, _), attempts = retrying(
+            lambda: rest.requester.requestJsonAndCheck("POST", url, input=body),
+            classify=lambda exc, now: _classify(exc, repository, now, policy),
+            policy=policy, api_url=api_url, log=log, sleep=sleep, rng=rng)
+    finally:
+        if client is None:
+            rest.close()
+    return DispatchResult(204, attempts, _header(headers, "x-ratelimit-remaining"))

@@ -124,3 +124,19 @@ class SourceCheckError(GitopsReleaseError):
     """The GitHub API could not be asked whether the release's source run exists (5xx, network)."""
 
     title = "Source check failed"
+class DeploymentError(GitopsReleaseError):
+    """The app repository's GitHub Deployment could not be created or read."""
+
+    title = "Deployment not tracked"
+
+
+class DeployOutcomeError(GitopsReleaseError):
+    """The config repo reported that it refused or failed the deploy (``wait: true``)."""
+
+    title = "Deploy refused or failed"
+
+
+class WaitTimeoutError(GitopsReleaseError):
+    """No final deployment status arrived within ``wait-timeout``."""
+
+    title = "Deploy outcome unknown"

@@ -6,7 +6,9 @@
         release   required  <name>@<version>
         path      required  overlay folder relative to the config repo, no '..', no hidden parts
         digest    optional  sha256:<64 lowercase hex> of the pushed manifest (list)
-        source    optional  {repository, sha, ref, run_url} for the audit trail
+        source    optional  {repository, sha, ref, run_url, deployment_id}: the audit trail;
+                            deployment_id (a positive integer) is the GitHub Deployment the sender
+                            created in ``repository``, whose status the receiver sets
 
 Standard library only (plus our own reference grammar): the sender builds a payload with
 :func:`build_payload`, the receiver checks what it got with :func:`parse_client_payload`, and
@@ -30,7 +32,9 @@ EVENT_TYPE_MAX_LENGTH = 100
 MAX_TOP_LEVEL_KEYS = 10
 MAX_PAYLOAD_BYTES = 64 * 1024  # the serialized client_payload must be smaller than this
 PAYLOAD_KEYS = ("image", "release", "path", "digest", "source")
-SOURCE_KEYS = ("repository", "sha", "ref", "run_url")
+SOURCE_KEYS = ("repository", "sha", "ref", "run_url", "deployment_id")
+SOURCE_TEXT_KEYS = SOURCE_KEYS[:4]
+MAX_DEPLOYMENT_ID = 2**53 - 1  # GitHub's ids are integers that JSON readers keep exact
 PATH_MAX_LENGTH = 1024
 SOURCE_VALUE_MAX_LENGTH = 2048
 
@@ -46,15 +50,21 @@ _REF_RE = re.compile(r"refs/[A-Za-z0-9._/+-]{1,250}", re.ASCII)
 
 @dataclass(frozen=True)
 class Source:
-    """Where a release came from: repository, commit, ref and the run that built it."""
+    """Where a release came from: repository, commit, ref and the run that built it, and the
+    GitHub Deployment in that repository that the receiver reports to (None: none)."""
 
     repository: str = ""
     sha: str = ""
     ref: str = ""
     run_url: str = ""
+    deployment_id: int | None = None
 
-    def to_json(self) -> dict[str, str]:
-        return {key: getattr(self, key) for key in SOURCE_KEYS if getattr(self, key)}
+    def to_json(self) -> dict[str, str | int]:
+        data: dict[str, str | int] = {key: getattr(self, key) for key in SOURCE_TEXT_KEYS
+                                      if getattr(self, key)}
+        if self.deployment_id is not None:
+            data["deployment_id"] = self.deployment_id
+        return data
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,16 @@ def _validate_source_value(key: str, value: str, input_name: str) -> None:
             raise InputError(f"{value!r} is not an http(s) URL", input_name=name)
 
 
+def validate_deployment_id(value: object, input_name: str = "source.deployment_id") -> int:
+    """A GitHub Deployment id: a JSON integer from 1 to 2^53-1 (not a string, not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"must be an integer, not {type(value).__name__}", input_name=input_name,
+                         hint="Send the id GitHub gave the deployment, e.g. 1234567890")
+    if not 1 <= value <= MAX_DEPLOYMENT_ID:
+        raise InputError(f"{value} is not a deployment id (1 to 2^53-1)", input_name=input_name)
+    return value
+
+
 def parse_source_text(text: str, input_name: str = "source") -> Source:
     """The ``source`` action input: a JSON object as text."""
     try:
@@ -207,7 +227,7 @@ def parse_source_text(text: str, input_name: str = "source") -> Source:
 
 
 def parse_source(value: object, input_name: str = "source") -> Source:
-    """A source object: only the four known keys, each a string."""
+    """A source object: only the known keys; deployment_id an integer, the others strings."""
     if not isinstance(value, dict):
         raise InputError("must be a JSON object", input_name=input_name,
                          hint=f"Use an object with the keys {', '.join(SOURCE_KEYS)}")
@@ -216,6 +236,9 @@ def parse_source(value: object, input_name: str = "source") -> Source:
         raise InputError(f"has the unknown key {unknown[0]!r}", input_name=input_name,
                          hint=f"Known keys: {', '.join(SOURCE_KEYS)}")
     for key, item in value.items():
+        if key == "deployment_id":
+            validate_deployment_id(item, f"{input_name}.{key}")
+            continue
         if not isinstance(item, str):
             raise InputError(f"must be a string, not {type(item).__name__}",
                              input_name=f"{input_name}.{key}")
@@ -246,7 +269,9 @@ def default_source(environ: Mapping[str, str]) -> tuple[Source | None, list[str]
             notes.append(f"source.{key} left out of the payload: {exc.message}")
             continue
         kept[key] = value
-    return (Source(**kept) if kept else None), notes
+    source = Source(repository=kept.get("repository", ""), sha=kept.get("sha", ""),
+                    ref=kept.get("ref", ""), run_url=kept.get("run_url", ""))
+    return (source if kept else None), notes
 
 
 def check_size(data: Mapping[str, object], input_name: str = "client_payload") -> str:

@@ -9,6 +9,7 @@ kustomization ``images:``.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tempfile
@@ -24,6 +25,7 @@ from gitops_release.paths import check_relative, fan_out_siblings, resolve_overl
 from gitops_release.payload import (
     Source,
     parse_source_text,
+    validate_deployment_id,
     validate_image,
     validate_path,
     validate_payload_digest,
@@ -141,6 +143,16 @@ def _source(raw: str) -> Source | None:
     if raw.strip() in ("", "null", "{}"):
         return None
     check_text("source", raw, multiline=True, max_length=8192)  # toJSON() pretty-prints
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict) and "deployment_id" in data:
+        try:  # a bad id only costs the status report (deployments.py warns), never the deploy
+            validate_deployment_id(data["deployment_id"], "source.deployment_id")
+        except InputError:
+            del data["deployment_id"]
+            raw = json.dumps(data)
     return parse_source_text(raw, "source")
 
 
@@ -148,7 +160,7 @@ def _source_trailers(source: Source | None) -> tuple[tuple[str, str], ...]:
     names = {"repository": "Source-Repository", "sha": "Source-Sha", "ref": "Source-Ref",
              "run_url": "Source-Run"}
     items = source.to_json().items() if source is not None else ()
-    return tuple((names[key], value) for key, value in items if key in names)
+    return tuple((names[key], str(value)) for key, value in items if key in names)
 
 
 def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
@@ -402,11 +414,15 @@ class ExtraChanges:
 
 
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
-        root: Path | None = None, extra: ExtraChanges | None = None) -> None:
-    """Run a receiver command: the whole deploy, or nothing."""
+        root: Path | None = None, extra: ExtraChanges | None = None,
+        extra_trailers: tuple[tuple[str, str], ...] = ()) -> None:
+    """Run a receiver command: the whole deploy, or nothing. ``extra`` adds a config-repo
+    command's changes (rollback: the hold); ``extra_trailers`` end the commit message
+    (``promote`` adds ``Promoted-From``)."""
     s = parse_settings(raw, event)
-    if extra is not None:
-        s = replace(s, trailers=s.trailers + extra.trailers)
+    trailers = (extra.trailers if extra is not None else ()) + extra_trailers
+    if trailers:
+        s = replace(s, trailers=s.trailers + trailers)
     if s.token:
         runner.mask(s.token)
     root = root or Path.cwd()

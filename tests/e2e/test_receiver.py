@@ -88,7 +88,7 @@ def test_downgrade_is_refused(act: Act, config_repo: GitRepo) -> None:
     head = config_repo.origin_head()
     result = dispatch(act, config_repo, "new-image", payload("v1.3.0", PROD))
     assert result.ok, result
-    assert "web-api@v1.3.0 is older than v1.4.0" in result.log
+    assert "v1.3.0 is older than v1.4.0" in result.log
     assert config_repo.origin_head() == head
 
 

@@ -59,8 +59,8 @@ def run_release(act: Act, app: GitRepo, registry: Registry, api: GitHubAPI, work
                 ref: str, *, password: str | None = None,
                 env: dict[str, str] | None = None) -> ActResult:
     return act.run(
-        app.work, "push", {"ref": ref, "repository": {"full_name": app.full_name,
-                                                      "default_branch": "main"}},
+        app.work, "push", {"ref": ref, "act": True,  # skips Release Please, as the workflow says
+                           "repository": {"full_name": app.full_name, "default_branch": "main"}},
         workflow=workflow,
         secrets={"CR_ENDPOINT": registry.host, "CR_USERNAME": registry.username,
                  "CR_PASSWORD": registry.password if password is None else password,
@@ -84,6 +84,8 @@ def test_dev_release_on_push_to_main(act: Act, registry: Registry, api: GitHubAP
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert result.ok, str(result)
+    assert "1 test passed" in result.log, str(result)  # the Test job ran first
+    assert "release-please-action" not in result.log  # skipped under act, as the workflow says
     tags = registry.tags("web-api")
     assert len(tags) == 1 and TIMESTAMP.fullmatch(tags[0]), tags
     version = tags[0]
@@ -102,6 +104,19 @@ def test_dev_release_on_push_to_main(act: Act, registry: Registry, api: GitHubAP
     assert source["ref"] == "refs/heads/main"
     assert source["sha"] == app.git("rev-parse", "HEAD").strip()
     assert TOKEN not in result.log and registry.password not in result.log
+
+
+def test_failing_tests_stop_the_dev_deploy(act: Act, registry: Registry, api: GitHubAPI,
+                                           docker_engine: None, app: GitRepo) -> None:
+    (app.work / "hello.txt").write_text("Goodbye\n", encoding="utf-8")
+    app.commit_all("Break the greeting")
+
+    result = run_release(act, app, registry, api, DEV, "refs/heads/main")
+
+    assert not result.ok, str(result)
+    assert "hello.txt does not greet" in result.log, str(result)
+    assert "Build and push the image" not in result.log  # deploy_dev needs the tests
+    assert registry.tags("web-api") == [] and api.requests == []
 
 
 def test_prod_release_on_version_tag(act: Act, registry: Registry, api: GitHubAPI,
@@ -130,6 +145,47 @@ def test_prod_release_on_version_tag(act: Act, registry: Registry, api: GitHubAP
     assert payload["source"]["ref"] == "refs/tags/v1.2.3"
 
 
+def test_tag_release_promotes_devs_digest_without_building(
+        act: Act, registry: Registry, api: GitHubAPI, docker_engine: None, app: GitRepo,
+        record_property: Callable[[str, object], None]) -> None:
+    dev = run_release(act, app, registry, api, DEV, "refs/heads/main")
+    assert dev.ok, str(dev)
+    (stamp,) = registry.tags("web-api")
+    _, dev_digest = registry.manifest("web-api", stamp)
+    app.git("tag", "v1.2.3")
+
+    prod = run_release(act, app, registry, api, PROD, "refs/tags/v1.2.3")
+
+    assert prod.ok, str(prod)
+    record_property("promotion_seconds", f"{prod.seconds:.1f}")
+    assert registry.manifest("web-api", "v1.2.3")[1] == dev_digest
+    assert registry.manifest("web-api", "latest")[1] == dev_digest
+    assert "(found by its revision label); nothing is built" in prod.log, str(prod)
+    assert "Build linux/amd64,linux/arm64" not in prod.log  # the build group never opened
+    assert "load build definition" not in prod.log  # buildx never ran
+    payloads = [r.body["client_payload"] for r in api.requests
+                if r.method == "POST" and r.status == 204]
+    assert [p["digest"] for p in payloads] == [dev_digest, dev_digest]
+    assert payloads[1]["image"] == f"{registry.host}/web-api:v1.2.3"
+
+
+def test_tag_release_of_a_commit_never_built_builds_it(act: Act, registry: Registry,
+                                                        api: GitHubAPI, docker_engine: None,
+                                                        app: GitRepo) -> None:
+    dev = run_release(act, app, registry, api, DEV, "refs/heads/main")
+    assert dev.ok, str(dev)
+    (stamp,) = registry.tags("web-api")
+    (app.work / "hello.txt").write_text("a change dev never built\n", encoding="utf-8")
+    app.commit_all("Change after the dev build")
+    app.git("tag", "v1.3.0")
+
+    prod = run_release(act, app, registry, api, PROD, "refs/tags/v1.3.0")
+
+    assert prod.ok, str(prod)
+    assert "was built from" in prod.log and "building it" in prod.log, str(prod)
+    assert registry.manifest("web-api", "v1.3.0")[1] != registry.manifest("web-api", stamp)[1]
+
+
 def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry, api: GitHubAPI,
                                                    docker_engine: None, app: GitRepo) -> None:
     result = run_release(act, app, registry, api, DEV, "refs/heads/main",
@@ -143,12 +199,12 @@ def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry,
 
 def test_api_500_then_204_is_retried(act: Act, registry: Registry, api: GitHubAPI,
                                      docker_engine: None, app: GitRepo) -> None:
-    api.fail_next(500)
+    api.fail_next(500, path_suffix="/dispatches")
 
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert result.ok, str(result)
-    assert [r.status for r in api.requests if r.method == "POST"] == [500, 204]
+    assert [r.status for r in api.dispatch_requests()] == [500, 204]
     sent_payload(api)
 
 
@@ -162,7 +218,7 @@ def test_api_401_fails_the_release_and_says_why(act: Act, registry: Registry,
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
     assert not result.ok, str(result)
-    assert [r.status for r in api.requests if r.method == "POST"] == [401]
+    assert [r.status for r in api.dispatch_requests()] == [401]
     assert "input 'token': the GitHub API answered 401" in result.log, str(result)
     assert TOKEN not in result.log
 

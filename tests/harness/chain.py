@@ -15,6 +15,7 @@ repository_dispatch contract.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,7 @@ APP_TEMPLATE = REPO_ROOT / "examples" / "app-repo"
 CONFIG_TEMPLATE = REPO_ROOT / "examples" / "config-repo"
 OWNER = "acme"
 CONFIG_NAME = "k8s-configurations"
+EXAMPLE_REGISTRY = "registry.example.com/acme/"
 DEV_WORKFLOW = ".github/workflows/dev-release-version.yaml"
 PROD_WORKFLOW = ".github/workflows/prod-release-version.yaml"
 
@@ -73,32 +75,51 @@ class LocalChain:
     def __enter__(self) -> LocalChain:
         self.api.__enter__()
         full_name = f"{OWNER}/{CONFIG_NAME}"
-        self.api.add_repo(full_name)
-        self.api.add_token(self.token, repos=[full_name])
-        self.config = make_repo(self.root / "repos", OWNER, CONFIG_NAME, CONFIG_TEMPLATE)
+        self.config = make_repo(self.root / "repos", OWNER, CONFIG_NAME, self._config_template())
+        self.api.add_repo(full_name, git=self.config.bare)
+        # One token for both sides, as an organization's GITHUB_PAT: it dispatches to the config
+        # repo, and creates (sender) and reports to (receiver) the app repos' deployments.
+        self.api.add_token(self.token)
         self.api.on_dispatch = ActDelivery(self.act, [self.config],
-                                           secrets={"GITHUB_PAT": self.token})
+                                           secrets={"GITHUB_PAT": self.token},
+                                           env={"GITHUB_API_URL": self.api.url})
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.api.__exit__(exc_type, exc, tb)
 
+    def _config_template(self) -> Path:
+        """The example config repo, its apps running images of this chain's registry (as a real
+        config repo runs the images its app repos push: the receiver never changes a target's
+        image repository on its own)."""
+        template = self.root / "config-template"
+        shutil.copytree(CONFIG_TEMPLATE, template, dirs_exist_ok=True)
+        for path in template.rglob("*.y*ml"):
+            text = path.read_text(encoding="utf-8")
+            if EXAMPLE_REGISTRY in text:
+                path.write_text(text.replace(EXAMPLE_REGISTRY, f"{self.registry.host}/"),
+                                encoding="utf-8")
+        return template
+
     @property
     def config_repo(self) -> GitRepo:
         assert self.config is not None, "use LocalChain as a context manager"
         return self.config
 
-    def make_app(self, name: str = "web-api", kind: str = "new-image") -> GitRepo:
-        """An app repo from examples/app-repo whose workflows release ``name`` as ``kind``."""
+    def make_app(self, name: str = "web-api", kind: str = "new-image",
+                 prod_inputs: dict[str, str] | None = None) -> GitRepo:
+        """An app repo from examples/app-repo whose workflows release ``name`` as ``kind``;
+        ``prod_inputs`` are added to the prod workflow's ``with:`` (e.g. ``wait: true``)."""
         repo = make_repo(self.root / "repos", OWNER, name, APP_TEMPLATE)
+        self.api.add_repo(repo.full_name, git=repo.bare)
         for workflow in (DEV_WORKFLOW, PROD_WORKFLOW):
             path = repo.work / workflow
             text = re.sub(r"web-api", name, path.read_text(encoding="utf-8"))
-            if kind != "new-image":
-                text = text.replace(f"      image_name: {name}\n",
-                                    f"      image_name: {name}\n"
-                                    f"      target_k8s_image_kind: {kind}\n")
+            extra = {**({"target_k8s_image_kind": kind} if kind != "new-image" else {}),
+                     **(prod_inputs or {} if workflow == PROD_WORKFLOW else {})}
+            text = text.replace(f"      image_name: {name}\n", f"      image_name: {name}\n" +
+                                "".join(f"      {k}: {v}\n" for k, v in extra.items()))
             path.write_text(text, encoding="utf-8")
         if repo.git("status", "--porcelain").strip():
             repo.commit_all(f"Release {name} as {kind}")
@@ -116,12 +137,15 @@ class LocalChain:
         workflow = PROD_WORKFLOW if ref.startswith("refs/tags/") else DEV_WORKFLOW
         result = self.act.run(
             app.work, "push",
-            {"ref": ref, "repository": {"full_name": app.full_name, "default_branch": "main"}},
+            # "act": true skips the jobs act cannot run (Release Please), as the workflow says
+            {"ref": ref, "act": True,
+             "repository": {"full_name": app.full_name, "default_branch": "main"}},
             workflow=workflow,
             secrets={"CR_ENDPOINT": self.registry.host, "CR_USERNAME": self.registry.username,
                      "CR_PASSWORD": self.registry.password, "GITHUB_PAT": self.token},
             env={"GITHUB_API_URL": self.api.url,
-                 "GITOPS_RELEASE_DISPATCH_BACKOFF": self.dispatch_backoff},
+                 "GITOPS_RELEASE_DISPATCH_BACKOFF": self.dispatch_backoff,
+                 "GITOPS_RELEASE_WAIT_INTERVAL": "0.5"},
             timeout=timeout)
         deliveries = self.api.wait_for_deliveries(timeout)[before:]
         runs = list(iter_results(deliveries))

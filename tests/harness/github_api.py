@@ -1,4 +1,4 @@
-"""A local stand-in for GitHub's REST API, as far as a repository_dispatch needs it.
+"""A local stand-in for GitHub's REST API: repository_dispatch, and what closing the loop needs.
 
 ``GitHubAPI`` serves on 127.0.0.1 (a ThreadingHTTPServer in a thread) the documented contract of
 
@@ -9,15 +9,19 @@
   over 100 characters, client_payload not an object or with more than 10 top-level keys),
   204 with rate-limit headers on success;
 - ``GET /repos/{owner}/{repo}`` and ``GET /rate_limit``, in case a client asks;
+- deployments, deployment statuses, pull requests and git refs, with GitHub's status codes
+  (``tests/harness/github_resources.py``; pulls and refs work on the repository's bare git repo
+  given to ``add_repo(…, git=)``);
 - scripted faults, one per request, from a queue (``fail_next``): 5xx, 429 with ``retry-after``,
   403 with ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset``.
 
 Every request is recorded (method, path, headers without ``Authorization``, JSON body, status).
 On a 204 the event goes to ``on_dispatch(owner, repo, event_type, client_payload)`` in a delivery
 thread, so the 204 is answered at once, as GitHub does; ``wait_for_deliveries`` waits for them.
-``ActDelivery`` is such a hook: it runs act for ``repository_dispatch`` on the config repo's
-default branch, only for the workflows whose ``types`` match (act 0.2.89 itself runs every
-``repository_dispatch`` workflow whatever the event's ``action``).
+``ActDelivery`` (tests/harness/delivery.py) is such a hook: it runs act for
+``repository_dispatch`` on the config repo's default branch, only for the workflows whose
+``types`` match (act 0.2.89 itself runs every ``repository_dispatch`` workflow whatever the
+event's ``action``).
 """
 
 from __future__ import annotations
@@ -25,24 +29,33 @@ from __future__ import annotations
 import json
 import queue
 import re
-import tempfile
 import threading
 import time
+import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.harness.act import Act, ActResult
-from tests.harness.gitrepo import GitRepo, git
+from tests.harness.delivery import (  # noqa: F401 - re-exported: the API's delivery hook
+    ActDelivery,
+    DeliveryRun,
+    _repository_json,
+    dispatch_event,
+    dispatch_types,
+    iter_results,
+    matching_workflows,
+)
+from tests.harness.github_resources import GitBacking, Resources
 
 DOCS = "https://docs.github.com/rest"
 DISPATCH_DOCS = f"{DOCS}/repos/repos#create-a-repository-dispatch-event"
 RATE_LIMIT = 5000
 _DISPATCH_PATH = re.compile(r"/repos/([^/]+)/([^/]+)/dispatches")
 _REPO_PATH = re.compile(r"/repos/([^/]+)/([^/]+)")
+_RESOURCE_PATH = re.compile(r"/repos/([^/]+)/([^/]+)(/(?:deployments|pulls|git)(?:/.*)?)")
 
 DispatchHook = Callable[[str, str, str, dict[str, Any]], Any]
 
@@ -54,6 +67,7 @@ class Fault:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] | None = None
+    path_suffix: str = ""  # only for a request whose path ends so ("": any request)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,8 @@ class GitHubAPI:
         self._lock = threading.Lock()
         self._repos: dict[str, str] = {}  # lower-case full name → default branch
         self._tokens: dict[str, frozenset[str] | None] = {}  # token → repos (None: all)
+        self._logins: dict[str, str] = {}  # token → the user it belongs to
+        self.resources = Resources(lambda: self.url)
         self._faults: deque[Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._deliveries: list[Delivery] = []
@@ -123,20 +139,45 @@ class GitHubAPI:
         return f"http://{host!s}:{port}"
 
     # -- configuration -----------------------------------------------------------------------
-    def add_repo(self, full_name: str, default_branch: str = "main") -> None:
+    def add_repo(self, full_name: str, default_branch: str = "main", *,
+                 git: Path | None = None, merge_methods: tuple[str, ...] = ("merge", "squash")
+                 ) -> None:
+        """A repository; ``git`` is its bare repo (refs, pull requests, deployment refs)."""
         with self._lock:
             self._repos[full_name.lower()] = default_branch
+            if git is not None:
+                self.resources.git[full_name.lower()] = GitBacking(git)
+            self.resources.merge_methods[full_name.lower()] = merge_methods
 
-    def add_token(self, token: str, repos: Iterable[str] | None = None) -> None:
-        """A token that may write to ``repos`` (None: to every known repository)."""
+    def add_token(self, token: str, repos: Iterable[str] | None = None,
+                  login: str = "release-bot") -> None:
+        """A token of ``login`` that may write to ``repos`` (None: to every known repository)."""
         with self._lock:
             self._tokens[token] = None if repos is None else frozenset(r.lower() for r in repos)
+            self._logins[token] = login
             self._remaining[token] = RATE_LIMIT
 
+    def deployment_statuses(self, repo: str, deployment_id: int) -> list[str]:
+        """The states of a deployment's statuses, oldest first."""
+        with self.resources._lock:
+            found = self.resources.deployments.get(deployment_id)
+            if found is None or found.repo != repo.lower():
+                return []
+            return [status["state"] for status in found.statuses]
+
+    def deployments_of(self, repo: str) -> list[dict[str, Any]]:
+        """Every deployment of ``repo``, oldest first, as the API shows it."""
+        with self.resources._lock:
+            return [self.resources.deployment_json(d)
+                    for d in sorted(self.resources.deployments.values(), key=lambda d: d.id)
+                    if d.repo == repo.lower()]
+
     def fail_next(self, status: int, *, retry_after: int | None = None,
-                  rate_limit_reset: int | None = None, message: str | None = None) -> None:
-        """Queue a fault for the next request: 5xx, 429 (``retry_after``), 403 rate limit
-        (``rate_limit_reset``: epoch seconds, with ``x-ratelimit-remaining: 0``)."""
+                  rate_limit_reset: int | None = None, message: str | None = None,
+                  path_suffix: str = "") -> None:
+        """Queue a fault for the next request (whose path ends with ``path_suffix``, e.g.
+        ``/dispatches``): 5xx, 429 (``retry_after``), 403 rate limit (``rate_limit_reset``: epoch
+        seconds, with ``x-ratelimit-remaining: 0``)."""
         headers: dict[str, str] = {}
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
@@ -151,7 +192,7 @@ class GitHubAPI:
                             "before you try again."}.get(status, "Server Error")
         with self._lock:
             self._faults.append(Fault(status, headers, {"message": message,
-                                                        "documentation_url": DOCS}))
+                                                        "documentation_url": DOCS}, path_suffix))
 
     # -- what happened -----------------------------------------------------------------------
     @property
@@ -161,6 +202,10 @@ class GitHubAPI:
 
     def dispatch_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/dispatches")]
+
+    def login_of(self, token: str | None) -> str:
+        with self._lock:
+            return self._logins.get(token or "", "")
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -183,9 +228,13 @@ class GitHubAPI:
         with self._lock:
             self._requests.append(request)
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if path.split("?")[0].endswith(fault.path_suffix):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def _access(self, token: str | None, owner: str, repo: str) -> int:
         """401, 404, or 0 when the token may write to the repository."""
@@ -294,16 +343,16 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                 method, self.path,
                 {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
                 body, status, scheme))
-            if status == 204:  # queued before answering, so a test never waits on an empty list
-                match = _DISPATCH_PATH.fullmatch(self.path)
-                assert match is not None
+            match = _DISPATCH_PATH.fullmatch(self.path)
+            if status == 204 and match is not None and method == "POST":
+                # queued before answering, so a test never waits on an empty list
                 api._accept(match[1], match[2], body["event_type"],
                             dict(body.get("client_payload") or {}))
             self._send(status, answer, headers)
 
         def _answer(self, method: str, token: str | None, body: Any,
                     parsed: bool) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
-            fault = api._next_fault()
+            fault = api._next_fault(self.path)
             if fault is not None:
                 return fault.status, fault.body, fault.headers
             if token is None:
@@ -311,6 +360,10 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
             run = _answer_run(api, self.path, token, method)
             if run is not None:
                 return run
+            path, _, query = self.path.partition("?")
+            resource = _RESOURCE_PATH.fullmatch(path)
+            if resource is not None:
+                return self._resource(method, token, resource, query, body, parsed)
             dispatch = _DISPATCH_PATH.fullmatch(self.path)
             repo = _REPO_PATH.fullmatch(self.path)
             target = dispatch or repo
@@ -339,11 +392,39 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
                              "status": "422"}, rate
             return 204, None, rate
 
+        def _resource(self, method: str, token: str, match: re.Match[str], query: str,
+                      body: Any, parsed: bool
+                      ) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
+            access = api._access(token, match[1], match[2])
+            rate = api._rate_headers(token)
+            if access == 401:
+                return 401, {"message": "Bad credentials", "documentation_url": DOCS}, {}
+            if access == 404:
+                return 404, {"message": "Not Found", "documentation_url": DOCS}, rate
+            if not parsed:
+                return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS}, rate
+            params = dict(urllib.parse.parse_qsl(query))
+            answer = api.resources.route(method, f"{match[1]}/{match[2]}".lower(),
+                                         urllib.parse.unquote(match[3]), params, body,
+                                         api.login_of(token))
+            if answer is None:
+                return 404, {"message": "Not Found", "documentation_url": DOCS}, rate
+            return answer[0], answer[1], rate
+
         def do_GET(self) -> None:
             self._handle("GET")
 
         def do_POST(self) -> None:
             self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
 
     return Handler
 
@@ -379,135 +460,3 @@ def _answer_run(api: GitHubAPI, path: str, token: str | None,
     if access == 404 or run is None:
         return 404, {"message": "Not Found", "documentation_url": DOCS}, api._rate_headers(token)
     return 200, run, api._rate_headers(token)
-
-
-def _repository_json(owner: str, name: str, default_branch: str) -> dict[str, Any]:
-    return {"id": abs(hash(f"{owner}/{name}")) % 10**9, "name": name,
-            "full_name": f"{owner}/{name}", "private": True,
-            "owner": {"login": owner, "type": "Organization"},
-            "html_url": f"https://github.com/{owner}/{name}",
-            "clone_url": f"https://github.com/{owner}/{name}.git",
-            "default_branch": default_branch}
-
-
-def dispatch_event(owner: str, repo: str, event_type: str, client_payload: Mapping[str, Any],
-                   default_branch: str = "main", sender: str = "release-bot") -> dict[str, Any]:
-    """The ``repository_dispatch`` webhook payload GitHub gives the receiving workflow."""
-    return {"action": event_type, "branch": default_branch,
-            "client_payload": dict(client_payload),
-            "repository": _repository_json(owner, repo, default_branch),
-            "organization": {"login": owner},
-            "sender": {"login": sender, "type": "User"}}
-
-
-def _on_keys(document: Any) -> Any:
-    if not isinstance(document, dict):
-        return None
-    # YAML 1.1 loaders read the key `on` as True
-    return document.get("on", document.get(True))
-
-
-def dispatch_types(workflow: Path) -> list[str] | None:
-    """The repository_dispatch types a workflow listens to ([] = all), None if it does not."""
-    from ruamel.yaml import YAML
-
-    try:
-        triggers = _on_keys(YAML(typ="safe", pure=True).load(workflow.read_text(encoding="utf-8")))
-    except Exception:  # a broken workflow: GitHub does not run it either
-        return None
-    if triggers == "repository_dispatch":
-        return []
-    if isinstance(triggers, list):
-        return [] if "repository_dispatch" in triggers else None
-    if not isinstance(triggers, dict) or "repository_dispatch" not in triggers:
-        return None
-    config = triggers["repository_dispatch"] or {}
-    types = config.get("types", []) if isinstance(config, dict) else []
-    return [types] if isinstance(types, str) else [str(t) for t in types]
-
-
-def matching_workflows(workdir: Path, event_type: str) -> list[Path]:
-    folder = workdir / ".github" / "workflows"
-    found = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
-    matches = []
-    for path in found:
-        types = dispatch_types(path)
-        if types is not None and (not types or event_type in types):
-            matches.append(path)
-    return matches
-
-
-@dataclass
-class DeliveryRun:
-    """act's runs for one delivered event: one per matching workflow (GitHub runs each)."""
-
-    workdir: Path
-    runs: dict[str, ActResult]
-
-    @property
-    def ok(self) -> bool:
-        return all(result.ok for result in self.runs.values())
-
-    @property
-    def log(self) -> str:
-        return "\n".join(f"=== {name}\n{result.log}" for name, result in self.runs.items())
-
-    def __str__(self) -> str:
-        return "\n".join(f"=== {name}: {result}" for name, result in self.runs.items()) or \
-            f"no workflow matched in {self.workdir}"
-
-
-class ActDelivery:
-    """An ``on_dispatch`` hook delivering events to config repos with act, as GitHub would:
-    the repository's default branch as it is on its origin, the event's ``action`` and
-    ``client_payload``, every workflow whose ``repository_dispatch`` types match.
-
-    Each delivery gets its own fresh clone of the origin (a ``git fetch`` + ``git reset --hard``
-    of a clone could race with a second delivery running at the same time)."""
-
-    def __init__(self, act: Act, repos: Iterable[GitRepo], *,
-                 secrets: Mapping[str, str] | None = None,
-                 variables: Mapping[str, str] | None = None,
-                 env: Mapping[str, str] | None = None, timeout: float = 600) -> None:
-        self.act = act
-        self.repos = {repo.full_name.lower(): repo for repo in repos}
-        self.secrets = dict(secrets or {})
-        self.variables = dict(variables or {})
-        self.env = dict(env or {})
-        self.timeout = timeout
-
-    def checkout(self, repo: GitRepo) -> tuple[Path, str]:
-        """A fresh clone of ``repo``'s origin at its default branch → (workdir, branch)."""
-        branch = git(repo.bare, "symbolic-ref", "--short", "HEAD").strip()
-        workdir = Path(tempfile.mkdtemp(prefix=f"{repo.name}-delivery-", dir=repo.work.parent))
-        git(workdir, "clone", "-q", "--branch", branch, "--", str(repo.bare), ".")
-        git(workdir, "remote", "set-url", "origin", repo.url)
-        git(workdir, "config", f"url.{repo.bare}.insteadOf", repo.url)
-        git(workdir, "config", "user.name", "Test Author")
-        git(workdir, "config", "user.email", "author@example.com")
-        return workdir, branch
-
-    def __call__(self, owner: str, repo: str, event_type: str,
-                 client_payload: dict[str, Any]) -> DeliveryRun:
-        target = self.repos.get(f"{owner}/{repo}".lower())
-        if target is None:
-            raise LookupError(f"no config repo {owner}/{repo} to deliver {event_type} to")
-        workdir, branch = self.checkout(target)
-        event = dispatch_event(owner, repo, event_type, client_payload, branch)
-        runs = {}
-        for workflow in matching_workflows(workdir, event_type):
-            rel = workflow.relative_to(workdir).as_posix()
-            # act would take GITHUB_REPOSITORY from the insteadOf-rewritten origin (a path)
-            env = {"GITHUB_REPOSITORY": target.full_name, **self.env}
-            runs[rel] = self.act.run(workdir, "repository_dispatch", event, workflow=rel,
-                                     secrets=self.secrets, variables=self.variables,
-                                     env=env, timeout=self.timeout)
-        return DeliveryRun(workdir, runs)
-
-
-def iter_results(deliveries: Iterable[Delivery]) -> Iterator[DeliveryRun]:
-    """The DeliveryRun of each delivery, re-raising a hook's failure."""
-    for delivery in deliveries:
-        if delivery.error is not None:
-            raise delivery.error
-        yield delivery.result

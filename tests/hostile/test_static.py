@@ -53,7 +53,7 @@ def test_the_files_are_found() -> None:
     assert {p.name for p in WORKFLOWS} >= {"release.yml", "image-update.yml",
                                            "cronjob-update.yml", "ci.yml",
                                            "app-image-update.yml", "dev-release-version.yaml"}
-    assert len(ACTIONS) == 6
+    assert len(ACTIONS) == 7
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)

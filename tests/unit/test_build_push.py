@@ -189,7 +189,7 @@ def test_root_action_combines_build_push_and_dispatch() -> None:
     assert dispatch_step["env"] == {
         i.env: (f"${{{{ steps.build.outputs.{i.name} }}}}" if i.name in ("image", "release", "digest")
                 else f"${{{{ inputs.{i.name} }}}}") for i in dispatch.SPEC.inputs}
-    assert set(root["outputs"]) == set(build_push.SPEC.outputs) | {"payload"}
+    assert set(root["outputs"]) == set(build_push.SPEC.outputs) | set(dispatch.SPEC.outputs)
 
 
 SEED_INPUTS = {  # the seed's reusable-acr-k8s-release-workflow.yaml: name → (type, default, required)
@@ -215,7 +215,8 @@ def test_release_workflow_keeps_the_seed_contract() -> None:
     assert set(added) >= {"config_repository", "platforms", "allowed_environments",
                           "github_api_url"}
     assert set(call["secrets"]) == {"CR_ENDPOINT", "CR_USERNAME", "CR_PASSWORD", "GITHUB_PAT"}
-    assert set(call["outputs"]) == {"image", "version", "digest"}
+    assert set(call["outputs"]) == {"image", "version", "digest", "promoted", "deployment_id",
+                                    "config_commit_url"}
     assert workflow["permissions"] == {}
     uses = [step.get("uses", "") for job in workflow["jobs"].values()
             for step in job.get("steps", [])]
@@ -229,11 +230,18 @@ def test_example_workflows_call_the_release_workflow_as_the_seed_does() -> None:
     for name, env, trigger in (("dev-release-version.yaml", "dev", "push"),
                                ("prod-release-version.yaml", "prod", "push")):
         workflow = YAML(typ="safe").load((folder / name).read_text(encoding="utf-8"))
-        (job,) = workflow["jobs"].values()
+        (job,) = [j for j in workflow["jobs"].values() if "uses" in j]
         assert job["uses"] == "gitops-release/gitops-release/.github/workflows/release.yml@v1"
         assert job["secrets"] == "inherit"
         assert job["with"]["target_env"] == env
         assert trigger in workflow["on"]
+    dev = YAML(typ="safe").load((folder / "dev-release-version.yaml").read_text(encoding="utf-8"))
+    # the seed's dev flow: tests, then Release Please and the dev deploy side by side
+    assert dev["jobs"]["deploy_dev"]["needs"] == "test"
+    assert dev["jobs"]["release-please"]["needs"] == "test"
+    assert dev["jobs"]["release-please"]["steps"][0]["uses"].startswith(
+        "googleapis/release-please-action@")
+    assert dev["jobs"]["release-please"]["if"] == "${{ !github.event.act }}"
     prod = YAML(typ="safe").load((folder / "prod-release-version.yaml").read_text(encoding="utf-8"))
     assert prod["on"]["push"]["tags"] == ["v*.*.*"]
     assert "concurrency" in prod

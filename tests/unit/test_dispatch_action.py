@@ -41,8 +41,10 @@ def test_every_input_goes_through_env_and_run_has_no_expressions() -> None:
 
 def test_outputs_are_the_spec_outputs() -> None:
     outputs = action()["outputs"]
-    assert list(outputs) == list(SPEC.outputs) == ["payload"]
-    assert outputs["payload"]["value"] == "${{ steps.run.outputs.payload }}"
+    assert list(outputs) == list(SPEC.outputs) == ["payload", "deployment-id", "deployment-state",
+                                                   "deployment-log-url"]
+    for name in outputs:
+        assert outputs[name]["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
 
 
 def test_dispatch_extra_exists() -> None:

@@ -192,3 +192,29 @@ def test_receiver_keeps_or_refuses_unknown_keys() -> None:
     assert parse_client_payload({**GOOD, "team": "a"}).extra == {"team": "a"}
     with pytest.raises(InputError, match="unknown key 'team'"):
         parse_client_payload({**GOOD, "team": "a"}, allow_unknown=False)
+
+
+def test_source_carries_the_deployment_id_as_an_integer() -> None:
+    source = parse_source_text('{"repository": "acme/my-api", "deployment_id": 1234567890}')
+    assert source.deployment_id == 1234567890
+    payload = build_payload(**GOOD, source=source)
+    assert payload.serialize().endswith('"source":{"repository":"acme/my-api",'
+                                        '"deployment_id":1234567890}}')
+    received = parse_client_payload(json.loads(payload.serialize()), allow_unknown=False)
+    assert received.source == source
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('"42"', "input 'source.deployment_id': must be an integer, not str"),
+    ("true", "input 'source.deployment_id': must be an integer, not bool"),
+    ("4.2", "input 'source.deployment_id': must be an integer, not float"),
+    ("0", "input 'source.deployment_id': 0 is not a deployment id"),
+    ("-1", "input 'source.deployment_id': -1 is not a deployment id"),
+    (str(2**53), f"input 'source.deployment_id': {2**53} is not a deployment id"),
+], ids=["string", "bool", "float", "zero", "negative", "too-big"])
+def test_deployment_id_rejects(value: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_source_text(f'{{"deployment_id": {value}}}')
+    assert str(caught.value).startswith(message)
+    with pytest.raises(InputError, match=r"client_payload\.source\.deployment_id"):
+        parse_client_payload({**GOOD, "source": {"deployment_id": json.loads(value)}})

@@ -47,8 +47,9 @@ def _table_after(heading: str) -> list[str]:
     ("### `actions/image-update` and `actions/cronjob-update`", "actions/cronjob-update/action.yml"),
     ("### Reusable workflow `release.yml`", ".github/workflows/release.yml"),
     ("### `actions/release-control`", "actions/release-control/action.yml"),
+    ("### `actions/promote` and the config repo's Promote workflow", "actions/promote/action.yml"),
 ], ids=["build-push", "dispatch", "image-update", "cronjob-update", "release.yml",
-        "release-control"])
+        "release-control", "promote"])
 def test_inputs_tables_match_the_declarations(heading: str, declared: str) -> None:
     document = YAML(typ="safe").load((REPO_ROOT / declared).read_text(encoding="utf-8"))
     inputs = document["inputs"] if "runs" in document else document["on"]["workflow_call"]["inputs"]

@@ -113,7 +113,7 @@ def test_downgrade_is_refused_without_a_commit(config_repo: GitRepo, tmp_path: P
     code, log, out = deploy(config_repo, tmp_path, *web_api("v1.3.9", PROD))
     assert code == 0, log
     assert "::notice title=Downgrade refused::" in log
-    assert f"web-api@v1.3.9 is older than v1.4.0, which {PROD} runs" in log
+    assert f"v1.3.9 is older than v1.4.0, which {PROD} runs" in log
     assert read_outputs(out)["changed"] == "false" and read_outputs(out)["refused"] == "true"
     assert config_repo.origin_head() == head
 

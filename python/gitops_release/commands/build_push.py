@@ -1,19 +1,35 @@
 """`gitops-release build-push`: compute tags (metadata-action rules), build for several platforms
-with buildx, push, and report the image, version and pushed digest."""
+with buildx, push, and report the image, version and pushed digest. On a version tag the image
+built from the same commit is promoted by digest instead (see gitops_release.promotion)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gitops_release.errors import InputError
+from gitops_release.errors import BuildError, InputError
 from gitops_release.inputs import CommandSpec, InputSpec, check_text, parse_bool, parse_list
 from gitops_release.reference import parse_reference, validate_name
 from gitops_release.runner import Runner, md_escape
-from gitops_release.tags import DEFAULT_RULES, compute_tags, context_from_environ, labels, parse_flavor
+from gitops_release.tags import (
+    DEFAULT_RULES,
+    Context,
+    TagResult,
+    compute_tags,
+    context_from_environ,
+    labels,
+    parse_flavor,
+)
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+    from gitops_release.promotion import Found
 
 SPEC = CommandSpec(
     name="build-push",
@@ -39,6 +55,10 @@ SPEC = CommandSpec(
                   "type=registry,ref=<registry>/<image-name>; none: no cache import"),
         InputSpec("cache-to", "Cache export; 'none' for no export", default="type=inline"),
         InputSpec("labels", "Extra image labels, KEY=VALUE per line"),
+        InputSpec("promote", "auto: on a version tag, re-tag the image built from the same commit "
+                  "(found by its sha tag or revision label) and build only when there is none; "
+                  "always: promote on every event, fail without such an image; never: always "
+                  "build", default="auto"),
     ),
     outputs={
         "image": "registry/name:version",
@@ -47,6 +67,8 @@ SPEC = CommandSpec(
         "digest": "sha256 digest of the pushed image index",
         "release": "<image-name>@<version>",
         "labels": "the image labels, KEY=VALUE per line",
+        "promoted": "'true' when an existing image was re-tagged instead of built",
+        "promoted-from": "the image that was re-tagged (registry/name:tag), empty after a build",
     },
 )
 
@@ -67,6 +89,7 @@ class BuildPushInputs:
     cache_from: tuple[str, ...]
     cache_to: str
     labels: tuple[str, ...]
+    promote: str = "auto"
 
     @property
     def repository(self) -> str:
@@ -85,6 +108,8 @@ def _pairs(name: str, value: str) -> dict[str, str]:
 
 
 def read_inputs(raw: Mapping[str, str]) -> BuildPushInputs:
+    from gitops_release.promotion import parse_mode
+
     registry = check_text("registry", raw["registry"].strip()).removeprefix("https://")
     image_name = check_text("image-name", raw["image-name"].strip())
     repository = validate_name(f"{registry}/{image_name}", "image-name")
@@ -117,7 +142,8 @@ def read_inputs(raw: Mapping[str, str]) -> BuildPushInputs:
         push=parse_bool("push", raw["push"]), build_args=_pairs("build-args", raw["build-args"]),
         cache_from=cache_from, cache_to="" if raw["cache-to"].strip() == "none" else
         raw["cache-to"].strip(),
-        labels=tuple(f"{k}={v}" for k, v in _pairs("labels", raw["labels"]).items()))
+        labels=tuple(f"{k}={v}" for k, v in _pairs("labels", raw["labels"]).items()),
+        promote=parse_mode(raw["promote"]))
 
 
 def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
@@ -125,11 +151,21 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         runner.mask(raw["password"])
     inputs = read_inputs(raw)
     now = datetime.now(timezone.utc)
-    result = compute_tags(inputs.tags, context_from_environ(environ, now), parse_flavor(inputs.flavor))
+    ctx = context_from_environ(environ, now)
+    result = compute_tags(inputs.tags, ctx, parse_flavor(inputs.flavor))
     references = result.references(inputs.repository)
-    image_labels = labels(result.version, environ, now, inputs.labels)
     runner.info(f"version {result.version}; tags: {', '.join(result.tags)}")
-    digest, seconds = _build(inputs, references, image_labels, result.version, runner, environ)
+    found = _find_promotable(inputs, ctx, result, runner)
+    with _docker(inputs, runner, environ) as docker:
+        if found is not None:
+            started = time.monotonic()
+            _promote(docker, inputs, found, references, runner)
+            digest, seconds = found.image.digest, time.monotonic() - started
+            image_labels = found.image.labels
+        else:
+            image_labels = labels(result.version, environ, now, inputs.labels)
+            digest, seconds = _build(docker, inputs, references, image_labels, result.version,
+                                     runner, environ)
     outputs = {
         "image": f"{inputs.repository}:{result.version}",
         "version": result.version,
@@ -137,26 +173,64 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         "digest": digest,
         "release": f"{inputs.image_name}@{result.version}",
         "labels": "\n".join(f"{k}={v}" for k, v in image_labels.items()),
+        "promoted": "true" if found else "false",
+        "promoted-from": found.image.reference if found else "",
     }
     runner.set_outputs(outputs)
+    how = (f"| Promoted from | {md_escape(found.image.reference)} (by {found.by}) |\n"
+           if found else f"| Platforms | {md_escape(', '.join(inputs.platforms))} |\n")
     runner.summary(
-        f"### :whale: Built {md_escape(outputs['image'])}\n\n"
-        f"| | |\n|---|---|\n| Platforms | {md_escape(', '.join(inputs.platforms))} |\n"
+        f"### :whale: {'Promoted' if found else 'Built'} {md_escape(outputs['image'])}\n\n"
+        f"| | |\n|---|---|\n{how}"
         f"| Tags | {md_escape(', '.join(result.tags))} |\n| Digest | {md_escape(digest or '-')} |\n"
-        f"| Pushed | {'yes' if inputs.push else 'no'} |\n| Build time | {seconds:.1f} s |\n")
+        f"| Pushed | {'yes' if inputs.push else 'no'} |\n"
+        f"| {'Promotion' if found else 'Build'} time | {seconds:.1f} s |\n")
 
 
-def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping[str, str],
-           version: str, runner: Runner, environ: Mapping[str, str]) -> tuple[str, float]:
+def _find_promotable(inputs: BuildPushInputs, ctx: Context, result: TagResult,
+                     runner: Runner) -> Found | None:
+    """The image built from this commit when this event promotes; None means build."""
+    from gitops_release import promotion
+    from gitops_release.registry import RegistryClient
+
+    if not promotion.wanted(inputs.promote, ctx.ref) or not inputs.push:
+        return None
+    client = RegistryClient(inputs.registry, inputs.username, inputs.password)
+    found = promotion.find_build(client, inputs.image_name, ctx.sha,
+                                 short_length=ctx.short_sha_length, skip=result.tags,
+                                 log=runner.info)
+    if found is not None:
+        runner.info(f"promoting {found.image.reference} ({found.image.digest}), built from "
+                    f"{ctx.sha[:12]} (found by its {found.by}); nothing is built")
+        return found
+    if inputs.promote == "always":
+        raise BuildError(f"no image of {inputs.repository} was built from {ctx.sha or 'this commit'}",
+                         input_name="promote",
+                         hint="Release a commit that was built before (e.g. deployed to dev), or "
+                              "set promote: auto to build when there is none")
+    runner.info(f"no image of {inputs.repository} was built from {ctx.sha[:12] or 'this commit'}; "
+                "building it")
+    return None
+
+
+def _promote(docker: DockerClient, inputs: BuildPushInputs, found: Found,
+             references: list[str], runner: Runner) -> None:
+    from gitops_release import promotion
+    from gitops_release.registry import RegistryClient
+
+    client = RegistryClient(inputs.registry, inputs.username, inputs.password)
+    with runner.group(f"Promote {found.image.digest}"):
+        promotion.retag(docker, client, inputs.image_name, found, references, runner.info)
+
+
+@contextmanager
+def _docker(inputs: BuildPushInputs, runner: Runner,
+            environ: Mapping[str, str]) -> Iterator[DockerClient]:
+    """A Docker client with a private config, logged in to the registry when credentials are given."""
     from python_on_whales import DockerClient
 
     from gitops_release import build
 
-    request = build.BuildRequest(
-        context=inputs.context, dockerfile=inputs.dockerfile, platforms=inputs.platforms,
-        tags=tuple(references), push=inputs.push,
-        build_args={"version": version, **inputs.build_args}, labels=image_labels,
-        cache_from=inputs.cache_from, cache_to=inputs.cache_to)
     with build.private_docker_config(environ.get("RUNNER_TEMP", "")) as config:
         docker = DockerClient(config=config)
         if inputs.username and inputs.password:
@@ -164,17 +238,29 @@ def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping
                 build.login(docker, build.Credentials(inputs.registry, inputs.username,
                                                       inputs.password))
                 runner.info("Login succeeded")
-        missing = build.needs_emulation(inputs.platforms)
-        if missing and environ.get("RUNNER_ENVIRONMENT") == "github-hosted":
-            build.install_emulators(docker, missing, runner.warning)
-        elif missing:
-            runner.info(f"no QEMU for {', '.join(missing)} on this host: a Dockerfile with RUN "
-                        "steps for those platforms needs binfmt handlers (e.g. Debian's "
-                        "qemu-user-static); one without RUN steps builds as it is")
-        started = time.monotonic()
-        with runner.group(f"Build {', '.join(inputs.platforms)}"), runner.verbatim():
-            digest = build.build_and_push(docker, request, inputs.registry, runner.info,
-                                          runner.info)
-        seconds = time.monotonic() - started
+        yield docker
+
+
+def _build(docker: DockerClient, inputs: BuildPushInputs, references: list[str],
+           image_labels: Mapping[str, str], version: str, runner: Runner,
+           environ: Mapping[str, str]) -> tuple[str, float]:
+    from gitops_release import build
+
+    request = build.BuildRequest(
+        context=inputs.context, dockerfile=inputs.dockerfile, platforms=inputs.platforms,
+        tags=tuple(references), push=inputs.push,
+        build_args={"version": version, **inputs.build_args}, labels=image_labels,
+        cache_from=inputs.cache_from, cache_to=inputs.cache_to)
+    missing = build.needs_emulation(inputs.platforms)
+    if missing and environ.get("RUNNER_ENVIRONMENT") == "github-hosted":
+        build.install_emulators(docker, missing, runner.warning)
+    elif missing:
+        runner.info(f"no QEMU for {', '.join(missing)} on this host: a Dockerfile with RUN "
+                    "steps for those platforms needs binfmt handlers (e.g. Debian's "
+                    "qemu-user-static); one without RUN steps builds as it is")
+    started = time.monotonic()
+    with runner.group(f"Build {', '.join(inputs.platforms)}"), runner.verbatim():
+        digest = build.build_and_push(docker, request, inputs.registry, runner.info, runner.info)
+    seconds = time.monotonic() - started
     runner.info(f"built{' and pushed' if inputs.push else ''} in {seconds:.1f} s; digest {digest}")
     return digest, seconds
