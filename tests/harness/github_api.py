@@ -54,6 +54,7 @@ class Fault:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] | None = None
+    method: str = ""  # answer only a request of this method ("": any)
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,12 @@ class GitHubAPI:
             self._remaining[token] = RATE_LIMIT
 
     def fail_next(self, status: int, *, retry_after: int | None = None,
-                  rate_limit_reset: int | None = None, message: str | None = None) -> None:
-        """Queue a fault for the next request: 5xx, 429 (``retry_after``), 403 rate limit
-        (``rate_limit_reset``: epoch seconds, with ``x-ratelimit-remaining: 0``)."""
+                  rate_limit_reset: int | None = None, message: str | None = None,
+                  method: str = "") -> None:
+        """Queue a fault for the next request (of ``method`` only, when given: e.g. the dispatch
+        ``POST`` after release.yml's ``GET`` of the config repository): 5xx, 429
+        (``retry_after``), 403 rate limit (``rate_limit_reset``: epoch seconds, with
+        ``x-ratelimit-remaining: 0``)."""
         headers: dict[str, str] = {}
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
@@ -150,7 +154,7 @@ class GitHubAPI:
                             "before you try again."}.get(status, "Server Error")
         with self._lock:
             self._faults.append(Fault(status, headers, {"message": message,
-                                                        "documentation_url": DOCS}))
+                                                        "documentation_url": DOCS}, method))
 
     # -- what happened -----------------------------------------------------------------------
     @property
@@ -182,9 +186,13 @@ class GitHubAPI:
         with self._lock:
             self._requests.append(request)
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, method: str) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.method in ("", method):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def _access(self, token: str | None, owner: str, repo: str) -> int:
         """401, 404, or 0 when the token may write to the repository."""
@@ -302,7 +310,7 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, method: str, token: str | None, body: Any,
                     parsed: bool) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
-            fault = api._next_fault()
+            fault = api._next_fault(method)
             if fault is not None:
                 return fault.status, fault.body, fault.headers
             if token is None:
