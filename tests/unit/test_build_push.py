@@ -90,11 +90,23 @@ def test_bad_inputs_name_the_input(app: Path, overrides: dict[str, str], input_n
 def test_bad_tag_rule_fails_before_any_docker_call(app: Path) -> None:
     out = io.StringIO()
     code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
-                 "--password", "hunter2", "--tags", "type=calver"], {"PATH": ""}, out)
+                 "--password", "hunter2", "--tags", "type=calver"],
+                {"PATH": "", "GITHUB_ACTIONS": "true"}, out)
     assert code == 1
     assert out.getvalue().splitlines() == [
         "::add-mask::hunter2",
         "::error title=build-push%3A Invalid input::input 'tags': unknown tag type 'calver' in the "
+        "rule 'type=calver'. Use one of edge, match, raw, ref, schedule, semver, sha",
+    ]
+
+
+def test_off_a_runner_the_password_is_never_printed_and_errors_are_plain(app: Path) -> None:
+    out = io.StringIO()
+    code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
+                 "--password", "hunter2", "--tags", "type=calver"], {"PATH": ""}, out)
+    assert code == 1
+    assert out.getvalue().splitlines() == [
+        "error: build-push: Invalid input: input 'tags': unknown tag type 'calver' in the "
         "rule 'type=calver'. Use one of edge, match, raw, ref, schedule, semver, sha",
     ]
 
@@ -215,7 +227,8 @@ def test_release_workflow_keeps_the_seed_contract() -> None:
     assert set(added) >= {"config_repository", "platforms", "allowed_environments",
                           "github_api_url"}
     assert set(call["secrets"]) == {"CR_ENDPOINT", "CR_USERNAME", "CR_PASSWORD", "GITHUB_PAT"}
-    assert set(call["outputs"]) == {"image", "version", "digest"}
+    # image holds the CR_ENDPOINT secret (GitHub drops it); the others are secret-free
+    assert set(call["outputs"]) == {"image", "version", "digest", "image_name", "release"}
     assert workflow["permissions"] == {}
     uses = [step.get("uses", "") for job in workflow["jobs"].values()
             for step in job.get("steps", [])]

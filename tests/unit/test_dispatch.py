@@ -29,7 +29,7 @@ EXPECTED_PAYLOAD = {
     "source": {"repository": "acme/my-api", "sha": SHA, "ref": "refs/tags/v1.2.3",
                "run_url": "https://github.com/acme/my-api/actions/runs/42"},
 }
-RUNNER_ENV = {"GITHUB_REPOSITORY": "acme/my-api", "GITHUB_SHA": SHA,
+RUNNER_ENV = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/my-api", "GITHUB_SHA": SHA,
               "GITHUB_REF": "refs/tags/v1.2.3", "GITHUB_SERVER_URL": "https://github.com",
               "GITHUB_RUN_ID": "42", "GITOPS_RELEASE_DISPATCH_BACKOFF": "0.05"}
 
