@@ -250,3 +250,16 @@ def test_example_workflows_call_the_release_workflow_as_the_seed_does() -> None:
     prod = YAML(typ="safe").load((folder / "prod-release-version.yaml").read_text(encoding="utf-8"))
     assert prod["on"]["push"]["tags"] == ["v*.*.*"]
     assert "concurrency" in prod
+
+
+def test_missing_docker_binary_is_a_clear_error_not_a_traceback(app: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    out = io.StringIO()
+    code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
+                 "--platforms", "linux/amd64"], {"PATH": str(empty)}, out)
+    assert code == 1
+    assert out.getvalue().splitlines()[-1] == (
+        "error: build-push: Build failed: the docker command was not found on PATH. Install "
+        "Docker (the docker CLI with its buildx plugin), or put it on PATH; on GitHub, use a "
+        "runner that has Docker (ubuntu-latest)")

@@ -3,13 +3,15 @@ with buildx, push, and report the image, version and pushed digest."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gitops_release.errors import InputError
+from gitops_release.errors import BuildError, InputError
 from gitops_release.inputs import CommandSpec, InputSpec, check_text, parse_bool, parse_list
 from gitops_release.reference import parse_reference, validate_name
 from gitops_release.runner import Runner, md_escape
@@ -152,6 +154,10 @@ def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping
 
     from gitops_release import build
 
+    if shutil.which("docker", path=environ.get("PATH", os.defpath)) is None:
+        raise BuildError("the docker command was not found on PATH",
+                         hint="Install Docker (the docker CLI with its buildx plugin), or put it "
+                              "on PATH; on GitHub, use a runner that has Docker (ubuntu-latest)")
     request = build.BuildRequest(
         context=inputs.context, dockerfile=inputs.dockerfile, platforms=inputs.platforms,
         tags=tuple(references), push=inputs.push,
