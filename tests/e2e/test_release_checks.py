@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.test_release_workflow import (CONFIG, DEV, DIGEST, TIMESTAMP, TOKEN, app, api,
-                                             registry)
+from tests.e2e.test_release_workflow import CONFIG, DEV, DIGEST, TIMESTAMP, TOKEN, api, app, registry
 from tests.harness.act import Act, ActResult
 from tests.harness.github_api import GitHubAPI
 from tests.harness.gitrepo import GitRepo

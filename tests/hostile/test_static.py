@@ -24,7 +24,8 @@ WORKFLOWS = sorted(
      *REPO_ROOT.glob("examples/*/.github/workflows/*.y*ml")])
 ACTIONS = sorted([REPO_ROOT / "action.yml", *REPO_ROOT.glob("actions/*/action.yml")])
 ALL = WORKFLOWS + ACTIONS
-OWN = re.compile(r"gitops-release/gitops-release(/[\w./-]+)?@v\d+")  # ref-pinned by design
+OWN = re.compile(r"gitops-release/gitops-release(/[\w./-]+)?@v\d+(\.\d+\.\d+)?")  # @vX or, in a
+# released commit, @vX.Y.Z (scripts/pin_refs.py)
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 RECEIVERS = {"image-update.yml", "cronjob-update.yml"}

@@ -14,6 +14,7 @@ from gitops_release.cli import main
 from gitops_release.commands import build_push
 from gitops_release.errors import InputError, RegistryError
 from gitops_release.inputs import resolve
+from tests.harness.act import released_version
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = REPO / "actions" / "build-push" / "action.yml"
@@ -232,8 +233,9 @@ def test_release_workflow_keeps_the_seed_contract() -> None:
     assert workflow["permissions"] == {}
     uses = [step.get("uses", "") for job in workflow["jobs"].values()
             for step in job.get("steps", [])]
-    assert "gitops-release/gitops-release/actions/build-push@v1" in uses
-    assert "gitops-release/gitops-release/actions/dispatch@v1" in uses
+    refs = ("v1", f"v{released_version()}")  # a released commit pins its own version
+    assert any(f"gitops-release/gitops-release/actions/build-push@{r}" in uses for r in refs)
+    assert any(f"gitops-release/gitops-release/actions/dispatch@{r}" in uses for r in refs)
     assert not any(u.startswith("./") for u in uses)
 
 

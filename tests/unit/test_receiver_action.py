@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from gitops_release.cli import load_command
+from tests.harness.act import released_version
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ["image-update", "cronjob-update"]
@@ -54,7 +55,8 @@ def test_reusable_workflows_pass_the_payload_inputs() -> None:
         assert "concurrency" not in job  # see test_static: no group without `queue: max`
         checkout, update = job["steps"]
         assert checkout["with"] == {"persist-credentials": False}
-        assert update["uses"] == f"gitops-release/gitops-release/actions/{name}@v1"
+        assert update["uses"] in {f"gitops-release/gitops-release/actions/{name}@{ref}"
+                                  for ref in ("v1", f"v{released_version()}")}
         assert set(update["with"]) <= {item.name for item in load_command(name).SPEC.inputs}
 
 
