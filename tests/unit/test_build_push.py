@@ -265,3 +265,30 @@ def test_missing_docker_binary_is_a_clear_error_not_a_traceback(app: Path, tmp_p
         "error: build-push: Build failed: the docker command was not found on PATH. Install "
         "Docker (the docker CLI with its buildx plugin), or put it on PATH; on GitHub, use a "
         "runner that has Docker (ubuntu-latest)")
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(("environ", "commit"), [
+    ({"GITHUB_SHA": SHA, "GITHUB_REPOSITORY": "acme/web-api"},
+     f"[`0123456789ab`](https://github.com/acme/web-api/commit/{SHA})"),
+    ({"GITHUB_SHA": SHA, "GITHUB_REPOSITORY": "acme/x](javascript:y)"}, "`0123456789ab`"),
+    ({}, "-"),
+], ids=["linked", "odd-repository-not-linked", "no-commit"])
+def test_summary_says_what_to_pull_and_from_which_commit(app: Path, environ: dict[str, str],
+                                                         commit: str) -> None:
+    inputs = build_push.read_inputs(_raw(platforms="linux/amd64,linux/arm64"))
+    digest = "sha256:" + "a" * 64
+    text = build_push.summary_markdown(inputs, "registry.example.com:5000/team/api:v1.2.3",
+                                       ["v1.2.3", "20260101000000000"], digest, 1.25, environ)
+    assert text == (
+        "### :whale: Built and pushed registry.example.com:5000/team/api:v1.2.3\n\n"
+        f"Pull it by digest: `registry.example.com:5000/team/api@{digest}`\n\n"
+        "| | |\n|---|---|\n"
+        f"| Source commit | {commit} |\n"
+        "| Tags | v1.2.3, 20260101000000000 |\n"
+        "| Platforms | linux/amd64, linux/arm64 |\n"
+        f"| Digest | {digest} |\n"
+        "| Cache | from type=registry,ref=registry.example.com:5000/team/api; to type=inline |\n"
+        "| Build time | 1.2 s |\n")

@@ -87,6 +87,8 @@ def test_happy_path_sends_exactly_the_contract(api: GitHubAPI, tmp_path: Path) -
                         run.output), run.output
     assert run.summary.startswith("### :rocket: Dispatched `new-image` to acme/k8s-configurations\n")
     assert "```json\n" + json.dumps(EXPECTED_PAYLOAD, indent=2) + "\n```" in run.summary
+    assert ("| Config repo runs | [acme/k8s-configurations actions](https://github.com/"
+            "acme/k8s-configurations/actions?query=event%3Arepository_dispatch) |") in run.summary
     assert_token_never_printed(run)
 
 

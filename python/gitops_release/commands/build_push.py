@@ -4,9 +4,10 @@ with buildx, push, and report the image, version and pushed digest."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,11 +142,40 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         "labels": "\n".join(f"{k}={v}" for k, v in image_labels.items()),
     }
     runner.set_outputs(outputs)
-    runner.summary(
-        f"### :whale: Built {md_escape(outputs['image'])}\n\n"
-        f"| | |\n|---|---|\n| Platforms | {md_escape(', '.join(inputs.platforms))} |\n"
-        f"| Tags | {md_escape(', '.join(result.tags))} |\n| Digest | {md_escape(digest or '-')} |\n"
-        f"| Pushed | {'yes' if inputs.push else 'no'} |\n| Build time | {seconds:.1f} s |\n")
+    runner.summary(summary_markdown(inputs, outputs["image"], result.tags, digest, seconds,
+                                    environ))
+
+
+def summary_markdown(inputs: BuildPushInputs, image: str, tags: Sequence[str], digest: str,
+                     seconds: float, environ: Mapping[str, str]) -> str:
+    """The step summary: what to pull (image@digest), from which commit, tags, platforms, cache."""
+    pull = f"{image.rsplit(':', 1)[0]}@{digest}" if digest else image
+    verb = "Built and pushed" if inputs.push else "Built (not pushed)"
+    cache = (f"from {', '.join(inputs.cache_from) or 'none'}; to {inputs.cache_to or 'none'}")
+    return (
+        f"### :whale: {verb} {md_escape(image)}\n\n"
+        f"Pull it by digest: `{pull}`\n\n"
+        f"| | |\n|---|---|\n"
+        f"| Source commit | {commit_link(environ)} |\n"
+        f"| Tags | {md_escape(', '.join(tags))} |\n"
+        f"| Platforms | {md_escape(', '.join(inputs.platforms))} |\n"
+        f"| Digest | {md_escape(digest or '-')} |\n"
+        f"| Cache | {md_escape(cache)} |\n"
+        f"| Build time | {seconds:.1f} s |\n")
+
+
+def commit_link(environ: Mapping[str, str]) -> str:
+    """``[abc1234](server/owner/repo/commit/sha)`` from the GITHUB_* variables, plain when a
+    value does not look like one (nothing from them can break out of the link)."""
+    sha = environ.get("GITHUB_SHA", "")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+        return "-"
+    if not (re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository)
+            and re.fullmatch(r"https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?", server)):
+        return f"`{sha[:12]}`"
+    return f"[`{sha[:12]}`]({server}/{repository}/commit/{sha})"
 
 
 def _build(inputs: BuildPushInputs, references: list[str], image_labels: Mapping[str, str],

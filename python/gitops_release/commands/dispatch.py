@@ -141,7 +141,19 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         f"| Event type | {md_escape(inputs.event_type)} |\n"
         f"| Release | {md_escape(inputs.payload.release)} |\n"
         f"| Path | {md_escape(inputs.payload.path)} |\n"
-        f"| Attempts | {result.attempts} |\n\n"
+        f"| Attempts | {result.attempts} |\n"
+        f"| Config repo runs | {runs_link(environ, inputs.repository)} |\n\n"
         f"{code_block(pretty)}\n\n"
         "The config repo runs its `repository_dispatch` workflows from its default branch.\n"
     )
+
+
+def runs_link(environ: Mapping[str, str], repository: str) -> str:
+    """A link to the config repository's repository_dispatch runs (the receiver's), from
+    ``GITHUB_SERVER_URL``; plain text when the server URL does not look like one."""
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not (re.fullmatch(r"https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?", server)
+            and re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository)):
+        return "-"
+    url = f"{server}/{repository}/actions?query=event%3Arepository_dispatch"
+    return f"[{md_escape(repository)} actions]({url})"
