@@ -23,22 +23,30 @@ from pathlib import Path
 from benchmarks.lib import git, machine, make_config_repo, ours, summary
 
 
-def checkout(bare: Path, dest: Path, app: str, sparse: bool) -> None:
+MODES = ("full", "sparse", "sparse-index")
+
+
+def checkout(bare: Path, dest: Path, app: str, mode: str) -> None:
+    """full: a depth-1 clone; sparse: what actions/checkout does with `filter: blob:none` and
+    `sparse-checkout` (cone); sparse-index: the same, then the receiver workflows' next step,
+    `git sparse-checkout set --cone --sparse-index` (the index holds the cone only)."""
     url = f"file://{bare}"  # file:// so that --depth and --filter apply to a local origin
-    if not sparse:
+    if mode == "full":
         git(dest.parent, "clone", "-q", "--depth", "1", "--config", "gc.auto=0", url, str(dest))
         return
     git(dest.parent, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout",
         "--config", "gc.auto=0", url, str(dest))
     git(dest, "sparse-checkout", "set", "--cone", f"apps/{app}")
     git(dest, "checkout", "-q", "main")
+    if mode == "sparse-index":
+        git(dest, "sparse-checkout", "set", "--cone", "--sparse-index", f"apps/{app}")
 
 
-def one_job(bare: Path, root: Path, n: int, sparse: bool, version: str) -> dict[str, float]:
+def one_job(bare: Path, root: Path, n: int, mode: str, version: str) -> dict[str, float]:
     app = f"app-{n % 7:05d}"
-    dest = root / f"job-{'sparse' if sparse else 'full'}-{version}"
+    dest = root / f"job-{mode}-{version}"
     start = time.perf_counter()
-    checkout(bare, dest, app, sparse)
+    checkout(bare, dest, app, mode)
     checked_out = time.perf_counter()
     result = ours(dest, app, version, extra=("--fan-out", "true"))
     done = time.perf_counter()
@@ -53,9 +61,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,5000")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    modes = [m for m in args.modes.split(",") if m]
+    if not set(modes) <= set(MODES):
+        parser.error(f"--modes: choose from {', '.join(MODES)}")
     print(f"machine: {machine()}")
     print(f"{'apps':>5} {'checkout':>8} | {'checkout p50':>12} {'deploy p50':>10} "
           f"{'total p50':>9} {'total max':>9}")
@@ -66,11 +78,11 @@ def main() -> None:
             root.mkdir()
             bare = make_config_repo(root, apps)
             git(bare, "config", "uploadpack.allowFilter", "true")
-            times: dict[str, list[dict[str, float]]] = {"full": [], "sparse": []}
-            for run in range(args.runs):  # alternate, so both see the same machine load
-                for mode in ("full", "sparse"):
-                    version = f"v{apps}.{run}.{1 if mode == 'full' else 2}"
-                    times[mode].append(one_job(bare, root, run, mode == "sparse", version))
+            times: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+            for run in range(args.runs):  # alternate, so all see the same machine load
+                for number, mode in enumerate(modes, start=1):
+                    version = f"v{apps}.{run}.{number}"
+                    times[mode].append(one_job(bare, root, run, mode, version))
             for mode, samples in times.items():
                 row = {"apps": apps, "mode": mode,
                        **{k: summary([s[k] for s in samples]) for k in ("checkout", "deploy",
@@ -83,7 +95,7 @@ def main() -> None:
     by = {(r["apps"], r["mode"]): r["total"]["p50"] for r in rows}
     if len(sizes) >= 2:
         small, large = min(sizes), max(sizes)
-        for mode in ("full", "sparse"):
+        for mode in modes:
             print(f"{mode}: {large} apps / {small} apps = {by[(large, mode)] / by[(small, mode)]:.2f}x")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
