@@ -6,9 +6,10 @@ sparse checkout (cone mode) of the overlay's app folder, `apps/<app>` (after; wh
 image-update.yml and cronjob-update.yml now ask of actions/checkout). Then the deploy: the
 image-update command (edit, commit, fetch → push) against the bare origin. Each run is a fresh
 clone, as each job is a fresh runner. The origin is a local bare repository with
-`uploadpack.allowFilter` (GitHub serves partial clones); a config repo of `apps × 4 overlays`.
+`uploadpack.allowFilter` (GitHub serves partial clones); a config repo of `apps x 4 overlays`.
 
-Usage: python -m benchmarks.receiver_job [--sizes 10,5000] [--runs 5] [--json out.json]
+Usage: python -m benchmarks.receiver_job [--sizes 10,5000] [--runs 5] [--modes full,sparse]
+[--json out.json]
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import time
 from pathlib import Path
 
 from benchmarks.lib import git, machine, make_config_repo, ours, summary
-
 
 MODES = ("full", "sparse", "sparse-index")
 
