@@ -1,16 +1,21 @@
 """Benchmark 1: a composite action's overhead, from step start to the entrypoint doing work.
 
 Each action's step runs `scripts/action-run <command> <extra>`. Cold: no venv yet (the first step
-of a job). pip's cache is warm: one unmeasured cold run per action fills it first, so the cold
-time is venv creation + pip resolving against the package index + installing from cached wheels
-(a hosted runner starts with an empty pip cache and downloads the wheels too; the index is still
-asked). Warm: the venv an earlier step of the job made. The entrypoint is
+of a job). The installer's cache is warm: one unmeasured cold run per action fills it first, so
+the cold time is venv creation + installing the locked wheels from the cache (pip still asks the
+package index; uv does not when its cache holds the pinned files; a hosted runner starts with an
+empty cache and downloads the wheels too). Warm: the venv an earlier step of the job made. The entrypoint is
 given an input it rejects at once, so the time is bootstrap + interpreter start + imports +
 input parsing, and nothing else. Baseline in the same run: `python3 -c pass` (the floor any Python
 step pays). Also the import time of image-update's code path (`python -X importtime`), including
 the libraries it loads to edit a manifest.
 
-Usage: python -m benchmarks.action_overhead [--runs 5] [--json out.json]"""
+The dependencies come from the hash-locked requirements/<extra>.txt. `--installer uv` puts the
+uv binary (found beside this Python, or on PATH) alone on the step's PATH, as a runner image or an
+earlier setup step would; `--installer pip` leaves it off, so the bootstrap falls back to the base
+interpreter's pip. The install cache (uv's or pip's) is warm in both cases.
+
+Usage: python -m benchmarks.action_overhead [--runs 5] [--installer uv|pip] [--json out.json]"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +45,7 @@ IMAGE_UPDATE_IMPORTS = ("import gitops_release.cli, gitops_release.commands.imag
 
 
 INSTALLED = re.compile(r"installed in (\d+) ms")
+UV_DIR: Path | None = None  # a folder holding only a `uv` link, put on PATH with --installer uv
 
 
 def run_step(command: str, extra: str, inputs: dict[str, str], venv_root: Path,
@@ -48,6 +55,10 @@ def run_step(command: str, extra: str, inputs: dict[str, str], venv_root: Path,
     # A runner's step sees the system python3 (with pip), not the venv this benchmark runs in.
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if p and not p.startswith(sys.prefix))
+    if UV_DIR is not None:
+        env["PATH"] = f"{UV_DIR}{os.pathsep}{env['PATH']}"
+    env["GITOPS_RELEASE_INSTALLER"] = "uv" if UV_DIR is not None else "pip"
+    env["GITHUB_ACTIONS"] = "true"  # as on a runner: the step prints workflow commands
     env.pop("VIRTUAL_ENV", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a runner does not set it; bytecode caches count
     env.update({f"GITOPS_RELEASE_{k}": v for k, v in inputs.items()})
@@ -80,9 +91,17 @@ def import_time_ms(python: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--installer", choices=("uv", "pip"), default="uv")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    if args.installer == "uv":
+        global UV_DIR
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+        if uv is None:
+            raise SystemExit("no uv beside this Python or on PATH: run ./scripts/setup")
+        UV_DIR = Path(tempfile.mkdtemp(prefix="bench-uv-"))
+        (UV_DIR / "uv").symlink_to(uv)
+    print(f"machine: {machine()}; installer: {args.installer}")
     floor = []
     for _ in range(args.runs):
         start = time.perf_counter()
@@ -96,7 +115,7 @@ def main() -> None:
         warm: list[float] = []
         installs: list[float] = []
         with tempfile.TemporaryDirectory(prefix="bench-venv-") as tmp:
-            run_step(name, extra, inputs, Path(tmp))  # fills pip's cache; not measured
+            run_step(name, extra, inputs, Path(tmp))  # fills the installer's cache; not measured
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="bench-venv-") as tmp:
                 cold.append(run_step(name, extra, inputs, Path(tmp), installs))
@@ -113,7 +132,8 @@ def main() -> None:
     print(f"image-update import time (cli + command + ruamel.yaml + semver): "
           f"p50 {imports[len(imports) // 2]:.0f} ms, min {imports[0]:.0f} ms")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "floor": summary(floor),
+        args.json.write_text(json.dumps({"machine": machine(), "installer": args.installer,
+                                         "floor": summary(floor),
                                          "rows": rows, "image_update_import_ms": imports}, indent=2))
 
 

@@ -3,7 +3,8 @@
 Each deploy runs in its own clone (as each receiver job has its own runner), all started
 together. gitops-release (fetch, reset, re-apply, commit, push; bounded retries with jitter) is
 compared with the seed's steps (one `git pull --rebase && git push`). Reports how many land and the
-p50/p95 time to land. Usage: python -m benchmarks.contention [--levels 1,5,20,50] [--json out.json]
+p50/p95 time to land. Usage: python -m benchmarks.contention [--levels 1,5,20,50,100] [--max-attempts N]
+[--no-baseline] [--json out.json]
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def loss_reason(output: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--levels", default="1,5,20,50")
+    parser.add_argument("--levels", default="1,5,20,50,100")
+    parser.add_argument("--max-attempts", type=int, default=0,
+                        help="the image-update command's --max-attempts (0: its default)")
+    parser.add_argument("--no-baseline", action="store_true", help="only ours")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -76,8 +80,11 @@ def main() -> None:
         root = Path(tmp)
         bare = make_config_repo(root, max(levels))
         for n in levels:
-            mine = burst(bare, root, n, "ours", ours)  # the default retry budget (max-attempts 5)
-            base = burst(bare, root, n, "base", baseline)
+            extra = ("--max-attempts", str(args.max_attempts)) if args.max_attempts else ()
+            mine = burst(bare, root, n, "ours",
+                         lambda w, a, v, extra=extra: ours(w, a, v, extra=extra))
+            base = (burst(bare, root, n, "base", baseline) if not args.no_baseline
+                    else {"n": n, "commits_landed": 0, "losses": {}, "time": None})
             rows.append({"n": n, "ours": mine, "baseline": base})
 
             def fmt(row: dict[str, object], n: int = n) -> str:
@@ -89,7 +96,8 @@ def main() -> None:
             print(f"{n:>3} | {fmt(mine):>27} | {fmt(base):>31} | baseline losses: "
                   f"{base['losses'] or '-'}; ours: {mine['losses'] or '-'}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(), "max_attempts": args.max_attempts,
+                                         "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

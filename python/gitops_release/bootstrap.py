@@ -2,24 +2,34 @@
 
 Run by ``scripts/action-run`` with the runner's own ``python3`` (standard library only) when no
 ready venv exists. The venv lives under ``$RUNNER_TEMP`` (every step of a job sees the same one),
-named by the bundle's version, the extra and a hash of ``pyproject.toml``, so a later step of the
-same job reuses it and a different bundle version never does. It holds only the extra's
-dependencies; the package itself runs from the bundle's checkout (``PYTHONPATH``), so nothing is
-built. Two steps racing to create it serialize on a lock file; the second reuses the first's.
+named by the bundle's version, the extra and a hash of the extra's lock file, so a later step of
+the same job reuses it and a different lock never does. It holds only the extra's dependencies;
+the package itself runs from the bundle's checkout (``PYTHONPATH``), so nothing is built. Two
+steps racing to create it serialize on a lock file; the second reuses the first's.
 
-    python3 bootstrap.py BUNDLE_ROOT EXTRA VENV
+With ``--locked`` (every action) the dependencies come from ``requirements/<extra>.txt``, pinned
+with hashes by ``scripts/lock``, installed with ``--require-hashes --no-deps --only-binary``: by
+uv when ``uv`` is on ``PATH`` (sub-second from its cache), else by the base interpreter's pip.
+``GITOPS_RELEASE_INSTALLER=pip|uv`` forces one. Without ``--locked`` (the development venv) the
+version ranges of ``pyproject.toml`` are installed.
+
+    python3 bootstrap.py [--locked] BUNDLE_ROOT EXTRA VENV
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Mapping
 from pathlib import Path
 
 READY = ".gitops-release-ready"
+# The extras an action installs; each has a hash-locked requirements/<extra>.txt.
+LOCKED_EXTRAS = ("image-update", "cronjob-update", "build-push", "dispatch")
 
 try:
     import tomllib
@@ -76,33 +86,73 @@ def _pip_for(target: Path) -> list[str]:
     return [str(target / "bin" / "python"), "-m", "pip", *flags]
 
 
-def create(root: Path, extra: str, target: Path) -> None:
+def lock_file(root: Path, extra: str) -> Path:
+    """``requirements/<extra>.txt``; a clear error when the extra has none."""
+    path = root / "requirements" / f"{extra}.txt"
+    if extra not in LOCKED_EXTRAS or not path.is_file():
+        raise SystemExit(f"bootstrap: no lock file {path} for the extra {extra!r}; locked extras: "
+                         f"{', '.join(LOCKED_EXTRAS)} (run scripts/lock to make them)")
+    return path
+
+
+def installer(environ: Mapping[str, str]) -> str:
+    """``uv`` when on PATH (or forced), else ``pip``."""
+    forced = environ.get("GITOPS_RELEASE_INSTALLER", "")
+    if forced not in ("", "pip", "uv"):
+        raise SystemExit(f"bootstrap: GITOPS_RELEASE_INSTALLER={forced!r}: use pip or uv")
+    if forced == "uv" and shutil.which("uv") is None:
+        raise SystemExit("bootstrap: GITOPS_RELEASE_INSTALLER=uv but no uv on PATH")
+    return forced or ("uv" if shutil.which("uv") else "pip")
+
+
+def install_locked(lock: Path, target: Path, tool: str) -> None:
+    """Create the venv and install exactly the lock's files, each checked against its hash."""
+    strict = ["--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
+    if tool == "uv":
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(target)],
+                       check=True, env=env)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(target / "bin" / "python"),
+                        *strict], check=True, env=env)
+        return
+    subprocess.run([*_pip_for(target), *strict], check=True)
+
+
+def create(root: Path, extra: str, target: Path, locked: bool = False) -> None:
     """Create the venv in place under an exclusive lock (scripts in a venv hold its absolute
     path, so it cannot be built elsewhere and moved). A half-built venv, left by a killed step,
     has no ready marker and is built again."""
+    lock = lock_file(root, extra) if locked else None
     target.parent.mkdir(parents=True, exist_ok=True)
-    with (target.parent / f"{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with (target.parent / f"{target.name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
         if (target / READY).is_file():
             return  # another step built it while this one waited
         shutil.rmtree(target, ignore_errors=True)
-        pip = _pip_for(target)
-        if tomllib is None:
-            args = [*pip, f"{root}[{extra}]"]
+        if lock is not None:
+            tool = installer(os.environ)
+            print(f"installing {lock.name} with {tool} (--require-hashes)", flush=True)
+            install_locked(lock, target, tool)
         else:
-            args = [*pip, *requirements(root / "pyproject.toml", extra)]
-        subprocess.run(args, check=True)
+            pip = _pip_for(target)
+            if tomllib is None:
+                args = [*pip, f"{root}[{extra}]"]
+            else:
+                args = [*pip, *requirements(root / "pyproject.toml", extra)]
+            subprocess.run(args, check=True)
         (target / READY).write_text(extra + "\n", encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    locked = bool(argv) and argv[0] == "--locked"
+    args = argv[1:] if locked else argv
+    if len(args) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    root, extra, target = Path(argv[0]), argv[1], Path(argv[2])
+    root, extra, target = Path(args[0]), args[1], Path(args[2])
     if (target / READY).is_file():
         return 0
-    create(root, extra, target)
+    create(root, extra, target, locked=locked)
     return 0
 
 

@@ -2,7 +2,11 @@
 
 The composite actions call the same entrypoint, passing their inputs through environment
 variables (``GITOPS_RELEASE_<INPUT>``), so a step on a runner and a command on a laptop run the
-same code.
+same code. Off a runner the output is plain text (see runner.py) and other CIs' variables stand in
+for GitHub's (see ci.py).
+
+Exit codes: 0 done, nothing to do, or refused (a downgrade, a hold: a refusal is a success);
+1 an error, reported with what to fix; 2 a usage error (an unknown flag or command).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, TextIO, cast
 
 from gitops_release import __version__
+from gitops_release.ci import effective_environ
 from gitops_release.errors import GitopsReleaseError
-from gitops_release.inputs import CommandSpec, resolve
+from gitops_release.inputs import CommandSpec, InputSpec, resolve
 from gitops_release.runner import Runner, md_escape
 
 # subcommand → module under gitops_release.commands; each defines SPEC and execute().
@@ -48,6 +53,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="gitops-release",
         description="Build and push images, dispatch them to a config repo, update overlays; hold, "
         "unhold and roll back overlays of the config repo.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -58,13 +64,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name)
             continue
         spec = load_command(name).SPEC
-        cmd = sub.add_parser(name, help=spec.help, description=spec.help)
+        cmd = sub.add_parser(name, help=spec.help, description=spec.help, epilog=EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
         for item in spec.inputs:
-            default = f" (default: {item.default!r})" if item.default else ""
-            env = f"; env {item.env}"
-            cmd.add_argument(item.flag, dest=item.name, metavar=item.name.upper().replace("-", "_"),
-                             help=f"{item.description}{default}{env}")
+            _add_flag(cmd, item)
     return parser
+
+
+EPILOG = """\
+Each flag can also be given as its environment variable (GITOPS_RELEASE_<NAME>); a flag marked
+(required) must be given one way or the other. A boolean flag alone means true (--dry-run);
+it also takes a value (--dry-run false).
+
+exit codes:
+  0  done, nothing to do, or refused (a downgrade or a hold is not an error)
+  1  error: the message says what is wrong and how to fix it
+  2  usage error: unknown command or flag"""
+
+
+def _add_flag(cmd: argparse.ArgumentParser, item: InputSpec) -> None:
+    required = "(required) " if item.required else ""
+    default = f" (default: {item.default!r})" if item.default else ""
+    help_text = f"{required}{item.description}{default}; env {item.env}"
+    metavar = item.name.upper().replace("-", "_")
+    if item.default in ("true", "false"):  # a boolean input: `--flag` alone is true
+        cmd.add_argument(item.flag, dest=item.name, metavar="BOOL", nargs="?", const="true",
+                         help=help_text)
+        return
+    cmd.add_argument(item.flag, dest=item.name, metavar=metavar, help=help_text)
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -78,9 +105,13 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str], environ: Mapping[str, str], stdout: TextIO | None = None) -> int:
     out = stdout if stdout is not None else sys.stdout
+    environ = effective_environ(environ)
     runner = Runner(environ, out)
     parser = build_parser(_chosen(argv))
-    args = vars(parser.parse_args(list(argv)))
+    try:
+        args = vars(parser.parse_args(list(argv)))
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
     name = args.pop("command")
     module = load_command(name)
     try:

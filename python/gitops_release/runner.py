@@ -3,8 +3,11 @@
 It speaks the runner's documented protocol (the same one actions-toolkit writes): outputs go to
 the ``GITHUB_OUTPUT`` file as ``name<<delimiter`` heredocs with a random delimiter; workflow
 commands go to stdout with their data and properties escaped, so text from an input can never
-start a command of its own. Without a runner (``GITHUB_OUTPUT`` unset, e.g. the CLI on a laptop)
-outputs are printed as ``name=value`` lines.
+start a command of its own. Without a runner (``GITHUB_ACTIONS`` is not ``true``: the CLI on a
+laptop or in another CI) the output is plain text: ``error: <title>: <message>`` lines, a
+``== title ==`` line for a group, no workflow command at all; a secret to mask is never printed
+(``::add-mask::`` echoes it in clear where no runner reads it); outputs without ``GITHUB_OUTPUT``
+are printed as ``name=value`` lines.
 """
 
 from __future__ import annotations
@@ -78,9 +81,22 @@ class Runner:
 
     # -- log and annotations -----------------------------------------------------------------
     def _command(self, command: str, message: str, **properties: str) -> None:
+        if not self.on_runner:
+            self._plain(command, message, properties.get("title", ""))
+            return
         props = ",".join(f"{k}={escape_property(v)}" for k, v in properties.items() if v)
         head = f"::{command} {props}" if props else f"::{command}"
         self._stdout.write(f"{head}::{escape_data(message)}\n")
+        self._stdout.flush()
+
+    def _plain(self, command: str, message: str, title: str) -> None:
+        """The text a person reads where no runner interprets workflow commands."""
+        if command in ("error", "warning", "notice"):
+            head = f"{command}: {title}: " if title else f"{command}: "
+            self._stdout.write(neutralize(head + message) + "\n")
+        elif command == "group":
+            self._stdout.write(f"== {neutralize(message)} ==\n")
+        # debug, endgroup, add-mask (never print a secret), stop-commands: nothing to show
         self._stdout.flush()
 
     def info(self, message: str) -> None:
@@ -116,6 +132,9 @@ class Runner:
     @contextmanager
     def verbatim(self) -> Iterator[None]:
         """Print untrusted text (diffs, server answers) with workflow commands switched off."""
+        if not self.on_runner:
+            yield
+            return
         token = secrets.token_hex(16)
         self._command("stop-commands", token)
         try:

@@ -177,7 +177,8 @@ def test_unreachable_registry_fails_clearly(docker_engine: None, tmp_path: Path,
 
     code = main(["build-push", "--registry", host, "--username", "ci", "--password", "pw-123456",
                  "--image-name", "acme/app"], {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
-                                               "RUNNER_TEMP": str(tmp_path)}, out)
+                                               "RUNNER_TEMP": str(tmp_path),
+                                               "GITHUB_ACTIONS": "true"}, out)
 
     assert code == 1
     assert (f"::error title=build-push%3A Registry error::input 'registry': cannot reach the "

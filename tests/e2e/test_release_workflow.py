@@ -193,13 +193,14 @@ def test_wrong_registry_password_sends_no_dispatch(act: Act, registry: Registry,
 
     assert not result.ok, str(result)
     assert "the registry" in result.log and "refused the credentials" in result.log, str(result)
-    assert api.requests == []
+    # only the validate job's GET of the config repository; no dispatch
+    assert [(r.method, r.status) for r in api.requests] == [("GET", 200)]
     assert registry.tags("web-api") == []
 
 
 def test_api_500_then_204_is_retried(act: Act, registry: Registry, api: GitHubAPI,
                                      docker_engine: None, app: GitRepo) -> None:
-    api.fail_next(500, path_suffix="/dispatches")
+    api.fail_next(500, path_suffix="/dispatches", method="POST")  # not the validate GET
 
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
@@ -208,12 +209,11 @@ def test_api_500_then_204_is_retried(act: Act, registry: Registry, api: GitHubAP
     sent_payload(api)
 
 
-def test_api_401_fails_the_release_and_says_why(act: Act, registry: Registry,
-                                                github_api: GitHubAPI, docker_engine: None,
-                                                app: GitRepo) -> None:
-    github_api.add_repo(CONFIG)
-    github_api.add_token("ghp_someone_else")  # the workflow's GITHUB_PAT is unknown: 401
-    api = github_api
+def test_api_401_at_the_dispatch_fails_the_release_and_says_why(
+        act: Act, registry: Registry, api: GitHubAPI, docker_engine: None, app: GitRepo) -> None:
+    """The token passed the validate job's check, then GitHub refused it at the dispatch (revoked
+    in between). An unknown token is caught before the build: tests/e2e/test_release_checks.py."""
+    api.fail_next(401, message="Bad credentials", method="POST")
 
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 

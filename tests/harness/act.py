@@ -20,7 +20,16 @@ from pathlib import Path
 from tests.harness.services import REPO_ROOT
 
 BUNDLE_NAME = "gitops-release/gitops-release"
-BUNDLE_REFS = ("v1", "main")
+
+
+def released_version() -> str:
+    """The version of the last release (Release Please's manifest): a released commit's
+    workflows call the actions @v<that>, which the tests map to the checkout too."""
+    manifest = json.loads((REPO_ROOT / ".release-please-manifest.json").read_text(encoding="utf-8"))
+    return str(manifest["."])
+
+
+BUNDLE_REFS = ("v1", "main", f"v{released_version()}")
 
 
 def snapshot_bundle(dest: Path, source: Path = REPO_ROOT) -> Path:

@@ -68,6 +68,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] | None = None
     path_suffix: str = ""  # only for a request whose path ends so ("": any request)
+    method: str = ""  # answer only a request of this method ("": any)
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,11 @@ class GitHubAPI:
 
     def fail_next(self, status: int, *, retry_after: int | None = None,
                   rate_limit_reset: int | None = None, message: str | None = None,
-                  path_suffix: str = "") -> None:
-        """Queue a fault for the next request (whose path ends with ``path_suffix``, e.g.
-        ``/dispatches``): 5xx, 429 (``retry_after``), 403 rate limit (``rate_limit_reset``: epoch
-        seconds, with ``x-ratelimit-remaining: 0``)."""
+                  path_suffix: str = "", method: str = "") -> None:
+        """Queue a fault for the next request whose path ends with ``path_suffix`` (e.g.
+        ``/dispatches``) and, when given, of ``method`` (e.g. the dispatch ``POST`` after
+        release.yml's ``GET`` of the config repository): 5xx, 429 (``retry_after``), 403 rate
+        limit (``rate_limit_reset``: epoch seconds, with ``x-ratelimit-remaining: 0``)."""
         headers: dict[str, str] = {}
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
@@ -192,7 +194,8 @@ class GitHubAPI:
                             "before you try again."}.get(status, "Server Error")
         with self._lock:
             self._faults.append(Fault(status, headers, {"message": message,
-                                                        "documentation_url": DOCS}, path_suffix))
+                                                        "documentation_url": DOCS}, path_suffix,
+                                      method))
 
     # -- what happened -----------------------------------------------------------------------
     @property
@@ -228,10 +231,11 @@ class GitHubAPI:
         with self._lock:
             self._requests.append(request)
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, path: str, method: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if path.split("?")[0].endswith(fault.path_suffix):
+                if path.split("?")[0].endswith(fault.path_suffix) and \
+                        fault.method in ("", method):
                     self._faults.remove(fault)
                     return fault
             return None
@@ -352,7 +356,7 @@ def _handler_for(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, method: str, token: str | None, body: Any,
                     parsed: bool) -> tuple[int, Mapping[str, Any] | None, Mapping[str, str]]:
-            fault = api._next_fault(self.path)
+            fault = api._next_fault(self.path, method)
             if fault is not None:
                 return fault.status, fault.body, fault.headers
             if token is None:

@@ -1,6 +1,7 @@
 """Static rules on every workflow and action.yml of the bundle and its examples: least privilege,
 pinned third-party code, no credentials left in a checkout, no expression expanded into a shell,
-concurrency keyed per target, a timeout on every job; and zizmor (pedantic) and GitHub's schemas
+no receiver concurrency group that drops deploys (GitHub keeps one pending
+run per group), a timeout on every job; and zizmor (pedantic) and GitHub's schemas
 clean, run from here so that a finding fails the test suite too."""
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ WORKFLOWS = sorted(
      *REPO_ROOT.glob("examples/*/.github/workflows/*.y*ml")])
 ACTIONS = sorted([REPO_ROOT / "action.yml", *REPO_ROOT.glob("actions/*/action.yml")])
 ALL = WORKFLOWS + ACTIONS
-OWN = re.compile(r"gitops-release/gitops-release(/[\w./-]+)?@v\d+")  # ref-pinned by design
+OWN = re.compile(r"gitops-release/gitops-release(/[\w./-]+)?@v\d+(\.\d+\.\d+)?")  # @vX or, in a
+# released commit, @vX.Y.Z (scripts/pin_refs.py)
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 RECEIVERS = {"image-update.yml", "cronjob-update.yml"}
@@ -100,18 +102,46 @@ def test_every_job_with_steps_has_a_timeout(path: Path) -> None:
             assert isinstance(job.get("timeout-minutes"), int), f"job {job_id}"
 
 
-@pytest.mark.parametrize("name", sorted(RECEIVERS | {"release.yml"}))
-def test_deploy_concurrency_is_keyed_per_target(name: str) -> None:
-    jobs = load(REPO_ROOT / ".github" / "workflows" / name)["jobs"]
-    groups = [job["concurrency"] for job in jobs.values() if "concurrency" in job]
-    assert groups, f"{name}: no job-level concurrency"
-    for group in groups:
+def _concurrency_of(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, concurrency) for the workflow and each job, a string group given as a map."""
+    found = [("workflow", data["concurrency"])] if "concurrency" in data else []
+    found += [(f"job {job_id}", job["concurrency"]) for job_id, job in data["jobs"].items()
+              if "concurrency" in job]
+    return [(where, {"group": c} if isinstance(c, str) else c) for where, c in found]
+
+
+@pytest.mark.parametrize("name", sorted(RECEIVERS))
+def test_receivers_have_no_deploy_group_without_a_queue(name: str) -> None:
+    """On GitHub a concurrency group holds one running and one pending run; a third arrival
+    cancels the pending one, so a burst of deploys to one overlay would lose some. Only
+    `queue: max` keeps them all (act 0.2.89 rejects that key, so the receivers have no group and
+    the push loop settles concurrent deploys)."""
+    data = load(REPO_ROOT / ".github" / "workflows" / name)
+    for where, group in _concurrency_of(data):
+        assert group.get("queue") == "max", (
+            f"{name} {where}: a concurrency group without `queue: max` drops the third of three "
+            "deploys to the same target on GitHub; remove the group or add `queue: max`")
+        assert group.get("cancel-in-progress") is False, f"{name} {where}"
+
+
+@pytest.mark.parametrize("name", sorted(RECEIVERS))
+def test_receivers_say_why_they_have_no_group(name: str) -> None:
+    text = (REPO_ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8")
+    assert "No concurrency group, on purpose" in text and "queue: max" in text
+    assert "max-attempts" in load(REPO_ROOT / ".github" / "workflows" / name)["on"][
+        "workflow_call"]["inputs"], "the push loop's retry budget must be the caller's to raise"
+
+
+def test_release_concurrency_is_keyed_per_target() -> None:
+    """The sender's group is per app and environment: a pending build replaced by a newer one
+    (a later push or tag of the same app) is superseded, not lost; the receiver keeps order."""
+    groups = _concurrency_of(load(REPO_ROOT / ".github" / "workflows" / "release.yml"))
+    assert groups, "release.yml: no job-level concurrency"
+    for where, group in groups:
         key = group["group"]
-        if name in RECEIVERS:
-            assert "inputs.path" in key, key
-        else:  # the target path is <config_root_folder>/<image_name>/overlays/<target_env>
-            assert "inputs.image_name" in key and "inputs.target_env" in key, key
-        assert group["cancel-in-progress"] is False  # a deploy is never cancelled midway
+        # the target path is <config_root_folder>/<image_name>/overlays/<target_env>
+        assert "inputs.image_name" in key and "inputs.target_env" in key, (where, key)
+        assert group["cancel-in-progress"] is False  # a push is never cancelled midway
 
 
 def _tool(name: str) -> str:

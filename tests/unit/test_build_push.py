@@ -14,6 +14,7 @@ from gitops_release.cli import main
 from gitops_release.commands import build_push
 from gitops_release.errors import InputError, RegistryError
 from gitops_release.inputs import resolve
+from tests.harness.act import released_version
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = REPO / "actions" / "build-push" / "action.yml"
@@ -90,11 +91,23 @@ def test_bad_inputs_name_the_input(app: Path, overrides: dict[str, str], input_n
 def test_bad_tag_rule_fails_before_any_docker_call(app: Path) -> None:
     out = io.StringIO()
     code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
-                 "--password", "hunter2", "--tags", "type=calver"], {"PATH": ""}, out)
+                 "--password", "hunter2", "--tags", "type=calver"],
+                {"PATH": "", "GITHUB_ACTIONS": "true"}, out)
     assert code == 1
     assert out.getvalue().splitlines() == [
         "::add-mask::hunter2",
         "::error title=build-push%3A Invalid input::input 'tags': unknown tag type 'calver' in the "
+        "rule 'type=calver'. Use one of edge, match, raw, ref, schedule, semver, sha",
+    ]
+
+
+def test_off_a_runner_the_password_is_never_printed_and_errors_are_plain(app: Path) -> None:
+    out = io.StringIO()
+    code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
+                 "--password", "hunter2", "--tags", "type=calver"], {"PATH": ""}, out)
+    assert code == 1
+    assert out.getvalue().splitlines() == [
+        "error: build-push: Invalid input: input 'tags': unknown tag type 'calver' in the "
         "rule 'type=calver'. Use one of edge, match, raw, ref, schedule, semver, sha",
     ]
 
@@ -215,13 +228,15 @@ def test_release_workflow_keeps_the_seed_contract() -> None:
     assert set(added) >= {"config_repository", "platforms", "allowed_environments",
                           "github_api_url"}
     assert set(call["secrets"]) == {"CR_ENDPOINT", "CR_USERNAME", "CR_PASSWORD", "GITHUB_PAT"}
-    assert set(call["outputs"]) == {"image", "version", "digest", "promoted", "deployment_id",
-                                    "config_commit_url"}
+    # image holds the CR_ENDPOINT secret (GitHub drops it); the others are secret-free
+    assert set(call["outputs"]) == {"image", "version", "digest", "image_name", "release",
+                                    "promoted", "deployment_id", "config_commit_url"}
     assert workflow["permissions"] == {}
     uses = [step.get("uses", "") for job in workflow["jobs"].values()
             for step in job.get("steps", [])]
-    assert "gitops-release/gitops-release/actions/build-push@v1" in uses
-    assert "gitops-release/gitops-release/actions/dispatch@v1" in uses
+    refs = ("v1", f"v{released_version()}")  # a released commit pins its own version
+    assert any(f"gitops-release/gitops-release/actions/build-push@{r}" in uses for r in refs)
+    assert any(f"gitops-release/gitops-release/actions/dispatch@{r}" in uses for r in refs)
     assert not any(u.startswith("./") for u in uses)
 
 
@@ -245,3 +260,43 @@ def test_example_workflows_call_the_release_workflow_as_the_seed_does() -> None:
     prod = YAML(typ="safe").load((folder / "prod-release-version.yaml").read_text(encoding="utf-8"))
     assert prod["on"]["push"]["tags"] == ["v*.*.*"]
     assert "concurrency" in prod
+
+
+def test_missing_docker_binary_is_a_clear_error_not_a_traceback(app: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    out = io.StringIO()
+    code = main(["build-push", "--registry", "127.0.0.1:1", "--image-name", "app",
+                 "--platforms", "linux/amd64"], {"PATH": str(empty)}, out)
+    assert code == 1
+    assert out.getvalue().splitlines()[-1] == (
+        "error: build-push: Build failed: the docker command was not found on PATH. Install "
+        "Docker (the docker CLI with its buildx plugin), or put it on PATH; on GitHub, use a "
+        "runner that has Docker (ubuntu-latest)")
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(("environ", "commit"), [
+    ({"GITHUB_SHA": SHA, "GITHUB_REPOSITORY": "acme/web-api"},
+     f"[`0123456789ab`](https://github.com/acme/web-api/commit/{SHA})"),
+    ({"GITHUB_SHA": SHA, "GITHUB_REPOSITORY": "acme/x](javascript:y)"}, "`0123456789ab`"),
+    ({}, "-"),
+], ids=["linked", "odd-repository-not-linked", "no-commit"])
+def test_summary_says_what_to_pull_and_from_which_commit(app: Path, environ: dict[str, str],
+                                                         commit: str) -> None:
+    inputs = build_push.read_inputs(_raw(platforms="linux/amd64,linux/arm64"))
+    digest = "sha256:" + "a" * 64
+    text = build_push.summary_markdown(inputs, "registry.example.com:5000/team/api:v1.2.3",
+                                       ["v1.2.3", "20260101000000000"], digest, 1.25, environ)
+    assert text == (
+        "### :whale: Built and pushed registry.example.com:5000/team/api:v1.2.3\n\n"
+        f"Pull it by digest: `registry.example.com:5000/team/api@{digest}`\n\n"
+        "| | |\n|---|---|\n"
+        f"| Source commit | {commit} |\n"
+        "| Tags | v1.2.3, 20260101000000000 |\n"
+        "| Platforms | linux/amd64, linux/arm64 |\n"
+        f"| Digest | {digest} |\n"
+        "| Cache | from type=registry,ref=registry.example.com:5000/team/api; to type=inline |\n"
+        "| Build time | 1.2 s |\n")

@@ -33,7 +33,7 @@ def test_error_becomes_annotation_summary_and_exit_1(tmp_path: Path) -> None:
     summary.touch()
     out = io.StringIO()
     code = main(["image-update", "--image", "Bad Image", "--release", "app@v1", "--path", "x"],
-                {"GITHUB_STEP_SUMMARY": str(summary)}, out)
+                {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, out)
     assert code == 1
     assert out.getvalue().startswith("::error title=image-update%3A Invalid image reference::"
                                       "input 'image': 'Bad Image' is not a valid image reference")

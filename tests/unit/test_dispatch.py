@@ -29,7 +29,7 @@ EXPECTED_PAYLOAD = {
     "source": {"repository": "acme/my-api", "sha": SHA, "ref": "refs/tags/v1.2.3",
                "run_url": "https://github.com/acme/my-api/actions/runs/42"},
 }
-RUNNER_ENV = {"GITHUB_REPOSITORY": "acme/my-api", "GITHUB_SHA": SHA,
+RUNNER_ENV = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/my-api", "GITHUB_SHA": SHA,
               "GITHUB_REF": "refs/tags/v1.2.3", "GITHUB_SERVER_URL": "https://github.com",
               "GITHUB_RUN_ID": "42", "GITOPS_RELEASE_DISPATCH_BACKOFF": "0.05"}
 
@@ -87,6 +87,8 @@ def test_happy_path_sends_exactly_the_contract(api: GitHubAPI, tmp_path: Path) -
                         run.output), run.output
     assert run.summary.startswith("### :rocket: Dispatched `new-image` to acme/k8s-configurations\n")
     assert "```json\n" + json.dumps(EXPECTED_PAYLOAD, indent=2) + "\n```" in run.summary
+    assert ("| Config repo runs | [acme/k8s-configurations actions](https://github.com/"
+            "acme/k8s-configurations/actions?query=event%3Arepository_dispatch) |") in run.summary
     assert_token_never_printed(run)
 
 

@@ -35,7 +35,8 @@ def deploy(repo: GitRepo, tmp_path: Path, *args: str, command: str = "image-upda
     output = tmp_path / f"output-{os.urandom(4).hex()}"
     output.touch()
     environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output), **(env or {})}
+               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output),
+               **(env or {})}
     out = io.StringIO()
     cwd = Path.cwd()
     os.chdir(repo.work)

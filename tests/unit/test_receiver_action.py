@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from gitops_release.cli import load_command
+from tests.harness.act import released_version
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ["image-update", "cronjob-update"]
@@ -51,11 +52,14 @@ def test_reusable_workflows_pass_the_payload_inputs() -> None:
     for name in COMMANDS:
         workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / f"{name}.yml").read_text())
         job = workflow["jobs"]["update"]
-        assert job["concurrency"] == {"group": "gitops-release-${{ inputs.path }}",
-                                      "cancel-in-progress": False}
-        checkout, update = job["steps"]
-        assert checkout["with"] == {"persist-credentials": False}
-        assert update["uses"] == f"gitops-release/gitops-release/actions/{name}@v1"
+        assert "concurrency" not in job  # see test_static: no group without `queue: max`
+        folder, checkout, update = job["steps"]
+        assert checkout["with"] == {"persist-credentials": False, "filter": "blob:none",
+                                    "sparse-checkout": "${{ steps.sparse.outputs.folder }}",
+                                    "sparse-checkout-cone-mode": True}
+        assert folder["id"] == "sparse" and folder["env"] == {"OVERLAY": "${{ inputs.path }}"}
+        assert update["uses"] in {f"gitops-release/gitops-release/actions/{name}@{ref}"
+                                  for ref in ("v1", f"v{released_version()}")}
         assert set(update["with"]) <= {item.name for item in load_command(name).SPEC.inputs}
 
 
@@ -67,3 +71,27 @@ def test_import_of_image_update_stays_light() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={"PYTHONPATH": str(ROOT / "python")})
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("path", "folder"), [
+    ("apps/web-api/overlays/prod", "apps/web-api"),
+    ("apps/team/web-api/overlays/dev", "apps/team/web-api"),
+    ("clusters/eu/web-api", "clusters/eu"),
+    ("web-api", "web-api"),
+    ("apps/../secrets/overlays/dev", None),
+], ids=["overlay", "nested", "no-overlays", "top-level", "dot-dot"])
+def test_the_sparse_folder_step_picks_the_app_folder(path: str, folder: str | None,
+                                                      tmp_path: Path) -> None:
+    """The workflow's own bash step, run as the runner runs it."""
+    workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / "image-update.yml").read_text())
+    step = workflow["jobs"]["update"]["steps"][0]
+    output = tmp_path / "output"
+    output.touch()
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], capture_output=True, text=True,
+                            check=False, env={"OVERLAY": path, "GITHUB_OUTPUT": str(output),
+                                              "PATH": "/usr/bin:/bin"})
+    if folder is None:
+        assert result.returncode == 1 and "Invalid path" in result.stdout
+    else:
+        assert result.returncode == 0, result.stderr
+        assert output.read_text() == f"folder={folder}\n"

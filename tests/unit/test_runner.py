@@ -10,13 +10,16 @@ import pytest
 
 from gitops_release.runner import Runner, escape_data, escape_property, md_escape, neutralize
 
+ON_RUNNER = {"GITHUB_ACTIONS": "true"}
+
 
 def make_runner(tmp_path: Path) -> tuple[Runner, io.StringIO, Path, Path]:
     output, summary = tmp_path / "output", tmp_path / "summary"
     output.touch()
     summary.touch()
     out = io.StringIO()
-    env = {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output),
+           "GITHUB_STEP_SUMMARY": str(summary)}
     return Runner(env, out), out, output, summary
 
 
@@ -42,13 +45,13 @@ def test_output_value_cannot_forge_another_output(tmp_path: Path) -> None:
 
 def test_without_runner_outputs_are_printed(tmp_path: Path) -> None:
     out = io.StringIO()
-    Runner({}, out).set_output("changed", "true")
+    Runner(ON_RUNNER, out).set_output("changed", "true")
     assert out.getvalue() == "changed=true\n"
 
 
 def test_annotation_is_escaped() -> None:
     out = io.StringIO()
-    Runner({}, out).error("bad\n::set-output name=x::y 100%", title="a:b,c")
+    Runner(ON_RUNNER, out).error("bad\n::set-output name=x::y 100%", title="a:b,c")
     assert out.getvalue() == "::error title=a%3Ab%2Cc::bad%0A::set-output name=x::y 100%25\n"
 
 
@@ -70,20 +73,20 @@ def test_summary_appends(tmp_path: Path) -> None:
 
 def test_mask_each_line() -> None:
     out = io.StringIO()
-    Runner({}, out).mask("pw1\n\npw2")
+    Runner(ON_RUNNER, out).mask("pw1\n\npw2")
     assert out.getvalue() == "::add-mask::pw1\n::add-mask::pw2\n"
 
 
 def test_group_closes_on_error() -> None:
     out = io.StringIO()
-    with pytest.raises(ValueError), Runner({}, out).group("Build"):
+    with pytest.raises(ValueError), Runner(ON_RUNNER, out).group("Build"):
         raise ValueError
     assert out.getvalue() == "::group::Build\n::endgroup::\n"
 
 
 def test_verbatim_stops_commands_with_random_token() -> None:
     out = io.StringIO()
-    with Runner({}, out).verbatim():
+    with Runner(ON_RUNNER, out).verbatim():
         out.write("::error::not a command\n")
     first, body, last = out.getvalue().splitlines()
     token = first.removeprefix("::stop-commands::")

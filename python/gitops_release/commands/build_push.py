@@ -4,8 +4,11 @@ built from the same commit is promoted by digest instead (see gitops_release.pro
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -177,14 +180,43 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         "promoted-from": found.image.reference if found else "",
     }
     runner.set_outputs(outputs)
-    how = (f"| Promoted from | {md_escape(found.image.reference)} (by {found.by}) |\n"
-           if found else f"| Platforms | {md_escape(', '.join(inputs.platforms))} |\n")
-    runner.summary(
-        f"### :whale: {'Promoted' if found else 'Built'} {md_escape(outputs['image'])}\n\n"
-        f"| | |\n|---|---|\n{how}"
-        f"| Tags | {md_escape(', '.join(result.tags))} |\n| Digest | {md_escape(digest or '-')} |\n"
-        f"| Pushed | {'yes' if inputs.push else 'no'} |\n"
-        f"| {'Promotion' if found else 'Build'} time | {seconds:.1f} s |\n")
+    promoted = f"{found.image.reference} (found by its {found.by})" if found else ""
+    runner.summary(summary_markdown(inputs, outputs["image"], result.tags, digest, seconds,
+                                    environ, promoted))
+
+
+def summary_markdown(inputs: BuildPushInputs, image: str, tags: Sequence[str], digest: str,
+                     seconds: float, environ: Mapping[str, str], promoted: str = "") -> str:
+    """The step summary: what to pull (image@digest), from which commit, tags, platforms, cache
+    (or the image it was promoted from)."""
+    pull = f"{image.rsplit(':', 1)[0]}@{digest}" if digest else image
+    verb = "Promoted" if promoted else "Built and pushed" if inputs.push else "Built (not pushed)"
+    how = f"| Promoted from | {md_escape(promoted)} |\n" if promoted else ""
+    cache = (f"from {', '.join(inputs.cache_from) or 'none'}; to {inputs.cache_to or 'none'}")
+    return (
+        f"### :whale: {verb} {md_escape(image)}\n\n"
+        f"Pull it by digest: `{pull}`\n\n"
+        f"| | |\n|---|---|\n"
+        f"| Source commit | {commit_link(environ)} |\n{how}"
+        f"| Tags | {md_escape(', '.join(tags))} |\n"
+        f"| Platforms | {md_escape(', '.join(inputs.platforms))} |\n"
+        f"| Digest | {md_escape(digest or '-')} |\n"
+        f"| Cache | {md_escape(cache)} |\n"
+        f"| {'Promotion' if promoted else 'Build'} time | {seconds:.1f} s |\n")
+
+
+def commit_link(environ: Mapping[str, str]) -> str:
+    """``[abc1234](server/owner/repo/commit/sha)`` from the GITHUB_* variables, plain when a
+    value does not look like one (nothing from them can break out of the link)."""
+    sha = environ.get("GITHUB_SHA", "")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+        return "-"
+    if not (re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository)
+            and re.fullmatch(r"https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?", server)):
+        return f"`{sha[:12]}`"
+    return f"[`{sha[:12]}`]({server}/{repository}/commit/{sha})"
 
 
 def _find_promotable(inputs: BuildPushInputs, ctx: Context, result: TagResult,
@@ -231,6 +263,10 @@ def _docker(inputs: BuildPushInputs, runner: Runner,
 
     from gitops_release import build
 
+    if shutil.which("docker", path=environ.get("PATH", os.defpath)) is None:
+        raise BuildError("the docker command was not found on PATH",
+                         hint="Install Docker (the docker CLI with its buildx plugin), or put it "
+                              "on PATH; on GitHub, use a runner that has Docker (ubuntu-latest)")
     with build.private_docker_config(environ.get("RUNNER_TEMP", "")) as config:
         docker = DockerClient(config=config)
         if inputs.username and inputs.password:

@@ -185,7 +185,7 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         runner.set_output("payload", inputs.payload.serialize())
         if deployment is not None:
             runner.set_output("deployment-id", str(deployment))
-        runner.summary(_summary(inputs, result.attempts, pretty))
+        runner.summary(_summary(inputs, result.attempts, pretty, environ))
         if inputs.wait and deployment is not None and source is not None:
             _wait(inputs, rest, source.repository or context.repository, deployment, context,
                   runner, environ)
@@ -193,7 +193,8 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) 
         rest.close()
 
 
-def _summary(inputs: DispatchInputs, attempts: int, pretty: str) -> str:
+def _summary(inputs: DispatchInputs, attempts: int, pretty: str,
+             environ: Mapping[str, str]) -> str:
     return (
         f"### :rocket: Dispatched `{inputs.event_type}` to {md_escape(inputs.repository)}\n\n"
         f"| | |\n|---|---|\n"
@@ -201,7 +202,8 @@ def _summary(inputs: DispatchInputs, attempts: int, pretty: str) -> str:
         f"| Event type | {md_escape(inputs.event_type)} |\n"
         f"| Release | {md_escape(inputs.payload.release)} |\n"
         f"| Path | {md_escape(inputs.payload.path)} |\n"
-        f"| Attempts | {attempts} |\n\n"
+        f"| Attempts | {attempts} |\n"
+        f"| Config repo runs | {runs_link(environ, inputs.repository)} |\n\n"
         f"{code_block(pretty)}\n\n"
         "The config repo runs its `repository_dispatch` workflows from its default branch.\n"
     )
@@ -265,3 +267,14 @@ def _link(url: str) -> str:
     """A URL from the API as a bare link when it is plainly one, else as escaped text."""
     return url if re.fullmatch(r"https?://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]{1,500}", url) \
         else md_escape(url)
+
+
+def runs_link(environ: Mapping[str, str], repository: str) -> str:
+    """A link to the config repository's repository_dispatch runs (the receiver's), from
+    ``GITHUB_SERVER_URL``; plain text when the server URL does not look like one."""
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not (re.fullmatch(r"https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?", server)
+            and re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository)):
+        return "-"
+    url = f"{server}/{repository}/actions?query=event%3Arepository_dispatch"
+    return f"[{md_escape(repository)} actions]({url})"

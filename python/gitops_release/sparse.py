@@ -1,0 +1,60 @@
+"""Widen a sparse checkout when a deploy needs files outside it.
+
+The receiver workflows check out only the overlay's app folder (cone mode, from a partial clone:
+see image-update.yml). A kustomization may pull in resources, components or bases from elsewhere
+in the repository (`../../../shared/components/x`); before the receiver reads or renders those,
+it calls ``widen`` with the folders it needs. In a full checkout (no sparse checkout, e.g. under
+act or on a laptop) nothing happens. In a partial clone the blobs of the added folders are
+fetched from the remote on demand, so ``git_config`` carries what the fetch needs (the token's
+one-off ``http.extraheader``, never stored).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+
+from gitops_release.errors import GitError, PathError
+
+
+def is_sparse(repo_root: Path) -> bool:
+    out = subprocess.run(["git", "config", "--bool", "core.sparseCheckout"], cwd=repo_root,
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() == "true"
+
+
+def _folders(rel_paths: Iterable[str]) -> list[str]:
+    """Each path as a folder relative to the repository root (a file's folder for a file)."""
+    folders: set[str] = set()
+    for rel in rel_paths:
+        path = PurePosixPath(rel)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise PathError(f"{rel!r} is not a path inside the repository",
+                            hint="Give paths relative to the repository root, without '..'")
+        # a path not in the work tree yet may be a file (it has a suffix) or a folder
+        folder = path.parent if path.suffix in (".yaml", ".yml", ".json") else path
+        if str(folder) not in ("", "."):
+            folders.add(str(folder))
+    return sorted(folders)
+
+
+def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] = ()) -> list[str]:
+    """Add the folders of ``rel_paths`` to a cone-mode sparse checkout; returns those added
+    (none when the checkout is not sparse or already has them)."""
+    if not is_sparse(repo_root):
+        return []
+    listed = subprocess.run(["git", "sparse-checkout", "list"], cwd=repo_root,
+                            capture_output=True, text=True, check=False).stdout.split()
+    wanted = [f for f in _folders(rel_paths)
+              if not any(f == have or f.startswith(have + "/") for have in listed)]
+    if not wanted:
+        return []
+    config = [arg for item in git_config for arg in ("-c", item)]
+    result = subprocess.run(["git", *config, "sparse-checkout", "add", "--", *wanted],
+                            cwd=repo_root, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise GitError(f"could not add {', '.join(wanted)} to the sparse checkout: "
+                       f"{result.stderr.strip()[-400:]}",
+                       hint="Check that the folders exist on the branch and the token can fetch")
+    return wanted
