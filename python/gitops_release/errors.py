@@ -51,10 +51,19 @@ class ManifestError(GitopsReleaseError):
     title = "Manifest error"
 
 
-class DowngradeError(GitopsReleaseError):
+class RefusedError(GitopsReleaseError):
+    """A deploy the rules refuse: a success that changes nothing (``refused=true``). ``reason``
+    is the ``refused-reason`` word (downgrade, held, frozen, policy)."""
+
+    title = "Deploy refused"
+    reason = "policy"
+
+
+class DowngradeError(RefusedError):
     """The deploy would move an environment to an older version and downgrades are not allowed."""
 
     title = "Downgrade refused"
+    reason = "downgrade"
 
 
 class GitError(GitopsReleaseError):
@@ -97,3 +106,32 @@ class DispatchError(GitopsReleaseError):
     """The repository_dispatch request failed."""
 
     title = "Dispatch failed"
+
+
+class CloneStateError(GitError):
+    """The clone is not in a state a deploy can start from (uncommitted changes, untracked files
+    in the way, a lock held by another git process, a target git is told to ignore)."""
+
+    title = "Clone not ready"
+
+
+class RemoteRewrittenError(GitError):
+    """The remote branch's history was rewritten (force-pushed) under the clone."""
+
+    title = "Remote history rewritten"
+
+
+class DeployInterrupted(GitopsReleaseError):
+    """A signal (SIGTERM, SIGINT, SIGHUP) stopped the deploy; the clone was restored."""
+
+    title = "Deploy interrupted"
+
+    def __init__(self, message: str, *, signal_number: int, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.signal_number = signal_number
+
+
+class ResourceError(GitopsReleaseError):
+    """The machine ran out of something the deploy needs (disk space, memory)."""
+
+    title = "Out of resources"

@@ -9,16 +9,17 @@ kustomization ``images:``.
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_release.errors import DowngradeError, InputError
-from gitops_release.gitops import Author, Git, push_loop
+from gitops_release.errors import DowngradeError, InputError, ResourceError
+from gitops_release.gitops import Author
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
 from gitops_release.manifests import FileChange, Target, find_target, nothing_to_update, plan_file
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
@@ -36,7 +37,10 @@ SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}", re.ASCII)
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 OUTPUTS = {
-    "changed": "'true' when the deploy changed files (and, unless push is false, pushed a commit).",
+    "changed": "'true' only when a deploy commit reached the remote (never with push: false or "
+    "dry-run).",
+    "would-change": "'true' when the deploy has files to change (also in a dry run, with push: "
+    "false, and when another deploy's push carried it).",
     "files": "The changed files, one per line, relative to the repository.",
     "commit": "The SHA of the deploy commit, empty when none was made.",
     "previous-image": "The image the target overlay held before the deploy.",
@@ -68,7 +72,12 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   default=commit_message),
         InputSpec("git-user-name", "Commit author and committer name", default=BOT_NAME),
         InputSpec("git-user-email", "Commit author and committer email", default=BOT_EMAIL),
-        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20)", default="10"),
+        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20), without group "
+                  "commit", default="10"),
+        InputSpec("push-timeout", "Seconds a deploy may take to land on the branch (10-3600)",
+                  default="300"),
+        InputSpec("group-commit", "A deploy that loses the race queues as a pending ref and one "
+                  "push carries the whole queue", default="true"),
         InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
         InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
                   secret=True),
@@ -250,15 +259,24 @@ def check_order(plan: Plan, s: Settings, runner: Runner) -> None:
 
 
 def write_files(changes: list[FileChange]) -> None:
-    """Atomic writes: every new text goes to a temp file first; then each is renamed into place."""
+    """Atomic writes: every new text goes to a temp file first; then each is renamed into place.
+    A full disk is found while writing the temp files, before any file is replaced."""
     staged: list[tuple[Path, Path]] = []
     try:
         for change in changes:
             fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=".gitops-release-")
             temp = Path(name)
             staged.append((temp, change.path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(change.new_text)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                    f.write(change.new_text)
+                    f.flush()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise ResourceError(f"the disk is full: {change.path} could not be written",
+                                    hint="Free space on the runner and run again; no file was "
+                                    "changed") from exc
             temp.chmod(change.path.stat().st_mode & 0o777)
         for temp, path in staged:
             temp.replace(path)
@@ -285,81 +303,9 @@ def summary(runner: Runner, s: Settings, plan: Plan, commit: str, note: str = ""
     runner.summary("\n".join(lines) + "\n")
 
 
-def _report(runner: Runner, plan: Plan, *, changed: bool, commit: str = "", refused: bool = False,
-            files: list[FileChange] | None = None) -> None:
-    primary = plan.changes[0].previous_image if plan.changes else ""
-    runner.set_outputs({
-        "changed": "true" if changed else "false",
-        "files": "\n".join(plan.shown(c) for c in (files or [])),
-        "commit": commit,
-        "previous-image": primary,
-        "refused": "true" if refused else "false",
-    })
-
-
-def _show_diff(runner: Runner, plan: Plan) -> None:
-    with runner.group(f"Diff ({len(plan.changed)} file{'s' if len(plan.changed) != 1 else ''})"), \
-            runner.verbatim():
-        runner.info(plan.diff().rstrip("\n"))
-
-
-def _push(git: Git, s: Settings, apply: Callable[[], list[str] | None], runner: Runner) -> str:
-    """Deploy onto the upstream branch: the push loop. Returns the pushed commit ('' if none)."""
-    up = git.upstream()
-    git.ensure_clean()
-    outcome = push_loop(git, up, apply, commit_message(s), s.author, s.max_attempts, runner.info)
-    if outcome is None:
-        return ""
-    runner.info(f"pushed {outcome.commit} to {up.remote}/{up.branch} (attempt {outcome.attempts})")
-    return outcome.commit
-
-
-def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]) -> str:
-    """push: false commits on the checked-out branch; dry-run only plans."""
-    if s.dry_run:
-        apply()
-        return ""
-    git.ensure_clean()
-    files = apply()
-    return git.commit(commit_message(s), files, s.author) if files else ""
-
-
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
         root: Path | None = None) -> None:
-    """Run a receiver command: the whole deploy, or nothing."""
-    s = parse_settings(raw, event)
-    if s.token:
-        runner.mask(s.token)
-    root = root or Path.cwd()
-    runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
-    git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
-    state: dict[str, Plan] = {}
+    """Run a receiver command: the whole deploy, or nothing (the clone restored)."""
+    from gitops_release import delivery  # the write path; it imports this module's planner
 
-    def apply() -> list[str] | None:
-        """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
-        plan = state["plan"] = plan_deploy(root, s)
-        check_order(plan, s, runner)
-        if not plan.changed:
-            return None
-        if not s.dry_run:
-            write_files(plan.changed)
-        return [plan.shown(c) for c in plan.changed]
-
-    try:
-        commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
-            _commit_locally(git, s, apply)
-    except DowngradeError as exc:
-        plan = state.get("plan") or Plan(root)
-        runner.notice(str(exc), title=exc.title)
-        summary(runner, s, plan, "", note=f"Refused: {md_escape(str(exc))}")
-        _report(runner, plan, changed=False, refused=True)
-        return
-    plan = state["plan"]
-    for skipped in plan.skipped:
-        runner.warning(f"{skipped} holds no file to update; left as it is", title="Fan-out skipped")
-    if plan.changed:
-        _show_diff(runner, plan)
-    else:
-        runner.info("nothing to change: the overlay already runs this image and release")
-    summary(runner, s, plan, commit, note="Dry run: nothing written." if s.dry_run else "")
-    _report(runner, plan, changed=bool(plan.changed), commit=commit, files=plan.changed)
+    delivery.run(raw, runner, environ, event, root)

@@ -1,0 +1,332 @@
+"""Group commit: a wave of deploys to one branch lands in a few pushes instead of N² attempts.
+
+A deploy that loses the race to the branch does not just retry. It publishes its request (the
+receiver inputs it was given, without the token) as a *pending ref*,
+``refs/gitops-release/pending/<id>`` (ids sort by arrival), and waits. The first pending deploy in
+line (or, when it makes no progress, the next) *carries* every pending deploy: on top of the
+branch's tip it re-plans each request with all the checks of a deploy (through the one callback
+``ApplyRequest``), makes one commit per deploy in order, and pushes, in ONE atomic push, the
+branch, the deletion of every pending ref it carried and a result ref
+(``refs/gitops-release/result/<id>``) per carried deploy: the commit that carries it, or why it
+was refused. Each waiting receiver reads its result and reports it as its own.
+
+Nothing is lost when a carrier dies: its push is atomic, so the pending refs stay until the next
+carrier takes them. A remote that refuses refs outside ``refs/heads/`` gets today's retry loop.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from gitops_release.errors import (
+    GitError,
+    GitopsReleaseError,
+    PushContentionError,
+    RefusedError,
+)
+from gitops_release.gitops import Author, Git, Upstream
+
+NAMESPACE = "refs/gitops-release"
+PENDING = f"{NAMESPACE}/pending/"
+RESULT = f"{NAMESPACE}/result/"
+MIRROR = "refs/gitops-release-seen/"  # this clone's copy of the remote's pending refs
+REQUEST_FILE = "request.json"
+MAX_REQUEST = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    """One deploy, as another receiver can re-run it: the event and the receiver inputs (every
+    input but the token and the push settings), all strings as the action received them."""
+
+    event: str
+    inputs: Mapping[str, str]
+    id: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"event": self.event, "inputs": dict(self.inputs)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, request_id: str) -> Request:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
+            raise ValueError("not a request object")
+        inputs = data["inputs"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+            raise ValueError("inputs must be strings")
+        return cls(str(data.get("event", "")), inputs, request_id)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the callback did for one request in the work tree: the files it wrote (empty: nothing
+    to change), and what the commit needs."""
+
+    files: tuple[str, ...]
+    message: str
+    author: Author
+    previous_image: str = ""
+
+
+# Plan ``request`` on the work tree as it is now, with every check of a deploy; write its files
+# (journaled) and return them. Raises RefusedError for a refusal, GitopsReleaseError for an
+# error; in both cases it has written nothing.
+ApplyRequest = Callable[[Request], Applied]
+
+
+@dataclass(frozen=True)
+class Options:
+    timeout: float  # seconds until a deploy gives up
+    poll: tuple[float, float] = (0.2, 2.0)  # first and longest wait between looks at the remote
+    stale: float = 10.0  # seconds without progress before the next in line carries too
+
+
+@dataclass
+class Outcome:
+    """How one deploy ended: landed (``commit``), nothing to change, refused or failed."""
+
+    status: str  # "landed" | "unchanged" | "refused" | "error"
+    commit: str = ""
+    files: tuple[str, ...] = ()
+    previous_image: str = ""
+    message: str = ""
+    reason: str = ""
+    title: str = ""  # a refusal's title, e.g. "Downgrade refused"
+    carried: int = 0  # deploys in the push that landed it
+    carrier: str = ""  # the carrying receiver's request id; "" when this receiver pushed
+    attempts: int = 0
+    error: GitopsReleaseError | None = None  # this receiver's own error, raised after the push
+
+    def to_json(self) -> dict[str, object]:
+        return {"status": self.status, "commit": self.commit, "files": list(self.files),
+                "previous_image": self.previous_image, "message": self.message,
+                "reason": self.reason, "title": self.title, "carried": self.carried, "carrier": self.carrier}
+
+
+class Unsupported(Exception):
+    """The remote refuses refs outside refs/heads/: group commit cannot work there."""
+
+
+@dataclass
+class Entry:
+    request: Request
+    ref_sha: str = ""  # the pending ref's value ('' for the carrier's own, unpublished deploy)
+    outcome: Outcome = field(default_factory=lambda: Outcome("error"))
+
+
+def new_id() -> str:
+    """Sortable by time of arrival, unique across runners."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+class GroupCommit:
+    """One receiver's side of group commit."""
+
+    def __init__(self, git: Git, up: Upstream, apply: ApplyRequest, options: Options,
+                 log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> None:
+        self.git, self.up, self.apply, self.opts, self.log = git, up, apply, options, log
+        self.sleep = sleep
+        self.attempts = 0
+        self.deadline = time.monotonic() + options.timeout
+
+    def deliver(self, own: Request) -> Outcome:
+        """Land ``own``: directly when the branch is free, else through the pending queue.
+        Raises Unsupported when the remote refuses our refs (the caller falls back)."""
+        pending = self._fetch(first=True)
+        if not pending:
+            done = self._carry([Entry(own)], own)
+            if done is not None:
+                return done
+        own = Request(own.event, own.inputs, new_id())
+        sha = self._publish(own)
+        try:
+            return self._wait(own, sha)
+        except PushContentionError:
+            if not self._withdraw(own, sha) and self._look(own.id)[2]:
+                return self._read_result(own.id)  # carried just now
+            raise
+        except BaseException:
+            self._withdraw(own, sha)
+            raise
+
+    # -- waiting -------------------------------------------------------------------------------
+    def _wait(self, own: Request, sha: str) -> Outcome:
+        delay, progress, seen = self.opts.poll[0], time.monotonic(), ("", "")
+        while time.monotonic() < self.deadline:
+            self.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+            delay = min(self.opts.poll[1], delay * 1.5)
+            tip, ids, result = self._look(own.id)
+            if result:
+                return self._read_result(own.id)
+            if own.id not in ids:
+                raise GitError(f"the pending deploy {PENDING}{own.id} was removed without a result",
+                               hint="Something else deleted it; run the job again")
+            if (tip, ids[0]) != seen:
+                seen, progress = (tip, ids[0]), time.monotonic()
+            rank = ids.index(own.id)
+            patience = self.opts.stale + 0.1 * len(ids)
+            if rank and time.monotonic() - progress < patience * rank:
+                continue
+            entries = [Entry(r, s) for r, s in self._pending_requests(self._fetch())]
+            if not any(e.request.id == own.id for e in entries):
+                continue  # carried meanwhile: the next look finds the result
+            done = self._carry(entries, own)
+            if done is not None:
+                return done
+            delay = self.opts.poll[0]
+        raise PushContentionError(
+            f"the deploy did not land on {self.up.remote}/{self.up.branch} within "
+            f"{self.opts.timeout:.0f} s", input_name="push-timeout",
+            hint="Raise push-timeout; a wave of deploys queues behind the one carrying it")
+
+    def _look(self, own_id: str) -> tuple[str, list[str], bool]:
+        """The remote's tip, the pending ids in order, and whether our result is there."""
+        out = self.git.out("ls-remote", "--", self.up.remote, f"refs/heads/{self.up.branch}",
+                           f"{NAMESPACE}/*")
+        tip, ids, result = "", [], False
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{self.up.branch}":
+                tip = sha
+            elif ref.startswith(PENDING):
+                ids.append(ref[len(PENDING):])
+            elif ref == f"{RESULT}{own_id}":
+                result = True
+        return tip, sorted(ids), result
+
+    def _read_result(self, own_id: str) -> Outcome:
+        local = f"{MIRROR}result/{own_id}"
+        self.git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--",
+                     self.up.remote, f"+{RESULT}{own_id}:{local}")
+        data = json.loads(self.git.out("show", f"{local}:{own_id}.json"))
+        self.git.run("update-ref", "-d", local)
+        # Best effort: the result was read; a failure leaves a small ref behind, nothing more.
+        self.git.run("push", "--quiet", "--", self.up.remote, f":{RESULT}{own_id}", check=False)
+        if data["status"] == "error":
+            raise GitError(f"this deploy failed when another deploy's push carried it: "
+                           f"{data['message']}", hint="Nothing of it was pushed. Fix the cause "
+                           "and run the job again")
+        return Outcome(str(data["status"]), str(data["commit"]),
+                       tuple(str(f) for f in data["files"]), str(data["previous_image"]),
+                       str(data["message"]), str(data["reason"]), str(data.get("title", "")),
+                       int(data["carried"]), str(data["carrier"]), self.attempts)
+
+    # -- the remote's refs ---------------------------------------------------------------------
+    def _fetch(self, first: bool = False) -> list[tuple[str, str]]:
+        """Fetch the branch and the pending refs; returns [(id, sha)] in order of arrival."""
+        before = self.git.run("rev-parse", "--verify", "--quiet", self.up.tracking,
+                              check=False).stdout.strip()
+        self.git.run("fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", "--",
+                     self.up.remote, f"+refs/heads/{self.up.branch}:{self.up.tracking}",
+                     f"+{PENDING}*:{MIRROR}pending/*")
+        if first:
+            self.git.ensure_pushed(self.up, before)
+        out = self.git.out("for-each-ref", "--format=%(objectname) %(refname)", f"{MIRROR}pending/")
+        pairs = [(ref.rsplit("/", 1)[1], sha) for sha, _, ref in
+                 (line.partition(" ") for line in out.splitlines())]
+        return sorted(pairs)
+
+    def _pending_requests(self, pending: list[tuple[str, str]]) -> list[tuple[Request, str]]:
+        requests = []
+        for pid, sha in pending:
+            text = self.git.run("cat-file", "blob", f"{sha}:{REQUEST_FILE}", check=False).stdout
+            try:
+                if len(text) > MAX_REQUEST:
+                    raise ValueError("too large")
+                requests.append((Request.from_json(text, pid), sha))
+            except ValueError as exc:
+                self.log(f"{PENDING}{pid} holds no valid request ({exc}); it is answered with an "
+                         "error")
+                requests.append((Request("", {}, pid), sha))
+        return requests
+
+    def _publish(self, own: Request) -> str:
+        """Push our request as a pending ref; Unsupported when the remote refuses it."""
+        sha = self._object(f"Pending deploy {own.id}", {REQUEST_FILE: own.to_json()},
+                           Author("gitops-release", "gitops-release@localhost"))
+        self.attempts += 1
+        result = self.git.run("push", "--porcelain", "--", self.up.remote,
+                              f"{sha}:{PENDING}{own.id}", check=False)
+        if result.returncode != 0:
+            reason = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+            raise Unsupported(f"the remote refused {PENDING}{own.id}: {' '.join(reason)}")
+        self.log(f"lost the race; queued as {PENDING}{own.id} for the next push to carry")
+        return sha
+
+    def _withdraw(self, own: Request, sha: str) -> bool:
+        """Remove our pending ref when we stop waiting; False when a carrier took it first."""
+        return self.git.run("push", "--quiet", f"--force-with-lease={PENDING}{own.id}:{sha}",
+                            "--", self.up.remote, f":{PENDING}{own.id}",
+                            check=False).returncode == 0
+
+    def _object(self, subject: str, files: Mapping[str, str], author: Author) -> str:
+        """A parentless commit holding ``files`` (name → text)."""
+        entries = []
+        for name, text in files.items():
+            blob = self.git.run("hash-object", "-w", "--stdin", stdin=text).stdout.strip()
+            entries.append(f"100644 blob {blob}\t{name}\n")
+        tree = self.git.run("mktree", stdin="".join(entries)).stdout.strip()
+        identity = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+                    "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
+        return self.git.run("commit-tree", tree, "-m", subject, extra_env=identity).stdout.strip()
+
+    # -- carrying ------------------------------------------------------------------------------
+    def _carry(self, entries: list[Entry], own: Request) -> Outcome | None:
+        """Re-plan every entry on the tip, one commit each, and push them all at once with the
+        deletion of their pending refs. None when the push lost a race."""
+        tip = self.git.rev(self.up.tracking)
+        if self.git.rev("HEAD") != tip:
+            self.git.move_to(tip)
+        for entry in entries:
+            entry.outcome = self._apply(entry.request)
+        mine = next(e for e in entries if e.request.id == own.id)
+        landed = [e for e in entries if e.outcome.status == "landed"]
+        published = [e for e in entries if e.ref_sha]
+        if not landed and not published:
+            return mine.outcome
+        for entry in landed:
+            entry.outcome.carried = len(landed)
+        self.attempts += 1
+        if not self._push_group(tip, published, own):
+            self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"
+                     f"{'s' if len(landed) != 1 else ''}) lost a race; retrying")
+            return None
+        mine.outcome.attempts = self.attempts
+        return mine.outcome
+
+    def _apply(self, request: Request) -> Outcome:
+        try:
+            if not request.inputs:
+                raise GitError("the pending ref holds no valid request")
+            applied = self.apply(request)
+        except RefusedError as exc:
+            return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+        except GitopsReleaseError as exc:
+            return Outcome("error", message=f"{exc.title}: {exc}", error=exc)
+        if not applied.files:
+            return Outcome("unchanged", previous_image=applied.previous_image)
+        commit = self.git.commit(applied.message, list(applied.files), applied.author)
+        return Outcome("landed", commit, applied.files, applied.previous_image)
+
+    def _push_group(self, tip: str, published: list[Entry], own: Request) -> bool:
+        """One atomic push: the branch (if it moved), the carried pending refs deleted, a result
+        ref for every carried deploy but ours. False when it lost a race."""
+        specs: list[str] = []
+        head = self.git.rev("HEAD")
+        if head != tip:
+            specs.append(f"{head}:refs/heads/{self.up.branch}")
+        others = [e for e in published if e.request.id != own.id]
+        if others:
+            results = {f"{e.request.id}.json": json.dumps(
+                {**e.outcome.to_json(), "carrier": own.id or "direct"}) for e in others}
+            sha = self._object("Deploy results", results, Author("gitops-release",
+                                                                "gitops-release@localhost"))
+            specs += [f"{sha}:{RESULT}{e.request.id}" for e in others]
+        leases = [f"--force-with-lease={PENDING}{e.request.id}:{e.ref_sha}" for e in published]
+        specs += [f":{PENDING}{e.request.id}" for e in published]
+        return self.git.push_refs(self.up, specs, leases)

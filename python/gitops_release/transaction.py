@@ -1,0 +1,132 @@
+"""A deploy is a transaction on the clone: it ends pushed, or with the clone as it found it.
+
+Before the first file is touched, a journal (``.git/gitops-release/transaction.json``) records
+where HEAD was and, before each write, which files the deploy is about to write. On any failure
+or signal the deploy restores the clone from it: temp files removed, the index and the written
+files back to HEAD, then HEAD (and its branch) back where it was with ``reset --keep``, which
+never overwrites an untracked file. A run killed outright (SIGKILL) cannot clean up: the next
+run in the clone finds its journal and restores the clone first, then deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from gitops_release import signals
+from gitops_release.errors import CloneStateError, GitError, GitopsReleaseError
+from gitops_release.gitops import Git
+
+JOURNAL = "gitops-release/transaction.json"
+TEMP_PREFIX = ".gitops-release-"
+
+
+class Transaction:
+    """One deploy's changes to a clone; use ``Transaction.open`` as a context manager."""
+
+    def __init__(self, git: Git, log: Callable[[str], None]) -> None:
+        self.git = git
+        self.log = log
+        self.journal = git.git_path(JOURNAL)
+        self.head = ""
+        self.paths: list[str] = []
+
+    @classmethod
+    @contextmanager
+    def open(cls, git: Git, log: Callable[[str], None]) -> Iterator[Transaction]:
+        """Begin (after recovering from an interrupted run); on any exception or signal inside
+        the block, roll back and re-raise; on success forget the journal."""
+        with signals.handled():
+            txn = cls(git, log)
+            with signals.deferred():
+                txn._begin()
+            try:
+                yield txn
+            except BaseException:
+                signals.discard()
+                with signals.deferred():
+                    try:
+                        txn._rollback()
+                    except GitopsReleaseError as failure:
+                        log(f"the clone could not be restored: {failure}")
+                    signals.discard()
+                raise
+            txn.journal.unlink(missing_ok=True)
+
+    def will_write(self, paths: Sequence[str]) -> None:
+        """Journal ``paths`` before they are written."""
+        with signals.deferred():
+            self.paths += [p for p in paths if p not in self.paths]
+            self._save()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _begin(self) -> None:
+        self._recover()
+        self.git.wait_for_index_lock()
+        self.git.ensure_clean()
+        self.head = self.git.rev("HEAD")
+        self._save()
+
+    def _save(self) -> None:
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.journal.with_name(f"{self.journal.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps({"pid": os.getpid(), "head": self.head, "paths": self.paths,
+                                    "time": time.time()}), encoding="utf-8")
+        temp.replace(self.journal)
+
+    def _recover(self) -> None:
+        """Restore the clone an interrupted run left behind, if any."""
+        try:
+            data = json.loads(self.journal.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            data = {}
+        pid = data.get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and _running(pid):
+            raise CloneStateError(
+                f"another gitops-release run (pid {pid}) is deploying in this clone",
+                hint="Wait for it to finish; run one deploy per clone at a time")
+        self.head = str(data.get("head") or "")
+        self.paths = [str(p) for p in data.get("paths") or []]
+        self.log("an earlier deploy in this clone was interrupted; restoring the clone first")
+        self.git.wait_for_index_lock()
+        self._rollback()
+        self.head, self.paths = "", []
+
+    def _rollback(self) -> None:
+        git = self.git
+        for folder in {Path(p).parent for p in self.paths}:
+            for temp in (git.cwd / folder).glob(TEMP_PREFIX + "*"):
+                temp.unlink(missing_ok=True)
+        if self.journal.exists() or self.head:
+            git.run("reset", "--quiet")  # the index back to HEAD; the work tree is not touched
+            mine = list(git.tracked(self.paths)) if self.paths else []
+            if mine:
+                git.run("checkout", "--quiet", "--", *mine)
+            if self.head and git.rev("HEAD") != self.head:
+                try:
+                    git.move_to(self.head)
+                except GitError as exc:
+                    raise CloneStateError(f"the clone could not be put back on {self.head[:12]}: "
+                                          f"{exc.message}", hint=exc.hint) from exc
+        self.journal.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live gitops-release process (not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"gitops_release" in cmdline or b"gitops-release" in cmdline
