@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_release.errors import InputError, RefusedError
-from gitops_release.gitops import Git, check_identity, push_loop
+from gitops_release.gitops import Git, check_identity, plain_identity, push_loop
 from gitops_release.groupcommit import (
     Applied,
     ApplyRequest,
@@ -95,7 +95,9 @@ def request_applier(root: Path, runner: Runner, git: Git, txn: Transaction,
         if files:
             txn.will_write(files)
             git.check_targets(files)
-            check_identity(git, s.author)
+            if not plain_identity(s.author):  # this receiver's own was checked by git already
+                raise InputError(f"git would not record {s.author.name!r} <{s.author.email}> "
+                                 "as given", input_name="git-user-name")
             write_files(plan.changed)
         previous = plan.changes[0].previous_image if plan.changes else ""
         return Applied(tuple(files), commit_message(s), s.author, previous)
@@ -200,6 +202,8 @@ def _finish(runner: Runner, s: Settings, plan: Plan | None, outcome: Outcome, mo
     elif not would_change:
         runner.info("nothing to change: the overlay already runs this image and release")
     note = _note(outcome, mode)
+    if mode == "push":
+        runner.info(f"push attempts by this deploy: {outcome.attempts}")
     if mode == "push" and outcome.status == "landed":
         runner.info(f"pushed {outcome.commit} ({note})")
     elif mode == "local" and outcome.commit:

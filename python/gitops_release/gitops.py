@@ -83,6 +83,7 @@ class Git:
                         "GIT_CONFIG_KEY_0": f"http.{server_url.rstrip('/')}/.extraheader",
                         "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"})
         self.env = env
+        self.index_cache: dict[str, tuple[str, str]] | None = None
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None,
             extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -144,10 +145,30 @@ class Git:
     def tracked(self, paths: Sequence[str]) -> dict[str, str]:
         """The tracked ones among ``paths``, each with its ``ls-files -v`` tag ("H" for a plain
         tracked file; lowercase: assume-unchanged; "S"/"s": skip-worktree)."""
+        return {path: tag for path, (tag, _mode) in self.index_entries(paths).items()}
+
+    def index_entries(self, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """path → (``ls-files -v`` tag, file mode) for the tracked ones among ``paths``."""
         if not paths:
             return {}
-        out = self.run("ls-files", "-z", "-v", "--", *paths).stdout
-        return {entry[2:]: entry[0] for entry in out.split("\0") if entry}
+        if self.index_cache is not None:
+            return {p: self.index_cache[p] for p in paths if p in self.index_cache}
+        return _entries(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
+
+    def cache_index(self, on: bool) -> None:
+        """Read the whole index listing once (a carrier checks many deploys' files), or stop."""
+        self.index_cache = _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if on else None
+
+    def feed(self, args: Sequence[str], data: bytes) -> bytes:
+        """Run git with binary stdin and stdout (fast-import, cat-file --batch)."""
+        with signals.deferred():
+            result = subprocess.run(["git", *args], cwd=self.cwd, input=data, capture_output=True,
+                                    check=False, env=self.env)
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")
+            _raise_for_environment(stderr)
+            raise GitError(f"git {args[0]} failed: {stderr.strip()}")
+        return result.stdout
 
     def check_targets(self, paths: Sequence[str]) -> None:
         """Refuse to write a file git does not track, or one git is told not to look at."""
@@ -322,6 +343,75 @@ def tracked_files(root: Path, folder: str = ".") -> set[str]:
         raise GitError(f"git ls-files failed in {root}: {result.stderr.strip()}",
                        hint="Run the receiver inside a clone of the config repo")
     return {name for name in result.stdout.split("\0") if name}
+
+
+def _entries(listing: str) -> dict[str, tuple[str, str]]:
+    """``ls-files -z -s -v`` → path → (tag, mode)."""
+    out = {}
+    for entry in listing.split("\0"):
+        if entry:
+            info, _, path = entry.partition("\t")
+            tag, mode = info.split(" ")[:2]
+            out[path] = (tag, mode)
+    return out
+
+
+@dataclass(frozen=True)
+class NewCommit:
+    """A commit to write: ``files`` (path → (mode, content)) on top of ``parent`` ('' for a
+    root commit)."""
+
+    parent: str
+    message: str
+    author: Author
+    files: Mapping[str, tuple[str, bytes]]
+
+
+def plain_identity(author: Author) -> bool:
+    """Whether git records ``author`` exactly as given (what ``check_identity`` asks git)."""
+    crud = " .,:;<>\"\\'\t\n"
+    return (not any(ch in author.name + author.email for ch in "<>\n\0")
+            and bool(author.name.strip(crud)) and author.name == author.name.strip(crud))
+
+
+def _quote(path: str) -> str:
+    if path.startswith('"') or "\n" in path:
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path
+
+
+def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[str]:
+    """Write ``commits`` with one ``git fast-import`` (no index, no work tree): chained one on
+    the other when ``chain`` (the first on its parent), else each on its own parent. Returns
+    their SHAs. Identities must pass ``plain_identity``."""
+    token = f"{os.getpid()}-{random.getrandbits(32):08x}"
+    marks = git.git_path(f"gitops-release/marks-{token}")
+    marks.parent.mkdir(parents=True, exist_ok=True)
+    now = f"{int(time.time())} +0000"
+    stream = bytearray()
+    for i, commit in enumerate(commits, 1):
+        who = f"{commit.author.name} <{commit.author.email}> {now}"
+        message = commit.message.encode("utf-8", "surrogateescape")
+        stream += (f"commit refs/gitops-release-import/{token}/{i}\nmark :{i}\n"
+                   f"author {who}\ncommitter {who}\ndata {len(message)}\n").encode()
+        stream += message + b"\n"
+        parent = f":{i - 1}" if chain and i > 1 else commit.parent
+        if parent:
+            stream += f"from {parent}\n".encode()
+        for path, (mode, data) in commit.files.items():
+            stream += f"M {mode} inline {_quote(path)}\ndata {len(data)}\n".encode("utf-8",
+                                                                               "surrogateescape")
+            stream += data + b"\n"
+    stream += b"done\n"
+    try:
+        git.feed(["fast-import", "--quiet", "--done", f"--export-marks={marks}"], bytes(stream))
+        shas = dict(line.split(" ", 1) for line in marks.read_text().splitlines())
+    finally:
+        marks.unlink(missing_ok=True)
+    git.feed(["update-ref", "--stdin"], "".join(
+        f"delete refs/gitops-release-import/{token}/{i}\n"
+        for i in range(1, len(commits) + 1)).encode())
+    return [shas[f":{i}"].strip() for i in range(1, len(commits) + 1)]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from gitops_release.errors import (
     PushContentionError,
     RefusedError,
 )
-from gitops_release.gitops import Author, Git, Upstream
+from gitops_release.gitops import Author, Git, NewCommit, Upstream, write_commits
 
 NAMESPACE = "refs/gitops-release"
 PENDING = f"{NAMESPACE}/pending/"
@@ -37,6 +37,8 @@ RESULT = f"{NAMESPACE}/result/"
 MIRROR = "refs/gitops-release-seen/"  # this clone's copy of the remote's pending refs
 REQUEST_FILE = "request.json"
 MAX_REQUEST = 64 * 1024
+KEEP = 3600.0  # seconds a result ref is kept for its receiver to read
+BOT = Author("gitops-release", "gitops-release@localhost")  # of the pending and result refs
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ ApplyRequest = Callable[[Request], Applied]
 class Options:
     timeout: float  # seconds until a deploy gives up
     poll: tuple[float, float] = (0.2, 2.0)  # first and longest wait between looks at the remote
-    stale: float = 10.0  # seconds without progress before the next in line carries too
+    stale: float = 5.0  # + 0.1 s per queued deploy: how long a queued deploy may wait for its turn
 
 
 @dataclass
@@ -124,6 +126,12 @@ def new_id() -> str:
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
 
 
+def _id_time(pending_id: str) -> float:
+    """When the pending deploy was queued (seconds since the epoch); 0 when unreadable."""
+    head = pending_id.split("-", 1)[0]
+    return int(head) / 1e9 if head.isdigit() else 0.0
+
+
 class GroupCommit:
     """One receiver's side of group commit."""
 
@@ -132,6 +140,7 @@ class GroupCommit:
         self.git, self.up, self.apply, self.opts, self.log = git, up, apply, options, log
         self.sleep = sleep
         self.attempts = 0
+        self.expired: dict[str, str] = {}  # result refs older than KEEP → their value
         self.deadline = time.monotonic() + options.timeout
 
     def deliver(self, own: Request) -> Outcome:
@@ -156,21 +165,19 @@ class GroupCommit:
 
     # -- waiting -------------------------------------------------------------------------------
     def _wait(self, own: Request, sha: str) -> Outcome:
-        delay, progress, seen = self.opts.poll[0], time.monotonic(), ("", "")
+        delay = self.opts.poll[0]
         while time.monotonic() < self.deadline:
             self.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
-            delay = min(self.opts.poll[1], delay * 1.5)
-            tip, ids, result = self._look(own.id)
+            _tip, ids, result = self._look(own.id)
+            # A long queue takes a while to carry: look less often, so the waiting receivers
+            # leave the machine and the remote to the one carrying.
+            delay = min(max(self.opts.poll[1], 0.05 * len(ids)), delay * 1.5)
             if result:
                 return self._read_result(own.id)
             if own.id not in ids:
                 raise GitError(f"the pending deploy {PENDING}{own.id} was removed without a result",
                                hint="Something else deleted it; run the job again")
-            if (tip, ids[0]) != seen:
-                seen, progress = (tip, ids[0]), time.monotonic()
-            rank = ids.index(own.id)
-            patience = self.opts.stale + 0.1 * len(ids)
-            if rank and time.monotonic() - progress < patience * rank:
+            if not self._my_turn(own.id, ids):
                 continue
             entries = [Entry(r, s) for r, s in self._pending_requests(self._fetch())]
             if not any(e.request.id == own.id for e in entries):
@@ -184,11 +191,22 @@ class GroupCommit:
             f"{self.opts.timeout:.0f} s", input_name="push-timeout",
             hint="Raise push-timeout; a wave of deploys queues behind the one carrying it")
 
+    def _my_turn(self, own_id: str, ids: list[str]) -> bool:
+        """The first pending deploy in line carries the queue. One that has waited longer than
+        the queue should take (its receiver died, or is stuck) loses its place, so a dead
+        carrier delays the others by that long at most."""
+        patience = self.opts.stale + 0.1 * len(ids)
+        now = time.time()
+        live = [i for i in ids if now - _id_time(i) < patience] or ids
+        return live[0] == own_id or (own_id not in live and ids[0] == own_id)
+
     def _look(self, own_id: str) -> tuple[str, list[str], bool]:
-        """The remote's tip, the pending ids in order, and whether our result is there."""
+        """The remote's tip, the pending ids in order, and whether our result is there (and
+        notes the result refs old enough for a carrier to remove)."""
         out = self.git.out("ls-remote", "--", self.up.remote, f"refs/heads/{self.up.branch}",
                            f"{NAMESPACE}/*")
         tip, ids, result = "", [], False
+        self.expired = {}
         for line in out.splitlines():
             sha, _, ref = line.partition("\t")
             if ref == f"refs/heads/{self.up.branch}":
@@ -197,6 +215,8 @@ class GroupCommit:
                 ids.append(ref[len(PENDING):])
             elif ref == f"{RESULT}{own_id}":
                 result = True
+            elif ref.startswith(RESULT) and time.time() - _id_time(ref[len(RESULT):]) > KEEP:
+                self.expired[ref] = sha
         return tip, sorted(ids), result
 
     def _read_result(self, own_id: str) -> Outcome:
@@ -204,9 +224,7 @@ class GroupCommit:
         self.git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--",
                      self.up.remote, f"+{RESULT}{own_id}:{local}")
         data = json.loads(self.git.out("show", f"{local}:{own_id}.json"))
-        self.git.run("update-ref", "-d", local)
-        # Best effort: the result was read; a failure leaves a small ref behind, nothing more.
-        self.git.run("push", "--quiet", "--", self.up.remote, f":{RESULT}{own_id}", check=False)
+        self.git.run("update-ref", "-d", local)  # the remote's copy: a later carrier removes it
         if data["status"] == "error":
             raise GitError(f"this deploy failed when another deploy's push carried it: "
                            f"{data['message']}", hint="Nothing of it was pushed. Fix the cause "
@@ -232,13 +250,19 @@ class GroupCommit:
         return sorted(pairs)
 
     def _pending_requests(self, pending: list[tuple[str, str]]) -> list[tuple[Request, str]]:
+        """Read every pending ref's request (one ``cat-file --batch``)."""
+        out = self.git.feed(["cat-file", "--batch"], "".join(
+            f"{sha}:{REQUEST_FILE}\n" for _, sha in pending).encode()) if pending else b""
         requests = []
         for pid, sha in pending:
-            text = self.git.run("cat-file", "blob", f"{sha}:{REQUEST_FILE}", check=False).stdout
+            header, _, out = out.partition(b"\n")
+            parts = header.split()
+            size = int(parts[2]) if len(parts) == 3 and parts[1] == b"blob" else -1
+            text, out = (out[:size], out[size + 1:]) if size >= 0 else (b"", out)
             try:
-                if len(text) > MAX_REQUEST:
-                    raise ValueError("too large")
-                requests.append((Request.from_json(text, pid), sha))
+                if not 0 <= size <= MAX_REQUEST:
+                    raise ValueError("missing or too large")
+                requests.append((Request.from_json(text.decode("utf-8"), pid), sha))
             except ValueError as exc:
                 self.log(f"{PENDING}{pid} holds no valid request ({exc}); it is answered with an "
                          "error")
@@ -247,8 +271,7 @@ class GroupCommit:
 
     def _publish(self, own: Request) -> str:
         """Push our request as a pending ref; Unsupported when the remote refuses it."""
-        sha = self._object(f"Pending deploy {own.id}", {REQUEST_FILE: own.to_json()},
-                           Author("gitops-release", "gitops-release@localhost"))
+        sha = self._object(f"Pending deploy {own.id}", {REQUEST_FILE: own.to_json()})
         self.attempts += 1
         result = self.git.run("push", "--porcelain", "--", self.up.remote,
                               f"{sha}:{PENDING}{own.id}", check=False)
@@ -264,16 +287,10 @@ class GroupCommit:
                             "--", self.up.remote, f":{PENDING}{own.id}",
                             check=False).returncode == 0
 
-    def _object(self, subject: str, files: Mapping[str, str], author: Author) -> str:
+    def _object(self, subject: str, files: Mapping[str, str]) -> str:
         """A parentless commit holding ``files`` (name → text)."""
-        entries = []
-        for name, text in files.items():
-            blob = self.git.run("hash-object", "-w", "--stdin", stdin=text).stdout.strip()
-            entries.append(f"100644 blob {blob}\t{name}\n")
-        tree = self.git.run("mktree", stdin="".join(entries)).stdout.strip()
-        identity = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
-                    "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
-        return self.git.run("commit-tree", tree, "-m", subject, extra_env=identity).stdout.strip()
+        return write_commits(self.git, [NewCommit("", subject, BOT, {
+            name: ("100644", text.encode()) for name, text in files.items()})], chain=False)[0]
 
     # -- carrying ------------------------------------------------------------------------------
     def _carry(self, entries: list[Entry], own: Request) -> Outcome | None:
@@ -282,15 +299,24 @@ class GroupCommit:
         tip = self.git.rev(self.up.tracking)
         if self.git.rev("HEAD") != tip:
             self.git.move_to(tip)
-        for entry in entries:
-            entry.outcome = self._apply(entry.request)
+        self.git.cache_index(True)
+        try:
+            commits = self._apply_all(entries)
+        finally:
+            self.git.cache_index(False)
         mine = next(e for e in entries if e.request.id == own.id)
         landed = [e for e in entries if e.outcome.status == "landed"]
         published = [e for e in entries if e.ref_sha]
         if not landed and not published:
             return mine.outcome
-        for entry in landed:
-            entry.outcome.carried = len(landed)
+        if commits:
+            shas = write_commits(self.git, [NewCommit(tip, *c) for c in commits], chain=True)
+            for entry, sha in zip(landed, shas, strict=True):
+                entry.outcome.commit = sha
+                entry.outcome.carried = len(landed)
+            self.git.run("update-ref", "-m", f"gitops-release: {len(shas)} deploys", "HEAD",
+                         shas[-1], tip)
+            self.git.run("add", "--", *sorted({f for e in landed for f in e.outcome.files}))
         self.attempts += 1
         if not self._push_group(tip, published, own):
             self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"
@@ -299,19 +325,29 @@ class GroupCommit:
         mine.outcome.attempts = self.attempts
         return mine.outcome
 
-    def _apply(self, request: Request) -> Outcome:
+    def _apply_all(self, entries: list[Entry]) -> list[tuple[str, Author, dict[str, tuple[str, bytes]]]]:
+        """Apply every entry in order in the work tree; returns the commits to write."""
+        commits = []
+        for entry in entries:
+            entry.outcome, applied = self._apply(entry.request)
+            if applied is not None:
+                modes = self.git.index_entries(applied.files)
+                commits.append((applied.message, applied.author, {
+                    f: (modes[f][1], (self.git.cwd / f).read_bytes()) for f in applied.files}))
+        return commits
+
+    def _apply(self, request: Request) -> tuple[Outcome, Applied | None]:
         try:
             if not request.inputs:
                 raise GitError("the pending ref holds no valid request")
             applied = self.apply(request)
         except RefusedError as exc:
-            return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+            return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title), None
         except GitopsReleaseError as exc:
-            return Outcome("error", message=f"{exc.title}: {exc}", error=exc)
+            return Outcome("error", message=f"{exc.title}: {exc}", error=exc), None
         if not applied.files:
-            return Outcome("unchanged", previous_image=applied.previous_image)
-        commit = self.git.commit(applied.message, list(applied.files), applied.author)
-        return Outcome("landed", commit, applied.files, applied.previous_image)
+            return Outcome("unchanged", previous_image=applied.previous_image), None
+        return Outcome("landed", "", applied.files, applied.previous_image), applied
 
     def _push_group(self, tip: str, published: list[Entry], own: Request) -> bool:
         """One atomic push: the branch (if it moved), the carried pending refs deleted, a result
@@ -324,9 +360,11 @@ class GroupCommit:
         if others:
             results = {f"{e.request.id}.json": json.dumps(
                 {**e.outcome.to_json(), "carrier": own.id or "direct"}) for e in others}
-            sha = self._object("Deploy results", results, Author("gitops-release",
-                                                                "gitops-release@localhost"))
+            sha = self._object("Deploy results", results)
             specs += [f"{sha}:{RESULT}{e.request.id}" for e in others]
         leases = [f"--force-with-lease={PENDING}{e.request.id}:{e.ref_sha}" for e in published]
         specs += [f":{PENDING}{e.request.id}" for e in published]
+        # Results nobody read within KEEP (their receiver gave up or died) go with this push.
+        leases += [f"--force-with-lease={ref}:{sha}" for ref, sha in self.expired.items()]
+        specs += [f":{ref}" for ref in self.expired]
         return self.git.push_refs(self.up, specs, leases)
