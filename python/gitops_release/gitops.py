@@ -133,10 +133,10 @@ class Git:
         """A path inside the repository's git directory (``git rev-parse --git-path``)."""
         return self.cwd / self.out("rev-parse", "--git-path", name)
 
-    def wait_for_index_lock(self, timeout: float = LOCK_WAIT) -> None:
+    def wait_for_index_lock(self, timeout: float | None = None) -> None:
         """Wait briefly for another git process to release ``index.lock``, then refuse."""
         lock = self.git_path("index.lock")
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (LOCK_WAIT if timeout is None else timeout)
         while lock.exists():
             if time.monotonic() >= deadline:
                 raise _lock_error(str(lock))
