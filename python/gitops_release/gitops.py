@@ -86,12 +86,16 @@ class Git:
         self.index_cache: dict[str, tuple[str, str]] | None = None
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None,
-            extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        # A signal waits for the command to end (a killed git leaves its lock files behind).
+            extra_env: Mapping[str, str] | None = None,
+            landing: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run git. A signal waits for the command to end (a killed git leaves its lock files
+        behind); after a ``landing`` command that succeeded (a push), signals are held off."""
         with signals.deferred():
             result = subprocess.run(["git", *args], cwd=self.cwd, capture_output=True, text=True,
                                     input=stdin, check=False, errors="surrogateescape",
                                     env={**self.env, **(extra_env or {})})
+            if landing and result.returncode == 0:
+                signals.hold()
         if result.returncode != 0:
             _raise_for_environment(result.stderr)
             if check:
@@ -262,7 +266,7 @@ class Git:
         when it landed, False when it lost a race; any other refusal raises."""
         atomic = ["--atomic"] if len(specs) > 1 else []
         result = self.run("push", "--porcelain", *atomic, *options, "--", up.remote, *specs,
-                          check=False)
+                          check=False, landing=any(":refs/heads/" in spec for spec in specs))
         if result.returncode == 0:
             return True
         status = [line for line in result.stdout.splitlines() if line.startswith("!\t")]

@@ -22,6 +22,7 @@ HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 class _State:
     armed = 0
     deferred = 0
+    held = 0
     pending: int | None = None
 
 
@@ -55,6 +56,8 @@ def handled() -> Iterator[None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
         if not _state.armed:
+            _state.deferred -= _state.held
+            _state.held = 0
             _state.pending = None
 
 
@@ -74,6 +77,13 @@ def check() -> None:
     if _state.pending is not None and not _state.deferred:
         signum, _state.pending = _state.pending, None
         raise _interrupted(signum)
+
+
+def hold() -> None:
+    """From now on until the handled block ends, record signals and never raise them: the
+    deploy has landed, and only its report is left to write."""
+    _state.deferred += 1
+    _state.held += 1
 
 
 def discard() -> None:

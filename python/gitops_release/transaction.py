@@ -66,10 +66,14 @@ class Transaction:
     # -- internals ---------------------------------------------------------------------------
     def _begin(self) -> None:
         self._recover()
-        self.git.wait_for_index_lock()
-        self.git.ensure_clean()
         self.head = self.git.rev("HEAD")
-        self._save()
+        self._save()  # first: even `git status` takes index.lock, and a kill can leave it
+        try:
+            self.git.wait_for_index_lock()
+            self.git.ensure_clean()
+        except BaseException:
+            self.journal.unlink(missing_ok=True)  # nothing was touched: nothing to restore
+            raise
 
     def _save(self) -> None:
         self.journal.parent.mkdir(parents=True, exist_ok=True)
@@ -94,9 +98,23 @@ class Transaction:
         self.head = str(data.get("head") or "")
         self.paths = [str(p) for p in data.get("paths") or []]
         self.log("an earlier deploy in this clone was interrupted; restoring the clone first")
+        self._clear_stale_locks()
         self.git.wait_for_index_lock()
         self._rollback()
         self.head, self.paths = "", []
+
+    def _clear_stale_locks(self) -> None:
+        """Lock files the killed run's git commands left: removed when no git process works in
+        this clone any more (a runner cancelling a job kills the whole process tree)."""
+        locks = [self.git.git_path(name) for name in ("index.lock", "HEAD.lock", "packed-refs.lock")]
+        refs = self.git.git_path("refs")
+        locks += list(refs.rglob("*.lock")) if refs.is_dir() else []
+        locks = [lock for lock in locks if lock.exists()]
+        if not locks or _git_running_in(self.git.cwd):
+            return
+        for lock in locks:
+            self.log(f"removing {lock.name}, left by the interrupted deploy's git")
+            lock.unlink(missing_ok=True)
 
     def _rollback(self) -> None:
         git = self.git
@@ -130,3 +148,24 @@ def _running(pid: int) -> bool:
     except OSError:
         return True
     return b"gitops_release" in cmdline or b"gitops-release" in cmdline
+
+
+def _git_running_in(root: Path) -> bool:
+    """Whether a git process runs with its working directory in ``root`` (Linux ``/proc``; when
+    that cannot be read, assume one does)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    here = root.resolve()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "comm").read_text().startswith("git"):
+                continue
+            cwd = (entry / "cwd").resolve()
+        except OSError:
+            continue
+        if cwd == here or here in cwd.parents:
+            return True
+    return False
