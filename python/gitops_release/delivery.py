@@ -120,6 +120,7 @@ def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: ApplyR
             if outcome.error is not None:
                 raise outcome.error
             return outcome
+    fell_back = opts.group_commit
     applied: list[Applied] = []
 
     def own_files() -> list[str] | None:
@@ -128,7 +129,8 @@ def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: ApplyR
 
     try:
         pushed = push_loop(git, up, own_files, commit_message(s), s.author, s.max_attempts,
-                           runner.info, deadline=time.monotonic() + opts.timeout)
+                           runner.info, deadline=time.monotonic() + opts.timeout,
+                           checked=fell_back)
     except RefusedError as exc:
         return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
     previous = applied[0].previous_image if applied else ""

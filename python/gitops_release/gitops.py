@@ -432,11 +432,12 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
 def push_loop(git: Git, up: Upstream, apply: Callable[[], list[str] | None], message: str,
               author: Author, max_attempts: int, log: Callable[[str], None],
               sleep: Callable[[float], None] = time.sleep,
-              deadline: float | None = None) -> PushOutcome | None:
+              deadline: float | None = None, checked: bool = False) -> PushOutcome | None:
     """fetch → move to the remote tip → ``apply()`` → commit → push, until the push lands, for up
     to ``max_attempts`` attempts and until ``deadline`` (``time.monotonic()``). The work tree must
-    be clean (``Git.ensure_clean``); local commits the remote lacks are refused, never moved away.
-    On failure the caller's transaction restores the clone.
+    be clean (``Git.ensure_clean``); local commits the remote lacks are refused, never moved away
+    (unless ``checked``: the caller checked that before making its own). On failure the caller's
+    transaction restores the clone.
 
     ``apply`` re-reads and edits the files; it returns the changed paths, or None when there is
     nothing to change any more (someone else deployed the same thing): then no commit is made.
@@ -445,7 +446,7 @@ def push_loop(git: Git, up: Upstream, apply: Callable[[], list[str] | None], mes
     while attempt < max_attempts and (attempt == 0 or deadline is None
                                       or time.monotonic() < deadline):
         attempt += 1
-        files = prepare(git, up, apply, first=attempt == 1)
+        files = prepare(git, up, apply, first=attempt == 1 and not checked)
         if files is None:
             return None
         commit = git.commit(message, files, author)

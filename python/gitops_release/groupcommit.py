@@ -276,8 +276,10 @@ class GroupCommit:
         result = self.git.run("push", "--porcelain", "--", self.up.remote,
                               f"{sha}:{PENDING}{own.id}", check=False)
         if result.returncode != 0:
-            reason = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
-            raise Unsupported(f"the remote refused {PENDING}{own.id}: {' '.join(reason)}")
+            lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+                     if line.startswith(("remote:", "!", "fatal:"))]
+            raise Unsupported(f"the remote refused {PENDING}{own.id}: "
+                              + " ".join(lines or result.stderr.strip().splitlines()[-1:]))
         self.log(f"lost the race; queued as {PENDING}{own.id} for the next push to carry")
         return sha
 
