@@ -87,6 +87,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str], stdout: TextIO | None 
         _fail(runner, name, exc, environ, "the clone was restored and nothing was pushed by "
               "this step; run the job again")
         return 128 + exc.signal_number
+    except KeyboardInterrupt:  # SIGINT before a deploy touched anything
+        _fail(runner, name, DeployInterrupted("SIGINT stopped the step", signal_number=2),
+              environ, "nothing was changed")
+        return 130
     except GitopsReleaseError as exc:
         _fail(runner, name, exc, environ)
         return 1
