@@ -198,7 +198,7 @@ class GroupCommit:
         patience = self.opts.stale + 0.1 * len(ids)
         now = time.time()
         live = [i for i in ids if now - _id_time(i) < patience] or ids
-        return live[0] == own_id or (own_id not in live and ids[0] == own_id)
+        return live[0] == own_id
 
     def _look(self, own_id: str) -> tuple[str, list[str], bool]:
         """The remote's tip, the pending ids in order, and whether our result is there (and
