@@ -323,6 +323,7 @@ class GroupCommit:
         if not self._push_group(tip, published, own):
             self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"
                      f"{'s' if len(landed) != 1 else ''}) lost a race; retrying")
+            self.git.move_to(tip)  # drop the chain: the clone stays on a commit of the remote
             return None
         mine.outcome.attempts = self.attempts
         return mine.outcome

@@ -178,6 +178,10 @@ git -C {newer} push -q origin HEAD:main
     assert refused.finish() == 0, refused.stdout
     assert refused.outputs["refused"] == "true" and refused.outputs["changed"] == "false"
     assert "::notice title=Downgrade refused::" in refused.stdout
+    # its clone is on a commit of the remote, clean: a rerun there works
+    assert git(slow, "status", "--porcelain") == ""
+    assert git(repo.bare, "merge-base", "--is-ancestor", git(slow, "rev-parse", "HEAD").strip(),
+               "main") == ""
     assert f"{app}@v1.5.0 is older than v1.6.0" in refused.stdout
     assert deploys_on_origin(repo) == [f"Deploy {other}@v2.0.0", f"Deploy {app}@v1.6.0"]
     assert pending(repo) == []
@@ -207,6 +211,10 @@ def test_two_overlapping_waves_all_land_one_commit_each(apps_repo: GitRepo,
     updates = assert_only_fast_forwards(repo, since)
     assert len(updates) - 1 < 20  # some pushes carried several deploys
     assert any("carried by another deploy's push" in s.stdout for s in steps)
+    for runner in runners:  # every clone clean, on a commit of the remote
+        assert git(runner, "status", "--porcelain") == ""
+        head = git(runner, "rev-parse", "HEAD").strip()
+        assert git(repo.bare, "merge-base", "--is-ancestor", head, "main") == ""
 
 
 def test_a_remote_refusing_our_refs_gets_the_plain_loop(apps_repo: GitRepo,
