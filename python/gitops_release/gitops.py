@@ -45,6 +45,7 @@ DISCONNECT_REASONS = ("hung up unexpectedly", "unexpected disconnect", "early EO
                       "Connection reset")
 LOCK_RE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 UNTRACKED_RE = re.compile(r"^\t(.+)$", re.MULTILINE)
+REMOTE_COMMANDS = ("push", "fetch", "ls-remote")
 LOCK_WAIT = 5.0  # seconds a deploy waits for another git process to release index.lock
 
 
@@ -97,7 +98,8 @@ class Git:
             if landing and result.returncode == 0:
                 signals.hold()
         if result.returncode != 0:
-            _raise_for_environment(result.stderr)
+            if args[0] not in REMOTE_COMMANDS:  # a lock or a full disk of the remote is not ours
+                _raise_for_environment(result.stderr)
             if check:
                 raise GitError(f"git {args[0]} failed: "
                                f"{result.stderr.strip() or result.stdout.strip()}")
