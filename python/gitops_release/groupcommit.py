@@ -37,6 +37,7 @@ RESULT = f"{NAMESPACE}/result/"
 MIRROR = "refs/gitops-release-seen/"  # this clone's copy of the remote's pending refs
 REQUEST_FILE = "request.json"
 MAX_REQUEST = 64 * 1024
+BATCH = 40  # deploys one push carries at most: a carry stays short, the queue moves
 KEEP = 3600.0  # seconds a result ref is kept for its receiver to read
 BOT = Author("gitops-release", "gitops-release@localhost")  # of the pending and result refs
 
@@ -85,7 +86,8 @@ ApplyRequest = Callable[[Request], Applied]
 class Options:
     timeout: float  # seconds until a deploy gives up
     poll: tuple[float, float] = (0.2, 2.0)  # first and longest wait between looks at the remote
-    stale: float = 5.0  # + 0.1 s per queued deploy: how long a queued deploy may wait for its turn
+    stale: float = 10.0  # + 0.5 s per deploy of a batch: no progress for that long, and the
+    # next in line carries too
 
 
 @dataclass
@@ -165,10 +167,10 @@ class GroupCommit:
 
     # -- waiting -------------------------------------------------------------------------------
     def _wait(self, own: Request, sha: str) -> Outcome:
-        delay = self.opts.poll[0]
+        delay, seen, progress = self.opts.poll[0], ("", ""), 0.0
         while time.monotonic() < self.deadline:
             self.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
-            _tip, ids, result = self._look(own.id)
+            tip, ids, result = self._look(own.id)
             # A long queue takes a while to carry: look less often, so the waiting receivers
             # leave the machine and the remote to the one carrying.
             delay = min(max(self.opts.poll[1], 0.05 * len(ids)), delay * 1.5)
@@ -177,12 +179,12 @@ class GroupCommit:
             if own.id not in ids:
                 raise GitError(f"the pending deploy {PENDING}{own.id} was removed without a result",
                                hint="Something else deleted it; run the job again")
-            if not self._my_turn(own.id, ids):
+            if (tip, ids[0]) != seen:  # a carry landed (or the queue's head changed)
+                seen, progress = (tip, ids[0]), time.time()
+            if ids.index(own.id) > self._stalled(ids, progress):
                 continue
-            entries = [Entry(r, s) for r, s in self._pending_requests(self._fetch())]
-            if not any(e.request.id == own.id for e in entries):
-                continue  # carried meanwhile: the next look finds the result
-            done = self._carry(entries, own)
+            entries = [Entry(r, s) for r, s in self._pending_requests(self._fetch()[:BATCH])]
+            done = self._carry(entries, own) if entries else None
             if done is not None:
                 return done
             delay = self.opts.poll[0]
@@ -191,14 +193,13 @@ class GroupCommit:
             f"{self.opts.timeout:.0f} s", input_name="push-timeout",
             hint="Raise push-timeout; a wave of deploys queues behind the one carrying it")
 
-    def _my_turn(self, own_id: str, ids: list[str]) -> bool:
-        """The first pending deploy in line carries the queue. One that has waited longer than
-        the queue should take (its receiver died, or is stuck) loses its place, so a dead
-        carrier delays the others by that long at most."""
-        patience = self.opts.stale + 0.1 * len(ids)
-        now = time.time()
-        live = [i for i in ids if now - _id_time(i) < patience] or ids
-        return live[0] == own_id
+    def _stalled(self, ids: list[str], progress: float) -> int:
+        """How many deploys at the head of the queue made no progress for too long: the first
+        in line carries; each further ``patience`` without progress (its receiver died or is
+        stuck) lets one more in line carry too."""
+        patience = self.opts.stale + 0.5 * min(len(ids), BATCH)
+        since = max(_id_time(ids[0]), progress)
+        return int((time.time() - since) // patience)
 
     def _look(self, own_id: str) -> tuple[str, list[str], bool]:
         """The remote's tip, the pending ids in order, and whether our result is there (and
@@ -306,11 +307,11 @@ class GroupCommit:
             commits = self._apply_all(entries)
         finally:
             self.git.cache_index(False)
-        mine = next(e for e in entries if e.request.id == own.id)
+        mine = next((e for e in entries if e.request.id == own.id), None)
         landed = [e for e in entries if e.outcome.status == "landed"]
         published = [e for e in entries if e.ref_sha]
         if not landed and not published:
-            return mine.outcome
+            return mine.outcome if mine else None
         if commits:
             shas = write_commits(self.git, [NewCommit(tip, *c) for c in commits], chain=True)
             for entry, sha in zip(landed, shas, strict=True):
@@ -324,6 +325,9 @@ class GroupCommit:
             self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"
                      f"{'s' if len(landed) != 1 else ''}) lost a race; retrying")
             self.git.move_to(tip)  # drop the chain: the clone stays on a commit of the remote
+            return None
+        if mine is None:  # carried the head of the queue; ours comes with a later push
+            self.log(f"carried {len(published)} queued deploys; this one is further back")
             return None
         mine.outcome.attempts = self.attempts
         return mine.outcome

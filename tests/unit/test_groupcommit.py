@@ -36,18 +36,20 @@ def test_ids_sort_by_time_of_queueing() -> None:
     assert _id_time("not-a-time") == 0.0
 
 
-def test_the_first_live_deploy_in_line_carries(tmp_path: Path) -> None:
+def test_the_first_in_line_carries_and_a_stalled_head_lets_the_next_carry(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repos", "acme", "config")
     git = Git(repo.work, {})
-    group = GroupCommit(git, git.upstream(), lambda r: None, Options(60, stale=5),  # type: ignore[arg-type,return-value]
+    group = GroupCommit(git, git.upstream(), lambda r: None, Options(60, stale=10),  # type: ignore[arg-type,return-value]
                         lambda _: None)
-    old = f"{time.time_ns() - 600 * 10**9:020d}-dead0000"
-    a, b = new_id(), new_id()
-    assert group._my_turn(a, [a, b]) and not group._my_turn(b, [a, b])
-    # a deploy queued ten minutes ago whose receiver is gone loses its place
-    assert group._my_turn(a, [old, a, b]) and not group._my_turn(old, [old, a, b])
-    # when every one in the queue is old, the first carries
-    assert group._my_turn(old, [old]) is True
+    a, b, c = new_id(), new_id(), new_id()
+    # a queue that just formed: only the first carries
+    assert group._stalled([a, b, c], progress=0.0) == 0
+    # the head was queued a minute ago and nothing moved since: 10 s + 0.5 s per queued deploy
+    # of patience each (11.5 s here), so five more in line may carry too
+    old = f"{time.time_ns() - 60 * 10**9:020d}-dead0000"
+    assert group._stalled([old, a, b], progress=0.0) == 5
+    # a carry landed a moment ago: progress, so only the first again
+    assert group._stalled([old, a, b], progress=time.time()) == 0
 
 
 def test_write_commits_chains_them_without_touching_the_work_tree(tmp_path: Path) -> None:
