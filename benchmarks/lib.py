@@ -68,10 +68,11 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout
 
 
-def make_config_repo(root: Path, apps: int) -> Path:
-    """A bare origin holding ``apps`` apps x 4 overlays; returns the bare repo's path."""
-    work = root / "seed-work"
-    bare = root / "origin.git"
+def make_config_repo(root: Path, apps: int, overlays: Sequence[str] = OVERLAYS,
+                     name: str = "origin") -> Path:
+    """A bare origin holding ``apps`` apps x ``overlays``; returns the bare repo's path."""
+    work = root / f"{name}-seed-work"
+    bare = root / f"{name}.git"
     for i in range(apps):
         app = f"app-{i:05d}"
         base = work / "apps" / app / "base"
@@ -80,7 +81,7 @@ def make_config_repo(root: Path, apps: int) -> Path:
         (base / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
             "resources:\n  - deployment.yaml\n")
-        for overlay in OVERLAYS:
+        for overlay in overlays:
             folder = work / "apps" / app / "overlays" / overlay
             folder.mkdir(parents=True)
             (folder / "deployment.yaml").write_text(DEPLOYMENT.format(app=app, overlay=overlay))

@@ -51,21 +51,25 @@ class ManifestError(GitopsReleaseError):
     title = "Manifest error"
 
 
-class DeployRefused(GitopsReleaseError):
-    """The deploy must not happen (a downgrade, a hold, a freeze, the policy). A refusal is a
-    success for the job: nothing is pushed, and ``reason`` goes to the ``refused-reason`` output."""
+class RefusedError(GitopsReleaseError):
+    """A deploy the rules refuse (a downgrade, a hold, a freeze, the policy): a success that
+    changes nothing (``refused=true``); ``reason`` is the ``refused-reason`` word."""
 
     title = "Deploy refused"
+    reason = "policy"
 
-    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.reason = reason
+    def __init__(self, message: str, *, reason: str | None = None, input_name: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, input_name=input_name, hint=hint)
+        if reason is not None:
+            self.reason = reason
 
 
-class DowngradeError(DeployRefused):
+class DowngradeError(RefusedError):
     """The deploy would move an environment to an older version and downgrades are not allowed."""
 
     title = "Downgrade refused"
+    reason = "downgrade"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, reason="downgrade", hint=hint)
@@ -140,3 +144,32 @@ class WaitTimeoutError(GitopsReleaseError):
     """No final deployment status arrived within ``wait-timeout``."""
 
     title = "Deploy outcome unknown"
+
+
+class CloneStateError(GitError):
+    """The clone is not in a state a deploy can start from (uncommitted changes, untracked files
+    in the way, a lock held by another git process, a target git is told to ignore)."""
+
+    title = "Clone not ready"
+
+
+class RemoteRewrittenError(GitError):
+    """The remote branch's history was rewritten (force-pushed) under the clone."""
+
+    title = "Remote history rewritten"
+
+
+class DeployInterrupted(GitopsReleaseError):
+    """A signal (SIGTERM, SIGINT, SIGHUP) stopped the deploy; the clone was restored."""
+
+    title = "Deploy interrupted"
+
+    def __init__(self, message: str, *, signal_number: int, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.signal_number = signal_number
+
+
+class ResourceError(GitopsReleaseError):
+    """The machine ran out of something the deploy needs (disk space, memory)."""
+
+    title = "Out of resources"

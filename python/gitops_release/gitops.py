@@ -1,7 +1,8 @@
 """Git for the receiver: commit a deploy and push it to the checked-out branch's upstream.
 
 The push loop never force-pushes. Each attempt starts from the remote branch as it is now (fetch,
-``reset --hard``), re-applies the edit to the files as they are there, commits and pushes. A push
+``reset --keep``, which refuses to overwrite an untracked file), re-applies the edit to the files
+as they are there, commits and pushes. A push
 that lost a race (non-fast-forward, a ref locked by a concurrent push) is retried after a jittered
 back-off, up to ``max_attempts``; any other refusal (a hook, branch protection, missing rights) is
 final and reported with the server's own message.
@@ -14,27 +15,38 @@ A token, when given, reaches git as an ``http.<server>/.extraheader`` set throug
 from __future__ import annotations
 
 import base64
+import os
 import random
+import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitops_release import signals
 from gitops_release.errors import (
+    CloneStateError,
     GitError,
     PushContentionError,
     PushIncompleteError,
     PushRejectedError,
+    RemoteRewrittenError,
+    ResourceError,
 )
 
 RACE_REASONS = ("fetch first", "non-fast-forward", "cannot lock ref", "failed to lock",
-                "failed to update ref", "incorrect old value", "stale info")
+                "failed to update ref", "incorrect old value", "stale info", "atomic push failed",
+                "atomic transaction failed")
 # What git says when the remote went away before giving a verdict on the ref (no "!" status line).
 DISCONNECT_REASONS = ("hung up unexpectedly", "unexpected disconnect", "early EOF",
                       "does not appear to be a git repository", "Could not resolve host",
                       "Failed to connect", "Connection refused", "Connection timed out",
                       "Connection reset")
+LOCK_RE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+UNTRACKED_RE = re.compile(r"^\t(.+)$", re.MULTILINE)
+REMOTE_COMMANDS = ("push", "fetch", "ls-remote")
+LOCK_WAIT = 5.0  # seconds a deploy waits for another git process to release index.lock
 
 
 @dataclass(frozen=True)
@@ -72,13 +84,25 @@ class Git:
                         "GIT_CONFIG_KEY_0": f"http.{server_url.rstrip('/')}/.extraheader",
                         "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"})
         self.env = env
+        self.index_cache: dict[str, tuple[str, str]] | None = None
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None,
-            extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["git", *args], cwd=self.cwd, capture_output=True, text=True,
-                                input=stdin, check=False, env={**self.env, **(extra_env or {})})
-        if check and result.returncode != 0:
-            raise GitError(f"git {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+            extra_env: Mapping[str, str] | None = None,
+            landing: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run git. A signal waits for the command to end (a killed git leaves its lock files
+        behind); after a ``landing`` command that succeeded (a push), signals are held off."""
+        with signals.deferred():
+            result = subprocess.run(["git", *args], cwd=self.cwd, capture_output=True, text=True,
+                                    input=stdin, check=False, errors="surrogateescape",
+                                    env={**self.env, **(extra_env or {})})
+            if landing and result.returncode == 0:
+                signals.hold()
+        if result.returncode != 0:
+            if args[0] not in REMOTE_COMMANDS:  # a lock or a full disk of the remote is not ours
+                _raise_for_environment(result.stderr)
+            if check:
+                raise GitError(f"git {args[0]} failed: "
+                               f"{result.stderr.strip() or result.stdout.strip()}")
         return result
 
     def out(self, *args: str) -> str:
@@ -103,30 +127,121 @@ class Git:
     def ensure_clean(self) -> None:
         dirty = self.run("status", "--porcelain", "--untracked-files=no").stdout.rstrip("\n")
         if dirty:
-            raise GitError("the work tree has uncommitted changes to tracked files: "
-                           + ", ".join(line[3:] for line in dirty.splitlines()[:5]),
-                           hint="Commit or stash them first; the receiver resets to the remote branch")
+            names = [line[3:] for line in dirty.splitlines()]
+            raise CloneStateError(
+                "the work tree has uncommitted changes to tracked files: "
+                + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""),
+                hint="The receiver starts from a clean clone and resets it to the remote branch. "
+                "Run it in a fresh checkout, or discard the changes (git restore --staged "
+                "--worktree -- <files>); do not commit them: they may be half of another deploy")
+
+    def git_path(self, name: str) -> Path:
+        """A path inside the repository's git directory (``git rev-parse --git-path``)."""
+        return self.cwd / self.out("rev-parse", "--git-path", name)
+
+    def wait_for_index_lock(self, timeout: float | None = None) -> None:
+        """Wait briefly for another git process to release ``index.lock``, then refuse."""
+        lock = self.git_path("index.lock")
+        deadline = time.monotonic() + (LOCK_WAIT if timeout is None else timeout)
+        while lock.exists():
+            if time.monotonic() >= deadline:
+                raise _lock_error(str(lock))
+            time.sleep(0.1)
+
+    def tracked(self, paths: Sequence[str]) -> dict[str, str]:
+        """The tracked ones among ``paths``, each with its ``ls-files -v`` tag ("H" for a plain
+        tracked file; lowercase: assume-unchanged; "S"/"s": skip-worktree)."""
+        return {path: tag for path, (tag, _mode) in self.index_entries(paths).items()}
+
+    def index_entries(self, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """path → (``ls-files -v`` tag, file mode) for the tracked ones among ``paths``."""
+        if not paths:
+            return {}
+        if self.index_cache is not None:
+            return {p: self.index_cache[p] for p in paths if p in self.index_cache}
+        return _entries(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
+
+    def cache_index(self, on: bool) -> None:
+        """Read the whole index listing once (a carrier checks many deploys' files), or stop."""
+        self.index_cache = _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if on else None
+
+    def feed(self, args: Sequence[str], data: bytes) -> bytes:
+        """Run git with binary stdin and stdout (fast-import, cat-file --batch)."""
+        with signals.deferred():
+            result = subprocess.run(["git", *args], cwd=self.cwd, input=data, capture_output=True,
+                                    check=False, env=self.env)
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")
+            _raise_for_environment(stderr)
+            raise GitError(f"git {args[0]} failed: {stderr.strip()}")
+        return result.stdout
+
+    def check_targets(self, paths: Sequence[str]) -> None:
+        """Refuse to write a file git does not track, or one git is told not to look at."""
+        tags = self.tracked(paths)
+        untracked = [p for p in paths if p not in tags]
+        if untracked:
+            raise CloneStateError(
+                "the deploy would write files git does not track: " + ", ".join(untracked),
+                hint="Commit them to the config repo first, or delete them from the clone")
+        hidden = {p: tag for p, tag in tags.items() if tag in "Ss" or tag.islower()}
+        if hidden:
+            raise CloneStateError(
+                "git is told not to look at " + ", ".join(
+                    f"{p} ({'skip-worktree' if tag in 'Ss' else 'assume-unchanged'})"
+                    for p, tag in hidden.items()) + ", so a deploy could commit nothing",
+                hint="Clear the bit (git update-index --no-assume-unchanged --no-skip-worktree "
+                "-- <file>) or deploy from a fresh clone")
+
+    def move_to(self, rev: str) -> None:
+        """Move the branch and work tree to ``rev`` (a fast-forward or a rollback): the work
+        tree must be clean; an untracked file in the way is refused, named, never overwritten."""
+        added = self.run("diff", "--name-only", "--no-renames", "--diff-filter=A", "-z",
+                         "HEAD", rev, "--").stdout.split("\0")
+        blocked = [p for p in added if p and _in_the_way(self.cwd, p)]
+        result = self.run("reset", "--quiet", "--keep", rev, check=False) if not blocked else None
+        if result is not None and result.returncode == 0:
+            return
+        if result is not None and "would be overwritten" not in result.stderr:
+            raise GitError(f"git reset --keep {rev} failed: {result.stderr.strip()}")
+        names = blocked or UNTRACKED_RE.findall(result.stderr if result else "")
+        raise CloneStateError(
+            f"untracked files are in the way of {rev[:12]}: " + ", ".join(names[:10]),
+            hint="The remote branch now tracks these paths. Move or delete the untracked "
+            "files (the receiver never overwrites them), then run again")
 
     def fetch(self, up: Upstream) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--", up.remote,
                  f"+refs/heads/{up.branch}:{up.tracking}")
 
-    def ensure_pushed(self, up: Upstream) -> None:
-        """Refuse to reset over local commits the remote does not have."""
-        if self.run("merge-base", "--is-ancestor", "HEAD", up.tracking, check=False).returncode:
-            raise GitError(f"the branch {up.local!r} has commits that are not on "
-                           f"{up.remote}/{up.branch}",
-                           hint="Push or drop them first, or use push: false")
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
 
-    def reset_to(self, up: Upstream) -> None:
-        self.run("reset", "--quiet", "--hard", up.tracking)
+    def ensure_pushed(self, up: Upstream, before: str = "") -> None:
+        """Refuse to move over local commits the remote does not have. ``before`` is what the
+        tracking ref held before the fetch: when the remote no longer holds it (nor a commit
+        this clone once saw there), its history was rewritten, and the message says so."""
+        if self.is_ancestor("HEAD", up.tracking):
+            return
+        seen = [before] if before else []
+        seen += self.run("reflog", "show", "--format=%H", "-n", "20", up.tracking,
+                         "--", check=False).stdout.split()
+        if any(self.is_ancestor("HEAD", old) for old in dict.fromkeys(seen)):
+            raise RemoteRewrittenError(
+                f"the history of {up.remote}/{up.branch} was rewritten (force-pushed): it no "
+                f"longer holds the commit this clone is on ({self.rev('HEAD')[:12]})",
+                hint="Nothing was changed. Check out the branch again (a fresh clone) and run "
+                "again; check with the repository's owners why the branch was force-pushed")
+        raise CloneStateError(f"the branch {up.local!r} has commits that are not on "
+                              f"{up.remote}/{up.branch}",
+                              hint="Push or drop them first, or use push: false")
 
     def rev(self, ref: str) -> str:
         return self.out("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
 
     def commit(self, message: str, files: Sequence[str], author: Author) -> str:
         """Commit ``files`` on the checked-out branch; the index must otherwise equal HEAD
-        (ensure_clean, then reset_to, guarantee it).
+        (ensure_clean, then move_to, guarantee it).
 
         Plumbing rather than ``git commit -- <files>``: that one builds a second index and
         refreshes it, statting every file of the repository; ``write-tree`` reuses the index's
@@ -146,8 +261,14 @@ class Git:
 
     def push(self, up: Upstream) -> bool:
         """Push HEAD to the upstream branch: True when it landed, False when it lost a race."""
-        result = self.run("push", "--porcelain", "--", up.remote, f"HEAD:refs/heads/{up.branch}",
-                          check=False)
+        return self.push_refs(up, [f"HEAD:refs/heads/{up.branch}"])
+
+    def push_refs(self, up: Upstream, specs: Sequence[str], options: Sequence[str] = ()) -> bool:
+        """Push ``specs`` to the upstream's remote, all or none (``--atomic`` for several): True
+        when it landed, False when it lost a race; any other refusal raises."""
+        atomic = ["--atomic"] if len(specs) > 1 else []
+        result = self.run("push", "--porcelain", *atomic, *options, "--", up.remote, *specs,
+                          check=False, landing=any(":refs/heads/" in spec for spec in specs))
         if result.returncode == 0:
             return True
         status = [line for line in result.stdout.splitlines() if line.startswith("!\t")]
@@ -159,12 +280,144 @@ class Git:
         if not status and any(reason in result.stderr for reason in DISCONNECT_REASONS):
             raise PushIncompleteError(
                 f"the push to {up.remote}/{up.branch} did not complete:\n{message}",
-                hint="The remote could not be reached or hung up. The deploy commit is kept in "
-                "this clone, not pushed; run the job again (a deploy that landed after all "
-                "makes no second commit)")
+                hint="The remote could not be reached or hung up. The clone was restored, "
+                "nothing is kept; run the job again (a deploy that landed after all makes no "
+                "second commit)")
         raise PushRejectedError(f"the push to {up.remote}/{up.branch} was refused:\n{message}",
                                 hint="This is not a race with another deploy, so it is not retried; "
                                 "check branch protection, hooks and the token's rights")
+
+def _lock_error(lock: str) -> CloneStateError:
+    return CloneStateError(
+        f"{lock} exists: another git process is working in this clone (or one was killed "
+        "and left its lock behind)",
+        hint="Wait for the other git command to finish. If no git process runs in this clone, "
+        "delete the lock file and run again")
+
+
+def _raise_for_environment(stderr: str) -> None:
+    """Turn what git says about its environment (a held lock, a full disk) into the error that
+    names it, whatever the command was."""
+    lock = LOCK_RE.search(stderr)
+    if lock:
+        raise _lock_error(lock.group(1))
+    if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+        raise ResourceError(f"git ran out of disk space: {stderr.strip()[-300:]}",
+                            hint="Free space on the runner (or use a smaller checkout) and run "
+                            "again; the clone was restored")
+
+
+def _in_the_way(root: Path, path: str) -> bool:
+    """An untracked file at ``path`` or at one of its parent folders' places."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        here = root.joinpath(*parts[:i])
+        if os.path.lexists(here) and (i == len(parts) or not here.is_dir() or here.is_symlink()):
+            return True
+        if not os.path.lexists(here):
+            return False
+    return False
+
+
+def check_identity(git: Git, author: Author) -> None:
+    """Git's own rules for the commit identity, checked before anything is written: git must
+    accept it (``git var``), and record it exactly as given (it silently drops '<', '>' and
+    newlines, and trims some characters at the ends)."""
+    env = {"GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
+    result = git.run("var", "GIT_COMMITTER_IDENT", check=False, extra_env=env)
+    if result.returncode != 0:
+        reason = result.stderr.strip().removeprefix("fatal: ")
+        name = "git-user-email" if "email" in reason else "git-user-name"
+        raise GitError(f"git refuses the commit identity: {reason}", input_name=name,
+                       hint="Give a name and an email git accepts, e.g. "
+                       "'github-actions[bot]' and its noreply address")
+    recorded = result.stdout.strip().rsplit(" ", 2)[0]
+    if recorded != f"{author.name} <{author.email}>":
+        name = "git-user-name" if not recorded.startswith(f"{author.name} <") else "git-user-email"
+        raise GitError(f"git would record the identity as {recorded!r}, not as given",
+                       input_name=name, hint="Remove '<', '>', and leading or trailing "
+                       "punctuation and spaces")
+
+
+def tracked_files(root: Path, folder: str = ".") -> set[str]:
+    """The files git tracks under ``folder`` (relative to ``root``), as repository paths: the
+    planner picks targets among these only, never an untracked file."""
+    result = subprocess.run(["git", "ls-files", "-z", "--full-name", "--", folder], cwd=root,
+                            capture_output=True, text=True, check=False,
+                            errors="surrogateescape")
+    if result.returncode != 0:
+        raise GitError(f"git ls-files failed in {root}: {result.stderr.strip()}",
+                       hint="Run the receiver inside a clone of the config repo")
+    return {name for name in result.stdout.split("\0") if name}
+
+
+def _entries(listing: str) -> dict[str, tuple[str, str]]:
+    """``ls-files -z -s -v`` → path → (tag, mode)."""
+    out = {}
+    for entry in listing.split("\0"):
+        if entry:
+            info, _, path = entry.partition("\t")
+            tag, mode = info.split(" ")[:2]
+            out[path] = (tag, mode)
+    return out
+
+
+@dataclass(frozen=True)
+class NewCommit:
+    """A commit to write: ``files`` (path → (mode, content)) on top of ``parent`` ('' for a
+    root commit)."""
+
+    parent: str
+    message: str
+    author: Author
+    files: Mapping[str, tuple[str, bytes]]
+
+
+def plain_identity(author: Author) -> bool:
+    """Whether git records ``author`` exactly as given (what ``check_identity`` asks git)."""
+    crud = " .,:;<>\"\\'\t\n"
+    return (not any(ch in author.name + author.email for ch in "<>\n\0")
+            and bool(author.name.strip(crud)) and author.name == author.name.strip(crud))
+
+
+def _quote(path: str) -> str:
+    if path.startswith('"') or "\n" in path:
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path
+
+
+def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[str]:
+    """Write ``commits`` with one ``git fast-import`` (no index, no work tree): chained one on
+    the other when ``chain`` (the first on its parent), else each on its own parent. Returns
+    their SHAs. Identities must pass ``plain_identity``."""
+    token = f"{os.getpid()}-{random.getrandbits(32):08x}"
+    marks = git.git_path(f"gitops-release/marks-{token}")
+    marks.parent.mkdir(parents=True, exist_ok=True)
+    now = f"{int(time.time())} +0000"
+    stream = bytearray()
+    for i, commit in enumerate(commits, 1):
+        who = f"{commit.author.name} <{commit.author.email}> {now}"
+        message = commit.message.encode("utf-8", "surrogateescape")
+        stream += (f"commit refs/gitops-release-import/{token}/{i}\nmark :{i}\n"
+                   f"author {who}\ncommitter {who}\ndata {len(message)}\n").encode()
+        stream += message + b"\n"
+        parent = f":{i - 1}" if chain and i > 1 else commit.parent
+        if parent:
+            stream += f"from {parent}\n".encode()
+        for path, (mode, data) in commit.files.items():
+            stream += f"M {mode} inline {_quote(path)}\ndata {len(data)}\n".encode("utf-8",
+                                                                               "surrogateescape")
+            stream += data + b"\n"
+    stream += b"done\n"
+    try:
+        git.feed(["fast-import", "--quiet", "--done", f"--export-marks={marks}"], bytes(stream))
+        shas = dict(line.split(" ", 1) for line in marks.read_text().splitlines())
+    finally:
+        marks.unlink(missing_ok=True)
+    git.feed(["update-ref", "--stdin"], "".join(
+        f"delete refs/gitops-release-import/{token}/{i}\n"
+        for i in range(1, len(commits) + 1)).encode())
+    return [shas[f":{i}"].strip() for i in range(1, len(commits) + 1)]
 
 
 @dataclass(frozen=True)
@@ -180,22 +433,22 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
 
 def push_loop(git: Git, up: Upstream, apply: Callable[[], list[str] | None], message: str,
               author: Author, max_attempts: int, log: Callable[[str], None],
-              sleep: Callable[[float], None] = time.sleep) -> PushOutcome | None:
-    """fetch → reset → ``apply()`` → commit → push, until the push lands. The work tree must be
-    clean (``Git.ensure_clean``); local commits the remote lacks are refused, never reset away.
+              sleep: Callable[[float], None] = time.sleep,
+              deadline: float | None = None, checked: bool = False) -> PushOutcome | None:
+    """fetch → move to the remote tip → ``apply()`` → commit → push, until the push lands, for up
+    to ``max_attempts`` attempts and until ``deadline`` (``time.monotonic()``). The work tree must
+    be clean (``Git.ensure_clean``); local commits the remote lacks are refused, never moved away
+    (unless ``checked``: the caller checked that before making its own). On failure the caller's
+    transaction restores the clone.
 
     ``apply`` re-reads and edits the files; it returns the changed paths, or None when there is
     nothing to change any more (someone else deployed the same thing): then no commit is made.
     """
-    for attempt in range(1, max_attempts + 1):
-        git.fetch(up)
-        if attempt == 1:
-            git.ensure_pushed(up)
-        # reset --hard stats every file of the repository: skip it when the branch already is
-        # where the remote is (the caller checked that the work tree is clean).
-        if attempt > 1 or git.rev("HEAD") != git.rev(up.tracking):
-            git.reset_to(up)
-        files = apply()
+    attempt = 0
+    while attempt < max_attempts and (attempt == 0 or deadline is None
+                                      or time.monotonic() < deadline):
+        attempt += 1
+        files = prepare(git, up, apply, first=attempt == 1 and not checked)
         if files is None:
             return None
         commit = git.commit(message, files, author)
@@ -204,7 +457,22 @@ def push_loop(git: Git, up: Upstream, apply: Callable[[], list[str] | None], mes
         log(f"push attempt {attempt}/{max_attempts} lost a race with another push; retrying")
         if attempt < max_attempts:
             sleep(backoff(attempt))
-    git.reset_to(up)
-    raise PushContentionError(f"the push to {up.remote}/{up.branch} lost the race {max_attempts} "
+    raise PushContentionError(f"the push to {up.remote}/{up.branch} lost the race {attempt} "
                               "times", input_name="max-attempts",
-                              hint="Raise max-attempts, or deploy less often to the same branch")
+                              hint="Raise max-attempts (or push-timeout), or deploy less often "
+                              "to the same branch")
+
+
+def prepare(git: Git, up: Upstream, apply: Callable[[], list[str] | None],
+            first: bool) -> list[str] | None:
+    """Fetch, move to the remote tip (checking, the first time, that no local commit is lost)
+    and apply the edit there."""
+    before = git.run("rev-parse", "--verify", "--quiet", up.tracking, check=False).stdout.strip()
+    git.fetch(up)
+    if first:
+        git.ensure_pushed(up, before)
+    # Moving stats every file of the repository: skip it when the branch is already there.
+    tip = git.rev(up.tracking)
+    if git.rev("HEAD") != tip:
+        git.move_to(tip)
+    return apply()

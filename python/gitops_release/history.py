@@ -82,7 +82,10 @@ def image_at(git: Git, commit: str, path: str, event: str, app: str,
                 continue  # not text: no manifest of ours
             target = Path(temp, *PurePosixPath(name).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(data, encoding="utf-8")
+            try:
+                target.write_text(data, encoding="utf-8")
+            except UnicodeEncodeError:
+                continue  # git's text held undecodable bytes: not a manifest of ours
         if not Path(temp, *parts).is_dir():
             return None
         try:

@@ -9,16 +9,23 @@ kustomization ``images:``.
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_release.errors import DeployRefused, DowngradeError, InputError, ManifestError
-from gitops_release.gitops import Author, Git, push_loop
+from gitops_release.errors import (
+    DowngradeError,
+    InputError,
+    ManifestError,
+    RefusedError,
+    ResourceError,
+)
+from gitops_release.gitops import Author
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
 from gitops_release.manifests import FileChange, OutsideOverlayError, OverlayPlan, Refusal, Target
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
@@ -46,7 +53,10 @@ KINDS = {"new-image": KIND_GROUPS["workloads"], "new-job-image": KIND_GROUPS["jo
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 OUTPUTS = {
-    "changed": "'true' when the deploy changed files (and, unless push is false, pushed a commit).",
+    "changed": "'true' only when a deploy commit reached the remote (never with push: false or "
+    "dry-run).",
+    "would-change": "'true' when the deploy has files to change (also in a dry run, with push: "
+    "false, and when another deploy's push carried it).",
     "files": "The changed files, one per line, relative to the repository.",
     "commit": "The SHA of the deploy commit, empty when none was made.",
     "previous-image": "The image the target overlay held before the deploy.",
@@ -83,7 +93,12 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   default=commit_message),
         InputSpec("git-user-name", "Commit author and committer name", default=BOT_NAME),
         InputSpec("git-user-email", "Commit author and committer email", default=BOT_EMAIL),
-        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20)", default="10"),
+        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20), without group "
+                  "commit", default="10"),
+        InputSpec("push-timeout", "Seconds a deploy may take to land on the branch (10-3600)",
+                  default="300"),
+        InputSpec("group-commit", "A deploy that loses the race queues as a pending ref and one "
+                  "push carries the whole queue", default="true"),
         InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
         InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
                   secret=True),
@@ -295,15 +310,24 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
 
 
 def write_files(changes: list[FileChange]) -> None:
-    """Atomic writes: every new text goes to a temp file first; then each is renamed into place."""
+    """Atomic writes: every new text goes to a temp file first; then each is renamed into place.
+    A full disk is found while writing the temp files, before any file is replaced."""
     staged: list[tuple[Path, Path]] = []
     try:
         for change in changes:
             fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=".gitops-release-")
             temp = Path(name)
             staged.append((temp, change.path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(change.new_text)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                    f.write(change.new_text)
+                    f.flush()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise ResourceError(f"the disk is full: {change.path} could not be written",
+                                    hint="Free space on the runner and run again; no file was "
+                                    "changed") from exc
             # a file the deploy creates (the policy file of a first hold) gets git's usual mode
             temp.chmod(change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644)
         for temp, path in staged:
@@ -323,12 +347,12 @@ REFUSAL_TITLES = {"downgrade": "Downgrade refused", "held": "Deploy held",
                   "frozen": "Deploy frozen", "policy": "Refused by policy"}
 
 
-def refused_error(refusal: Refusal) -> DeployRefused:
+def refused_error(refusal: Refusal) -> RefusedError:
     hints = {"downgrade": "Nothing was changed. Set allow-downgrade: true to roll back",
              "policy": "Nothing was changed. Fix the payload, or allow it in gitops-release.yaml"}
     if refusal.reason == "downgrade":
         return DowngradeError(refusal.message, hint=hints["downgrade"])
-    error = DeployRefused(refusal.message, reason=refusal.reason, hint=hints.get(refusal.reason))
+    error = RefusedError(refusal.message, reason=refusal.reason, hint=hints.get(refusal.reason))
     error.title = REFUSAL_TITLES.get(refusal.reason, error.title)
     return error
 
@@ -356,46 +380,6 @@ def summary(runner: Runner, s: Settings, plan: Plan, commit: str, note: str = ""
     runner.summary("\n".join(lines) + "\n")
 
 
-def _report(runner: Runner, plan: Plan, *, changed: bool, commit: str = "",
-            refused: DeployRefused | None = None, files: list[FileChange] | None = None) -> None:
-    primary = plan.overlays[0].previous_image if plan.overlays else ""
-    runner.set_outputs({
-        "changed": "true" if changed else "false",
-        "files": "\n".join(plan.shown(c) for c in (files or [])),
-        "commit": commit,
-        "previous-image": primary,
-        "refused": "true" if refused else "false",
-        "refused-reason": refused.reason if refused else "",
-    })
-
-
-def _show_diff(runner: Runner, plan: Plan) -> None:
-    with runner.group(f"Diff ({len(plan.changed)} file{'s' if len(plan.changed) != 1 else ''})"), \
-            runner.verbatim():
-        runner.info(plan.diff().rstrip("\n"))
-
-
-def _push(git: Git, s: Settings, apply: Callable[[], list[str] | None], runner: Runner) -> str:
-    """Deploy onto the upstream branch: the push loop. Returns the pushed commit ('' if none)."""
-    up = git.upstream()
-    git.ensure_clean()
-    outcome = push_loop(git, up, apply, commit_message(s), s.author, s.max_attempts, runner.info)
-    if outcome is None:
-        return ""
-    runner.info(f"pushed {outcome.commit} to {up.remote}/{up.branch} (attempt {outcome.attempts})")
-    return outcome.commit
-
-
-def _commit_locally(git: Git, s: Settings, apply: Callable[[], list[str] | None]) -> str:
-    """push: false commits on the checked-out branch; dry-run only plans."""
-    if s.dry_run:
-        apply()
-        return ""
-    git.ensure_clean()
-    files = apply()
-    return git.commit(commit_message(s), files, s.author) if files else ""
-
-
 @dataclass(frozen=True)
 class ExtraChanges:
     """What a config-repo command adds to a deploy (``rollback``: the hold), in the same commit.
@@ -416,51 +400,9 @@ class ExtraChanges:
 def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
         root: Path | None = None, extra: ExtraChanges | None = None,
         extra_trailers: tuple[tuple[str, str], ...] = ()) -> None:
-    """Run a receiver command: the whole deploy, or nothing. ``extra`` adds a config-repo
-    command's changes (rollback: the hold); ``extra_trailers`` end the commit message
-    (``promote`` adds ``Promoted-From``)."""
-    s = parse_settings(raw, event)
-    trailers = (extra.trailers if extra is not None else ()) + extra_trailers
-    if trailers:
-        s = replace(s, trailers=s.trailers + trailers)
-    if s.token:
-        runner.mask(s.token)
-    root = root or Path.cwd()
-    runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
-    git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
-    state: dict[str, Plan] = {}
-    files: list[FileChange] = []  # what the last attempt wrote: the overlay's and extra's files
+    """Run a receiver command: the whole deploy, or nothing (the clone restored). ``extra`` adds
+    a config-repo command's changes (rollback: the hold); ``extra_trailers`` end the commit
+    message (``promote`` adds ``Promoted-From``)."""
+    from gitops_release import delivery  # the write path; it imports this module's planner
 
-    def apply() -> list[str] | None:
-        """Plan from the files as they are now, refuse a downgrade, write (unless a dry run)."""
-        plan = state["plan"] = plan_deploy(root, s, environ, operator=bool(extra and extra.operator))
-        if plan.refusal is not None:
-            raise refused_error(plan.refusal)
-        changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
-        files[:] = changed
-        if not changed:
-            return None
-        if not s.dry_run:
-            write_files(changed)
-        return [plan.shown(c) for c in changed]
-
-    try:
-        commit = _push(git, s, apply, runner) if s.push and not s.dry_run else \
-            _commit_locally(git, s, apply)
-    except DeployRefused as exc:
-        plan = state.get("plan") or Plan(root)
-        runner.notice(str(exc), title=exc.title)
-        summary(runner, s, plan, "", note=f"Refused ({exc.reason}): {md_escape(str(exc))}",
-                refused=True)
-        _report(runner, plan, changed=False, refused=exc)
-        return
-    plan = state["plan"]
-    notices(plan, s, runner)
-    for skipped in plan.skipped:
-        runner.warning(skipped, title="Fan-out skipped")
-    if plan.changed:
-        _show_diff(runner, plan)
-    elif not files:
-        runner.info("nothing to change: the overlay already runs this image and release")
-    summary(runner, s, plan, commit, note="Dry run: nothing written." if s.dry_run else "")
-    _report(runner, plan, changed=bool(files), commit=commit, files=files)
+    delivery.run(raw, runner, environ, event, root, extra=extra, extra_trailers=extra_trailers)

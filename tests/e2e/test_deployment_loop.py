@@ -74,5 +74,5 @@ def test_statuses_reach_the_app_repo_and_wait_fails_on_a_refused_downgrade(
     assert refused != prod_number
     assert chain.api.deployment_statuses(APP, refused) == ["in_progress", "inactive"]
     assert ("the config repo refused the deploy (inactive): Refused (downgrade): Downgrade "
-            "refused: web-api@v1.4.9 is older than v1.5.0") in late.app.log, late.app.log
+            "refused: v1.4.9 is older than v1.5.0") in late.app.log, late.app.log
     assert chain.config_repo.origin_log(fmt="%s")[0] == "Deploy web-api@v1.5.0"

@@ -72,6 +72,6 @@ def test_promote_refuses_an_image_without_a_digest(chain: LocalChain) -> None:
         env={"GITHUB_REPOSITORY": chain.config_repo.full_name})
 
     assert not result.ok, str(result)
-    assert f"input 'from': {DEV} runs registry.example.com/acme/web-api:20261120093000123 " \
+    assert f"input 'from': {DEV} runs {chain.registry.host}/web-api:20261120093000123 " \
            "without a tag and a digest" in result.log, str(result)
     assert chain.config_repo.origin_head() == head

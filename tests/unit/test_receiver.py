@@ -68,7 +68,7 @@ def test_dev_deploy_pushes_one_commit_with_trailers(config_repo: GitRepo, tmp_pa
         "changed": "true", "files": f"{DEV}/deployment.yaml",
         "commit": config_repo.origin_head(),
         "previous-image": "registry.example.com/acme/web-api:20261120093000123", "refused": "false",
-        "refused-reason": ""}
+        "refused-reason": "", "would-change": "true"}
 
 
 def test_redelivery_gives_one_commit(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -197,7 +197,8 @@ def test_dry_run_prints_the_diff_and_writes_nothing(config_repo: GitRepo, tmp_pa
     assert code == 0, log
     assert "+          image: registry.example.com/acme/web-api:v1.5.0" in log
     assert config_repo.git("status", "--porcelain") == "" and config_repo.origin_head() == head
-    assert read_outputs(out)["changed"] == "true" and read_outputs(out)["commit"] == ""
+    outputs = read_outputs(out)
+    assert (outputs["changed"], outputs["would-change"], outputs["commit"]) == ("false", "true", "")
 
 
 def test_push_false_commits_locally_only(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -207,6 +208,8 @@ def test_push_false_commits_locally_only(config_repo: GitRepo, tmp_path: Path) -
     assert config_repo.origin_head() == head
     assert config_repo.git("log", "-1", "--format=%s").strip() == "Deploy web-api@v1.5.0"
     assert read_outputs(out)["commit"] == config_repo.git("rev-parse", "HEAD").strip()
+    # Nothing reached the remote: changed is false, and the log says why.
+    assert (read_outputs(out)["changed"], read_outputs(out)["would-change"]) == ("false", "true")
 
 
 def test_cronjob_update(config_repo: GitRepo, tmp_path: Path) -> None:
@@ -257,7 +260,8 @@ cd {other} && echo other > other.txt && git add other.txt && \
   git -c user.name=o -c user.email=o@e commit -qm 'Other deploy' && git push -q origin HEAD:main
 """)
     hook.chmod(0o755)
-    code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0"), "--max-attempts", "3")
+    code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0"), "--max-attempts", "3",
+                          "--group-commit", "false")
     assert code == 0, log
     assert "push attempt 1/3 lost a race" in log
     assert config_repo.origin_log() == ["Deploy web-api@v1.5.0", "Other deploy", "Initial commit"]

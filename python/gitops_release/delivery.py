@@ -1,0 +1,275 @@
+"""The receiver's write path: validate, then plan, write, commit and push as one transaction.
+
+``run`` checks what git will be given (the identity, by git's own rules) before anything is
+touched, then, inside a ``Transaction`` (restored on any failure or signal), delivers the deploy:
+by group commit, by the plain push loop where the remote refuses our refs (or ``group-commit:
+false``), or as a local commit (``push: false``). Planning is the receiver module's; it is reached
+through one callback, ``request_applier``, so a carrier can re-plan another deploy's request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gitops_release.errors import InputError, RefusedError
+from gitops_release.gitops import Git, check_identity, plain_identity, push_loop
+from gitops_release.groupcommit import (
+    Applied,
+    ApplyRequest,
+    GroupCommit,
+    Options,
+    Outcome,
+    Request,
+    Unsupported,
+)
+from gitops_release.inputs import parse_bool, parse_int
+from gitops_release.receiver import (
+    ExtraChanges,
+    Plan,
+    Settings,
+    commit_message,
+    notices,
+    parse_settings,
+    plan_deploy,
+    receiver_inputs,
+    refused_error,
+    summary,
+    write_files,
+)
+from gitops_release.runner import Runner, md_escape
+from gitops_release.transaction import Transaction
+
+
+def _report(runner: Runner, outcome: Outcome, *, pushed: bool, would_change: bool,
+            previous_image: str) -> None:
+    runner.set_outputs({
+        "changed": "true" if pushed and outcome.status == "landed" else "false",
+        "would-change": "true" if would_change else "false",
+        "files": "\n".join(outcome.files),
+        "commit": outcome.commit,
+        "previous-image": outcome.previous_image or previous_image,
+        "refused": "true" if outcome.status == "refused" else "false",
+        "refused-reason": outcome.reason if outcome.status == "refused" else "",
+    })
+
+
+def _show_diff(runner: Runner, plan: Plan) -> None:
+    with runner.group(f"Diff ({len(plan.changed)} file{'s' if len(plan.changed) != 1 else ''})"), \
+            runner.verbatim():
+        runner.info(plan.diff().rstrip("\n"))
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """How a deploy reaches the remote (inputs that are not part of a carried request)."""
+
+    group_commit: bool
+    timeout: float
+
+
+NOT_CARRIED = frozenset({"token", "push", "dry-run", "max-attempts", "push-timeout",
+                         "group-commit"})
+EVENTS = ("new-image", "new-job-image")
+
+
+def _push_settings(raw: Mapping[str, str]) -> PushSettings:
+    return PushSettings(group_commit=parse_bool("group-commit", raw["group-commit"]),
+                        timeout=parse_int("push-timeout", raw["push-timeout"], minimum=10,
+                                          maximum=3600))
+
+
+@dataclass(frozen=True)
+class Own:
+    """What only this receiver's own deploy carries (never a carried one): a config-repo
+    command's extra changes and trailers, and the token for the policy's source check."""
+
+    key: str
+    extra: ExtraChanges | None = None
+    trailers: tuple[tuple[str, str], ...] = ()
+    token: str = ""
+
+
+def request_applier(root: Path, runner: Runner, git: Git, txn: Transaction,
+                    plans: dict[str, Plan], environ: Mapping[str, str],
+                    own: Own | None = None) -> ApplyRequest:
+    """The one callback group commit re-plans any deploy through: the receiver inputs of
+    ``request`` are parsed, planned on the work tree as it is now and checked (the render proof,
+    the policy and the downgrade guard), then written, journaled, to tracked files only."""
+    defaults = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
+
+    def apply(request: Request) -> Applied:
+        if request.event not in EVENTS:
+            raise InputError(f"{request.event!r} is not a receiver event", input_name="event")
+        mine = own is not None and request.to_json() == own.key
+        s = parse_settings({**defaults, **request.inputs,
+                            "token": own.token if mine and own else ""}, request.event)
+        if mine and own is not None and own.trailers:
+            s = replace(s, trailers=s.trailers + own.trailers)
+        extra = own.extra if mine and own is not None else None
+        plan = plans[request.to_json()] = plan_deploy(root, s, environ,
+                                                      operator=bool(extra and extra.operator))
+        if plan.refusal is not None:
+            raise refused_error(plan.refusal)
+        changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
+        files = [plan.shown(c) for c in changed]
+        if files:
+            new = [f for f in files if not (root / f).exists()]  # e.g. a first policy file
+            txn.will_write(files, created=new)
+            git.check_targets([f for f in files if f not in new])
+            if not plain_identity(s.author):  # this receiver's own was checked by git already
+                raise InputError(f"git would not record {s.author.name!r} <{s.author.email}> "
+                                 "as given", input_name="git-user-name")
+            write_files(changed)
+        previous = plan.overlays[0].previous_image if plan.overlays else ""
+        return Applied(tuple(files), commit_message(s), s.author, previous)
+
+    return apply
+
+
+def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: ApplyRequest,
+          runner: Runner) -> Outcome:
+    """Deploy onto the upstream branch: group commit, else (or where the remote refuses our
+    refs) the plain push loop, both bounded by push-timeout."""
+    up = git.upstream()
+    if opts.group_commit:
+        try:
+            outcome = GroupCommit(git, up, apply, Options(opts.timeout), runner.info).deliver(own)
+        except Unsupported as exc:
+            runner.warning(f"{exc}. Group commit is off for this deploy: it retries alone "
+                           f"(up to max-attempts)", title="Group commit unavailable")
+        else:
+            if outcome.error is not None:
+                raise outcome.error
+            return outcome
+    fell_back = opts.group_commit
+    applied: list[Applied] = []
+
+    def own_files() -> list[str] | None:
+        applied[:] = [apply(own)]
+        return list(applied[0].files) or None
+
+    try:
+        pushed = push_loop(git, up, own_files, commit_message(s), s.author, s.max_attempts,
+                           runner.info, deadline=time.monotonic() + opts.timeout,
+                           checked=fell_back)
+    except RefusedError as exc:
+        return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+    previous = applied[0].previous_image if applied else ""
+    if pushed is None:
+        return Outcome("unchanged", previous_image=previous)
+    return Outcome("landed", pushed.commit, applied[0].files, previous, attempts=pushed.attempts,
+                   carried=1)
+
+
+def _commit_locally(git: Git, s: Settings, own: Request, apply: ApplyRequest) -> Outcome:
+    """push: false commits on the checked-out branch, never pushes."""
+    try:
+        applied = apply(own)
+    except RefusedError as exc:
+        return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+    if not applied.files:
+        return Outcome("unchanged", previous_image=applied.previous_image)
+    commit = git.commit(commit_message(s), list(applied.files), s.author)
+    return Outcome("landed", commit, applied.files, applied.previous_image)
+
+
+def _dry_run(git: Git, s: Settings, root: Path, environ: Mapping[str, str]) -> tuple[Plan, Outcome]:
+    plan = plan_deploy(root, s, environ)
+    if plan.refusal is not None:
+        exc = refused_error(plan.refusal)
+        return plan, Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+    files = tuple(plan.shown(c) for c in plan.changed)
+    git.check_targets(list(files))
+    return plan, Outcome("unchanged", files=files)
+
+
+def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], event: str,
+        root: Path | None = None, *, extra: ExtraChanges | None = None,
+        extra_trailers: tuple[tuple[str, str], ...] = ()) -> None:
+    """Run a receiver command: the whole deploy, or nothing (the clone restored)."""
+    s = parse_settings(raw, event)
+    trailers = (extra.trailers if extra is not None else ()) + extra_trailers
+    if trailers:
+        s = replace(s, trailers=s.trailers + trailers)
+    opts = _push_settings(raw)
+    if s.token:
+        runner.mask(s.token)
+    root = root or Path.cwd()
+    runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
+    git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
+    check_identity(git, s.author)
+    if s.dry_run:
+        plan, outcome = _dry_run(git, s, root, environ)
+        _finish(runner, s, plan, outcome, mode="dry-run")
+        return
+    own = Request(event, {k: v for k, v in raw.items() if k not in NOT_CARRIED})
+    plans: dict[str, Plan] = {}
+    mine = Own(own.to_json(), extra, trailers, s.token)
+    with Transaction.open(git, runner.warning) as txn:
+        apply = request_applier(root, runner, git, txn, plans, environ, mine)
+        outcome = _push(git, s, opts, own, apply, runner) if s.push else \
+            _commit_locally(git, s, own, apply)
+    _finish(runner, s, plans.get(own.to_json()), outcome, mode="push" if s.push else "local")
+
+
+def _finish(runner: Runner, s: Settings, plan: Plan | None, outcome: Outcome, mode: str) -> None:
+    """Annotations, summary and outputs of a finished deploy."""
+    plan = plan if outcome.carrier == "" else None
+    previous = plan.overlays[0].previous_image if plan and plan.overlays else ""
+    if outcome.status == "refused":
+        runner.notice(outcome.message, title=outcome.title or "Deploy refused")
+        _summary(runner, s, plan, outcome,
+                 f"Refused ({outcome.reason}): {md_escape(outcome.message)}", refused=True)
+        _report(runner, outcome, pushed=False, would_change=False, previous_image=previous)
+        return
+    if plan is not None:
+        notices(plan, s, runner)
+    for skipped in plan.skipped if plan else []:
+        runner.warning(skipped, title="Fan-out skipped")
+    would_change = bool(outcome.files) or bool(plan and plan.changed and mode == "dry-run")
+    if plan and plan.changed and (outcome.files or mode == "dry-run"):
+        _show_diff(runner, plan)
+    elif not would_change:
+        runner.info("nothing to change: the overlay already runs this image and release")
+    note = _note(outcome, mode)
+    if mode == "push":
+        runner.info(f"push attempts by this deploy: {outcome.attempts}")
+    if mode == "push" and outcome.status == "landed":
+        runner.info(f"pushed {outcome.commit} ({note})")
+    elif mode == "local" and outcome.commit:
+        runner.notice(note, title="Not pushed")
+    _summary(runner, s, plan, outcome, note)
+    _report(runner, outcome, pushed=mode == "push", would_change=would_change,
+            previous_image=previous)
+
+
+def _note(outcome: Outcome, mode: str) -> str:
+    if mode == "dry-run":
+        return "Dry run: nothing written."
+    if mode == "local":
+        return (f"push: false: committed {outcome.commit} in this clone only; nothing reached "
+                "the remote, so changed is false" if outcome.commit else "")
+    if outcome.status != "landed":
+        return ""
+    if outcome.carrier:
+        return (f"carried by another deploy's push ({outcome.carried} deploy"
+                f"{'s' if outcome.carried != 1 else ''} in that push)")
+    return (f"this push carried {outcome.carried} deploy{'s' if outcome.carried != 1 else ''}"
+            f"; {outcome.attempts} push attempt{'s' if outcome.attempts != 1 else ''}")
+
+
+def _summary(runner: Runner, s: Settings, plan: Plan | None, outcome: Outcome, note: str,
+             refused: bool = False) -> None:
+    if plan is not None:
+        summary(runner, s, plan, outcome.commit, note=note, refused=refused)
+        return
+    verb = "Refused" if refused else "Deployed" if outcome.commit else "Deploy"
+    lines = [f"### {verb} `{md_escape(s.target.release)}`",
+             ""] + ([note, ""] if note else [])
+    lines += [f"- {md_escape(name)}" for name in outcome.files]
+    if outcome.commit:
+        lines += ["", f"Commit: `{outcome.commit}`"]
+    runner.summary("\n".join(lines) + "\n")

@@ -1,0 +1,245 @@
+"""Group commit against real bare origins: deploys that lose the race queue as pending refs and
+one push carries them; a carrier killed mid-way loses nothing; a deploy refused while carried is
+reported to its own job; overlapping waves all land, one commit each; a remote that refuses our
+refs gets the plain loop. Every wait is bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from gitops_release.groupcommit import PENDING, RESULT, Request
+from tests.harness.gitrepo import GitRepo, git, make_repo
+from tests.harness.outputs import read_outputs
+from tests.hostile.conftest import (
+    assert_only_fast_forwards,
+    record_ref_updates,
+    step_files_and_env,
+    write_app,
+)
+
+APPS = [f"app{i:02d}" for i in range(20)]
+TIMEOUT = 240
+
+
+class Step:
+    def __init__(self, command: str, inputs: Mapping[str, str], cwd: Path) -> None:
+        files, env = step_files_and_env(cwd.parent / f"{cwd.name}-{time.time_ns()}", inputs)
+        self.output = files["output"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "gitops_release", command], cwd=cwd,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        self.stdout = ""
+
+    def finish(self) -> int:
+        try:
+            self.stdout = self.proc.communicate(timeout=TIMEOUT)[0]
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return read_outputs(self.output.read_text(encoding="utf-8"))
+
+
+def inputs(app: str, version: str, **extra: str) -> dict[str, str]:
+    return {"image": f"registry.example.com/{app}:{version}", "release": f"{app}@{version}",
+            "path": f"apps/{app}/overlays/dev", **extra}
+
+
+def clone(repo: GitRepo, where: Path) -> Path:
+    git(where.parent, "clone", "-q", str(repo.bare), str(where))
+    return where
+
+
+def wait_for(condition: object, what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def pending(repo: GitRepo) -> list[str]:
+    return repo.origin_git("for-each-ref", "--format=%(refname)", PENDING).split()
+
+
+def piped(cwd: Path, text: str, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, input=text, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def queue(repo: GitRepo, app: str, version: str, age: float) -> str:
+    """A deploy queued ``age`` seconds ago by a receiver that is gone: its pending ref, in the
+    receiver's own wire format."""
+    request = Request("new-image", inputs(app, version))
+    blob = piped(repo.bare, request.to_json(), "hash-object", "-w", "--stdin")
+    tree = piped(repo.bare, f"100644 blob {blob}\trequest.json\n", "mktree")
+    commit = git(repo.bare, "commit-tree", tree, "-m", "Pending deploy").strip()
+    pid = f"{time.time_ns() - int(age * 1e9):020d}-{os.urandom(4).hex()}"
+    git(repo.bare, "update-ref", f"{PENDING}{pid}", commit)
+    return pid
+
+
+@pytest.fixture
+def apps_repo(tmp_path: Path) -> GitRepo:
+    template = tmp_path / "template"
+    for app in APPS:
+        write_app(template, app, overlays=("dev",))
+    repo = make_repo(tmp_path / "repos", "acme", "k8s-configurations", template)
+    record_ref_updates(repo)
+    return repo
+
+
+def deploys_on_origin(repo: GitRepo) -> list[str]:
+    return [s for s in repo.origin_log() if s.startswith("Deploy ")]
+
+
+def test_a_carrier_killed_mid_way_loses_nothing(apps_repo: GitRepo, tmp_path: Path) -> None:
+    repo = apps_repo
+    since = repo.origin_head()
+    queued = [queue(repo, app, "v2.0.0", age=120) for app in APPS[:3]]
+    runner = clone(repo, tmp_path / "carrier")
+    marker = tmp_path / "carrying"
+    hook = runner / ".git" / "hooks" / "pre-push"
+    # Stop the carrier inside its one atomic push (branch + pending refs), then it is killed.
+    hook.write_text(f"""#!/bin/sh
+lines=$(cat)
+case "$lines" in *refs/heads/*refs/gitops-release/pending/*|*refs/gitops-release/pending/*refs/heads/*)
+  touch {marker}; sleep 60;;
+esac
+exit 0
+""", encoding="utf-8")
+    hook.chmod(0o755)
+    carrier = Step("image-update", inputs(APPS[3], "v2.0.0"), runner)
+    wait_for(marker.exists, "the carrier's push", limit=TIMEOUT)
+    os.killpg(carrier.proc.pid, signal.SIGKILL)
+    carrier.finish()
+    # nothing of the carry reached the origin; every queued deploy is still queued
+    assert repo.origin_head() == since
+    assert {f"{PENDING}{pid}" for pid in queued} <= set(pending(repo))
+    hook.unlink()
+    rerun = Step("image-update", inputs(APPS[3], "v2.0.0"), runner)
+    assert rerun.finish() == 0, rerun.stdout
+    assert sorted(deploys_on_origin(repo)) == [f"Deploy {app}@v2.0.0" for app in APPS[:4]]
+    assert pending(repo) == []
+    for pid in queued:
+        assert repo.origin_git("for-each-ref", f"{RESULT}{pid}") != ""
+    assert repo.origin_git("rev-list", "--merges", "main") == ""
+    assert_only_fast_forwards(repo, since)
+    assert git(runner, "status", "--porcelain") == ""
+
+
+def test_a_deploy_refused_while_carried_is_reported_to_its_own_job(
+        apps_repo: GitRepo, tmp_path: Path) -> None:
+    repo = apps_repo
+    app, other = APPS[0], APPS[1]
+    newer = clone(repo, tmp_path / "newer")
+    made = Step("image-update", inputs(app, "v1.6.0", push="false"), newer)
+    assert made.finish() == 0, made.stdout
+    release = tmp_path / "release"
+    # The origin holds the push that queues web@v1.5.0 until the test releases it, so that
+    # another receiver carries it meanwhile (as when its runner is slow).
+    post = repo.bare / "hooks" / "post-receive"
+    post.write_text(f"""#!/bin/sh
+while read old new ref; do
+  case "$ref" in refs/gitops-release/pending/*)
+    if git cat-file blob "$new:request.json" | grep -q '{app}@v1.5.0'; then
+      n=0; while [ ! -e {release} ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done
+    fi;;
+  esac
+done
+""", encoding="utf-8")
+    post.chmod(0o755)
+    slow = clone(repo, tmp_path / "slow")
+    pre = slow / ".git" / "hooks" / "pre-push"
+    # Its first push loses: the newer release lands just before it.
+    pre.write_text(f"""#!/bin/sh
+[ -e {tmp_path}/raced ] && exit 0
+touch {tmp_path}/raced
+git -C {newer} push -q origin HEAD:main
+""", encoding="utf-8")
+    pre.chmod(0o755)
+    refused = Step("image-update", inputs(app, "v1.5.0"), slow)
+    wait_for(lambda: pending(repo), "the queued deploy", limit=TIMEOUT)
+    carrier = Step("image-update", inputs(other, "v2.0.0"), clone(repo, tmp_path / "carrier"))
+    assert carrier.finish() == 0, carrier.stdout
+    assert carrier.outputs["changed"] == "true"
+    release.touch()
+    assert refused.finish() == 0, refused.stdout
+    assert refused.outputs["refused"] == "true" and refused.outputs["changed"] == "false"
+    assert "::notice title=Downgrade refused::" in refused.stdout
+    # its clone is on a commit of the remote, clean: a rerun there works
+    assert git(slow, "status", "--porcelain") == ""
+    assert git(repo.bare, "merge-base", "--is-ancestor", git(slow, "rev-parse", "HEAD").strip(),
+               "main") == ""
+    assert f"{app}@v1.5.0 is older than v1.6.0" in refused.stdout
+    assert deploys_on_origin(repo) == [f"Deploy {other}@v2.0.0", f"Deploy {app}@v1.6.0"]
+    assert pending(repo) == []
+
+
+def test_two_overlapping_waves_all_land_one_commit_each(apps_repo: GitRepo,
+                                                        tmp_path: Path) -> None:
+    repo = apps_repo
+    since = repo.origin_head()
+    runners = [clone(repo, tmp_path / f"runner-{app}") for app in APPS]
+    first = [Step("image-update", inputs(app, "v3.0.0"), r)
+             for app, r in zip(APPS[:10], runners[:10], strict=True)]
+    time.sleep(1.0)
+    second = [Step("image-update", inputs(app, "v3.0.0"), r)
+              for app, r in zip(APPS[10:], runners[10:], strict=True)]
+    steps = first + second
+    codes = [s.finish() for s in steps]
+    assert codes == [0] * 20, [s.stdout for s in steps if s.proc.returncode]
+    assert sorted(deploys_on_origin(repo)) == sorted(f"Deploy {app}@v3.0.0" for app in APPS)
+    assert repo.origin_git("rev-list", "--merges", "main") == ""
+    for app, step in zip(APPS, steps, strict=True):
+        commit = step.outputs["commit"]
+        assert step.outputs["changed"] == "true"
+        assert repo.origin_git("log", "-1", "--format=%s", commit).strip() == f"Deploy {app}@v3.0.0"
+        assert repo.origin_git("merge-base", "--is-ancestor", commit, "main") == ""
+    assert pending(repo) == []
+    updates = assert_only_fast_forwards(repo, since)
+    assert len(updates) - 1 < 20  # some pushes carried several deploys
+    assert any("carried by another deploy's push" in s.stdout for s in steps)
+    for runner in runners:  # every clone clean, on a commit of the remote
+        assert git(runner, "status", "--porcelain") == ""
+        head = git(runner, "rev-parse", "HEAD").strip()
+        assert git(repo.bare, "merge-base", "--is-ancestor", head, "main") == ""
+
+
+def test_a_remote_refusing_our_refs_gets_the_plain_loop(apps_repo: GitRepo,
+                                                        tmp_path: Path) -> None:
+    repo = apps_repo
+    hook = repo.bare / "hooks" / "pre-receive"
+    hook.write_text("""#!/bin/sh
+while read old new ref; do
+  case "$ref" in refs/heads/*) ;; *) echo "only branches here" >&2; exit 1;; esac
+done
+""", encoding="utf-8")
+    hook.chmod(0o755)
+    runner = clone(repo, tmp_path / "runner")
+    competitor = clone(repo, tmp_path / "competitor")
+    pre = runner / ".git" / "hooks" / "pre-push"
+    pre.write_text(f"""#!/bin/sh
+[ -e {tmp_path}/raced ] && exit 0
+touch {tmp_path}/raced
+cd {competitor} && echo x > other.txt && git add other.txt && \\
+  git -c user.name=o -c user.email=o@example.com commit -qm 'Other deploy' && git push -q origin HEAD:main
+""", encoding="utf-8")
+    pre.chmod(0o755)
+    step = Step("image-update", inputs(APPS[0], "v2.0.0"), runner)
+    assert step.finish() == 0, step.stdout
+    assert "::warning title=Group commit unavailable::the remote refused " in step.stdout
+    assert "only branches here" in step.stdout
+    assert deploys_on_origin(repo) == [f"Deploy {APPS[0]}@v2.0.0"]
+    assert step.outputs["changed"] == "true"
