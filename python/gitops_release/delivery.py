@@ -81,6 +81,23 @@ def _push_settings(raw: Mapping[str, str]) -> PushSettings:
                                           maximum=3600))
 
 
+def _widen(git: Git, root: Path, path: str) -> None:
+    """In a sparse checkout (the receiver workflows check out one app's folder), add the folder
+    of the app a deploy targets: a carrier plans other apps' queued deploys too. The token
+    reaches git through the Git object's environment, never the command line."""
+    from gitops_release import sparse
+
+    if not sparse.is_sparse(root):
+        return
+    parts = path.strip("/").split("/")
+    folder = "/".join(parts[: parts.index("overlays")]) if "overlays" in parts[1:] else \
+        "/".join(parts)
+    listed = git.run("sparse-checkout", "list", check=False).stdout.split()
+    if any(folder == have or folder.startswith(have + "/") for have in listed):
+        return
+    git.run("sparse-checkout", "add", "--", folder)
+
+
 @dataclass(frozen=True)
 class Own:
     """What only this receiver's own deploy carries (never a carried one): a config-repo
@@ -109,6 +126,7 @@ def request_applier(root: Path, runner: Runner, git: Git, txn: Transaction,
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
+        _widen(git, root, s.path)
         plan = plans[request.to_json()] = plan_deploy(root, s, environ,
                                                       operator=bool(extra and extra.operator))
         if plan.refusal is not None:
