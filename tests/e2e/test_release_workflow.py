@@ -213,7 +213,7 @@ def test_api_401_at_the_dispatch_fails_the_release_and_says_why(
         act: Act, registry: Registry, api: GitHubAPI, docker_engine: None, app: GitRepo) -> None:
     """The token passed the validate job's check, then GitHub refused it at the dispatch (revoked
     in between). An unknown token is caught before the build: tests/e2e/test_release_checks.py."""
-    api.fail_next(401, message="Bad credentials", method="POST")
+    api.fail_next(401, message="Bad credentials", method="POST", path_suffix="/dispatches")
 
     result = run_release(act, app, registry, api, DEV, "refs/heads/main")
 
