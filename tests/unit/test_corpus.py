@@ -10,8 +10,6 @@ naming what to set, and nothing is committed.
 from __future__ import annotations
 
 import copy
-import io
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,9 +19,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from gitops_release.cli import main
+from tests.harness.cli import run_cli
 from tests.harness.gitrepo import GitRepo, make_repo
-from tests.harness.outputs import read_outputs
 
 REG = "registry.example.com/acme"
 
@@ -277,19 +274,9 @@ def _container(render: list[Any], kind: str, name: str, container: str) -> dict[
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, case: Case) -> tuple[int, str, dict[str, str]]:
-    output = tmp_path / "output"
-    output.write_text("")
-    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output)}
-    out = io.StringIO()
-    cwd = Path.cwd()
-    os.chdir(repo.work)
-    try:
-        code = main([case.command, "--image", case.image, "--release", case.release, "--path",
-                     case.path, "--push", "false", *case.extra], environ, out)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), read_outputs(output.read_text())
+    return run_cli(repo, tmp_path, [case.command, "--image", case.image, "--release",
+                                    case.release, "--path", case.path, "--push", "false",
+                                    *case.extra])
 
 
 @pytest.mark.parametrize("name", list(CASES))

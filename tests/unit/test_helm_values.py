@@ -3,15 +3,12 @@ never rewritten, digest only where the chart reads it, quoting kept unless the t
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
 
 import pytest
 
-from gitops_release.cli import main
+from tests.harness.cli import run_cli
 from tests.harness.gitrepo import GitRepo, make_repo
-from tests.harness.outputs import read_outputs
 
 REG = "registry.example.com/acme"
 DIGEST = "sha256:" + "ab" * 32
@@ -27,19 +24,8 @@ def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
 
 def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
             *extra: str) -> tuple[int, str, dict[str, str]]:
-    output = tmp_path / "output"
-    output.write_text("")
-    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output)}
-    out = io.StringIO()
-    cwd = Path.cwd()
-    os.chdir(repo.work)
-    try:
-        code = main(["image-update", "--image", image, "--release", release, "--path", "chart",
-                     "--push", "false", *extra], environ, out)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), read_outputs(output.read_text())
+    return run_cli(repo, tmp_path, ["image-update", "--image", image, "--release", release,
+                                    "--path", "chart", "--push", "false", *extra])
 
 
 @pytest.mark.parametrize(("values", "image", "expected"), [
@@ -146,20 +132,11 @@ def test_flux_helmrelease_values_patched_in_the_overlay(tmp_path: Path) -> None:
             "    replicaCount: 2\n"}
     repo = _repo(tmp_path, files)
     before = _kustomize(repo.work / "apps/staging")
-    output = tmp_path / "output"
-    output.write_text("")
-    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-               "GIT_CONFIG_NOSYSTEM": "1", "GITHUB_OUTPUT": str(output)}
-    out = io.StringIO()
-    cwd = Path.cwd()
-    os.chdir(repo.work)
-    try:
-        code = main(["image-update", "--image", "ghcr.io/stefanprodan/podinfo:6.14.2",
-                     "--release", "podinfo@6.14.2", "--path", "apps/staging", "--push", "false"],
-                    environ, out)
-    finally:
-        os.chdir(cwd)
-    assert code == 0, out.getvalue()
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image",
+                                            "ghcr.io/stefanprodan/podinfo:6.14.2", "--release",
+                                            "podinfo@6.14.2", "--path", "apps/staging",
+                                            "--push", "false"])
+    assert code == 0, log
     after = _kustomize(repo.work / "apps/staging")
     before[0]["spec"]["values"]["image"]["tag"] = "6.14.2"
     assert after == before
