@@ -42,14 +42,14 @@ def test_promote_dev_to_prod_with_fan_out(chain: LocalChain, registry: Registry)
 
     result = chain.act.run(
         workdir, "workflow_dispatch",
-        {"inputs": {"from": DEV, "to": PROD, "force": True}, "ref": f"refs/heads/{branch}"},
+        {"inputs": {"from": DEV, "to": PROD, "force": "true"}, "ref": f"refs/heads/{branch}"},
         workflow=".github/workflows/promote.yml", secrets={"GITHUB_PAT": TOKEN},
         env={"GITHUB_REPOSITORY": chain.config_repo.full_name})
 
     # prod runs v1.5.0: a dev timestamp build is another version scheme, refused unless forced
     assert result.ok, str(result)
     repo = chain.config_repo
-    assert repo.origin_log()[0] == f"Promote web-api@{stamp} to {PROD}"
+    assert repo.origin_log()[0] == f"Promote web-api@{stamp} to {PROD}", str(result)
     trailers = repo.origin_git("log", "-1", "--format=%(trailers:only,unfold)")
     assert f"Promoted-From: {DEV}\n" in trailers and f"Digest: {digest}\n" in trailers
     files = sorted(repo.origin_git("show", "--name-only", "--format=", "main").split())
