@@ -9,7 +9,6 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from gitops_release.errors import InputError
@@ -72,18 +71,6 @@ def parse_control(raw: Mapping[str, str], environ: Mapping[str, str], root: Path
         token=token,
         author=Author(check_text("git-user-name", raw["git-user-name"], max_length=200),
                       check_text("git-user-email", raw["git-user-email"], max_length=200)))
-
-
-def now_utc(environ: Mapping[str, str]) -> datetime:
-    """The current time; ``GITOPS_RELEASE_NOW`` (YYYY-MM-DDTHH:MM:SSZ) pins it for tests."""
-    pinned = environ.get("GITOPS_RELEASE_NOW", "").strip()
-    if pinned:
-        try:
-            return datetime.strptime(pinned, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        except ValueError:
-            raise InputError(f"{pinned!r} is not YYYY-MM-DDTHH:MM:SSZ",
-                             input_name="GITOPS_RELEASE_NOW") from None
-    return datetime.now(timezone.utc)
 
 
 def read_policy(root: Path) -> tuple[str | None, Policy]:

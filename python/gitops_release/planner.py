@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gitops_release import yamledit as y
-from gitops_release.control import now_utc
+from gitops_release.clock import now_utc
 from gitops_release.discovery import discover
 from gitops_release.errors import ManifestError
 from gitops_release.helmvalues import plan_helmrelease, plan_values, values_file
@@ -21,7 +21,6 @@ from gitops_release.manifests import (
 )
 from gitops_release.payload import Source
 from gitops_release.policy import DeployRequest, Policy, Running
-from gitops_release.sourcecheck import SourceClaim, verify_source
 
 
 def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
@@ -85,6 +84,8 @@ def policy_refusal(policy: Policy, plans: Sequence[OverlayPlan], target: Target,
     app = policy.app_for(path)
     if app is None or app.verify_source == "off" or operator:
         return None
+    from gitops_release.sourcecheck import SourceClaim, verify_source
+
     verdict = verify_source(
         SourceClaim(source.repository, source.sha, source.run_url) if source else None,
         app.verify_source, api_url=environ.get("GITHUB_API_URL") or "https://api.github.com",

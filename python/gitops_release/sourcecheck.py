@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gitops_release.dispatch import validate_api_url
 from gitops_release.errors import SourceCheckError
 from gitops_release.policy import Refusal
+
+if TYPE_CHECKING:  # urllib.request costs 60 ms of imports: only a deploy that checks needs it
+    import urllib.request
 
 RUN_PATH_RE = re.compile(r"/(?P<owner>[A-Za-z0-9-]{1,39})/(?P<repo>[A-Za-z0-9._-]{1,100})/actions/"
                          r"runs/(?P<run>[0-9]{1,20})(?:/attempts/[0-9]{1,5})?/?", re.ASCII)
 TIMEOUT = 10.0
-Fetch = Callable[[urllib.request.Request, float], Any]
+Fetch = Callable[["urllib.request.Request", float], Any]
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,17 @@ class SourceVerdict:
 
 
 def _open(request: urllib.request.Request, timeout: float) -> Any:
+    import urllib.request
+
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) API URL only
 
 
 def _get(api_url: str, path: str, token: str, fetch: Fetch) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    from gitops_release.dispatch import validate_api_url
+
     url = validate_api_url(api_url) + path  # http(s) only, no credentials in it
     request = urllib.request.Request(url, headers={  # noqa: S310 - scheme checked above
         "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",

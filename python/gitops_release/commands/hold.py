@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from gitops_release import control
+from gitops_release import clock, control
 from gitops_release.errors import InputError
 from gitops_release.inputs import CommandSpec, InputSpec
 from gitops_release.paths import check_relative, resolve_overlay
@@ -48,7 +48,7 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
     s = control.parse_control(raw, environ, root)
     if s.token:
         runner.mask(s.token)
-    since = control.now_utc(environ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = clock.now_utc(environ).strftime("%Y-%m-%dT%H:%M:%SZ")
     new = holds.NewHold(path, reason, since, s.by, version)
 
     def edit(text: str | None, policy: Policy) -> str:

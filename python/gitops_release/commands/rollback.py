@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
-from gitops_release import control, receiver
+from gitops_release import clock, control, receiver
 from gitops_release.errors import GitError, InputError
 from gitops_release.gitops import Git
 from gitops_release.inputs import CommandSpec, InputSpec, parse_bool
@@ -123,7 +123,7 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
     found = history.find_image(git, path, version, event, app, raw["container"].strip())
     runner.info(f"{path} ran {found.image} at {version} (commit {found.commit[:12]}, found by "
                 f"{found.how})")
-    since = control.now_utc(environ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = clock.now_utc(environ).strftime("%Y-%m-%dT%H:%M:%SZ")
     extra = receiver.ExtraChanges(
         plan=_hold_plan(path, reason, s.by, since, version),
         trailers=(("Rollback-Of", found.commit), ("Hold", path), ("Hold-Reason", reason),
