@@ -34,6 +34,7 @@ from gitops_release.receiver import (
     notices,
     parse_settings,
     plan_deploy,
+    prerender,
     receiver_inputs,
     refused_error,
     summary,
@@ -218,6 +219,7 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     root = root or Path.cwd()
     runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
+    prerender(root, s)  # overlaps the proof's first render with the git work below
     check_identity(git, s.author)
     if s.dry_run:
         plan, outcome = _dry_run(git, s, root, environ)

@@ -290,6 +290,20 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     return plan
 
 
+def prerender(root: Path, s: Settings) -> None:
+    """Start the render of the overlay as checked out, in the background, while the deploy does
+    its git work: planning then finds its "before" render ready when the files did not change.
+    Any problem is left to the planning, which reports it."""
+    from gitops_release import render
+    from gitops_release.discovery import discover
+
+    try:
+        overlay = resolve_overlay(root, s.config_root, s.path)
+        render.prerender(discover(root, overlay.relative_to(root).as_posix()))
+    except Exception:  # planning reads the same files and reports the error
+        return
+
+
 def notices(plan: Plan, s: Settings, runner: Runner) -> None:
     """Say what the version comparison and the planner noticed."""
     for overlay in plan.overlays:

@@ -8,6 +8,8 @@ renders as the documents of its YAML files (what an Argo CD directory app applie
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 import shutil
 import subprocess
@@ -61,6 +63,68 @@ def load_documents(text: str, shown: str) -> list[Any]:
         raise RenderError(f"{shown} does not load: {str(exc).splitlines()[0]}") from None
 
 
+class _Renders:
+    """This process's kustomize renders by input: the exact bytes of every file of the scratch
+    copy, the overlay and the command. A render is a pure function of them, so a second render of
+    the same input (a carrier's retry, the proof after a prerender) reuses the first. A render
+    started ahead (``prerender``) is waited for, not started twice."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, tuple[int, str, str]] = {}  # key → (returncode, stdout, stderr)
+        self.running: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+
+    def start(self, key: str, args: list[str], cwd_dir: Path) -> None:
+        if key in self.done or key in self.running:
+            shutil.rmtree(cwd_dir, ignore_errors=True)
+            return
+        try:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env=_render_env())
+        except OSError:
+            shutil.rmtree(cwd_dir, ignore_errors=True)
+            return
+        self.running[key] = (proc, cwd_dir)
+
+    def result(self, key: str, args: list[str]) -> tuple[int, str, str]:
+        if key in self.running:
+            proc, folder = self.running.pop(key)
+            try:
+                out, err = proc.communicate(timeout=RENDER_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            self.done[key] = (proc.returncode, out, err)
+        if key not in self.done:
+            result = subprocess.run(args, capture_output=True, text=True, timeout=RENDER_TIMEOUT,
+                                    check=False, env=_render_env())
+            self.done[key] = (result.returncode, result.stdout, result.stderr)
+        return self.done[key]
+
+    def close(self) -> None:
+        for proc, folder in self.running.values():
+            proc.kill()
+            proc.communicate()
+            shutil.rmtree(folder, ignore_errors=True)
+        self.running.clear()
+
+
+RENDERS = _Renders()
+atexit.register(RENDERS.close)
+
+
+def _render_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_RELEASE_")}
+    if "GOGC" not in env and "GOMEMLIMIT" not in env:
+        # A render is a short-lived Go process: without garbage collection up to a memory
+        # limit it takes half the CPU (kustomize's OpenAPI schema load dominates a render
+        # with a strategic-merge patch); past the limit the collector runs as usual.
+        env.update(GOGC="off", GOMEMLIMIT=GO_MEMORY_LIMIT)
+    return env
+
+
 class Scratch:
     """A scratch copy of a tree's files, where variants of the planned texts are rendered."""
 
@@ -68,6 +132,7 @@ class Scratch:
         self.tree = tree
         self.dir = Path(tempfile.mkdtemp(prefix="gitops-release-render-"))
         self.written: dict[str, str] = {}
+        self.other: dict[str, bytes] = {}
         for rel in sorted(set(tree.files) | tree.other_files):
             target = self.dir / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +140,7 @@ class Scratch:
                 target.write_text(tree.files[rel].text, encoding="utf-8", newline="")
             else:
                 shutil.copyfile(tree.root / rel, target, follow_symlinks=False)
+                self.other[rel] = target.read_bytes()
         for folder in tree.folders:
             (self.dir / folder).mkdir(parents=True, exist_ok=True)
 
@@ -96,32 +162,56 @@ class Scratch:
             self.written[rel] = text
         return self._kustomize()
 
+    def key(self, command: list[str]) -> str:
+        """The render's input: the command, the overlay and every file's bytes."""
+        digest = hashlib.sha256("\0".join([*command, shutil.which(command[0]) or "",
+                                            self.tree.overlay, str(self.tree.helm_charts)]
+                                           ).encode())
+        for rel in sorted(set(self.tree.files) | set(self.other)):
+            data = self.other[rel] if rel in self.other else \
+                self.written.get(rel, self.tree.files[rel].text).encode("utf-8")
+            digest.update(f"\0{rel}\0{len(data)}\0".encode())
+            digest.update(data)
+        for folder in sorted(self.tree.folders):
+            digest.update(f"\0dir\0{folder}".encode())
+        return digest.hexdigest()
+
+    def args(self, command: list[str]) -> list[str]:
+        return [*command, str(self.dir / self.tree.overlay)] + \
+            (["--enable-helm"] if self.tree.helm_charts else [])
+
     def _kustomize(self) -> list[Any]:
         command = kustomize_command()
         if command is None:
             raise RenderError("neither kustomize nor kubectl is on PATH, so the overlay cannot "
                               "be rendered", hint="Install kustomize (GitHub's Ubuntu runners "
                               "have it)")
-        args = [*command, str(self.dir / self.tree.overlay)]
-        if self.tree.helm_charts:
-            args.append("--enable-helm")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_RELEASE_")}
-        if "GOGC" not in env and "GOMEMLIMIT" not in env:
-            # A render is a short-lived Go process: without garbage collection up to a memory
-            # limit it takes half the CPU (kustomize's OpenAPI schema load dominates a render
-            # with a strategic-merge patch); past the limit the collector runs as usual.
-            env.update(GOGC="off", GOMEMLIMIT=GO_MEMORY_LIMIT)
         try:
-            result = subprocess.run(args, capture_output=True, text=True, timeout=RENDER_TIMEOUT,
-                                    check=False, env=env)
+            code, out, err = RENDERS.result(self.key(command), self.args(command))
         except subprocess.TimeoutExpired:
             raise RenderError(f"rendering {self.tree.overlay} took longer than "
                               f"{RENDER_TIMEOUT} s") from None
-        if result.returncode != 0:
-            message = result.stderr.strip().replace(str(self.dir) + "/", "")
+        if code != 0:
+            message = err.strip()
+            for scratch_dir in {str(self.dir), *_SCRATCH_DIRS}:
+                message = message.replace(scratch_dir + "/", "")
             raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
-        return load_documents(result.stdout, f"the render of {self.tree.overlay}")
+        return load_documents(out, f"the render of {self.tree.overlay}")
+
+
+_SCRATCH_DIRS: set[str] = set()  # the folders of renders started ahead, named in no message
+
+
+def prerender(tree: Tree) -> None:
+    """Start rendering ``tree`` as it is, in the background, so that the proof's "before" render
+    is ready (or under way) when planning asks for it; a no-op without kustomize."""
+    command = kustomize_command()
+    if command is None or tree.kustomization is None:
+        return
+    scratch = Scratch(tree)
+    _SCRATCH_DIRS.add(str(scratch.dir))
+    RENDERS.start(scratch.key(command), scratch.args(command), scratch.dir)
 
 
 def render_plain(tree: Tree, texts: Mapping[str, str]) -> list[Any]:
