@@ -4,7 +4,7 @@
 touched, then, inside a ``Transaction`` (restored on any failure or signal), delivers the deploy:
 by group commit, by the plain push loop where the remote refuses our refs (or ``group-commit:
 false``), or as a local commit (``push: false``). Planning is the receiver module's; it is reached
-through one callback, ``request_applier``, so a carrier can re-plan another deploy's request.
+through one callback, ``Applier``, so a carrier can re-plan another deploy's request.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from gitops_release.groupcommit import (
     Options,
     Outcome,
     Request,
+    Sharing,
     Unsupported,
 )
 from gitops_release.inputs import parse_bool, parse_int
@@ -110,34 +111,47 @@ class Own:
     token: str = ""
 
 
-def request_applier(root: Path, runner: Runner, git: Git, txn: Transaction,
-                    plans: dict[str, Plan], environ: Mapping[str, str],
-                    own: Own | None = None) -> ApplyRequest:
-    """The one callback group commit re-plans any deploy through: the receiver inputs of
-    ``request`` are parsed, planned on the work tree as it is now and checked (the render proof,
-    the policy and the downgrade guard), then written, journaled, to tracked files only."""
-    defaults = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
+class Applier:
+    """The one callback group commit re-plans any deploy through (``__call__``, an
+    ApplyRequest): the receiver inputs of a request are parsed, planned on the work tree as it is
+    now and checked (the render proof, the policy and the downgrade guard), then written,
+    journaled, to tracked files only. ``check`` plans without writing (a deploy about to queue)."""
 
-    def apply(request: Request) -> Applied:
+    def __init__(self, root: Path, git: Git, txn: Transaction, plans: dict[str, Plan],
+                 environ: Mapping[str, str], own: Own | None = None) -> None:
+        self.root, self.git, self.txn, self.plans, self.environ, self.own = \
+            root, git, txn, plans, environ, own
+        self.defaults = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
+
+    def _plan(self, request: Request) -> tuple[Settings, Plan, ExtraChanges | None]:
         if request.event not in EVENTS:
             raise InputError(f"{request.event!r} is not a receiver event", input_name="event")
+        own = self.own
         mine = own is not None and request.to_json() == own.key
-        s = parse_settings({**defaults, **request.inputs,
+        s = parse_settings({**self.defaults, **request.inputs,
                             "token": own.token if mine and own else ""}, request.event)
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
-        _widen(git, root, s.path)
-        plan = plans[request.to_json()] = plan_deploy(root, s, environ,
-                                                      operator=bool(extra and extra.operator))
+        _widen(self.git, self.root, s.path)
+        plan = self.plans[request.to_json()] = plan_deploy(
+            self.root, s, self.environ, operator=bool(extra and extra.operator))
         if plan.refusal is not None:
             raise refused_error(plan.refusal)
+        return s, plan, extra
+
+    def check(self, request: Request) -> None:
+        self._plan(request)
+
+    def __call__(self, request: Request) -> Applied:
+        s, plan, extra = self._plan(request)
+        root = self.root
         changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
         files = [plan.shown(c) for c in changed]
         if files:
             new = [f for f in files if not (root / f).exists()]  # e.g. a first policy file
-            txn.will_write(files, created=new)
-            git.check_targets([f for f in files if f not in new])
+            self.txn.will_write(files, created=new)
+            self.git.check_targets([f for f in files if f not in new])
             if not plain_identity(s.author):  # this receiver's own was checked by git already
                 raise InputError(f"git would not record {s.author.name!r} <{s.author.email}> "
                                  "as given", input_name="git-user-name")
@@ -145,17 +159,29 @@ def request_applier(root: Path, runner: Runner, git: Git, txn: Transaction,
         previous = plan.overlays[0].previous_image if plan.overlays else ""
         return Applied(tuple(files), commit_message(s), s.author, previous)
 
-    return apply
+
+def _take_renders(text: str) -> None:
+    from gitops_release import render
+
+    render.import_renders(text)
 
 
-def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: ApplyRequest,
+def _sharing(apply: Applier) -> Sharing:
+    """Renders travel with a queued deploy to its carrier (see groupcommit.Sharing)."""
+    from gitops_release import render
+
+    return Sharing(apply.check, render.export_renders, _take_renders)
+
+
+def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: Applier,
           runner: Runner) -> Outcome:
     """Deploy onto the upstream branch: group commit, else (or where the remote refuses our
     refs) the plain push loop, both bounded by push-timeout."""
     up = git.upstream()
     if opts.group_commit:
         try:
-            outcome = GroupCommit(git, up, apply, Options(opts.timeout), runner.info).deliver(own)
+            outcome = GroupCommit(git, up, apply, Options(opts.timeout), runner.info,
+                                  sharing=_sharing(apply)).deliver(own)
         except Unsupported as exc:
             runner.warning(f"{exc}. Group commit is off for this deploy: it retries alone "
                            f"(up to max-attempts)", title="Group commit unavailable")
@@ -229,7 +255,7 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     plans: dict[str, Plan] = {}
     mine = Own(own.to_json(), extra, trailers, s.token)
     with Transaction.open(git, runner.warning) as txn:
-        apply = request_applier(root, runner, git, txn, plans, environ, mine)
+        apply = Applier(root, git, txn, plans, environ, mine)
         outcome = _push(git, s, opts, own, apply, runner) if s.push else \
             _commit_locally(git, s, own, apply)
     _finish(runner, s, plans.get(own.to_json()), outcome, mode="push" if s.push else "local")

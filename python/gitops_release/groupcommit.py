@@ -36,7 +36,9 @@ PENDING = f"{NAMESPACE}/pending/"
 RESULT = f"{NAMESPACE}/result/"
 MIRROR = "refs/gitops-release-seen/"  # this clone's copy of the remote's pending refs
 REQUEST_FILE = "request.json"
+RENDERS_FILE = "renders.json"  # the renders its own plan made, for the carrier's proof
 MAX_REQUEST = 64 * 1024
+MAX_RENDERS = 4 * 1024 * 1024
 BATCH = 40  # deploys one push carries at most: a carry stays short, the queue moves
 KEEP = 3600.0  # seconds a result ref is kept for its receiver to read
 BOT = Author("gitops-release", "gitops-release@localhost")  # of the pending and result refs
@@ -83,6 +85,19 @@ ApplyRequest = Callable[[Request], Applied]
 
 
 @dataclass(frozen=True)
+class Sharing:
+    """What a queued deploy hands to its carrier so that the wave is not planned twice over: it
+    plans itself before queueing (``check``: plan ``request`` on the work tree as it is, write
+    nothing; raises like ApplyRequest), attaches what that plan rendered (``export``: text, ''
+    for none), and the carrier takes it (``take``) before re-planning; a render is reused only
+    for exactly the same input, so the carrier's plan and proof are its own."""
+
+    check: Callable[[Request], None]
+    export: Callable[[], str]
+    take: Callable[[str], None]
+
+
+@dataclass(frozen=True)
 class Options:
     timeout: float  # seconds until a deploy gives up
     poll: tuple[float, float] = (0.2, 2.0)  # first and longest wait between looks at the remote
@@ -123,6 +138,15 @@ class Entry:
     outcome: Outcome = field(default_factory=lambda: Outcome("error"))
 
 
+def _blob(out: bytes) -> tuple[int, bytes, bytes]:
+    """The next object of a ``cat-file --batch`` answer: (size or -1 when missing, content,
+    the rest)."""
+    header, _, out = out.partition(b"\n")
+    parts = header.split()
+    size = int(parts[2]) if len(parts) == 3 and parts[1] == b"blob" else -1
+    return (size, out[:size], out[size + 1:]) if size >= 0 else (-1, b"", out)
+
+
 def new_id() -> str:
     """Sortable by time of arrival, unique across runners."""
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
@@ -138,8 +162,10 @@ class GroupCommit:
     """One receiver's side of group commit."""
 
     def __init__(self, git: Git, up: Upstream, apply: ApplyRequest, options: Options,
-                 log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> None:
+                 log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
+                 sharing: Sharing | None = None) -> None:
         self.git, self.up, self.apply, self.opts, self.log = git, up, apply, options, log
+        self.sharing = sharing
         self.sleep = sleep
         self.attempts = 0
         self.expired: dict[str, str] = {}  # result refs older than KEEP → their value
@@ -153,6 +179,10 @@ class GroupCommit:
             done = self._carry([Entry(own)], own)
             if done is not None:
                 return done
+        elif self.sharing is not None:
+            ended = self._check(own, self.sharing)  # a refusal or an error needs no queue
+            if ended is not None:
+                return ended
         own = Request(own.event, own.inputs, new_id())
         sha = self._publish(own)
         try:
@@ -164,6 +194,19 @@ class GroupCommit:
         except BaseException:
             self._withdraw(own, sha)
             raise
+
+    def _check(self, own: Request, sharing: Sharing) -> Outcome | None:
+        """Plan our deploy on the branch's tip before queueing it (nothing written)."""
+        tip = self.git.rev(self.up.tracking)
+        if self.git.rev("HEAD") != tip:
+            self.git.move_to(tip)
+        try:
+            sharing.check(own)
+        except RefusedError as exc:
+            return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
+        except GitopsReleaseError as exc:
+            return Outcome("error", message=f"{exc.title}: {exc}", error=exc)
+        return None
 
     # -- waiting -------------------------------------------------------------------------------
     def _wait(self, own: Request, sha: str) -> Outcome:
@@ -251,15 +294,17 @@ class GroupCommit:
         return sorted(pairs)
 
     def _pending_requests(self, pending: list[tuple[str, str]]) -> list[tuple[Request, str]]:
-        """Read every pending ref's request (one ``cat-file --batch``)."""
+        """Read every pending ref's request and shared renders (one ``cat-file --batch``)."""
+        names = (REQUEST_FILE, RENDERS_FILE) if self.sharing is not None else (REQUEST_FILE,)
         out = self.git.feed(["cat-file", "--batch"], "".join(
-            f"{sha}:{REQUEST_FILE}\n" for _, sha in pending).encode()) if pending else b""
+            f"{sha}:{name}\n" for _, sha in pending for name in names).encode()) if pending else b""
         requests = []
         for pid, sha in pending:
-            header, _, out = out.partition(b"\n")
-            parts = header.split()
-            size = int(parts[2]) if len(parts) == 3 and parts[1] == b"blob" else -1
-            text, out = (out[:size], out[size + 1:]) if size >= 0 else (b"", out)
+            size, text, out = _blob(out)
+            if self.sharing is not None:
+                renders_size, renders, out = _blob(out)
+                if 0 <= renders_size <= MAX_RENDERS:
+                    self.sharing.take(renders.decode("utf-8", errors="replace"))
             try:
                 if not 0 <= size <= MAX_REQUEST:
                     raise ValueError("missing or too large")
@@ -272,7 +317,11 @@ class GroupCommit:
 
     def _publish(self, own: Request) -> str:
         """Push our request as a pending ref; Unsupported when the remote refuses it."""
-        sha = self._object(f"Pending deploy {own.id}", {REQUEST_FILE: own.to_json()})
+        files = {REQUEST_FILE: own.to_json()}
+        shared = self.sharing.export() if self.sharing is not None else ""
+        if shared and len(shared.encode()) <= MAX_RENDERS:
+            files[RENDERS_FILE] = shared
+        sha = self._object(f"Pending deploy {own.id}", files)
         self.attempts += 1
         result = self.git.run("push", "--porcelain", "--", self.up.remote,
                               f"{sha}:{PENDING}{own.id}", check=False)

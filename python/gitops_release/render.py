@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -72,6 +73,7 @@ class _Renders:
     def __init__(self) -> None:
         self.done: dict[str, tuple[int, str, str]] = {}  # key → (returncode, stdout, stderr)
         self.running: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+        self.identity: str | None = None
 
     def start(self, key: str, args: list[str], cwd_dir: Path) -> None:
         if key in self.done or key in self.running:
@@ -198,6 +200,59 @@ class Scratch:
             raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
         return load_documents(out, f"the render of {self.tree.overlay}")
+
+
+SHARE_LIMIT = 2 * 1024 * 1024  # bytes of renders a queued deploy hands to its carrier
+
+
+def _identity() -> str:
+    """The renderer, as precisely as renders may be shared: its path and its version."""
+    if RENDERS.identity is None:
+        command = kustomize_command()
+        RENDERS.identity = ""
+        if command is not None:
+            version = [command[0], "version"] + (["--client"] if command[0] == "kubectl" else [])
+            try:
+                out = subprocess.run(version, capture_output=True, text=True, timeout=10,
+                                     check=False, env=_render_env())
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+            if out.returncode == 0 and out.stdout.strip():
+                RENDERS.identity = "\0".join([*command, shutil.which(command[0]) or "",
+                                               out.stdout.strip()])
+    return RENDERS.identity
+
+
+def export_renders() -> str:
+    """This process's successful renders, for a carrier that re-plans the same deploy on the
+    same files: JSON, at most SHARE_LIMIT bytes of output; '' when there is none to share."""
+    chosen: dict[str, str] = {}
+    size = 0
+    for key, (code, out, _) in RENDERS.done.items():
+        if code == 0 and size + len(out) <= SHARE_LIMIT:
+            chosen[key] = out
+            size += len(out)
+    identity = _identity() if chosen else ""
+    return json.dumps({"renderer": identity, "renders": chosen}) if identity else ""
+
+
+def import_renders(text: str) -> int:
+    """Take another deploy's renders (``export_renders``) made by the same renderer; each is
+    used only for a render of exactly the same input. Returns how many were taken."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return 0
+    if not isinstance(data, dict) or not isinstance(data.get("renders"), dict) or \
+            not data.get("renderer") or data.get("renderer") != _identity():
+        return 0
+    taken = 0
+    for key, out in data["renders"].items():
+        if isinstance(key, str) and len(key) == 64 and isinstance(out, str) and \
+                key not in RENDERS.done:
+            RENDERS.done[key] = (0, out, "")
+            taken += 1
+    return taken
 
 
 _SCRATCH_DIRS: set[str] = set()  # the folders of renders started ahead, named in no message

@@ -6,6 +6,7 @@ refs gets the plain loop. Every wait is bounded."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from gitops_release.groupcommit import PENDING, RESULT, Request
 from tests.harness.gitrepo import GitRepo, git, make_repo
 from tests.harness.outputs import read_outputs
 from tests.hostile.conftest import (
+    REPO_ROOT,
     assert_only_fast_forwards,
     record_ref_updates,
     step_files_and_env,
@@ -78,12 +80,16 @@ def piped(cwd: Path, text: str, *args: str) -> str:
                           check=True).stdout.strip()
 
 
-def queue(repo: GitRepo, app: str, version: str, age: float) -> str:
+def queue(repo: GitRepo, app: str, version: str, age: float, renders: str = "") -> str:
     """A deploy queued ``age`` seconds ago by a receiver that is gone: its pending ref, in the
-    receiver's own wire format."""
+    receiver's own wire format (with the renders its own plan made, when given)."""
     request = Request("new-image", inputs(app, version))
     blob = piped(repo.bare, request.to_json(), "hash-object", "-w", "--stdin")
-    tree = piped(repo.bare, f"100644 blob {blob}\trequest.json\n", "mktree")
+    listing = f"100644 blob {blob}\trequest.json\n"
+    if renders:
+        shared = piped(repo.bare, renders, "hash-object", "-w", "--stdin")
+        listing += f"100644 blob {shared}\trenders.json\n"
+    tree = piped(repo.bare, listing, "mktree")
     commit = git(repo.bare, "commit-tree", tree, "-m", "Pending deploy").strip()
     pid = f"{time.time_ns() - int(age * 1e9):020d}-{os.urandom(4).hex()}"
     git(repo.bare, "update-ref", f"{PENDING}{pid}", commit)
@@ -243,3 +249,63 @@ cd {competitor} && echo x > other.txt && git add other.txt && \\
     assert "only branches here" in step.stdout
     assert deploys_on_origin(repo) == [f"Deploy {APPS[0]}@v2.0.0"]
     assert step.outputs["changed"] == "true"
+
+
+EXPORT = """
+import os, sys
+from gitops_release import render
+from gitops_release.cli import main
+with open(os.devnull, "w") as sink:
+    code = main(sys.argv[2:], dict(os.environ), sink)
+with open(sys.argv[1], "w") as f:
+    f.write(render.export_renders() if code == 0 else "")
+"""
+
+
+def _own_renders(repo: GitRepo, tmp_path: Path, app: str, version: str) -> str:
+    """What a receiver that planned ``app``'s deploy itself attaches to its pending ref."""
+    where = clone(repo, tmp_path / f"planned-{app}")
+    out = tmp_path / f"renders-{app}.json"
+    args = ["image-update", "--image", f"registry.example.com/{app}:{version}", "--release",
+            f"{app}@{version}", "--path", f"apps/{app}/overlays/dev", "--dry-run", "true"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "python")}
+    subprocess.run([sys.executable, "-c", EXPORT, str(out), *args], cwd=where, env=env,
+                   check=True)
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["same-files", "files-changed-since"])
+def test_a_carrier_reuses_a_queued_deploys_renders_only_for_the_same_files(
+        apps_repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moved: bool) -> None:
+    real = shutil.which("kustomize")
+    if real is None:
+        pytest.skip("needs kustomize")
+    calls = tmp_path / "kustomize-calls"
+    wrapper = tmp_path / "bin" / "kustomize"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\n[ "$1" = build ] && echo "$PWD $*" >> {calls}\n'
+                       f'exec {real} "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    repo = apps_repo
+    queued_app, carrier_app = APPS[0], APPS[1]
+    renders = _own_renders(repo, tmp_path, queued_app, "v2.0.0")
+    assert len(calls.read_text().splitlines()) == 2  # its own plan: before and after
+    if moved:  # the queued deploy's overlay changed on the branch after it planned
+        edit = clone(repo, tmp_path / "edit")
+        patch = edit / "apps" / queued_app / "overlays" / "dev" / "deployment.yaml"
+        patch.write_text(patch.read_text().replace("value: info", "value: debug"))
+        git(edit, "commit", "-qam", "Log more")
+        git(edit, "push", "-q", "origin", "HEAD:main")
+    calls.unlink()
+    pid = queue(repo, queued_app, "v2.0.0", age=120, renders=renders)
+    carrier = Step("image-update", inputs(carrier_app, "v2.0.0"), clone(repo, tmp_path / "c"))
+    assert carrier.finish() == 0, carrier.stdout
+    assert sorted(deploys_on_origin(repo)) == [f"Deploy {a}@v2.0.0" for a in APPS[:2]]
+    assert repo.origin_git("for-each-ref", f"{RESULT}{pid}") != ""
+    shown = repo.origin_git("show", f"main:apps/{queued_app}/overlays/dev/deployment.yaml")
+    assert f"image: registry.example.com/{queued_app}:v2.0.0" in shown
+    assert ("value: debug" in shown) is moved
+    # the carrier's own deploy: two renders (before, after); the queued one's: none when its
+    # files are the same as when it planned, its own two when they changed
+    assert len(calls.read_text().splitlines()) == (4 if moved else 2), calls.read_text()
