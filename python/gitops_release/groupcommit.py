@@ -214,14 +214,16 @@ class GroupCommit:
         while time.monotonic() < self.deadline:
             self.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
             tip, ids, result = self._look(own.id)
-            # A long queue takes a while to carry: look less often, so the waiting receivers
-            # leave the machine and the remote to the one carrying.
-            delay = min(max(self.opts.poll[1], 0.05 * len(ids)), delay * 1.5)
             if result:
                 return self._read_result(own.id)
             if own.id not in ids:
                 raise GitError(f"the pending deploy {PENDING}{own.id} was removed without a result",
                                hint="Something else deleted it; run the job again")
+            # A long queue takes a while to carry: look less often, the more so the more pushes
+            # must land before ours can (one carries BATCH), so the waiting receivers leave the
+            # machine and the remote to the one carrying.
+            later = ids.index(own.id) // BATCH
+            delay = min(max(self.opts.poll[1], 0.05 * len(ids), 2.0 * later), delay * 1.5)
             if (tip, ids[0]) != seen:  # a carry landed (or the queue's head changed)
                 seen, progress = (tip, ids[0]), time.time()
             if ids.index(own.id) > self._stalled(ids, progress):
