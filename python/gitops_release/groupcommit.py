@@ -41,6 +41,9 @@ MAX_REQUEST = 64 * 1024
 MAX_RENDERS = 4 * 1024 * 1024
 BATCH = 40  # deploys one push carries at most: a carry stays short, the queue moves
 KEEP = 3600.0  # seconds a result ref is kept for its receiver to read
+# A receiver's fetches: no tags, no FETCH_HEAD, no housekeeping run after each (a wave's
+# receivers fetch hundreds of times; a runner's clone is thrown away).
+QUIET_FETCH = ("--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance")
 BOT = Author("gitops-release", "gitops-release@localhost")  # of the pending and result refs
 
 
@@ -267,8 +270,7 @@ class GroupCommit:
 
     def _read_result(self, own_id: str) -> Outcome:
         local = f"{MIRROR}result/{own_id}"
-        self.git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--",
-                     self.up.remote, f"+{RESULT}{own_id}:{local}")
+        self.git.run("fetch", *QUIET_FETCH, "--", self.up.remote, f"+{RESULT}{own_id}:{local}")
         data = json.loads(self.git.out("show", f"{local}:{own_id}.json"))
         self.git.run("update-ref", "-d", local)  # the remote's copy: a later carrier removes it
         if data["status"] == "error":
@@ -285,8 +287,8 @@ class GroupCommit:
         """Fetch the branch and the pending refs; returns [(id, sha)] in order of arrival."""
         before = self.git.run("rev-parse", "--verify", "--quiet", self.up.tracking,
                               check=False).stdout.strip()
-        self.git.run("fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", "--",
-                     self.up.remote, f"+refs/heads/{self.up.branch}:{self.up.tracking}",
+        self.git.run("fetch", *QUIET_FETCH, "--prune", "--", self.up.remote,
+                     f"+refs/heads/{self.up.branch}:{self.up.tracking}",
                      f"+{PENDING}*:{MIRROR}pending/*")
         if first:
             self.git.ensure_pushed(self.up, before)
