@@ -119,27 +119,42 @@ def _yaml_error(exc: Exception, filename: str) -> ManifestError:
                          hint="Fix the file in the config repo")
 
 
+_LOADER: Any = None
+_EMPTY_TAG: list[Any] = [object()]  # the tag object of every node without an explicit tag
+
+
+def _c_loader() -> Any:
+    """ruamel.yaml.clib's composer, resolving no implicit tag: every node without an explicit tag
+    shares one empty tag object (a node would otherwise make a tag object of its own, and its
+    ``tag`` would decode it on every read), and the resolver hooks are static no-ops."""
+    global _LOADER
+    if _LOADER is None:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
+        from ruamel.yaml.tag import Tag
+
+        empty = _EMPTY_TAG[0] = Tag(suffix="")
+
+        class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
+            # implicit: no tag; an explicit tag is kept as the node's tag
+            resolve = staticmethod(lambda kind, value, implicit: empty)
+            descend_resolver = staticmethod(lambda parent, index: None)
+            ascend_resolver = staticmethod(lambda: None)
+
+        _LOADER = Loader
+    return _LOADER
+
+
 def compose_all(text: str) -> list[Node]:
     """Compose every document with libyaml (ruamel.yaml.clib), without resolving implicit tags:
     the receiver reads scalars as the text they are, and this is where planning spends its time.
     Falls back to ruamel.yaml's pure-Python composer where the C extension is missing."""
     try:
-        from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
+        loader_class = _c_loader()
     except ImportError:  # pragma: no cover - the wheels ship it for every platform we run on
         return compose_events(text)
-    class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
-        def resolve(self, kind: type, value: object, implicit: object) -> str:
-            return ""  # implicit: no tag; an explicit tag is kept as the node's tag
-
-        def descend_resolver(self, parent: object, index: object) -> None:
-            pass
-
-        def ascend_resolver(self) -> None:
-            pass
-
     from ruamel.yaml.error import YAMLError
 
-    loader = Loader(text)
+    loader = loader_class(text)
     docs: list[Node] = []
     try:
         while loader.check_node():
@@ -219,19 +234,24 @@ class Parsed:
 
 
 _CACHE: dict[tuple[str, str], Parsed] = {}
+CACHE_ENTRIES = 8
+CACHE_CHARS = 512 * 1024  # a parse holds a few Python objects per node: keep few large ones
 
 
 def parse(text: str, filename: str) -> Parsed:
     """The documents of ``text`` after the safety checks (size, depth, documents, aliases,
-    duplicate keys). The last few results are kept: a planned text is parsed for the proof and
-    for the render, once."""
+    duplicate keys). The last few results are kept (at most CACHE_ENTRIES, CACHE_CHARS of text
+    beside the newest): a planned text is parsed for the proof and for the render, once."""
     key = (filename, text)
-    if key in _CACHE:
-        return _CACHE[key]
-    parsed = _parse(text, filename)
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = parsed
+    parsed = _CACHE.pop(key, None)
+    if parsed is None:
+        parsed = _parse(text, filename)
+    _CACHE[key] = parsed  # the newest last
+    held = sum(len(t) for _, t in _CACHE)
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHE_ENTRIES or held > CACHE_CHARS + len(text)):
+        oldest = next(iter(_CACHE))
+        held -= len(oldest[1])
+        del _CACHE[oldest]
     return parsed
 
 
@@ -268,8 +288,9 @@ def _check_tree(root: Node, filename: str) -> set[int]:
     shared: set[int] = set()
     uses = 0
     stack = [root]
+    pop, push, extend, see = stack.pop, stack.append, stack.extend, seen.add
     while stack:
-        node = stack.pop()
+        node = pop()
         if id(node) in seen:
             shared.add(id(node))
             uses += 1
@@ -277,25 +298,34 @@ def _check_tree(root: Node, filename: str) -> set[int]:
                 raise ManifestError(f"{filename} uses more than {MAX_ALIASES} YAML aliases",
                                     hint="The receiver refuses alias-heavy files (a YAML bomb guard)")
             continue
-        seen.add(id(node))
+        see(id(node))
         if len(seen) > MAX_NODES:
             raise ManifestError(f"{filename} has more than {MAX_NODES} YAML nodes",
                                 hint="Split the file")
-        kind = node_kind(node)
+        kind = node.id
         if kind == "mapping":
-            keys: set[str] = set()
-            for key, value in node.value:
-                if node_kind(key) == "scalar":
-                    if key.value in keys:
-                        raise ManifestError(
-                            f"{filename} has the key {key.value!r} twice in one mapping "
-                            f"(line {key.start_mark.line + 1})",
-                            hint="Remove the duplicate: YAML readers disagree on which one wins")
-                    keys.add(key.value)
-                stack.extend((key, value))
+            items = node.value
+            keys = {key.value for key, _ in items if key.id == "scalar"}
+            if len(keys) != len(items) and len(keys) != sum(k.id == "scalar" for k, _ in items):
+                _duplicate_key(items, filename)
+            for key, value in items:
+                push(key)
+                push(value)
         elif kind == "sequence":
-            stack.extend(node.value)
+            extend(node.value)
     return _descendants(root, shared) if shared else shared
+
+
+def _duplicate_key(items: list[tuple[Node, Node]], filename: str) -> None:
+    keys: set[str] = set()
+    for key, _ in items:
+        if node_kind(key) == "scalar":
+            if key.value in keys:
+                raise ManifestError(
+                    f"{filename} has the key {key.value!r} twice in one mapping "
+                    f"(line {key.start_mark.line + 1})",
+                    hint="Remove the duplicate: YAML readers disagree on which one wins")
+            keys.add(key.value)
 
 
 def _descendants(root: Node, shared: set[int]) -> set[int]:
@@ -680,44 +710,68 @@ def _loose(value: object, out: list[Token]) -> None:
         out.append(("L", str(value)))
 
 
+def _tag(node: Node) -> str:
+    return "" if getattr(node, "ctag", None) is _EMPTY_TAG[0] else str(node.tag)
+
+
 def _flatten(root: Node, intents: dict[int, list[Intent]] | None = None) -> list[Token]:
     out: list[Token] = []
+    add = out.append
     stack: list[Any] = [root]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     intents = intents or {}
+    empty = _EMPTY_TAG[0]
     while stack:
-        item = stack.pop()
-        if isinstance(item, list):  # loose tokens queued after a collection's own entries
+        item = pop()
+        if item.__class__ is list:  # loose tokens queued after a collection's own entries
             out.extend(item)
             continue
-        mine = intents.get(id(item), ())
         kind = item.id
-        puts = [i for i in mine if i.op == "put"]
-        if puts:
-            _loose(puts[-1].value, out)
-            continue
-        if kind == "scalar":
-            sets = [i for i in mine if i.op == "set"]
-            out.append(("SET", item.tag, str(sets[-1].value)) if sets else
-                       ("s", item.tag, item.style or "", item.value))
-            continue
-        extra: list[Token] = []
-        for intent in mine:
-            if intent.op == "add":
-                _loose(intent.path[-1], extra)
-                _loose(intent.value, extra)
-            elif intent.op == "append":
-                _loose(intent.value, extra)
-        added = sum(1 for i in mine if i.op in ("add", "append"))
-        if kind == "mapping":
-            out.append(("m", len(item.value) + added))
-            stack.append(extra)
+        if intents and id(item) in intents:
+            _flatten_intents(item, intents[id(item)], out, stack)
+        elif kind == "scalar":
+            ctag = getattr(item, "ctag", None)
+            add(("s", "" if ctag is empty else item.tag, item.style or "", item.value))
+        elif kind == "mapping":
+            add(("m", len(item.value)))
             for key, value in reversed(item.value):
-                stack.extend((value, key))
+                push(value)
+                push(key)
         else:
-            out.append(("q", len(item.value) + added))
-            stack.append(extra)
-            stack.extend(reversed(item.value))
+            add(("q", len(item.value)))
+            extend(reversed(item.value))
     return out
+
+
+def _flatten_intents(item: Node, mine: list[Intent], out: list[Token], stack: list[Any]) -> None:
+    """The tokens of a node that intents change (its entries are queued on ``stack``)."""
+    kind = item.id
+    puts = [i for i in mine if i.op == "put"]
+    if puts:
+        _loose(puts[-1].value, out)
+        return
+    if kind == "scalar":
+        sets = [i for i in mine if i.op == "set"]
+        out.append(("SET", _tag(item), str(sets[-1].value)) if sets else
+                   ("s", _tag(item), item.style or "", item.value))
+        return
+    extra: list[Token] = []
+    for intent in mine:
+        if intent.op == "add":
+            _loose(intent.path[-1], extra)
+            _loose(intent.value, extra)
+        elif intent.op == "append":
+            _loose(intent.value, extra)
+    added = sum(1 for i in mine if i.op in ("add", "append"))
+    if kind == "mapping":
+        out.append(("m", len(item.value) + added))
+        stack.append(extra)
+        for key, value in reversed(item.value):
+            stack.extend((value, key))
+    else:
+        out.append(("q", len(item.value) + added))
+        stack.append(extra)
+        stack.extend(reversed(item.value))
 
 
 def _target(doc: Node, intent: Intent) -> Node:
