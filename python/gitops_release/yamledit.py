@@ -17,6 +17,7 @@ alias uses are capped, each refused with a message naming the file.
 
 from __future__ import annotations
 
+import functools
 import gc
 import re
 from collections.abc import Iterator, Sequence
@@ -40,7 +41,6 @@ INT_RE = re.compile(r"[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.ASCII)
 PROPERTIES_RE = re.compile(r"(?:[!&][^\s,\[\]{}]*\s+)+")
 STR_TAG = "tag:yaml.org,2002:str"
-LINE_PREFIX_RE = re.compile(r"^[ \t?:-]+", re.MULTILINE)
 
 Node = Any  # ruamel.yaml.nodes.Node: imported lazily, so typed loosely here
 PathKey = str | int
@@ -85,17 +85,31 @@ def apply_edits(text: str, edits: Sequence[Edit], filename: str = "the file") ->
 
 # -- parsing ---------------------------------------------------------------------------------
 
-def _depth_bound(text: str) -> int:
-    """A cheap upper bound of the nesting depth (flow brackets plus the deepest line prefix)."""
+class _TooDeep(Exception):
+    """Composing reached MAX_DEPTH nested nodes (``line``: where a collection went deeper)."""
+
+    def __init__(self, line: int | None = None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _shallow(text: str) -> bool:
+    """Whether a cheap upper bound of the nesting depth, the flow brackets plus the deepest line
+    prefix plus one, is within MAX_DEPTH (then the C composer may recurse unguarded)."""
     flow = text.count("[") + text.count("{")
-    deepest = max(map(len, LINE_PREFIX_RE.findall(text)), default=0)
-    return flow + deepest + 1
+    if flow + 1 > MAX_DEPTH:
+        return False
+    return _prefix_of(MAX_DEPTH - flow).search("\n" + text) is None
 
 
-def _check_depth(text: str, filename: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before composing (the C composer recurses)."""
-    if _depth_bound(text) <= MAX_DEPTH:
-        return
+@functools.lru_cache(maxsize=MAX_DEPTH + 1)
+def _prefix_of(length: int) -> re.Pattern[str]:
+    """A line whose prefix of indentation and block indicators is ``length`` long or longer."""
+    return re.compile(r"\n[ \t?:-]{" + str(length) + "}")
+
+
+def _deepest_line(text: str) -> int | None:
+    """The line where a collection nests deeper than MAX_DEPTH (libyaml's events), else None."""
     from ruamel.yaml import YAML
 
     depth = 0
@@ -104,11 +118,10 @@ def _check_depth(text: str, filename: str) -> None:
         if name in ("MappingStartEvent", "SequenceStartEvent"):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ManifestError(f"{filename} nests collections deeper than {MAX_DEPTH} levels "
-                                    f"(line {event.start_mark.line + 1})",
-                                    hint="Flatten the file; no Kubernetes manifest needs this")
+                return int(event.start_mark.line) + 1
         elif name in ("MappingEndEvent", "SequenceEndEvent"):
             depth -= 1
+    return None
 
 
 def _yaml_error(exc: Exception, filename: str) -> ManifestError:
@@ -121,16 +134,16 @@ def _yaml_error(exc: Exception, filename: str) -> ManifestError:
                          hint="Fix the file in the config repo")
 
 
-_LOADER: Any = None
+_LOADERS: list[Any] = []  # the composer without and with a depth guard
 _EMPTY_TAG: list[Any] = [object()]  # the tag object of every node without an explicit tag
 
 
-def _c_loader() -> Any:
+def _c_loaders() -> list[Any]:
     """ruamel.yaml.clib's composer, resolving no implicit tag: every node without an explicit tag
     shares one empty tag object (a node would otherwise make a tag object of its own, and its
-    ``tag`` would decode it on every read), and the resolver hooks are static no-ops."""
-    global _LOADER
-    if _LOADER is None:
+    ``tag`` would decode it on every read), and the resolver hooks are static no-ops; the guarded
+    one counts the nesting in those hooks and stops at MAX_DEPTH (the C composer recurses)."""
+    if not _LOADERS:
         from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
         from ruamel.yaml.tag import Tag
 
@@ -142,18 +155,30 @@ def _c_loader() -> Any:
             descend_resolver = staticmethod(lambda parent, index: None)
             ascend_resolver = staticmethod(lambda: None)
 
-        _LOADER = Loader
-    return _LOADER
+        class Guarded(Loader):
+            depth = 0
+
+            def descend_resolver(self, parent: object, index: object) -> None:
+                self.depth += 1
+                if self.depth > MAX_DEPTH:
+                    raise _TooDeep
+
+            def ascend_resolver(self) -> None:
+                self.depth -= 1
+
+        _LOADERS[:] = [Loader, Guarded]
+    return _LOADERS
 
 
-def compose_all(text: str) -> list[Node]:
+def compose_all(text: str, max_depth: bool = False) -> list[Node]:
     """Compose every document with libyaml (ruamel.yaml.clib), without resolving implicit tags:
     the receiver reads scalars as the text they are, and this is where planning spends its time.
-    Falls back to ruamel.yaml's pure-Python composer where the C extension is missing."""
+    Falls back to ruamel.yaml's pure-Python composer where the C extension is missing.
+    ``max_depth``: raise _TooDeep where nodes nest MAX_DEPTH deep (scalars count as a level)."""
     try:
-        loader_class = _c_loader()
+        loader_class = _c_loaders()[1 if max_depth else 0]
     except ImportError:  # pragma: no cover - the wheels ship it for every platform we run on
-        return compose_events(text)
+        return compose_events(text, max_depth)
     from ruamel.yaml.error import YAMLError
 
     loader = loader_class(text)
@@ -166,15 +191,16 @@ def compose_all(text: str) -> list[Node]:
     except YAMLError:
         # libyaml reads YAML 1.1; a 1.2 construct it refuses (a plain 'a:b' in a flow
         # collection) is read by ruamel.yaml's own parser, as Kubernetes tools would.
-        return compose_events(text)
+        return compose_events(text, max_depth)
     finally:
         loader.dispose()
     return docs
 
 
-def compose_events(text: str) -> list[Node]:
+def compose_events(text: str, max_depth: bool = False) -> list[Node]:
     """Compose the documents from ruamel.yaml's pure-Python (YAML 1.2) event stream, without
-    resolving implicit tags (as :func:`compose_all`), iteratively."""
+    resolving implicit tags (as :func:`compose_all`), iteratively; ``max_depth``: raise _TooDeep
+    where collections nest deeper than MAX_DEPTH."""
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
@@ -211,6 +237,8 @@ def compose_events(text: str) -> list[Node]:
                 anchors[anchor] = node
             add(node)
             stack.append(["m" if kind is MappingNode else "q", node, None])
+            if max_depth and len(stack) > MAX_DEPTH:
+                raise _TooDeep(int(event.start_mark.line) + 1)
             continue
         elif name in ("MappingEndEvent", "SequenceEndEvent"):
             stack.pop()[1].end_mark = event.end_mark
@@ -261,11 +289,19 @@ def _parse(text: str, filename: str) -> Parsed:
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ManifestError(f"{filename} is larger than {MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
-    _check_depth(text, filename)
     from ruamel.yaml.error import YAMLError
 
     try:
-        docs = [doc for doc in compose_all(text) if doc is not None]
+        try:  # the cheap bound, else the nesting counted while composing
+            composed = compose_all(text, max_depth=not _shallow(text))
+        except _TooDeep as exc:
+            line = exc.line or _deepest_line(text)
+            if line is not None:
+                raise ManifestError(f"{filename} nests collections deeper than {MAX_DEPTH} "
+                                    f"levels (line {line})",
+                                    hint="Flatten the file; no Kubernetes manifest needs this") from None
+            composed = compose_all(text)  # only its scalars are MAX_DEPTH deep
+        docs = [doc for doc in composed if doc is not None]
         if len(docs) > MAX_DOCUMENTS:
             raise ManifestError(f"{filename} holds more than {MAX_DOCUMENTS} documents",
                                 hint="Split the file")

@@ -139,3 +139,19 @@ def test_yaml_1_2_flow_scalars_are_read() -> None:
 
 def test_an_empty_value_after_a_spaced_colon_in_flow() -> None:
     assert _set("e: [{name: A, value: }]\n", ("e", 0, "value"), "a") == "e: [{name: A, value: a}]\n"
+
+
+@pytest.mark.parametrize(("text", "refused"), [
+    ("[" * y.MAX_DEPTH + "x" + "]" * y.MAX_DEPTH, False),
+    ("[" * (y.MAX_DEPTH + 1) + "]" * (y.MAX_DEPTH + 1), True),
+    ("".join(" " * i + "a:\n" for i in range(y.MAX_DEPTH + 1)) + " " * (y.MAX_DEPTH + 1) + "b: 1\n",
+     True),
+    ("# " + "[" * 200 + "\nx: [a:b, {c: d}]\n", False),
+], ids=["limit-with-scalar", "one-level-more", "block", "brackets-in-a-comment-yaml-1.2"])
+def test_nesting_is_counted_while_composing(text: str, refused: bool) -> None:
+    """Past the cheap bound (brackets and line prefixes), the composer counts the nesting."""
+    if refused:
+        with pytest.raises(ManifestError, match="nests collections deeper than 100 levels"):
+            y.parse(text, "f.yaml")
+    else:
+        assert y.parse(text, "f.yaml").docs
