@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_release import yamledit as y
+from gitops_release.discovery import Tracked
 from gitops_release.errors import (
     DowngradeError,
     InputError,
@@ -279,12 +280,14 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
 
 def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], target: Target,
                    s: Settings) -> Refusal | None:
-    """Plan each folder into ``plan``; the first overlay's refusal stops it."""
-    for folder in folders:
-        shown = folder.relative_to(root).as_posix()
+    """Plan each folder into ``plan``; the first overlay's refusal stops it. The files git tracks
+    in a fan-out's folders are listed once for all of them."""
+    shown_folders = [folder.relative_to(root).as_posix() for folder in folders]
+    tracked = Tracked.listing(root, shown_folders) if len(folders) > 1 else None
+    for folder, shown in zip(folders, shown_folders, strict=True):
         try:
             overlay_plan = plan_overlay(root, shown, target, KINDS[s.event],
-                                        s.path.rstrip("/") if folder != overlay else "")
+                                        s.path.rstrip("/") if folder != overlay else "", tracked)
         except OutsideOverlayError as exc:
             if folder == overlay:
                 raise
