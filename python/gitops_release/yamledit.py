@@ -419,10 +419,10 @@ def children(node: Node) -> Iterator[Node]:
 
 def get(node: Node, key: str) -> Node | None:
     """The value under ``key`` of a mapping node, else None."""
-    if node is None or node_kind(node) != "mapping":
+    if node is None or node.id != "mapping":
         return None
     for key_node, value in node.value:
-        if node_kind(key_node) == "scalar" and key_node.value == key:
+        if key_node.value == key and key_node.id == "scalar":
             return value
     return None
 
