@@ -293,15 +293,14 @@ def _env_places(tree: Tree, found: Found, env: str) -> list[Place]:
     places = []
     for file, d, cpath in _container_paths(tree, found):
         items = list(y.iter_items(y.get_path(file.parsed.docs[d], (*cpath, "env"))))
-        named = [item for item in items if y.scalar(y.get(item, "name")) == env]
+        hits = [j for j, item in enumerate(items) if y.scalar(y.get(item, "name")) == env]
+        named = [items[j] for j in hits]
         if len(named) > 1:
             raise ManifestError(f"{file.rel} sets the env var {env} {len(named)} times in "
                                 f"container {found.container} (lines "
                                 f"{', '.join(str(y.line_of(i)) for i in named)})",
                                 hint="Keep one; Kubernetes uses the last and warns")
-        for j, item in enumerate(items):
-            if y.scalar(y.get(item, "name")) != env:
-                continue
+        for j, item in zip(hits, named, strict=True):
             if y.get(item, "valueFrom") is not None:
                 raise ManifestError(f"{file.rel}: env var {env} uses valueFrom, so it cannot hold "
                                     "the release", hint="Use another 'release-env' name or a value")
