@@ -3,6 +3,8 @@ node with the intended change; what it cannot do exactly is a clear refusal."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from gitops_release import yamledit as y
@@ -155,3 +157,23 @@ def test_nesting_is_counted_while_composing(text: str, refused: bool) -> None:
             y.parse(text, "f.yaml")
     else:
         assert y.parse(text, "f.yaml").docs
+
+
+def test_the_parse_cache_keeps_few_large_texts() -> None:
+    """A parse holds Python objects for every node: large texts are not kept by the dozen."""
+    texts = [f"k{i}: [" + ", ".join(f"v{j}" for j in range(40_000)) + "]\n" for i in range(4)]
+    parsed = [y.parse(text, "big.yaml") for text in texts]
+    held = [key for key in y._CACHE if key[0] == "big.yaml"]
+    assert held and sum(len(text) for _, text in held) <= y.CACHE_CHARS + len(texts[-1])
+    assert y.parse(texts[-1], "big.yaml") is parsed[-1]  # the newest is kept
+
+
+def test_the_collector_is_paused_while_planning_and_resumed() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), y.collector_paused():
+        assert not gc.isenabled()
+        with y.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # an inner pause does not resume it
+        raise RuntimeError
+    assert gc.isenabled()
