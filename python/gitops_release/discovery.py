@@ -76,7 +76,8 @@ class Tree:
         return [f for f in self.files.values() if f.inside]
 
 
-def read_text(path: Path, shown: str) -> str:
+def read_file(path: Path, shown: str) -> tuple[str, str]:
+    """The text of a UTF-8 file without its byte order mark, and the mark ('' when none)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -85,10 +86,11 @@ def read_text(path: Path, shown: str) -> str:
         raise ManifestError(f"{shown} is larger than {y.MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
     try:
-        return data.decode("utf-8").removeprefix(BOM)  # the edit keeps it: see SourceFile.bom
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{shown} is not UTF-8 text (byte {exc.start})",
                             hint="Save the file as UTF-8 in the config repo") from None
+    return text.removeprefix(BOM), BOM if text.startswith(BOM) else ""  # kept: SourceFile.bom
 
 
 def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
@@ -101,6 +103,23 @@ def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
     if result.returncode != 0:
         return None
     return {name for name in result.stdout.decode("utf-8", "replace").split("\0") if name}
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What git tracks under some folders, listed once for several overlays (a fan-out)."""
+
+    folders: tuple[str, ...]
+    files: set[str] | None  # None: not a git work tree
+
+    @classmethod
+    def listing(cls, root: Path, folders: list[str]) -> Tracked:
+        return cls(tuple(folders), tracked_files(root, folders))
+
+    def covers(self, folders: list[str]) -> bool:
+        """Whether every one of ``folders`` is one of the listed folders or inside one."""
+        return all(any(mine in ("", ".") or folder == mine or folder.startswith(mine + "/")
+                       for mine in self.folders) for folder in folders)
 
 
 def _lstat(root: Path, rel: str, shown: str) -> os.stat_result | None:
@@ -150,8 +169,7 @@ class _Walker:
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
-        text = read_text(self.root / rel, rel)
-        bom = BOM if (self.root / rel).read_bytes()[:3] == BOM.encode() else ""
+        text, bom = read_file(self.root / rel, rel)
         self.tree.files[rel] = SourceFile(rel, self.root / rel, text, y.parse(text, rel), role,
                                           self.inside(rel), target or {}, bom)
 
@@ -253,8 +271,9 @@ class _Walker:
                 self.add_other(target, owner)
 
 
-def discover(root: Path, overlay: str) -> Tree:
-    """The tree of ``overlay`` (a repo-relative folder, already checked to exist)."""
+def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
+    """The tree of ``overlay`` (a repo-relative folder, already checked to exist); ``tracked``:
+    what git tracks, when already listed for the folders the tree reads."""
     walker = _Walker(root, overlay)
     kustomized = any((root / overlay / n).is_file() for n in KUSTOMIZATION_FILES)
     if kustomized:
@@ -279,15 +298,16 @@ def discover(root: Path, overlay: str) -> Tree:
                                     input_name="path", hint="Replace the symlink with the file")
                 if stat.S_ISREG(info.st_mode):
                     walker.add_file(rel, "resource", overlay)
-    _drop_untracked(tree)
+    _drop_untracked(tree, tracked)
     return tree
 
 
-def _drop_untracked(tree: Tree) -> None:
+def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> None:
     """Untracked files are not part of the config repo: a plain folder ignores them, a
     kustomization that needs one is an error."""
-    tracked = tracked_files(tree.root, sorted(tree.folders | {posixpath.dirname(r) or "."
-                                                             for r in tree.files}))
+    folders = sorted(tree.folders | {posixpath.dirname(r) or "." for r in tree.files})
+    tracked = listed.files if listed is not None and listed.covers(folders) else \
+        tracked_files(tree.root, folders)
     if tracked is None:
         return
     for rel in list(tree.files):

@@ -11,7 +11,6 @@ When more than one place could decide, a probe render with a marker in each tell
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 import time
@@ -294,15 +293,14 @@ def _env_places(tree: Tree, found: Found, env: str) -> list[Place]:
     places = []
     for file, d, cpath in _container_paths(tree, found):
         items = list(y.iter_items(y.get_path(file.parsed.docs[d], (*cpath, "env"))))
-        named = [item for item in items if y.scalar(y.get(item, "name")) == env]
+        hits = [j for j, item in enumerate(items) if y.scalar(y.get(item, "name")) == env]
+        named = [items[j] for j in hits]
         if len(named) > 1:
             raise ManifestError(f"{file.rel} sets the env var {env} {len(named)} times in "
                                 f"container {found.container} (lines "
                                 f"{', '.join(str(y.line_of(i)) for i in named)})",
                                 hint="Keep one; Kubernetes uses the last and warns")
-        for j, item in enumerate(items):
-            if y.scalar(y.get(item, "name")) != env:
-                continue
+        for j, item in zip(hits, named, strict=True):
             if y.get(item, "valueFrom") is not None:
                 raise ManifestError(f"{file.rel}: env var {env} uses valueFrom, so it cannot hold "
                                     "the release", hint="Use another 'release-env' name or a value")
@@ -461,6 +459,31 @@ def _target_index(render: list[Any], found: Found) -> int | None:
     return None
 
 
+def _copy_target(obj: Any, found: Found, env: str) -> Any:
+    """A copy of the workload ``obj`` in which what :func:`_proven` sets is new: the dicts down
+    to the pod, the target's container list, the target container, its env list and its env
+    items named ``env``; the rest is shared with ``obj`` (and never changed)."""
+    if not isinstance(obj, dict):
+        return obj
+    out = node = dict(obj)
+    for key in POD_SPEC.get(found.kind, DEFAULT_POD_SPEC):
+        child = node.get(key)
+        if not isinstance(child, dict):
+            return out
+        node[key] = node = dict(child)
+    key = "initContainers" if found.init else "containers"
+    items = node.get(key)
+    if isinstance(items, list):
+        node[key] = items = [dict(c) if isinstance(c, dict) and c.get("name") == found.container
+                             else c for c in items]
+        for container in items:
+            if isinstance(container, dict) and container.get("name") == found.container and \
+                    isinstance(container.get("env"), list):
+                container["env"] = [dict(e) if isinstance(e, dict) and e.get("name") == env else e
+                                    for e in container["env"]]
+    return out
+
+
 def _proven(before: list[Any], after: list[Any], found: Found, image: ImageReference,
             env: str, release: str, env_planned: bool) -> tuple[bool, list[Any]]:
     """Whether ``after`` is ``before`` with only the target's image and release env var set as
@@ -468,7 +491,7 @@ def _proven(before: list[Any], after: list[Any], found: Found, image: ImageRefer
     index = _target_index(before, found)
     if index is None or len(before) != len(after) or _target_index(after, found) != index:
         return False, before
-    expected_obj = copy.deepcopy(before[index])
+    expected_obj = _copy_target(before[index], found, env)
     expected = [*before[:index], expected_obj, *before[index + 1:]]
     old, new = _locate([expected_obj], found), _locate(after, found)
     if old is None or new is None:

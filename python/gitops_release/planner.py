@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gitops_release import yamledit as y
 from gitops_release.clock import now_utc
-from gitops_release.discovery import discover
+from gitops_release.discovery import Tracked, discover
 from gitops_release.errors import ManifestError
 from gitops_release.helmvalues import plan_helmrelease, plan_values, values_file
 from gitops_release.manifests import (
@@ -28,11 +28,12 @@ def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
 
 
 def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
-                 follows: str = "") -> OverlayPlan:
+                 follows: str = "", tracked: Tracked | None = None) -> OverlayPlan:
     """The plan of the overlay at ``folder`` (repo-relative, checked to exist). A fan-out sibling
     whose kustomize tree builds on ``follows`` (the prod overlay) and decides nothing of its own
-    raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is."""
-    tree = discover(root, folder)
+    raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is.
+    ``tracked``: what git tracks, listed once for all the overlays of a fan-out."""
+    tree = discover(root, folder, tracked)
     builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
     workloads = any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values())
     if not workloads and any(_has_workloads(f.parsed.docs, ("HelmRelease",))

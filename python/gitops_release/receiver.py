@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_release import yamledit as y
+from gitops_release.discovery import Tracked
 from gitops_release.errors import (
     DowngradeError,
     InputError,
@@ -265,11 +267,27 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
                            if s.fan_out else [])
     target = apply_settings(s.target, policy, s.path)
-    for folder in folders:
-        shown = folder.relative_to(root).as_posix()
+    with y.collector_paused():
+        refusal = _plan_overlays(plan, root, overlay, folders, target, s)
+    if refusal is not None:
+        plan.refusal = refusal
+        return plan
+    plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
+                                  forced=s.allow_downgrade, operator=operator, token=s.token,
+                                  environ=environ or {})
+    return plan
+
+
+def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], target: Target,
+                   s: Settings) -> Refusal | None:
+    """Plan each folder into ``plan``; the first overlay's refusal stops it. The files git tracks
+    in a fan-out's folders are listed once for all of them."""
+    shown_folders = [folder.relative_to(root).as_posix() for folder in folders]
+    tracked = Tracked.listing(root, shown_folders) if len(folders) > 1 else None
+    for folder, shown in zip(folders, shown_folders, strict=True):
         try:
             overlay_plan = plan_overlay(root, shown, target, KINDS[s.event],
-                                        s.path.rstrip("/") if folder != overlay else "")
+                                        s.path.rstrip("/") if folder != overlay else "", tracked)
         except OutsideOverlayError as exc:
             if folder == overlay:
                 raise
@@ -282,12 +300,8 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
             continue
         plan.overlays.append(overlay_plan)
         if overlay_plan.refusal is not None:
-            plan.refusal = overlay_plan.refusal
-            return plan
-    plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
-                                  forced=s.allow_downgrade, operator=operator, token=s.token,
-                                  environ=environ or {})
-    return plan
+            return overlay_plan.refusal
+    return None
 
 
 def prerender(root: Path, s: Settings) -> None:

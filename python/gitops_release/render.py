@@ -45,12 +45,12 @@ def kustomize_command() -> list[str] | None:
 def to_data(node: Any) -> Any:
     """A composed node as plain data: mappings, lists and scalar strings. Tags are never
     constructed (a ``!!python/...`` tag stays text), so before and after compare as written."""
-    kind = y.node_kind(node)
+    kind = node.id
     if kind == "mapping":
-        return {str(k.value) if y.node_kind(k) == "scalar" else repr(to_data(k)): to_data(v)
-                for k, v in node.value}
+        return {str(k.value) if k.id == "scalar" else repr(to_data(k)):
+                str(v.value) if v.id == "scalar" else to_data(v) for k, v in node.value}
     if kind == "sequence":
-        return [to_data(item) for item in node.value]
+        return [str(item.value) if item.id == "scalar" else to_data(item) for item in node.value]
     return str(node.value)
 
 

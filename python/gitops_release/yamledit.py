@@ -17,8 +17,11 @@ alias uses are capped, each refused with a message naming the file.
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,6 @@ INT_RE = re.compile(r"[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.ASCII)
 PROPERTIES_RE = re.compile(r"(?:[!&][^\s,\[\]{}]*\s+)+")
 STR_TAG = "tag:yaml.org,2002:str"
-LINE_PREFIX_RE = re.compile(r"^[ \t?:-]+", re.MULTILINE)
 
 Node = Any  # ruamel.yaml.nodes.Node: imported lazily, so typed loosely here
 PathKey = str | int
@@ -83,17 +85,31 @@ def apply_edits(text: str, edits: Sequence[Edit], filename: str = "the file") ->
 
 # -- parsing ---------------------------------------------------------------------------------
 
-def _depth_bound(text: str) -> int:
-    """A cheap upper bound of the nesting depth (flow brackets plus the deepest line prefix)."""
+class _TooDeep(Exception):
+    """Composing reached MAX_DEPTH nested nodes (``line``: where a collection went deeper)."""
+
+    def __init__(self, line: int | None = None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _shallow(text: str) -> bool:
+    """Whether a cheap upper bound of the nesting depth, the flow brackets plus the deepest line
+    prefix plus one, is within MAX_DEPTH (then the C composer may recurse unguarded)."""
     flow = text.count("[") + text.count("{")
-    deepest = max(map(len, LINE_PREFIX_RE.findall(text)), default=0)
-    return flow + deepest + 1
+    if flow + 1 > MAX_DEPTH:
+        return False
+    return _prefix_of(MAX_DEPTH - flow).search("\n" + text) is None
 
 
-def _check_depth(text: str, filename: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before composing (the C composer recurses)."""
-    if _depth_bound(text) <= MAX_DEPTH:
-        return
+@functools.lru_cache(maxsize=MAX_DEPTH + 1)
+def _prefix_of(length: int) -> re.Pattern[str]:
+    """A line whose prefix of indentation and block indicators is ``length`` long or longer."""
+    return re.compile(r"\n[ \t?:-]{" + str(length) + "}")
+
+
+def _deepest_line(text: str) -> int | None:
+    """The line where a collection nests deeper than MAX_DEPTH (libyaml's events), else None."""
     from ruamel.yaml import YAML
 
     depth = 0
@@ -102,11 +118,10 @@ def _check_depth(text: str, filename: str) -> None:
         if name in ("MappingStartEvent", "SequenceStartEvent"):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ManifestError(f"{filename} nests collections deeper than {MAX_DEPTH} levels "
-                                    f"(line {event.start_mark.line + 1})",
-                                    hint="Flatten the file; no Kubernetes manifest needs this")
+                return int(event.start_mark.line) + 1
         elif name in ("MappingEndEvent", "SequenceEndEvent"):
             depth -= 1
+    return None
 
 
 def _yaml_error(exc: Exception, filename: str) -> ManifestError:
@@ -119,27 +134,54 @@ def _yaml_error(exc: Exception, filename: str) -> ManifestError:
                          hint="Fix the file in the config repo")
 
 
-def compose_all(text: str) -> list[Node]:
+_LOADERS: list[Any] = []  # the composer without and with a depth guard
+_EMPTY_TAG: list[Any] = [object()]  # the tag object of every node without an explicit tag
+
+
+def _c_loaders() -> list[Any]:
+    """ruamel.yaml.clib's composer, resolving no implicit tag: every node without an explicit tag
+    shares one empty tag object (a node would otherwise make a tag object of its own, and its
+    ``tag`` would decode it on every read), and the resolver hooks are static no-ops; the guarded
+    one counts the nesting in those hooks and stops at MAX_DEPTH (the C composer recurses)."""
+    if not _LOADERS:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
+        from ruamel.yaml.tag import Tag
+
+        empty = _EMPTY_TAG[0] = Tag(suffix="")
+
+        class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
+            # implicit: no tag; an explicit tag is kept as the node's tag
+            resolve = staticmethod(lambda kind, value, implicit: empty)
+            descend_resolver = staticmethod(lambda parent, index: None)
+            ascend_resolver = staticmethod(lambda: None)
+
+        class Guarded(Loader):
+            depth = 0
+
+            def descend_resolver(self, parent: object, index: object) -> None:
+                self.depth += 1
+                if self.depth > MAX_DEPTH:
+                    raise _TooDeep
+
+            def ascend_resolver(self) -> None:
+                self.depth -= 1
+
+        _LOADERS[:] = [Loader, Guarded]
+    return _LOADERS
+
+
+def compose_all(text: str, max_depth: bool = False) -> list[Node]:
     """Compose every document with libyaml (ruamel.yaml.clib), without resolving implicit tags:
     the receiver reads scalars as the text they are, and this is where planning spends its time.
-    Falls back to ruamel.yaml's pure-Python composer where the C extension is missing."""
+    Falls back to ruamel.yaml's pure-Python composer where the C extension is missing.
+    ``max_depth``: raise _TooDeep where nodes nest MAX_DEPTH deep (scalars count as a level)."""
     try:
-        from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # no stubs
+        loader_class = _c_loaders()[1 if max_depth else 0]
     except ImportError:  # pragma: no cover - the wheels ship it for every platform we run on
-        return compose_events(text)
-    class Loader(CParser):  # type: ignore[misc]  # CParser is untyped
-        def resolve(self, kind: type, value: object, implicit: object) -> str:
-            return ""  # implicit: no tag; an explicit tag is kept as the node's tag
-
-        def descend_resolver(self, parent: object, index: object) -> None:
-            pass
-
-        def ascend_resolver(self) -> None:
-            pass
-
+        return compose_events(text, max_depth)
     from ruamel.yaml.error import YAMLError
 
-    loader = Loader(text)
+    loader = loader_class(text)
     docs: list[Node] = []
     try:
         while loader.check_node():
@@ -149,15 +191,16 @@ def compose_all(text: str) -> list[Node]:
     except YAMLError:
         # libyaml reads YAML 1.1; a 1.2 construct it refuses (a plain 'a:b' in a flow
         # collection) is read by ruamel.yaml's own parser, as Kubernetes tools would.
-        return compose_events(text)
+        return compose_events(text, max_depth)
     finally:
         loader.dispose()
     return docs
 
 
-def compose_events(text: str) -> list[Node]:
+def compose_events(text: str, max_depth: bool = False) -> list[Node]:
     """Compose the documents from ruamel.yaml's pure-Python (YAML 1.2) event stream, without
-    resolving implicit tags (as :func:`compose_all`), iteratively."""
+    resolving implicit tags (as :func:`compose_all`), iteratively; ``max_depth``: raise _TooDeep
+    where collections nest deeper than MAX_DEPTH."""
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
@@ -194,6 +237,8 @@ def compose_events(text: str) -> list[Node]:
                 anchors[anchor] = node
             add(node)
             stack.append(["m" if kind is MappingNode else "q", node, None])
+            if max_depth and len(stack) > MAX_DEPTH:
+                raise _TooDeep(int(event.start_mark.line) + 1)
             continue
         elif name in ("MappingEndEvent", "SequenceEndEvent"):
             stack.pop()[1].end_mark = event.end_mark
@@ -219,19 +264,24 @@ class Parsed:
 
 
 _CACHE: dict[tuple[str, str], Parsed] = {}
+CACHE_ENTRIES = 8
+CACHE_CHARS = 512 * 1024  # a parse holds a few Python objects per node: keep few large ones
 
 
 def parse(text: str, filename: str) -> Parsed:
     """The documents of ``text`` after the safety checks (size, depth, documents, aliases,
-    duplicate keys). The last few results are kept: a planned text is parsed for the proof and
-    for the render, once."""
+    duplicate keys). The last few results are kept (at most CACHE_ENTRIES, CACHE_CHARS of text
+    beside the newest): a planned text is parsed for the proof and for the render, once."""
     key = (filename, text)
-    if key in _CACHE:
-        return _CACHE[key]
-    parsed = _parse(text, filename)
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = parsed
+    parsed = _CACHE.pop(key, None)
+    if parsed is None:
+        parsed = _parse(text, filename)
+    _CACHE[key] = parsed  # the newest last
+    held = sum(len(t) for _, t in _CACHE)
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHE_ENTRIES or held > CACHE_CHARS + len(text)):
+        oldest = next(iter(_CACHE))
+        held -= len(oldest[1])
+        del _CACHE[oldest]
     return parsed
 
 
@@ -239,11 +289,19 @@ def _parse(text: str, filename: str) -> Parsed:
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ManifestError(f"{filename} is larger than {MAX_FILE_BYTES} bytes",
                             hint="Split it; a manifest this size is not something to edit blindly")
-    _check_depth(text, filename)
     from ruamel.yaml.error import YAMLError
 
     try:
-        docs = [doc for doc in compose_all(text) if doc is not None]
+        try:  # the cheap bound, else the nesting counted while composing
+            composed = compose_all(text, max_depth=not _shallow(text))
+        except _TooDeep as exc:
+            line = exc.line or _deepest_line(text)
+            if line is not None:
+                raise ManifestError(f"{filename} nests collections deeper than {MAX_DEPTH} "
+                                    f"levels (line {line})",
+                                    hint="Flatten the file; no Kubernetes manifest needs this") from None
+            composed = compose_all(text)  # only its scalars are MAX_DEPTH deep
+        docs = [doc for doc in composed if doc is not None]
         if len(docs) > MAX_DOCUMENTS:
             raise ManifestError(f"{filename} holds more than {MAX_DOCUMENTS} documents",
                                 hint="Split the file")
@@ -258,6 +316,22 @@ def _parse(text: str, filename: str) -> Parsed:
     return Parsed(text, filename, docs, shared)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while many files are planned. A composed document
+    is several collector-tracked objects per node, alive while its overlay is planned: the
+    collector would traverse the whole heap again after every few thousand of them (half the time
+    of planning a fan-out of large files). The trees hold no reference cycles and are freed by
+    reference counting when their overlay is done; the collector resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def compose(text: str, filename: str) -> list[Node]:
     return parse(text, filename).docs
 
@@ -268,8 +342,9 @@ def _check_tree(root: Node, filename: str) -> set[int]:
     shared: set[int] = set()
     uses = 0
     stack = [root]
+    pop, push, extend, see = stack.pop, stack.append, stack.extend, seen.add
     while stack:
-        node = stack.pop()
+        node = pop()
         if id(node) in seen:
             shared.add(id(node))
             uses += 1
@@ -277,25 +352,34 @@ def _check_tree(root: Node, filename: str) -> set[int]:
                 raise ManifestError(f"{filename} uses more than {MAX_ALIASES} YAML aliases",
                                     hint="The receiver refuses alias-heavy files (a YAML bomb guard)")
             continue
-        seen.add(id(node))
+        see(id(node))
         if len(seen) > MAX_NODES:
             raise ManifestError(f"{filename} has more than {MAX_NODES} YAML nodes",
                                 hint="Split the file")
-        kind = node_kind(node)
+        kind = node.id
         if kind == "mapping":
-            keys: set[str] = set()
-            for key, value in node.value:
-                if node_kind(key) == "scalar":
-                    if key.value in keys:
-                        raise ManifestError(
-                            f"{filename} has the key {key.value!r} twice in one mapping "
-                            f"(line {key.start_mark.line + 1})",
-                            hint="Remove the duplicate: YAML readers disagree on which one wins")
-                    keys.add(key.value)
-                stack.extend((key, value))
+            items = node.value
+            keys = {key.value for key, _ in items if key.id == "scalar"}
+            if len(keys) != len(items) and len(keys) != sum(k.id == "scalar" for k, _ in items):
+                _duplicate_key(items, filename)
+            for key, value in items:
+                push(key)
+                push(value)
         elif kind == "sequence":
-            stack.extend(node.value)
+            extend(node.value)
     return _descendants(root, shared) if shared else shared
+
+
+def _duplicate_key(items: list[tuple[Node, Node]], filename: str) -> None:
+    keys: set[str] = set()
+    for key, _ in items:
+        if node_kind(key) == "scalar":
+            if key.value in keys:
+                raise ManifestError(
+                    f"{filename} has the key {key.value!r} twice in one mapping "
+                    f"(line {key.start_mark.line + 1})",
+                    hint="Remove the duplicate: YAML readers disagree on which one wins")
+            keys.add(key.value)
 
 
 def _descendants(root: Node, shared: set[int]) -> set[int]:
@@ -335,10 +419,10 @@ def children(node: Node) -> Iterator[Node]:
 
 def get(node: Node, key: str) -> Node | None:
     """The value under ``key`` of a mapping node, else None."""
-    if node is None or node_kind(node) != "mapping":
+    if node is None or node.id != "mapping":
         return None
     for key_node, value in node.value:
-        if node_kind(key_node) == "scalar" and key_node.value == key:
+        if key_node.value == key and key_node.id == "scalar":
             return value
     return None
 
@@ -680,44 +764,68 @@ def _loose(value: object, out: list[Token]) -> None:
         out.append(("L", str(value)))
 
 
+def _tag(node: Node) -> str:
+    return "" if getattr(node, "ctag", None) is _EMPTY_TAG[0] else str(node.tag)
+
+
 def _flatten(root: Node, intents: dict[int, list[Intent]] | None = None) -> list[Token]:
     out: list[Token] = []
+    add = out.append
     stack: list[Any] = [root]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     intents = intents or {}
+    empty = _EMPTY_TAG[0]
     while stack:
-        item = stack.pop()
-        if isinstance(item, list):  # loose tokens queued after a collection's own entries
+        item = pop()
+        if item.__class__ is list:  # loose tokens queued after a collection's own entries
             out.extend(item)
             continue
-        mine = intents.get(id(item), ())
         kind = item.id
-        puts = [i for i in mine if i.op == "put"]
-        if puts:
-            _loose(puts[-1].value, out)
-            continue
-        if kind == "scalar":
-            sets = [i for i in mine if i.op == "set"]
-            out.append(("SET", item.tag, str(sets[-1].value)) if sets else
-                       ("s", item.tag, item.style or "", item.value))
-            continue
-        extra: list[Token] = []
-        for intent in mine:
-            if intent.op == "add":
-                _loose(intent.path[-1], extra)
-                _loose(intent.value, extra)
-            elif intent.op == "append":
-                _loose(intent.value, extra)
-        added = sum(1 for i in mine if i.op in ("add", "append"))
-        if kind == "mapping":
-            out.append(("m", len(item.value) + added))
-            stack.append(extra)
+        if intents and id(item) in intents:
+            _flatten_intents(item, intents[id(item)], out, stack)
+        elif kind == "scalar":
+            ctag = getattr(item, "ctag", None)
+            add(("s", "" if ctag is empty else item.tag, item.style or "", item.value))
+        elif kind == "mapping":
+            add(("m", len(item.value)))
             for key, value in reversed(item.value):
-                stack.extend((value, key))
+                push(value)
+                push(key)
         else:
-            out.append(("q", len(item.value) + added))
-            stack.append(extra)
-            stack.extend(reversed(item.value))
+            add(("q", len(item.value)))
+            extend(reversed(item.value))
     return out
+
+
+def _flatten_intents(item: Node, mine: list[Intent], out: list[Token], stack: list[Any]) -> None:
+    """The tokens of a node that intents change (its entries are queued on ``stack``)."""
+    kind = item.id
+    puts = [i for i in mine if i.op == "put"]
+    if puts:
+        _loose(puts[-1].value, out)
+        return
+    if kind == "scalar":
+        sets = [i for i in mine if i.op == "set"]
+        out.append(("SET", _tag(item), str(sets[-1].value)) if sets else
+                   ("s", _tag(item), item.style or "", item.value))
+        return
+    extra: list[Token] = []
+    for intent in mine:
+        if intent.op == "add":
+            _loose(intent.path[-1], extra)
+            _loose(intent.value, extra)
+        elif intent.op == "append":
+            _loose(intent.value, extra)
+    added = sum(1 for i in mine if i.op in ("add", "append"))
+    if kind == "mapping":
+        out.append(("m", len(item.value) + added))
+        stack.append(extra)
+        for key, value in reversed(item.value):
+            stack.extend((value, key))
+    else:
+        out.append(("q", len(item.value) + added))
+        stack.append(extra)
+        stack.extend(reversed(item.value))
 
 
 def _target(doc: Node, intent: Intent) -> Node:

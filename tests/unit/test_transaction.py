@@ -75,6 +75,46 @@ def test_an_untracked_target_is_never_written(repo: GitRepo, tmp_path: Path) -> 
     assert repo.origin_head() == head
 
 
+def test_an_untracked_file_a_fan_out_sibling_reads_is_refused(repo: GitRepo, tmp_path: Path) -> None:
+    """The files git tracks are listed once for the overlays of a fan-out; a sibling whose
+    kustomization reads a file outside them (its base) is checked on its own, as before."""
+    sibling = "apps/web-api/overlays/prod-eu"
+    kustomization = repo.work / sibling / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text(encoding="utf-8")
+                             + "  - path: extra.yaml\n", encoding="utf-8")
+    repo.commit_all("Patch prod-eu with extra.yaml")
+    repo.push()
+    (repo.work / sibling / "extra.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-api\n"
+        "spec:\n  replicas: 2\n", encoding="utf-8")
+    head = repo.origin_head()
+    code, log, _ = deploy(repo, tmp_path, *web_api("v1.5.0", PROD))
+    assert code == 1
+    assert f"{sibling}/extra.yaml is read by the overlay's kustomization but git does not " \
+        "track it" in log
+    assert repo.origin_head() == head
+
+
+def test_an_untracked_file_in_a_plain_fan_out_sibling_is_not_deployed(
+        repo: GitRepo, tmp_path: Path) -> None:
+    """A plain prod-* folder (what an Argo CD directory app applies) ignores a file git does
+    not track, with the fan-out's one listing of tracked files."""
+    sibling = repo.work / "apps/web-api/overlays/prod-zz"
+    sibling.mkdir()
+    manifest = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-api\nspec:\n"
+                "  template:\n    spec:\n      containers:\n        - name: web-api\n"
+                "          image: registry.example.com/acme/web-api:v1.4.0\n")
+    (sibling / "deployment.yaml").write_text(manifest, encoding="utf-8")
+    repo.commit_all("A plain prod-zz overlay")
+    repo.push()
+    (sibling / "copy.yaml").write_text(manifest, encoding="utf-8")  # twice: refused if read
+    code, log, _ = deploy(repo, tmp_path, *web_api("v1.5.0", PROD))
+    assert code == 0, log
+    deployed = repo.origin_show("apps/web-api/overlays/prod-zz/deployment.yaml")
+    assert "image: registry.example.com/acme/web-api:v1.5.0\n" in deployed
+    assert (sibling / "copy.yaml").read_text(encoding="utf-8") == manifest
+
+
 @pytest.mark.parametrize(("bit", "name"), [
     ("--assume-unchanged", "assume-unchanged"), ("--skip-worktree", "skip-worktree")])
 def test_a_target_git_is_told_to_ignore_is_refused(repo: GitRepo, tmp_path: Path, bit: str,

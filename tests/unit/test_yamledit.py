@@ -3,6 +3,8 @@ node with the intended change; what it cannot do exactly is a clear refusal."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from gitops_release import yamledit as y
@@ -139,3 +141,39 @@ def test_yaml_1_2_flow_scalars_are_read() -> None:
 
 def test_an_empty_value_after_a_spaced_colon_in_flow() -> None:
     assert _set("e: [{name: A, value: }]\n", ("e", 0, "value"), "a") == "e: [{name: A, value: a}]\n"
+
+
+@pytest.mark.parametrize(("text", "refused"), [
+    ("[" * y.MAX_DEPTH + "x" + "]" * y.MAX_DEPTH, False),
+    ("[" * (y.MAX_DEPTH + 1) + "]" * (y.MAX_DEPTH + 1), True),
+    ("".join(" " * i + "a:\n" for i in range(y.MAX_DEPTH + 1)) + " " * (y.MAX_DEPTH + 1) + "b: 1\n",
+     True),
+    ("# " + "[" * 200 + "\nx: [a:b, {c: d}]\n", False),
+], ids=["limit-with-scalar", "one-level-more", "block", "brackets-in-a-comment-yaml-1.2"])
+def test_nesting_is_counted_while_composing(text: str, refused: bool) -> None:
+    """Past the cheap bound (brackets and line prefixes), the composer counts the nesting."""
+    if refused:
+        with pytest.raises(ManifestError, match="nests collections deeper than 100 levels"):
+            y.parse(text, "f.yaml")
+    else:
+        assert y.parse(text, "f.yaml").docs
+
+
+def test_the_parse_cache_keeps_few_large_texts() -> None:
+    """A parse holds Python objects for every node: large texts are not kept by the dozen."""
+    texts = [f"k{i}: [" + ", ".join(f"v{j}" for j in range(40_000)) + "]\n" for i in range(4)]
+    parsed = [y.parse(text, "big.yaml") for text in texts]
+    held = [key for key in y._CACHE if key[0] == "big.yaml"]
+    assert held and sum(len(text) for _, text in held) <= y.CACHE_CHARS + len(texts[-1])
+    assert y.parse(texts[-1], "big.yaml") is parsed[-1]  # the newest is kept
+
+
+def test_the_collector_is_paused_while_planning_and_resumed() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), y.collector_paused():
+        assert not gc.isenabled()
+        with y.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # an inner pause does not resume it
+        raise RuntimeError
+    assert gc.isenabled()
