@@ -164,6 +164,13 @@ def _entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place
 
         places.append(Place(kust.file, 0, path, "entry",
                             f"{kust.file.rel} images: entry {name}", edit))
+    names = [p.label for p in places]
+    twice = sorted({label for label in names if names.count(label) > 1})
+    if twice:
+        raise ManifestError(
+            f"{kust.file.rel} has {names.count(twice[0])} images: entries named "
+            f"{twice[0].rsplit(' ', 1)[1]}; kustomize applies every one of them in order, so no "
+            "single entry decides the image", hint="Keep one images: entry per image name")
     return places
 
 

@@ -207,6 +207,13 @@ CASES: dict[str, Case] = {
         {"d/web.yaml": deployment("web", f"{REG}/web:v1", env=RELEASE_ENV.format(release="web@v0")
                                   + RELEASE_ENV.format(release="web@v1"))},
         "d", f"{REG}/web:v2", "web@v2", error="sets the env var APP_RELEASEVERSION 2 times"),
+    "two-images-entries-for-one-image-are-refused": Case(
+        {"d/kustomization.yaml": kustomization(
+            f"resources:\n  - web.yaml\nimages:\n  - name: {REG}/web\n    newTag: v1\n"
+            f"  - name: {REG}/web\n    newTag: v1.1\n"),
+         "d/web.yaml": deployment("web", f"{REG}/web:v0")},
+        "d", f"{REG}/web:v2", "web@v2",
+        error=f"has 2 images: entries named {REG}/web; kustomize applies every one of them"),
     "docker-hub-short-name-is-the-same-repository": Case(
         {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
         "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",
