@@ -19,6 +19,7 @@ version ranges of ``pyproject.toml`` are installed.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 READY = ".gitops-release-ready"
+PIP_FLAGS = ["install", "-qq", "--disable-pip-version-check"]
 # The extras an action installs; each has a hash-locked requirements/<extra>.txt.
 LOCKED_EXTRAS = ("image-update", "cronjob-update", "build-push", "dispatch")
 
@@ -74,7 +76,7 @@ def _pip_for(target: Path) -> list[str]:
     Seeding a venv with its own pip costs seconds; the base interpreter's pip (22.3 or newer)
     can install into it with ``--python`` instead. Without a usable pip, seed one.
     """
-    flags = ["install", "-qq", "--disable-pip-version-check"]
+    flags = PIP_FLAGS
     base = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
                           text=True, check=False)
     version = base.stdout.split()[1] if base.returncode == 0 else "0"
@@ -105,6 +107,17 @@ def installer(environ: Mapping[str, str]) -> str:
     return forced or ("uv" if shutil.which("uv") else "pip")
 
 
+def _runnable_pip_root() -> Path | None:
+    """The folder holding the base interpreter's pip package, when that pip can run inside
+    another environment (pip 22.3 and newer ship ``__pip-runner__.py``, what ``pip --python``
+    re-runs itself with). Found without starting pip."""
+    spec = importlib.util.find_spec("pip")
+    if spec is None or not spec.origin:
+        return None
+    package = Path(spec.origin).parent
+    return package.parent if (package / "__pip-runner__.py").is_file() else None
+
+
 def install_locked(lock: Path, target: Path, tool: str) -> None:
     """Create the venv and install exactly the lock's files, each checked against its hash."""
     strict = ["--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
@@ -115,7 +128,15 @@ def install_locked(lock: Path, target: Path, tool: str) -> None:
         subprocess.run(["uv", "pip", "install", "-q", "--python", str(target / "bin" / "python"),
                         *strict], check=True, env=env)
         return
-    subprocess.run([*_pip_for(target), *strict], check=True)
+    pip_root = _runnable_pip_root()
+    if pip_root is None:  # an old pip: seed one into the venv
+        subprocess.run([*_pip_for(target), *strict], check=True)
+        return
+    # The base pip runs once, in the new venv (as `pip --python` would, without first starting
+    # in the base interpreter), and sees only the lock's files on the index (pipnarrow.py).
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    subprocess.run([str(target / "bin" / "python"), "-I", str(Path(__file__).with_name("pipnarrow.py")),
+                    str(pip_root), str(lock), "--", *PIP_FLAGS, *strict], check=True)
 
 
 def create(root: Path, extra: str, target: Path, locked: bool = False) -> None:
