@@ -32,7 +32,8 @@ from pathlib import Path
 
 READY = ".gitops-release-ready"
 PIP_FLAGS = ["install", "-qq", "--disable-pip-version-check"]
-PIP_PROCESSES = 2  # pips sharing a locked install (each pays its own start, ~0.5 s)
+# pips sharing a locked install (each pays its own start, ~0.5 s of CPU): one per core, up to 2
+PIP_PROCESSES = min(2, os.cpu_count() or 1)
 # The extras an action installs; each has a hash-locked requirements/<extra>.txt.
 LOCKED_EXTRAS = ("image-update", "cronjob-update", "build-push", "dispatch")
 
