@@ -23,19 +23,23 @@ from pathlib import Path
 
 from benchmarks.lib import git, machine, make_config_repo, ours, summary
 
-MODES = ("full", "sparse", "sparse-index")
+MODES = ("full", "sparse", "sparse-index", "sparse-index-first")
 
 
 def checkout(bare: Path, dest: Path, app: str, mode: str) -> None:
     """full: a depth-1 clone; sparse: what actions/checkout does with `filter: blob:none` and
     `sparse-checkout` (cone); sparse-index: the same, then the receiver workflows' next step,
-    `git sparse-checkout set --cone --sparse-index` (the index holds the cone only)."""
+    `git sparse-checkout set --cone --sparse-index` (the index holds the cone only);
+    sparse-index-first: `index.sparse=true` in the clone's config before the checkout, so that
+    the checkout writes a sparse index at once (what a job-level `GIT_CONFIG_*` setting would
+    give actions/checkout; the receiver workflows do not do it)."""
     url = f"file://{bare}"  # file:// so that --depth and --filter apply to a local origin
     if mode == "full":
         git(dest.parent, "clone", "-q", "--depth", "1", "--config", "gc.auto=0", url, str(dest))
         return
+    first = ("--config", "index.sparse=true") if mode == "sparse-index-first" else ()
     git(dest.parent, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout",
-        "--config", "gc.auto=0", url, str(dest))
+        "--config", "gc.auto=0", *first, url, str(dest))
     git(dest, "sparse-checkout", "set", "--cone", f"apps/{app}")
     git(dest, "checkout", "-q", "main")
     if mode == "sparse-index":

@@ -19,15 +19,21 @@ version ranges of ``pyproject.toml`` are installed.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from collections.abc import Mapping
 from pathlib import Path
 
 READY = ".gitops-release-ready"
+PIP_FLAGS = ["install", "-qq", "--disable-pip-version-check"]
+# pips sharing a locked install (each pays its own start, ~0.5 s of CPU): one per core, up to 2
+PIP_PROCESSES = min(2, os.cpu_count() or 1)
 # The extras an action installs; each has a hash-locked requirements/<extra>.txt.
 LOCKED_EXTRAS = ("image-update", "cronjob-update", "build-push", "dispatch")
 
@@ -74,7 +80,7 @@ def _pip_for(target: Path) -> list[str]:
     Seeding a venv with its own pip costs seconds; the base interpreter's pip (22.3 or newer)
     can install into it with ``--python`` instead. Without a usable pip, seed one.
     """
-    flags = ["install", "-qq", "--disable-pip-version-check"]
+    flags = PIP_FLAGS
     base = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
                           text=True, check=False)
     version = base.stdout.split()[1] if base.returncode == 0 else "0"
@@ -105,6 +111,17 @@ def installer(environ: Mapping[str, str]) -> str:
     return forced or ("uv" if shutil.which("uv") else "pip")
 
 
+def _runnable_pip_root() -> Path | None:
+    """The folder holding the base interpreter's pip package, when that pip can run inside
+    another environment (pip 22.3 and newer ship ``__pip-runner__.py``, what ``pip --python``
+    re-runs itself with). Found without starting pip."""
+    spec = importlib.util.find_spec("pip")
+    if spec is None or not spec.origin:
+        return None
+    package = Path(spec.origin).parent
+    return package.parent if (package / "__pip-runner__.py").is_file() else None
+
+
 def install_locked(lock: Path, target: Path, tool: str) -> None:
     """Create the venv and install exactly the lock's files, each checked against its hash."""
     strict = ["--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
@@ -115,7 +132,42 @@ def install_locked(lock: Path, target: Path, tool: str) -> None:
         subprocess.run(["uv", "pip", "install", "-q", "--python", str(target / "bin" / "python"),
                         *strict], check=True, env=env)
         return
-    subprocess.run([*_pip_for(target), *strict], check=True)
+    pip_root = _runnable_pip_root()
+    if pip_root is None:  # an old pip: seed one into the venv
+        subprocess.run([*_pip_for(target), *strict], check=True)
+        return
+    # The base pip runs in the new venv (as `pip --python` would, without first starting in the
+    # base interpreter) and sees only the lock's files on the index (pipnarrow.py). Two pips,
+    # each with half of the lock's packages, share the work (downloads, unpacking and
+    # byte-compiling, which one pip does file after file); --no-deps, so neither needs the
+    # other's packages. Measured: BENCHMARKS.md, section 1.
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    with tempfile.TemporaryDirectory(prefix="gitops-release-lock-") as tmp:
+        parts = split_lock(lock, Path(tmp), PIP_PROCESSES)
+        running = [subprocess.Popen([str(target / "bin" / "python"), "-I",
+                                     str(Path(__file__).with_name("pipnarrow.py")), str(pip_root),
+                                     str(part), "--", *PIP_FLAGS, *strict[:-1], str(part)])
+                   for part in parts]
+        codes = [process.wait() for process in running]
+    failed = [code for code in codes if code != 0]
+    if failed:
+        raise subprocess.CalledProcessError(failed[0], "pip install --require-hashes")
+
+
+def split_lock(lock: Path, folder: Path, parts: int) -> list[Path]:
+    """The lock's pinned entries (each with its hashes) dealt round-robin into up to ``parts``
+    requirement files under ``folder``; one when the lock has few packages."""
+    entries = [entry for entry in re.split(r"\n(?=\S)", lock.read_text(encoding="utf-8"))
+               if entry[:1].isalnum()]
+    parts = parts if len(entries) >= 2 * parts else 1
+    paths = []
+    for number in range(parts):
+        group = entries[number::parts]
+        if group:
+            path = folder / f"{lock.stem}.{number}.txt"
+            path.write_text("\n".join(group) + "\n", encoding="utf-8")
+            paths.append(path)
+    return paths
 
 
 def create(root: Path, extra: str, target: Path, locked: bool = False) -> None:

@@ -57,3 +57,20 @@ def test_action_run_reuses_the_venv_and_runs_from_the_checkout(tmp_path: Path) -
     assert warm.returncode == 1
     assert "Installing" not in warm.stdout
     assert "'bad image' is not a valid image reference" in warm.stdout
+
+
+def test_a_lock_is_split_into_parts_that_keep_every_entry_whole(tmp_path: Path) -> None:
+    from gitops_release.bootstrap import split_lock
+
+    lock = REPO_ROOT / "requirements" / "dispatch.txt"
+    parts = split_lock(lock, tmp_path, 2)
+    assert len(parts) == 2
+    entries = [e for e in lock.read_text().split("\n") if e and not e.startswith((" ", "#"))]
+    dealt = [line for part in parts for line in part.read_text().split("\n")
+             if line and not line.startswith((" ", "#"))]
+    assert sorted(dealt) == sorted(entries)
+    hashes = sorted(line.strip() for line in lock.read_text().splitlines() if "--hash=" in line)
+    assert sorted(line.strip() for part in parts for line in part.read_text().splitlines()
+                  if "--hash=" in line) == hashes
+    small = REPO_ROOT / "requirements" / "image-update.txt"
+    assert len(split_lock(small, tmp_path, 2)) == 1  # 3 packages: one pip

@@ -16,6 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from gitops_release.bootstrap import LOCKED_EXTRAS, READY, requirements
+from tests.harness.github_api import GitHubAPI
 from tests.harness.services import REPO_ROOT
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
@@ -110,3 +111,44 @@ def test_an_extra_without_a_lock_is_a_clear_error(tmp_path: Path) -> None:
          str(root), "all", str(tmp_path / "venv")], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "no lock file" in result.stderr and "scripts/lock" in result.stderr
+
+
+@pytest.mark.parametrize("tool", _installers())
+def test_dispatch_runs_on_exactly_its_lock(tmp_path: Path, github_api: GitHubAPI, tool: str) -> None:
+    """The dispatch lock leaves out packages its code path never imports (scripts/lock): the
+    action, through scripts/action-run, creates the deployment and sends the dispatch with
+    exactly the locked distributions installed."""
+    repo, app, token = "acme/k8s-configurations", "acme/my-api", "ghp_lockTestToken0123456789"
+    github_api.add_repo(repo)
+    github_api.add_repo(app)
+    github_api.add_token(token, repos=[repo, app])
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_RELEASE_", "GITHUB_"))}
+    env.update({
+        "GITOPS_RELEASE_VENV_ROOT": str(tmp_path / "venvs"), "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output), "GITHUB_REPOSITORY": app, "GITHUB_SHA": "ab" * 20,
+        "GITHUB_REF": "refs/tags/v1.2.3", "GITHUB_RUN_ID": "42",
+        "GITHUB_SERVER_URL": "https://github.com", "GITOPS_RELEASE_TOKEN": token,
+        "GITOPS_RELEASE_REPOSITORY": repo, "GITOPS_RELEASE_IMAGE": "127.0.0.1:5000/my-api:v1.2.3",
+        "GITOPS_RELEASE_RELEASE": "my-api@v1.2.3", "GITOPS_RELEASE_PATH": "apps/my-api/overlays/prod",
+        "GITOPS_RELEASE_GITHUB_API_URL": github_api.url, "GITOPS_RELEASE_ENVIRONMENT": "prod",
+        "GITOPS_RELEASE_INSTALLER": tool})
+    # the runner's python3 (its pip), not this test venv's
+    base = shutil.which("python3", path=os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(sys.prefix)))
+    if base:
+        env["GITOPS_RELEASE_PYTHON"] = base
+    result = subprocess.run([str(REPO_ROOT / "scripts" / "action-run"), "dispatch", "dispatch"],
+                            env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    paths = [r.path for r in github_api.requests]
+    assert f"/repos/{app}/deployments" in paths
+    assert paths[-1] == f"/repos/{repo}/dispatches" and github_api.requests[-1].status == 204
+    [venv] = (tmp_path / "venvs").glob("gitops-release-*-dispatch-*/bin/python")
+    installed = subprocess.run(
+        [str(venv), "-c", "import importlib.metadata as m; "
+         "print(*sorted({d.metadata['Name'] for d in m.distributions()}))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert {canonicalize_name(name) for name in installed} == set(pins("dispatch"))
+    assert "cryptography" not in installed
