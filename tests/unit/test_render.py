@@ -28,18 +28,7 @@ spec:
         - name: web
           image: registry.example.com/acme/web:v1.0.0
 """
-PATCH = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/acme/web:v1.1.0
-"""
+PATCH = BASE.replace("v1.0.0", "v1.1.0")  # the overlay's strategic-merge patch
 FILES = {
     "apps/web/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
     "apps/web/base/deployment.yaml": BASE,
