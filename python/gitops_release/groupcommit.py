@@ -225,11 +225,12 @@ class GroupCommit:
             # A long queue takes a while to carry: look less often, the more so the more pushes
             # must land before ours can (one carries BATCH), so the waiting receivers leave the
             # machine and the remote to the one carrying.
-            later = ids.index(own.id) // BATCH
-            delay = min(max(self.opts.poll[1], 0.05 * len(ids), 2.0 * later), delay * 1.5)
+            place = ids.index(own.id)
+            delay = min(max(self.opts.poll[1], 0.05 * len(ids), 2.0 * (place // BATCH)),
+                        delay * 1.5)
             if (tip, ids[0]) != seen:  # a carry landed (or the queue's head changed)
                 seen, progress = (tip, ids[0]), time.time()
-            if ids.index(own.id) > self._stalled(ids, progress):
+            if place > self._stalled(ids, progress):
                 continue
             entries = [Entry(r, s) for r, s in self._pending_requests(self._fetch()[:BATCH])]
             done = self._carry(entries, own) if entries else None
