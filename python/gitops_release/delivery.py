@@ -160,17 +160,11 @@ class Applier:
         return Applied(tuple(files), commit_message(s), s.author, previous)
 
 
-def _take_renders(text: str) -> None:
-    from gitops_release import render
-
-    render.import_renders(text)
-
-
 def _sharing(apply: Applier) -> Sharing:
     """Renders travel with a queued deploy to its carrier (see groupcommit.Sharing)."""
     from gitops_release import render
 
-    return Sharing(apply.check, render.export_renders, _take_renders)
+    return Sharing(apply.check, render.export_renders, render.import_renders)
 
 
 def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: Applier,

@@ -97,7 +97,7 @@ class Sharing:
 
     check: Callable[[Request], None]
     export: Callable[[], str]
-    take: Callable[[str], None]
+    take: Callable[[str], object]
 
 
 @dataclass(frozen=True)
