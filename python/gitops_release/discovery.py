@@ -94,7 +94,12 @@ def read_file(path: Path, shown: str) -> tuple[str, str]:
 
 
 def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
-    """The files git tracks under ``folders`` (repo-relative), None outside a git work tree."""
+    """The files git tracks under ``folders`` (repo-relative), None outside a git work tree.
+    Listed once per state of the index (a deploy discovers its overlay twice: for the render
+    started ahead, then to plan)."""
+    key = _index_state(root, folders)
+    if key is not None and key in _LISTED:
+        return set(_LISTED[key])
     try:
         result = subprocess.run(["git", "ls-files", "-z", "--", *(folders or ["."])], cwd=root,
                                 capture_output=True, check=False, timeout=60)
@@ -102,7 +107,26 @@ def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
         return None
     if result.returncode != 0:
         return None
-    return {name for name in result.stdout.decode("utf-8", "replace").split("\0") if name}
+    files = {name for name in result.stdout.decode("utf-8", "replace").split("\0") if name}
+    if key is not None and key == _index_state(root, folders):  # unchanged while listed
+        _LISTED.clear()
+        _LISTED[key] = frozenset(files)
+    return files
+
+
+_LISTED: dict[tuple[object, ...], frozenset[str]] = {}
+
+
+def _index_state(root: Path, folders: list[str]) -> tuple[object, ...] | None:
+    """What identifies the index's content (git replaces the file on every write: a new inode
+    and time), or None where the index is elsewhere (a linked work tree, GIT_INDEX_FILE)."""
+    if "GIT_INDEX_FILE" in os.environ or "GIT_DIR" in os.environ:
+        return None
+    try:
+        info = os.stat(root / ".git" / "index")
+    except OSError:
+        return None
+    return (str(root), tuple(folders), info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ DISCONNECT_REASONS = ("hung up unexpectedly", "unexpected disconnect", "early EO
 LOCK_RE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 UNTRACKED_RE = re.compile(r"^\t(.+)$", re.MULTILINE)
 REMOTE_COMMANDS = ("push", "fetch", "ls-remote")
+# Commands that change neither the work tree, the index nor HEAD: they need not wait for a
+# clean check running in the background (Git.start_clean_check).
+READS_ONLY = ("ls-files", "rev-parse", "var", "symbolic-ref", "merge-base", "for-each-ref",
+              "ls-remote", "cat-file", "show", "fetch", "reflog", "remote", "diff")
+CLEAN_CHECK = ("status", "--porcelain", "--untracked-files=no")
 LOCK_WAIT = 5.0  # seconds a deploy waits for another git process to release index.lock
 
 
@@ -85,12 +90,19 @@ class Git:
                         "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"})
         self.env = env
         self.index_cache: dict[str, tuple[str, str]] | None = None
+        self.index_listed: set[str] | None = None  # paths asked for, when not the whole index
+        self.pending_clean: subprocess.Popen[str] | None = None
+        self.clean = False  # the last clean check passed
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None,
             extra_env: Mapping[str, str] | None = None,
             landing: bool = False) -> subprocess.CompletedProcess[str]:
         """Run git. A signal waits for the command to end (a killed git leaves its lock files
-        behind); after a ``landing`` command that succeeded (a push), signals are held off."""
+        behind); after a ``landing`` command that succeeded (a push), signals are held off. A
+        command that may change the clone first waits for a clean check running in the
+        background."""
+        if self.pending_clean is not None and not _reads_only(args):
+            self.ensure_clean()
         with signals.deferred():
             result = subprocess.run(["git", *args], cwd=self.cwd, capture_output=True, text=True,
                                     input=stdin, check=False, errors="surrogateescape",
@@ -124,8 +136,31 @@ class Git:
             return Upstream("origin", branch, branch)
         return Upstream(remote, merge[len("refs/heads/"):], branch)
 
+    def start_clean_check(self) -> None:
+        """Start ``ensure_clean``'s check in the background: it stats every tracked file, the
+        slowest step of a deploy's start in a large repository. It takes no lock
+        (``--no-optional-locks``); until it has ended nothing may change the clone, so every
+        command but those that only read (``run``, ``feed``), and ``Transaction.will_write``,
+        wait for it and raise its error first."""
+        self.clean = False
+        self.pending_clean = subprocess.Popen(
+            ["git", "--no-optional-locks", *CLEAN_CHECK], cwd=self.cwd, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, errors="surrogateescape", env=self.env)
+
     def ensure_clean(self) -> None:
-        dirty = self.run("status", "--porcelain", "--untracked-files=no").stdout.rstrip("\n")
+        """Refuse a work tree with uncommitted changes to tracked files (the check started in
+        the background, if one is running; else now)."""
+        pending, self.pending_clean = self.pending_clean, None
+        self.clean = False
+        if pending is None:
+            dirty = self.run(*CLEAN_CHECK).stdout
+        else:
+            with signals.deferred():
+                dirty, stderr = pending.communicate()
+            if pending.returncode != 0:
+                _raise_for_environment(stderr)
+                raise GitError(f"git status failed: {stderr.strip()}")
+        dirty = dirty.rstrip("\n")
         if dirty:
             names = [line[3:] for line in dirty.splitlines()]
             raise CloneStateError(
@@ -134,6 +169,13 @@ class Git:
                 hint="The receiver starts from a clean clone and resets it to the remote branch. "
                 "Run it in a fresh checkout, or discard the changes (git restore --staged "
                 "--worktree -- <files>); do not commit them: they may be half of another deploy")
+        self.clean = True
+
+    def settle(self) -> None:
+        """Wait for a clean check running in the background, raising its error (no-op when
+        none runs)."""
+        if self.pending_clean is not None:
+            self.ensure_clean()
 
     def git_path(self, name: str) -> Path:
         """A path inside the repository's git directory (``git rev-parse --git-path``)."""
@@ -157,16 +199,27 @@ class Git:
         """path → (``ls-files -v`` tag, file mode) for the tracked ones among ``paths``."""
         if not paths:
             return {}
-        if self.index_cache is not None:
-            return {p: self.index_cache[p] for p in paths if p in self.index_cache}
-        return _entries(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
+        cache, listed = self.index_cache, self.index_listed
+        if cache is None:
+            return _entries(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
+        missing = [p for p in paths if listed is not None and p not in listed]
+        if missing and listed is not None:
+            cache.update(_entries(self.run("ls-files", "-z", "-s", "-v", "--", *missing).stdout))
+            listed.update(missing)
+        return {p: cache[p] for p in paths if p in cache}
 
-    def cache_index(self, on: bool) -> None:
-        """Read the whole index listing once (a carrier checks many deploys' files), or stop."""
-        self.index_cache = _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if on else None
+    def cache_index(self, on: bool, whole: bool = True) -> None:
+        """Keep what the index says about paths while it does not change, or stop: read the
+        whole listing once (``whole``: a carrier checks many deploys' files), else each path
+        once when first asked for (one deploy: the listing of a large index costs more)."""
+        self.index_cache = None if not on else \
+            _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if whole else {}
+        self.index_listed = set() if on and not whole else None
 
     def feed(self, args: Sequence[str], data: bytes) -> bytes:
         """Run git with binary stdin and stdout (fast-import, cat-file --batch)."""
+        if not _reads_only(args):
+            self.settle()
         with signals.deferred():
             result = subprocess.run(["git", *args], cwd=self.cwd, input=data, capture_output=True,
                                     check=False, env=self.env)
@@ -287,6 +340,14 @@ class Git:
                                 hint="This is not a race with another deploy, so it is not retried; "
                                 "check branch protection, hooks and the token's rights")
 
+def _reads_only(args: Sequence[str]) -> bool:
+    """Whether git ``args`` leave the work tree, the index and HEAD alone (``config`` only when
+    it reads a key)."""
+    if args[0] == "config":
+        return len(args) == 3 and args[1] in ("--get", "--bool")
+    return args[0] in READS_ONLY
+
+
 def _lock_error(lock: str) -> CloneStateError:
     return CloneStateError(
         f"{lock} exists: another git process is working in this clone (or one was killed "
@@ -337,18 +398,6 @@ def check_identity(git: Git, author: Author) -> None:
         raise GitError(f"git would record the identity as {recorded!r}, not as given",
                        input_name=name, hint="Remove '<', '>', and leading or trailing "
                        "punctuation and spaces")
-
-
-def tracked_files(root: Path, folder: str = ".") -> set[str]:
-    """The files git tracks under ``folder`` (relative to ``root``), as repository paths: the
-    planner picks targets among these only, never an untracked file."""
-    result = subprocess.run(["git", "ls-files", "-z", "--full-name", "--", folder], cwd=root,
-                            capture_output=True, text=True, check=False,
-                            errors="surrogateescape")
-    if result.returncode != 0:
-        raise GitError(f"git ls-files failed in {root}: {result.stderr.strip()}",
-                       hint="Run the receiver inside a clone of the config repo")
-    return {name for name in result.stdout.split("\0") if name}
 
 
 def _entries(listing: str) -> dict[str, tuple[str, str]]:

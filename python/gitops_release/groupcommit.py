@@ -356,7 +356,7 @@ class GroupCommit:
         tip = self.git.rev(self.up.tracking)
         if self.git.rev("HEAD") != tip:
             self.git.move_to(tip)
-        self.git.cache_index(True)
+        self.git.cache_index(True, whole=len(entries) > 1)
         try:
             commits = self._apply_all(entries)
         finally:

@@ -47,19 +47,19 @@ class Transaction:
                 txn._begin()
             try:
                 yield txn
-            except BaseException:
+                git.settle()
+            except BaseException as failure:
                 signals.discard()
                 with signals.deferred():
-                    try:
-                        txn._rollback()
-                    except GitopsReleaseError as failure:
-                        log(f"the clone could not be restored: {failure}")
+                    txn._abort(failure)
                     signals.discard()
                 raise
             txn.journal.unlink(missing_ok=True)
 
     def will_write(self, paths: Sequence[str], created: Sequence[str] = ()) -> None:
-        """Journal ``paths`` (and the new files ``created``) before they are written."""
+        """Journal ``paths`` (and the new files ``created``) before they are written (once the
+        clean check has passed)."""
+        self.git.settle()
         with signals.deferred():
             self.paths += [p for p in paths if p not in self.paths]
             self.created += [p for p in created if p not in self.created]
@@ -72,10 +72,27 @@ class Transaction:
         self._save()  # first: even `git status` takes index.lock, and a kill can leave it
         try:
             self.git.wait_for_index_lock()
-            self.git.ensure_clean()
         except BaseException:
             self.journal.unlink(missing_ok=True)  # nothing was touched: nothing to restore
             raise
+        self.git.start_clean_check()  # awaited before the first change to the clone
+
+    def _abort(self, failure: BaseException) -> None:
+        """Roll back after ``failure``. Until the clean check has passed nothing changes the
+        clone: then there is nothing to restore (a rollback would reset changes that are not
+        ours), and the check's refusal is the error that counts."""
+        try:
+            self.git.settle()
+        except GitopsReleaseError as dirty:
+            self.journal.unlink(missing_ok=True)
+            raise dirty from failure
+        if not self.git.clean:
+            self.journal.unlink(missing_ok=True)
+            return
+        try:
+            self._rollback()
+        except GitopsReleaseError as problem:
+            self.log(f"the clone could not be restored: {problem}")
 
     def _save(self) -> None:
         self.journal.parent.mkdir(parents=True, exist_ok=True)

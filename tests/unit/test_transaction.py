@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitops_release import gitops
-from gitops_release.gitops import tracked_files
+from gitops_release.discovery import tracked_files
 from tests.harness.gitrepo import GitRepo, git, make_repo
 from tests.harness.outputs import read_outputs
 from tests.unit.test_receiver import DEV, EXAMPLE, PROD, deploy, web_api
@@ -56,10 +56,15 @@ def test_identity_git_refuses_or_changes_is_refused_before_any_write(
 
 def test_tracked_files_lists_only_what_git_tracks(repo: GitRepo) -> None:
     (repo.work / DEV / "extra.yaml").write_text("kind: ConfigMap\n", encoding="utf-8")
-    found = tracked_files(repo.work, DEV)
+    found = tracked_files(repo.work, [DEV])
+    assert found is not None
     assert f"{DEV}/deployment.yaml" in found and f"{DEV}/kustomization.yaml" in found
     assert f"{DEV}/extra.yaml" not in found
     assert all(path.startswith(DEV + "/") for path in found)
+    repo.git("add", "--", f"{DEV}/extra.yaml")  # the listing follows the index, not a memo
+    assert f"{DEV}/extra.yaml" in (tracked_files(repo.work, [DEV]) or set())
+    repo.git("rm", "-q", "--cached", "--", f"{DEV}/extra.yaml")
+    assert f"{DEV}/extra.yaml" not in (tracked_files(repo.work, [DEV]) or set())
 
 
 def test_an_untracked_target_is_never_written(repo: GitRepo, tmp_path: Path) -> None:
@@ -205,6 +210,37 @@ def test_dirty_tree_hint_does_not_invite_a_commit(repo: GitRepo, tmp_path: Path)
     assert code == 1
     assert "uncommitted changes to tracked files" in log
     assert "do not commit them" in log and "Commit or stash" not in log
+
+
+@pytest.mark.parametrize("version", ["v1.5.0", "v0.0.1"], ids=["would-land", "a-downgrade"])
+def test_a_change_staged_elsewhere_is_refused_first_and_stays_staged(
+        repo: GitRepo, tmp_path: Path, version: str) -> None:
+    """The clean check runs while the deploy plans: its refusal still comes first (before a
+    downgrade's refusal too), and nothing is reset, the user's staged change included."""
+    head = repo.origin_head()
+    other = repo.work / "apps/web-api/base/service.yaml"
+    other.write_text(other.read_text(encoding="utf-8") + "# staged\n", encoding="utf-8")
+    repo.git("add", "--", "apps/web-api/base/service.yaml")
+    code, log, _ = deploy(repo, tmp_path, *web_api(version))
+    assert code == 1, log
+    assert "uncommitted changes to tracked files: apps/web-api/base/service.yaml" in log
+    assert "Refused" not in log
+    assert repo.git("diff", "--cached", "--name-only").split() == \
+        ["apps/web-api/base/service.yaml"]
+    assert other.read_text(encoding="utf-8").endswith("# staged\n")
+    assert repo.origin_head() == head == repo.git("rev-parse", "HEAD").strip()
+    assert not (repo.work / ".git" / "gitops-release" / "transaction.json").exists()
+
+
+def test_a_command_that_changes_the_clone_waits_for_the_clean_check(repo: GitRepo) -> None:
+    (repo.work / TARGET).write_text("kind: ConfigMap\n", encoding="utf-8")
+    repo.git("add", "--", TARGET)
+    runner = gitops.Git(repo.work, {})
+    runner.start_clean_check()
+    assert runner.run("ls-files", "--", TARGET).stdout.strip() == TARGET  # reads: no wait
+    with pytest.raises(gitops.CloneStateError, match="uncommitted changes"):
+        runner.run("reset", "--quiet")
+    assert repo.git("diff", "--cached", "--name-only").split() == [TARGET]  # reset never ran
 
 
 def test_an_interrupted_run_is_restored_by_the_next_one(repo: GitRepo, tmp_path: Path) -> None:
