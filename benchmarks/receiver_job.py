@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.lib import git, machine, make_config_repo, ours, summary
 
-MODES = ("full", "sparse", "sparse-index", "sparse-index-first")
+MODES = ("full", "sparse", "sparse-index", "sparse-index-first", "workflow")
 
 
 def checkout(bare: Path, dest: Path, app: str, mode: str) -> None:
@@ -31,8 +31,10 @@ def checkout(bare: Path, dest: Path, app: str, mode: str) -> None:
     `sparse-checkout` (cone); sparse-index: the same, then the receiver workflows' next step,
     `git sparse-checkout set --cone --sparse-index` (the index holds the cone only);
     sparse-index-first: `index.sparse=true` in the clone's config before the checkout, so that
-    the checkout writes a sparse index at once (what a job-level `GIT_CONFIG_*` setting would
-    give actions/checkout; the receiver workflows do not do it)."""
+    the checkout writes a sparse index at once); workflow: what the receiver workflows do now,
+    sparse with `index.sparse` set for the checkout's git only (the step's `GIT_CONFIG_*`), then
+    their "Keep the index sparse" step (`index.sparse` and
+    `sparse.expectFilesOutsideOfPatterns` in the clone's config)."""
     url = f"file://{bare}"  # file:// so that --depth and --filter apply to a local origin
     if mode == "full":
         git(dest.parent, "clone", "-q", "--depth", "1", "--config", "gc.auto=0", url, str(dest))
@@ -40,8 +42,12 @@ def checkout(bare: Path, dest: Path, app: str, mode: str) -> None:
     first = ("--config", "index.sparse=true") if mode == "sparse-index-first" else ()
     git(dest.parent, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout",
         "--config", "gc.auto=0", *first, url, str(dest))
-    git(dest, "sparse-checkout", "set", "--cone", f"apps/{app}")
-    git(dest, "checkout", "-q", "main")
+    step = ("-c", "index.sparse=true") if mode == "workflow" else ()
+    git(dest, *step, "sparse-checkout", "set", "--cone", f"apps/{app}")
+    git(dest, *step, "checkout", "-q", "main")
+    if mode == "workflow":
+        git(dest, "config", "--local", "index.sparse", "true")
+        git(dest, "config", "--local", "sparse.expectFilesOutsideOfPatterns", "true")
     if mode == "sparse-index":
         git(dest, "sparse-checkout", "set", "--cone", "--sparse-index", f"apps/{app}")
 

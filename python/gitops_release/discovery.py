@@ -123,7 +123,7 @@ def _index_state(root: Path, folders: list[str]) -> tuple[object, ...] | None:
     if "GIT_INDEX_FILE" in os.environ or "GIT_DIR" in os.environ:
         return None
     try:
-        info = os.stat(root / ".git" / "index")
+        info = (root / ".git" / "index").stat()
     except OSError:
         return None
     return (str(root), tuple(folders), info.st_ino, info.st_mtime_ns, info.st_size)

@@ -138,13 +138,15 @@ class Git:
 
     def start_clean_check(self) -> None:
         """Start ``ensure_clean``'s check in the background: it stats every tracked file, the
-        slowest step of a deploy's start in a large repository. It takes no lock
-        (``--no-optional-locks``); until it has ended nothing may change the clone, so every
-        command but those that only read (``run``, ``feed``), and ``Transaction.will_write``,
-        wait for it and raise its error first."""
+        slowest step of a deploy's start in a large repository. Like any ``git status`` it
+        writes the refreshed index back (``reset --keep`` needs it so: a copied work tree has
+        other file times than its index says), so it holds index.lock while it runs. Until it
+        has ended nothing may change the clone: every command but those that only read
+        (``run``, ``feed``), and ``Transaction.will_write``, wait for it and raise its error
+        first."""
         self.clean = False
         self.pending_clean = subprocess.Popen(
-            ["git", "--no-optional-locks", *CLEAN_CHECK], cwd=self.cwd, stdout=subprocess.PIPE,
+            ["git", *CLEAN_CHECK], cwd=self.cwd, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, errors="surrogateescape", env=self.env)
 
     def ensure_clean(self) -> None:
@@ -264,7 +266,7 @@ class Git:
             "files (the receiver never overwrites them), then run again")
 
     def fetch(self, up: Upstream) -> None:
-        self.run("fetch", "--quiet", "--no-tags", "--", up.remote,
+        self.run("fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--", up.remote,
                  f"+refs/heads/{up.branch}:{up.tracking}")
 
     def is_ancestor(self, older: str, newer: str) -> bool:

@@ -42,8 +42,10 @@ MAX_RENDERS = 4 * 1024 * 1024
 BATCH = 40  # deploys one push carries at most: a carry stays short, the queue moves
 KEEP = 3600.0  # seconds a result ref is kept for its receiver to read
 # A receiver's fetches: no tags, no FETCH_HEAD, no housekeeping run after each (a wave's
-# receivers fetch hundreds of times; a runner's clone is thrown away).
-QUIET_FETCH = ("--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance")
+# receivers fetch hundreds of times; a runner's clone is thrown away), no submodules (a fetch
+# that may recurse reads the whole index to find them, three times in a sparse checkout).
+QUIET_FETCH = ("--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
+               "--no-recurse-submodules")
 BOT = Author("gitops-release", "gitops-release@localhost")  # of the pending and result refs
 
 

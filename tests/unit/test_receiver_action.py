@@ -53,10 +53,13 @@ def test_reusable_workflows_pass_the_payload_inputs() -> None:
         workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / f"{name}.yml").read_text())
         job = workflow["jobs"]["update"]
         assert "concurrency" not in job  # see test_static: no group without `queue: max`
-        folder, checkout, update = job["steps"]
+        folder, checkout, keep, update = job["steps"]
         assert checkout["with"] == {"persist-credentials": False, "filter": "blob:none",
                                     "sparse-checkout": "${{ steps.sparse.outputs.folder }}",
                                     "sparse-checkout-cone-mode": True}
+        assert checkout["env"] == {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "index.sparse",
+                                   "GIT_CONFIG_VALUE_0": "true"}
+        assert "git config --local index.sparse true" in keep["run"]
         assert folder["id"] == "sparse" and folder["env"] == {"OVERLAY": "${{ inputs.path }}"}
         assert update["uses"] in {f"gitops-release/gitops-release/actions/{name}@{ref}"
                                   for ref in ("v1", f"v{released_version()}")}

@@ -4,6 +4,7 @@ needs, fetching their blobs; a full checkout is left alone; paths outside the re
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,38 @@ def test_paths_outside_the_repository_are_refused(origin: Path, tmp_path: Path, 
     clone = sparse_clone(origin, tmp_path / "clone")
     with pytest.raises(PathError, match="is not a path inside the repository"):
         widen(clone, [bad])
+
+
+def test_the_receiver_workflows_checkout_gives_a_deploy_a_sparse_index(tmp_path: Path) -> None:
+    """The checkout of image-update.yml, done with git as actions/checkout does it (its step
+    environment reaches the git it runs), then the workflow's own "Keep the index sparse" step:
+    the index holds one entry per folder outside the app's, and stays so through a deploy."""
+    from ruamel.yaml import YAML
+
+    from tests.harness.gitrepo import make_repo
+    from tests.unit.test_receiver import DEV, EXAMPLE, deploy, web_api
+
+    repo = make_repo(tmp_path / "repos", "acme", "config", EXAMPLE)
+    repo.origin_git("config", "uploadpack.allowFilter", "true")
+    steps = YAML(typ="safe").load((Path(__file__).parents[2] / ".github" / "workflows" /
+                                   "image-update.yml").read_text())["jobs"]["update"]["steps"]
+    checkout_env = {**ENV, **steps[1]["env"]}
+    clone = tmp_path / "runner"
+    git(tmp_path, "clone", "-q", "--filter=blob:none", "--no-checkout", f"file://{repo.bare}",
+        str(clone))
+    for args in (("sparse-checkout", "set", "apps/web-api"), ("checkout", "-q", "main")):
+        subprocess.run(["git", *args], cwd=clone, env=checkout_env, check=True)
+    subprocess.run(["bash", "-e", "-c", steps[2]["run"]], cwd=clone, env=ENV, check=True)
+
+    def sparse_entries() -> bool:
+        """Whether the index file on disk is sparse: it carries git's "sdir" extension (no
+        path of the repository holds those letters)."""
+        return b"sdir" in (clone / ".git" / "index").read_bytes()
+
+    assert "sdir" not in git(repo.work, "ls-files")
+    assert sparse_entries(), "the checkout wrote a full index"
+    code, log, _ = deploy(replace(repo, work=clone), tmp_path, *web_api("v1.5.0"))
+    assert code == 0, log
+    assert "web-api:v1.5.0" in repo.origin_show(f"{DEV}/deployment.yaml")
+    assert sparse_entries(), "the deploy expanded the index"
+    assert git(clone, "status", "--porcelain") == ""

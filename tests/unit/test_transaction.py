@@ -185,6 +185,25 @@ def test_an_untracked_file_in_the_way_of_the_remote_is_refused_not_overwritten(
     assert repo.origin_log() == ["Add notes", "Initial commit"]
 
 
+def test_a_copied_work_tree_behind_the_remote_deploys(repo: GitRepo, tmp_path: Path) -> None:
+    """A work tree copied rather than checked out (what act does) has other file times than
+    its index records: moving it to a newer remote tip must still work (the clean check
+    refreshes the index, as git status does)."""
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(repo.bare), str(other))
+    eu = other / PROD.replace("/prod", "/prod-eu") / "deployment.yaml"
+    eu.write_text(eu.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    git(other, "commit", "-q", "-am", "Review prod-eu")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    for path in repo.git("ls-files", "-z").split("\0"):
+        if path:
+            (repo.work / path).write_bytes((repo.work / path).read_bytes())  # new times
+    code, log, _ = deploy(repo, tmp_path, *web_api("v1.5.0", PROD))
+    assert code == 0, log
+    assert repo.origin_log() == ["Deploy web-api@v1.5.0", "Review prod-eu", "Initial commit"]
+    assert repo.origin_show(f"{PROD}-eu/deployment.yaml").endswith("# reviewed\n")
+
+
 def test_a_force_pushed_remote_is_named_as_rewritten(repo: GitRepo, tmp_path: Path) -> None:
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(repo.bare), str(other))
