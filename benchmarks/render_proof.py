@@ -3,7 +3,10 @@ commit, push to a local bare origin) against the number of apps in the config re
 
 The proof renders only the overlay's own kustomize tree, so its cost should follow the size of
 that tree, not of the repository. Prints p50/min/max of the whole deploy and the rendering's
-share. Usage: python -m benchmarks.render_proof [--sizes 10,2000] [--runs 7] [--json out.json]"""
+share. ``--checkout workflow`` deploys, each run, from a fresh checkout of the app's folder as the
+receiver workflows make it (benchmarks.receiver_job's mode "workflow"; not timed), instead of one
+full clone. Usage: python -m benchmarks.render_proof [--sizes 10,2000] [--runs 7]
+[--checkout full|workflow] [--json out.json]"""
 
 from __future__ import annotations
 
@@ -14,19 +17,25 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks.lib import clone, machine, make_config_repo, ours, summary, timed
+from benchmarks.lib import clone, git, machine, make_config_repo, ours, summary, timed
+from benchmarks.receiver_job import checkout
 
 RENDER_RE = re.compile(r"proof of \S+: .*?, ([0-9]+) ms rendering")
 
 
-def measure(apps: int, runs: int) -> dict[str, object]:
+def measure(apps: int, runs: int, mode: str = "full") -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix=f"bench-proof-{apps}-") as tmp:
         root = Path(tmp)
-        work = clone(make_config_repo(root, apps), root / "clone")
+        bare = make_config_repo(root, apps)
+        git(bare, "config", "uploadpack.allowFilter", "true")
+        work = clone(bare, root / "clone")
         ours(work, "app-00000", "v0.9.0")  # warm the page cache and bytecode
         totals, renders = [], []
         for run in range(runs):
             app = f"app-{(run * 7919) % apps:05d}"
+            if mode == "workflow":
+                work = root / f"job-{run}"
+                checkout(bare, work, app, "workflow")
             seconds, result = timed(ours, work, app, f"v1.{run + 1}.0")
             if result.returncode != 0:
                 raise RuntimeError(f"deploy failed:\n{result.stdout}\n{result.stderr}")
@@ -35,7 +44,7 @@ def measure(apps: int, runs: int) -> dict[str, object]:
                 raise RuntimeError(f"no render timing in:\n{result.stdout}")
             totals.append(seconds)
             renders.append(int(found.group(1)) / 1000)
-        return {"apps": apps, "runs": runs, "deploy": summary(totals),
+        return {"apps": apps, "runs": runs, "checkout": mode, "deploy": summary(totals),
                 "render": summary(renders),
                 "render_share": statistics.median(renders) / statistics.median(totals)}
 
@@ -44,13 +53,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10,2000")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--checkout", choices=("full", "workflow"), default="full")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"{'apps':>6} | {'deploy p50':>10} {'min':>7} {'max':>7} | {'render p50':>10} | share")
     rows = []
     for apps in (int(s) for s in args.sizes.split(",")):
-        row = measure(apps, args.runs)
+        row = measure(apps, args.runs, args.checkout)
         rows.append(row)
         d, r = row["deploy"], row["render"]
         assert isinstance(d, dict) and isinstance(r, dict)
