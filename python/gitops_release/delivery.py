@@ -38,6 +38,7 @@ from gitops_release.receiver import (
     prerender,
     receiver_inputs,
     refused_error,
+    settle_prerender,
     summary,
     write_files,
 )
@@ -126,6 +127,7 @@ class Applier:
     def _plan(self, request: Request) -> tuple[Settings, Plan, ExtraChanges | None]:
         if request.event not in EVENTS:
             raise InputError(f"{request.event!r} is not a receiver event", input_name="event")
+        settle_prerender()
         own = self.own
         mine = own is not None and request.to_json() == own.key
         s = parse_settings({**self.defaults, **request.inputs,
@@ -216,6 +218,7 @@ def _commit_locally(git: Git, s: Settings, own: Request, apply: ApplyRequest) ->
 
 
 def _dry_run(git: Git, s: Settings, root: Path, environ: Mapping[str, str]) -> tuple[Plan, Outcome]:
+    settle_prerender()
     plan = plan_deploy(root, s, environ)
     if plan.refusal is not None:
         exc = refused_error(plan.refusal)
@@ -239,19 +242,22 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     root = root or Path.cwd()
     runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
-    prerender(root, s)  # overlaps the proof's first render with the git work below
-    check_identity(git, s.author)
-    if s.dry_run:
-        plan, outcome = _dry_run(git, s, root, environ)
-        _finish(runner, s, plan, outcome, mode="dry-run")
-        return
-    own = Request(event, {k: v for k, v in raw.items() if k not in NOT_CARRIED})
-    plans: dict[str, Plan] = {}
-    mine = Own(own.to_json(), extra, trailers, s.token)
-    with Transaction.open(git, runner.warning) as txn:
-        apply = Applier(root, git, txn, plans, environ, mine)
-        outcome = _push(git, s, opts, own, apply, runner) if s.push else \
-            _commit_locally(git, s, own, apply)
+    prerender(root, s)  # overlaps the proof's renders with the git work below
+    try:
+        check_identity(git, s.author)
+        if s.dry_run:
+            plan, outcome = _dry_run(git, s, root, environ)
+            _finish(runner, s, plan, outcome, mode="dry-run")
+            return
+        own = Request(event, {k: v for k, v in raw.items() if k not in NOT_CARRIED})
+        plans: dict[str, Plan] = {}
+        mine = Own(own.to_json(), extra, trailers, s.token)
+        with Transaction.open(git, runner.warning) as txn:
+            apply = Applier(root, git, txn, plans, environ, mine)
+            outcome = _push(git, s, opts, own, apply, runner) if s.push else \
+                _commit_locally(git, s, own, apply)
+    finally:
+        settle_prerender()  # an early error leaves no render running, no scratch copy
     _finish(runner, s, plans.get(own.to_json()), outcome, mode="push" if s.push else "local")
 
 

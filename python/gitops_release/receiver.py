@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,17 +306,37 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
 
 
 def prerender(root: Path, s: Settings) -> None:
-    """Start the render of the overlay as checked out, in the background, while the deploy does
-    its git work: planning then finds its "before" render ready when the files did not change.
-    Any problem is left to the planning, which reports it."""
+    """Plan the overlay as checked out, in a background thread, while the deploy does its git
+    work: nothing written, no policy check (no API call). The renders it makes, before and after
+    the edit, are kept by their input (render.RENDERS), so planning on the fetched tip finds
+    them made when the files did not change. Any problem is left to that planning, which
+    reports it. ``settle_prerender`` waits for it."""
+    thread = threading.Thread(target=_preplan, args=(root, s), name="gitops-release-preplan",
+                              daemon=True)
+    thread.start()
+    _PREPLANS.append(thread)
+
+
+_PREPLANS: list[threading.Thread] = []
+
+
+def _preplan(root: Path, s: Settings) -> None:
     from gitops_release import render
     from gitops_release.discovery import discover
 
     try:
-        overlay = resolve_overlay(root, s.config_root, s.path)
-        render.prerender(discover(root, overlay.relative_to(root).as_posix()))
-    except Exception:  # planning reads the same files and reports the error
-        return
+        overlay = resolve_overlay(root, s.config_root, s.path).relative_to(root).as_posix()
+        render.prerender(discover(root, overlay))  # the "before" render starts at once
+        plan_overlay(root, overlay, apply_settings(s.target, load_policy(root), s.path),
+                     KINDS[s.event])
+    except Exception:  # noqa: S110 - planning reads the same files and reports the error
+        pass
+
+
+def settle_prerender() -> None:
+    """Wait for the background plan, before anything plans or changes the files."""
+    while _PREPLANS:
+        _PREPLANS.pop().join()
 
 
 def notices(plan: Plan, s: Settings, runner: Runner) -> None:

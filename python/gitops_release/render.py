@@ -127,12 +127,17 @@ def _render_env() -> dict[str, str]:
     return env
 
 
+_SCRATCH_DIRS: set[str] = set()  # every scratch copy's folder: named in no message (a render
+# made in one, e.g. ahead of planning, may be reused by another)
+
+
 class Scratch:
     """A scratch copy of a tree's files, where variants of the planned texts are rendered."""
 
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         self.dir = Path(tempfile.mkdtemp(prefix="gitops-release-render-"))
+        _SCRATCH_DIRS.add(str(self.dir))
         self.written: dict[str, str] = {}
         self.other: dict[str, bytes] = {}
         for rel in sorted(set(tree.files) | tree.other_files):
@@ -195,7 +200,7 @@ class Scratch:
                               f"{RENDER_TIMEOUT} s") from None
         if code != 0:
             message = err.strip()
-            for scratch_dir in {str(self.dir), *_SCRATCH_DIRS}:
+            for scratch_dir in _SCRATCH_DIRS:
                 message = message.replace(scratch_dir + "/", "")
             raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
@@ -255,9 +260,6 @@ def import_renders(text: str) -> int:
     return taken
 
 
-_SCRATCH_DIRS: set[str] = set()  # the folders of renders started ahead, named in no message
-
-
 def prerender(tree: Tree) -> None:
     """Start rendering ``tree`` as it is, in the background, so that the proof's "before" render
     is ready (or under way) when planning asks for it; a no-op without kustomize."""
@@ -265,7 +267,6 @@ def prerender(tree: Tree) -> None:
     if command is None or tree.kustomization is None:
         return
     scratch = Scratch(tree)
-    _SCRATCH_DIRS.add(str(scratch.dir))
     RENDERS.start(scratch.key(command), scratch.args(command), scratch.dir)
 
 

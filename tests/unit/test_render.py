@@ -1,10 +1,12 @@
-"""The render proof's renders: a render started ahead is used only for exactly the same input."""
+"""The render proof's renders: a render started ahead is used only for exactly the same input;
+the deploy's plan made ahead, in the background, leaves nothing behind."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,23 @@ def test_a_failed_render_names_no_scratch_folder(tmp_path: Path, counted: Path) 
         scratch.render(broken)
     assert "gitops-release-render-" not in str(failed.value)
     assert "missing.yaml" in str(failed.value)
+
+
+def test_a_deploy_that_fails_early_leaves_no_render_behind(
+        tmp_path: Path, counted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan made in the background while the deploy starts is waited for, also when the
+    deploy stops at once (here: an identity git refuses): no scratch copy stays behind."""
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    template = tmp_path / "template"
+    for rel, text in FILES.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/web:v1.3.0",
+        "--release", "web@v1.3.0", "--path", "apps/web/overlays/dev", "--git-user-name", "."])
+    assert code == 1 and "git-user-name" in log, log
+    assert _calls(counted) >= 1  # the background plan did start rendering
+    assert list(scratch_root.iterdir()) == []
