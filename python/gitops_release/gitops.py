@@ -51,6 +51,7 @@ REMOTE_COMMANDS = ("push", "fetch", "ls-remote")
 READS_ONLY = ("ls-files", "rev-parse", "var", "symbolic-ref", "merge-base", "for-each-ref",
               "ls-remote", "cat-file", "show", "fetch", "reflog", "remote", "diff")
 CLEAN_CHECK = ("status", "--porcelain", "--untracked-files=no")
+OURS = "gitops-release"  # our folder in the git directory: the journal, fast-import's marks
 LOCK_WAIT = 5.0  # seconds a deploy waits for another git process to release index.lock
 
 
@@ -93,6 +94,7 @@ class Git:
         self.index_listed: set[str] | None = None  # paths asked for, when not the whole index
         self.pending_clean: subprocess.Popen[str] | None = None
         self.clean = False  # the last clean check passed
+        self.git_paths: dict[str, Path] = {}
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None,
             extra_env: Mapping[str, str] | None = None,
@@ -180,8 +182,13 @@ class Git:
             self.ensure_clean()
 
     def git_path(self, name: str) -> Path:
-        """A path inside the repository's git directory (``git rev-parse --git-path``)."""
-        return self.cwd / self.out("rev-parse", "--git-path", name)
+        """A path inside the repository's git directory (``git rev-parse --git-path``), asked
+        once per name; ours (``gitops-release/...``) once in all."""
+        if name.startswith(OURS + "/"):
+            return self.git_path(OURS) / name[len(OURS) + 1:]
+        if name not in self.git_paths:
+            self.git_paths[name] = self.cwd / self.out("rev-parse", "--git-path", name)
+        return self.git_paths[name]
 
     def wait_for_index_lock(self, timeout: float | None = None) -> None:
         """Wait briefly for another git process to release ``index.lock``, then refuse."""
@@ -293,6 +300,15 @@ class Git:
 
     def rev(self, ref: str) -> str:
         return self.out("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+    def revs(self, *refs: str) -> list[str]:
+        """The commits of ``refs`` in one git command ('' for one that names no commit)."""
+        result = self.run("rev-parse", *(f"{ref}^{{commit}}" for ref in refs), check=False)
+        shas = result.stdout.split()
+        if result.returncode == 0 and len(shas) == len(refs):
+            return shas
+        return [self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                         check=False).stdout.strip() for ref in refs]
 
     def commit(self, message: str, files: Sequence[str], author: Author) -> str:
         """Commit ``files`` on the checked-out branch; the index must otherwise equal HEAD

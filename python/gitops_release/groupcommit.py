@@ -355,8 +355,8 @@ class GroupCommit:
     def _carry(self, entries: list[Entry], own: Request) -> Outcome | None:
         """Re-plan every entry on the tip, one commit each, and push them all at once with the
         deletion of their pending refs. None when the push lost a race."""
-        tip = self.git.rev(self.up.tracking)
-        if self.git.rev("HEAD") != tip:
+        tip, head = self.git.revs(self.up.tracking, "HEAD")
+        if head != tip:
             self.git.move_to(tip)
         self.git.cache_index(True, whole=len(entries) > 1)
         try:
@@ -368,8 +368,10 @@ class GroupCommit:
         published = [e for e in entries if e.ref_sha]
         if not landed and not published:
             return mine.outcome if mine else None
+        head = tip
         if commits:
             shas = write_commits(self.git, [NewCommit(tip, *c) for c in commits], chain=True)
+            head = shas[-1]
             for entry, sha in zip(landed, shas, strict=True):
                 entry.outcome.commit = sha
                 entry.outcome.carried = len(landed)
@@ -377,7 +379,7 @@ class GroupCommit:
                          shas[-1], tip)
             self.git.run("add", "--", *sorted({f for e in landed for f in e.outcome.files}))
         self.attempts += 1
-        if not self._push_group(tip, published, own):
+        if not self._push_group(tip, head, published, own):
             self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"
                      f"{'s' if len(landed) != 1 else ''}) lost a race; retrying")
             self.git.move_to(tip)  # drop the chain: the clone stays on a commit of the remote
@@ -413,11 +415,10 @@ class GroupCommit:
             return Outcome("unchanged", previous_image=applied.previous_image), None
         return Outcome("landed", "", applied.files, applied.previous_image), applied
 
-    def _push_group(self, tip: str, published: list[Entry], own: Request) -> bool:
-        """One atomic push: the branch (if it moved), the carried pending refs deleted, a result
-        ref for every carried deploy but ours. False when it lost a race."""
+    def _push_group(self, tip: str, head: str, published: list[Entry], own: Request) -> bool:
+        """One atomic push: the branch (if it moved to ``head``), the carried pending refs
+        deleted, a result ref for every carried deploy but ours. False when it lost a race."""
         specs: list[str] = []
-        head = self.git.rev("HEAD")
         if head != tip:
             specs.append(f"{head}:refs/heads/{self.up.branch}")
         others = [e for e in published if e.request.id != own.id]

@@ -320,3 +320,13 @@ def test_unreadable_manifests_fail_with_an_error_not_a_traceback(repo: GitRepo, 
     assert "::error " in log and "Traceback" not in log
     assert repo.origin_head() == head
     assert_untouched(repo, head)
+
+
+def test_git_paths_and_revs_in_one_command_say_what_git_says(repo: GitRepo) -> None:
+    runner = gitops.Git(repo.work, {})
+    for name in ("gitops-release/transaction.json", "index.lock", "gitops-release/marks-1"):
+        asked = repo.git("rev-parse", "--git-path", name).strip()
+        assert runner.git_path(name) == repo.work / asked
+    head = repo.git("rev-parse", "HEAD").strip()
+    assert runner.revs("HEAD", "refs/remotes/origin/main") == [head, head]
+    assert runner.revs("HEAD", "refs/heads/no-such-branch") == [head, ""]
