@@ -140,15 +140,13 @@ class Git:
 
     def start_clean_check(self) -> None:
         """Start ``ensure_clean``'s check in the background: it stats every tracked file, the
-        slowest step of a deploy's start in a large repository. Like any ``git status`` it
-        writes the refreshed index back (``reset --keep`` needs it so: a copied work tree has
-        other file times than its index says), so it holds index.lock while it runs. Until it
-        has ended nothing may change the clone: every command but those that only read
-        (``run``, ``feed``), and ``Transaction.will_write``, wait for it and raise its error
-        first."""
+        slowest step of a deploy's start in a large repository. It takes no lock and writes
+        nothing (``--no-optional-locks``). Until it has ended nothing may change the clone:
+        every command but those that only read (``run``, ``feed``), and
+        ``Transaction.will_write``, wait for it and raise its error first."""
         self.clean = False
         self.pending_clean = subprocess.Popen(
-            ["git", *CLEAN_CHECK], cwd=self.cwd, stdout=subprocess.PIPE,
+            ["git", "--no-optional-locks", *CLEAN_CHECK], cwd=self.cwd, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, errors="surrogateescape", env=self.env)
 
     def ensure_clean(self) -> None:
@@ -261,6 +259,8 @@ class Git:
         added = self.run("diff", "--name-only", "--no-renames", "--diff-filter=A", "-z",
                          "HEAD", rev, "--").stdout.split("\0")
         blocked = [p for p in added if p and _in_the_way(self.cwd, p)]
+        if not blocked:  # reset --keep trusts the index's file times: a copied work tree
+            self.run("update-index", "-q", "--refresh", check=False)  # has others (act)
         result = self.run("reset", "--quiet", "--keep", rev, check=False) if not blocked else None
         if result is not None and result.returncode == 0:
             return

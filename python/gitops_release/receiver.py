@@ -326,7 +326,9 @@ def _preplan(root: Path, s: Settings) -> None:
 
     try:
         overlay = resolve_overlay(root, s.config_root, s.path).relative_to(root).as_posix()
-        render.prerender(discover(root, overlay))  # the "before" render starts at once
+        # The "before" render starts at once, before git lists what it tracks: an untracked
+        # file in it only makes its input differ from the plan's, which then renders again.
+        render.prerender(discover(root, overlay, Tracked(("",), None)))
         plan_overlay(root, overlay, apply_settings(s.target, load_policy(root), s.path),
                      KINDS[s.event])
     except Exception:  # noqa: S110 - planning reads the same files and reports the error
