@@ -30,8 +30,8 @@ from gitops_release.targets import (
     Found,
     Wanted,
     containers_of,
-    dig,
     name_variants,
+    object_name,
     parsed_image,
     select,
 )
@@ -192,6 +192,8 @@ def _entry_edits(file: SourceFile, path: tuple[y.PathKey, ...], entry: Any, name
 
 def _doc_matches(doc: Any, found: Found, tree: Tree) -> bool:
     kind, name = y.scalar(y.get(doc, "kind")), y.scalar(y.get_path(doc, ("metadata", "name")))
+    if name is None and found.generated:
+        name = y.scalar(y.get_path(doc, ("metadata", "generateName")))
     prefixes = [k.name_prefix for k in tree.kustomizations]
     suffixes = [k.name_suffix for k in tree.kustomizations]
     return kind == found.kind and name is not None and \
@@ -391,7 +393,7 @@ class Renderer:
 def _locate(render: list[Any], found: Found) -> dict[str, Any] | None:
     for obj in render:
         if isinstance(obj, dict) and obj.get("kind") == found.kind and \
-                dig(obj, ("metadata", "name")) == found.name:
+                object_name(obj) == found.name:
             for name, _image, init, container in containers_of(obj):
                 if name == found.container and init == found.init:
                     return container
@@ -461,7 +463,7 @@ def _diff(before: list[Any], after: list[Any]) -> str:
 def _target_index(render: list[Any], found: Found) -> int | None:
     for index, obj in enumerate(render):
         if isinstance(obj, dict) and obj.get("kind") == found.kind and \
-                dig(obj, ("metadata", "name")) == found.name:
+                object_name(obj) == found.name:
             return index
     return None
 

@@ -62,6 +62,15 @@ class Case:
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file: lines it must hold
 
 
+GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
+                 "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
+                 f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
+
+
+def _name(obj: dict[str, Any]) -> Any:
+    return obj["metadata"].get("name", obj["metadata"].get("generateName"))
+
+
 SHARED_BASE = {
     "apps/shop/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
     "apps/shop/base/deployment.yaml": deployment("shop", f"{REG}/shop:v1.0.0"),
@@ -256,6 +265,22 @@ CASES: dict[str, Case] = {
         {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env: # none yet\n"},
         "n", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("n/web.yaml",)),
+    "job-with-generate-name": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed")},
+        "jobs", f"{REG}/migrate:v1.1.0", "migrate@v1.1.0", ("Job", "migrate-", "main"),
+        command="cronjob-update", written=("jobs/jobs.yaml",)),
+    "generate-name-picked-by-workload": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed").replace("/seed:", "/migrate:")},
+        "jobs", f"{REG}/migrate:v1.1.0", "db@v1.1.0", ("Job", "seed-", "main"),
+        command="cronjob-update", extra=("--workload", "seed"), written=("jobs/jobs.yaml",)),
+    "generate-name-candidates-are-listed": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed").replace("/seed:", "/migrate:")},
+        "jobs", f"{REG}/migrate:v1.1.0", "db@v1.1.0", command="cronjob-update",
+        error="has several candidates for 'db': Job/migrate- (generateName) container main; "
+              "Job/seed- (generateName) container main. Set 'workload'"),
 }
 
 
@@ -272,7 +297,7 @@ def _render(folder: Path) -> list[Any]:
 
 def _container(render: list[Any], kind: str, name: str, container: str) -> dict[str, Any]:
     for obj in render:
-        if obj.get("kind") == kind and obj["metadata"]["name"] == name:
+        if obj.get("kind") == kind and _name(obj) == name:
             spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
             for item in spec["template"]["spec"]["containers"]:
                 if item["name"] == container:
@@ -312,7 +337,7 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     kind, rendered, container = case.target
     expected = copy.deepcopy(before)
     for obj in expected:  # the one change the deploy may make
-        if obj.get("kind") == kind and obj["metadata"]["name"] == rendered:
+        if obj.get("kind") == kind and _name(obj) == rendered:
             spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
             for item in spec["template"]["spec"]["containers"]:
                 if item["name"] == container:
