@@ -60,6 +60,7 @@ class Case:
     written: tuple[str, ...] = ()  # files the deploy must change
     env_written: bool = True
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file: lines it must hold
+    whole: dict[str, str] = field(default_factory=dict)  # file: its whole text after the deploy
 
 
 GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
@@ -265,6 +266,29 @@ CASES: dict[str, Case] = {
         {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env: # none yet\n"},
         "n", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("n/web.yaml",)),
+    "new-images-entry-before-the-trailing-comments": Case(
+        {**SHARED_BASE, "apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n- ../../base\n# - ../../debug-sidecar\nnamePrefix: dev-\n"
+            "commonLabels:\n  env: dev\n  # team: shop\n\n"
+            "# Images are set by gitops-release.\n# Owner: team-shop\n")},
+        "apps/shop/overlays/dev", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
+        ("Deployment", "dev-shop", "shop"), written=("apps/shop/overlays/dev/kustomization.yaml",),
+        env_written=False,
+        whole={"apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n- ../../base\n# - ../../debug-sidecar\nnamePrefix: dev-\n"
+            "commonLabels:\n  env: dev\n  # team: shop\n"
+            "images:\n- name: registry.example.com/acme/shop\n  newTag: v1.1.0\n\n"
+            "# Images are set by gitops-release.\n# Owner: team-shop\n")}),
+    "new-images-entry-keeps-a-commented-out-resource-in-its-list": Case(
+        {**SHARED_BASE, "apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  # - ../../debug-sidecar\n# end of the resources\n")},
+        "apps/shop/overlays/dev", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
+        ("Deployment", "shop", "shop"), written=("apps/shop/overlays/dev/kustomization.yaml",),
+        env_written=False,
+        whole={"apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  # - ../../debug-sidecar\n"
+            "images:\n  - name: registry.example.com/acme/shop\n    newTag: v1.1.0\n"
+            "# end of the resources\n")}),
     "job-with-generate-name": Case(
         {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
          + GENERATED_JOB.format(name="seed")},
@@ -357,6 +381,8 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                     "containers", []):
                 item.get("env", []).sort(key=lambda e: e["name"])
     assert after == expected, log
+    for rel, whole in case.whole.items():
+        assert (repo.work / rel).read_text() == whole
     for rel, lines in case.texts.items():
         text = (repo.work / rel).read_text()
         for line in lines:
