@@ -622,6 +622,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
         if proven:
             break
     else:
+        _refuse_replaced_image(tree, found, target, after)
         raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                             f"needs (only {found.label}'s image and {target.release_env} may "
                             f"change); nothing was written. Render difference:\n"
@@ -632,6 +633,29 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
     return plan
+
+
+def _refuse_replaced_image(tree: Tree, found: Found, target: Target, after: list[Any]) -> None:
+    """The planned edit did not reach the rendered image: when a kustomize replacement sets it,
+    say so (its file:line, source object and field) and what to change."""
+    from gitops_release.replacements import image_replacements
+
+    rendered = _locate(after, found)
+    if rendered is not None and str(rendered.get("image", "")) == str(target.image):
+        return
+    found_here = image_replacements(tree, found)
+    if not found_here:
+        return
+    first = found_here[0]
+    raise ManifestError(
+        f"{tree.overlay}: {found.label} takes its image from "
+        + "; ".join(r.describe() for r in found_here)
+        + "; kustomize applies it after images: entries and patches, so the receiver's edit "
+        "does not change the rendered image, and it does not edit replacement sources; "
+        "nothing was written",
+        hint=f"Set the image with an images: entry or a patch in {tree.overlay} instead: remove "
+        f"{first.field_path} from the replacement's fieldPaths ({first.where}); or update "
+        f"{first.source} {first.field} yourself")
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,

@@ -68,6 +68,14 @@ GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {n
                  f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
 
 
+VERSIONS_CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n"
+                     f"  web: {REG}/web:v1.0.0\n")
+IMAGE_REPLACEMENT = ("replacements:\n  - source:\n      kind: ConfigMap\n      name: versions\n"
+                     "      fieldPath: data.web\n    targets:\n      - select:\n"
+                     "          kind: Deployment\n          name: web\n        fieldPaths:\n"
+                     "          - spec.template.spec.containers.[name=web].image\n")
+
+
 def _name(obj: dict[str, Any]) -> Any:
     return obj["metadata"].get("name", obj["metadata"].get("generateName"))
 
@@ -289,6 +297,33 @@ CASES: dict[str, Case] = {
             "resources:\n  - ../../base\n  # - ../../debug-sidecar\n"
             "images:\n  - name: registry.example.com/acme/shop\n    newTag: v1.1.0\n"
             "# end of the resources\n")}),
+    "image-from-a-replacement-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/kustomization.yaml": kustomization("resources:\n  - dep.yaml\n  - versions.yaml\n"
+                                               + IMAGE_REPLACEMENT)},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="r: Deployment/web container web takes its image from replacements: "
+              "(r/kustomization.yaml:7) copies ConfigMap/versions field data.web into "
+              "spec.template.spec.containers.[name=web].image"),
+    "image-from-a-replacement-file-of-a-generated-configmap-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/replace-web.yaml": IMAGE_REPLACEMENT.split("\n", 1)[1].replace("\n    ", "\n")[4:],
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\nconfigMapGenerator:\n  - name: versions\n"
+             f"    literals:\n      - web={REG}/web:v1.0.0\nreplacements:\n"
+             "  - path: replace-web.yaml\n")},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="(r/replace-web.yaml:1) copies ConfigMap/versions field data.web into "
+              "spec.template.spec.containers.[name=web].image"),
+    "images-entry-of-the-overlay-wins-over-a-base-replacement": Case(
+        {"r/base/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/base/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/base/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT),
+         "r/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
+        "r/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/overlays/dev/kustomization.yaml",), env_written=False),
     "job-with-generate-name": Case(
         {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
          + GENERATED_JOB.format(name="seed")},
