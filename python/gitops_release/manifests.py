@@ -66,6 +66,7 @@ class Target:
     helm_digest_key: str = ""
     helm_release_key: str = ""
     helm_registry_key: str = ""
+    helm_values_file: str = ""
     allow_repository_change: bool = False
 
 
