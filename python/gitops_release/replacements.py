@@ -3,9 +3,10 @@
 
 kustomize copies the source value into the target after the other transformers of the same
 kustomization, so an ``images:`` entry or a patch written in that kustomization (or below it)
-does not decide the rendered image. The render proof catches such an edit; this module names
-the replacement (its file and line), its source object and field, so that the error says where
-the image really comes from and what to change.
+does not decide the rendered image. The render proof catches such an edit; then the source
+field is the place, when it is a single resource inside the overlay holding the whole image (the
+proof then allows that field, and only it, to change as well); else the error names the
+replacement (its file and line), its source object and field, and what to change.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tree, read_file
+from gitops_release.discovery import SourceFile, Tree, read_file
 from gitops_release.errors import GitopsReleaseError
-from gitops_release.targets import Found, name_variants
+from gitops_release.targets import Found, dig, name_variants
 
 SEGMENT_RE = re.compile(r"\[[^\]]*\]|[^.\[]+")
 
@@ -31,6 +33,7 @@ class ImageReplacement:
     source: str  # Kind/name of the source object
     field: str  # the source's fieldPath
     field_path: str  # the target fieldPath that names the image
+    whole: bool = True  # the source value is copied whole (no delimiter/index options)
 
     def describe(self) -> str:
         return (f"replacements: ({self.where}) copies {self.source} field {self.field} into "
@@ -99,9 +102,59 @@ def image_replacements(tree: Tree, found: Found) -> list[ImageReplacement]:
         for target in y.iter_items(y.get(item, "targets")):
             if not _selects(y.get(target, "select"), found, prefixes, suffixes):
                 continue
+            whole = y.get(target, "options") is None and y.get(source, "options") is None
             for path in y.iter_items(y.get(target, "fieldPaths")):
                 text = y.scalar(path) or ""
                 if sets_image(text, found):
                     out.append(ImageReplacement(where, f"{kind or '?'}/{name or '?'}", field,
-                                                text))
+                                                text, whole))
     return out
+
+
+def source_field(tree: Tree, found: Found,
+                 replacement: ImageReplacement) -> tuple[SourceFile, int, tuple[str, ...]] | None:
+    """Where the receiver may write the image the replacement copies: the source object's field
+    in a resource file inside the overlay, holding the image that renders now, copied whole.
+    None when there is no such single place (a generator, a base shared by other overlays, a
+    field with list selectors, a part of a value)."""
+    kind, _, name = replacement.source.partition("/")
+    if not replacement.whole or "[" in replacement.field or "?" in (kind, name):
+        return None
+    path = tuple(replacement.field.split("."))
+    hits = []
+    for file in tree.files.values():
+        for d, doc in enumerate(file.parsed.docs):
+            if y.scalar(y.get(doc, "kind")) == kind and \
+                    y.scalar(y.get_path(doc, ("metadata", "name"))) == name:
+                hits.append((file, d, path, y.get_path(doc, path)))
+    if len(hits) != 1:
+        return None
+    file, d, path, node = hits[0]
+    if not file.inside or file.role != "resource" or y.scalar(node) != found.image:
+        return None
+    return file, d, path
+
+
+def with_source(render: list[Any], tree: Tree, replacement: ImageReplacement,
+                value: str) -> list[Any] | None:
+    """``render`` with the replacement's source field set to ``value`` (what the edit of the
+    source may change besides the target); None when the render holds no single source."""
+    kind, _, name = replacement.source.partition("/")
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    hits = [i for i, obj in enumerate(render) if isinstance(obj, dict) and obj.get("kind") == kind
+            and name in name_variants(str(dig(obj, ("metadata", "name"))), prefixes, suffixes)]
+    if len(hits) != 1:
+        return None
+    *parents, last = replacement.field.split(".")
+    copy = dict(render[hits[0]])
+    node = copy
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            return None
+        node[key] = node = dict(child)
+    if not isinstance(node.get(last), str):
+        return None
+    node[last] = value
+    return [*render[:hits[0]], copy, *render[hits[0] + 1:]]

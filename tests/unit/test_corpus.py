@@ -61,6 +61,7 @@ class Case:
     env_written: bool = True
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file: lines it must hold
     whole: dict[str, str] = field(default_factory=dict)  # file: its whole text after the deploy
+    also: tuple[tuple[str, str, str, str, str], ...] = ()  # kind, name, key, key, value it gets
 
 
 GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
@@ -297,15 +298,36 @@ CASES: dict[str, Case] = {
             "resources:\n  - ../../base\n  # - ../../debug-sidecar\n"
             "images:\n  - name: registry.example.com/acme/shop\n    newTag: v1.1.0\n"
             "# end of the resources\n")}),
-    "image-from-a-replacement-is-refused": Case(
+    "image-from-a-replacement-source-in-the-overlay": Case(
         {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
          "r/versions.yaml": VERSIONS_CONFIGMAP,
          "r/kustomization.yaml": kustomization("resources:\n  - dep.yaml\n  - versions.yaml\n"
                                                + IMAGE_REPLACEMENT)},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/versions.yaml", "r/dep.yaml"),
+        also=(("ConfigMap", "versions", "data", "web", f"{REG}/web:v1.1.0"),)),
+    "replacement-source-that-also-feeds-another-workload-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
+         + deployment("web-canary", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "          name: web\n", "").replace("[name=web]", "0"))},
         "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="r: Deployment/web container web takes its image from replacements: "
               "(r/kustomization.yaml:7) copies ConfigMap/versions field data.web into "
-              "spec.template.spec.containers.[name=web].image"),
+              "spec.template.spec.containers.0.image"),
+    "replacement-copying-a-part-of-the-source-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP.replace(f"{REG}/web:", ""),
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "        fieldPaths:", "        options: {delimiter: ':', index: 1}\n"
+                 "        fieldPaths:"))},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="remove spec.template.spec.containers.[name=web].image from the replacement's "
+              "fieldPaths (r/kustomization.yaml:7); or update ConfigMap/versions data.web "
+              "yourself"),
     "image-from-a-replacement-file-of-a-generated-configmap-is-refused": Case(
         {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
          "r/replace-web.yaml": IMAGE_REPLACEMENT.split("\n", 1)[1].replace("\n    ", "\n")[4:],
@@ -408,6 +430,10 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                             hit[0]["value"] = case.release
                         else:
                             envs.append({"name": "APP_RELEASEVERSION", "value": case.release})
+    for kind_, name_, key, sub, value in case.also:  # a replacement's source, set with it
+        for obj in expected:
+            if obj.get("kind") == kind_ and _name(obj) == name_:
+                obj[key][sub] = value
     assert _container(after, kind, rendered, container)["image"] == case.image
     for render in (after, expected):  # where a merge puts a new env var is kustomize's business
         _container(render, kind, rendered, container)  # (raises when absent)
