@@ -145,7 +145,7 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
     if base is None or chosen is base:
         plan = plan_values(tree, chosen, target, root)
         block = _find_block(_top(chosen), target, chosen.rel)
-        for item in _overrides([f for f in layered if f is not chosen], _block_paths(block)):
+        for item in _overrides(layered if chosen is base else [], _block_paths(block)):
             plan.notes.append(f"{item} overrides {chosen.rel}: the environments that layer "
                               "that file keep their image")
         return plan
