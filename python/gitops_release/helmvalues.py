@@ -10,9 +10,10 @@ left out and the summary says so. Quoting is kept unless a plain value would cha
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitops_release import yamledit as y
@@ -23,6 +24,9 @@ from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
+# values-prod.yaml, values.dev.yaml, prod-values.yaml: files an Argo CD Application
+# (helm.valueFiles) or a Flux HelmRelease (valuesFiles) layers over the chart's values.yaml
+LAYERED_RE = re.compile(r"(?i)(values[-._].+|.+[-._]values)\.ya?ml")
 
 
 @dataclass
@@ -44,6 +48,140 @@ def values_file(tree: Tree) -> SourceFile | None:
         if file is not None:
             return file
     return None
+
+
+def layered_files(tree: Tree) -> list[SourceFile]:
+    """The folder's values files that a GitOps controller may layer over ``values.yaml``."""
+    return [f for rel, f in sorted(tree.files.items())
+            if posixpath.dirname(rel) == tree.overlay and
+            LAYERED_RE.fullmatch(posixpath.basename(rel)) and
+            posixpath.basename(rel) not in VALUES_FILES]
+
+
+def _block_paths(block: Block) -> list[tuple[str, ...]]:
+    if block.string:
+        return [block.base]
+    return [(*block.base, key) for key in (block.repository, block.tag, block.registry,
+                                           block.digest) if key]
+
+
+def _sets(doc: y.Node, path: tuple[str, ...]) -> y.Node | None:
+    """The node of ``doc`` that decides ``path`` when ``doc`` is layered over another values
+    file: the value at ``path``, or a non-mapping on the way (Helm replaces the mapping)."""
+    node = doc
+    for i, key in enumerate(path):
+        node = y.get(node, key)
+        if node is None:
+            return None
+        if i < len(path) - 1 and y.node_kind(node) != "mapping":
+            return node
+    return node
+
+
+def _overrides(files: list[SourceFile], paths: list[tuple[str, ...]]) -> list[str]:
+    """'file key (line N)' for every key of ``paths`` that one of ``files`` sets."""
+    out = []
+    for file in files:
+        doc = file.parsed.docs[0] if file.parsed.docs else None
+        for path in paths:
+            node = _sets(doc, path) if y.node_kind(doc) == "mapping" else None
+            if node is not None:
+                out.append(f"{file.rel} {'.'.join(path)} (line {y.line_of(node)})")
+    return out
+
+
+def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | None:
+    """The plan of a folder's Helm values: ``values.yaml``, or the file ``helm-values-file``
+    names. Never ``values.yaml`` while a layered file of the folder (``values-prod.yaml``) sets
+    the same image keys without being chosen: which of them decides the image depends on the
+    environment's Argo CD ``helm.valueFiles`` / Flux ``valuesFiles``, which are not here.
+    None when the folder has no values file."""
+    base = values_file(tree)
+    layered = layered_files(tree)
+    if target.helm_values_file:
+        return _plan_chosen(tree, target, root, base, layered)
+    if base is None:
+        if layered:
+            raise ManifestError(
+                f"{tree.overlay} has no values.yaml but the values files "
+                f"{', '.join(f.rel for f in layered)}; which one the environment uses is set in "
+                "its Argo CD Application (helm.valueFiles) or Flux HelmRelease (valuesFiles)",
+                hint=f"Set helm-values-file to the one to edit, e.g. "
+                f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
+        return None
+    block = _find_block(_top(base), target, base.rel)
+    overridden = _overrides(layered, _block_paths(block))
+    if overridden:
+        files = sorted({o.split(" ", 1)[0] for o in overridden})
+        raise ManifestError(
+            f"{base.rel} holds the image, but {'; '.join(overridden)} also sets it: where an "
+            f"Argo CD Application (helm.valueFiles) or a Flux HelmRelease (valuesFiles) layers "
+            f"{' or '.join(files)} over values.yaml, that file decides the rendered image, so an "
+            "edit of values.yaml alone would deploy nothing there; nothing was written",
+            hint="Set helm-values-file to the file of the environment to deploy (e.g. "
+            f"helm-values-file: {posixpath.basename(files[0])}), or values.yaml for the "
+            "environments that use no override")
+    return plan_values(tree, base, target, root)
+
+
+def _top(file: SourceFile) -> y.Node:
+    if not file.parsed.docs or y.node_kind(file.parsed.docs[0]) != "mapping":
+        raise ManifestError(f"{file.rel} is not a YAML mapping")
+    return file.parsed.docs[0]
+
+
+def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None,
+                 layered: list[SourceFile]) -> OverlayPlan:
+    """Edit the values file the caller chose: values.yaml (noting the layered files that keep
+    their own tag), or a layered file that sets the image keys values.yaml holds."""
+    rel = posixpath.join(tree.overlay, target.helm_values_file)
+    chosen = tree.files.get(rel)
+    if chosen is None:
+        names = [posixpath.basename(f.rel) for f in ([base] if base else []) + layered]
+        raise ManifestError(f"{tree.overlay} has no values file {target.helm_values_file} "
+                            f"(values files here: {', '.join(names) or 'none'})",
+                            input_name="helm-values-file",
+                            hint="Name one of the folder's values files, relative to 'path'")
+    if base is None or chosen is base:
+        plan = plan_values(tree, chosen, target, root)
+        block = _find_block(_top(chosen), target, chosen.rel)
+        for item in _overrides(layered if chosen is base else [], _block_paths(block)):
+            plan.notes.append(f"{item} overrides {chosen.rel}: the environments that layer "
+                              "that file keep their image")
+        return plan
+    block = _find_block(_top(base), target, base.rel)
+    need = block.base if block.string else (*block.base, block.tag)
+    if y.node_kind(y.get_path(_top(chosen), need)) != "scalar":
+        missing = ".".join(need)
+        raise ManifestError(f"{chosen.rel} does not set {missing} as {base.rel} does, so "
+                            f"{base.rel} decides the image for every environment that layers "
+                            f"{posixpath.basename(chosen.rel)}; nothing was written",
+                            input_name="helm-values-file",
+                            hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up "
+                            f"to date), or set helm-values-file: {posixpath.basename(base.rel)}")
+    digest = (*block.base, block.digest)
+    pinned = y.get_path(_top(base), digest) if block.digest and not block.string else None
+    if y.scalar(pinned) and _sets(_top(chosen), digest) is None:
+        raise ManifestError(f"{base.rel} pins {'.'.join(digest)} (line {y.line_of(pinned)}) and "
+                            f"{chosen.rel} does not set it, so the environment would keep "
+                            "running that digest whatever the tag; nothing was written",
+                            hint=f"Add {'.'.join(digest)} to {chosen.rel} (deploys then keep it "
+                            f"up to date), or remove the pin from {base.rel}")
+    return plan_values(tree, chosen, _with_keys(target, block), root,
+                       fallback=y.get_path(_top(base), block.base))
+
+
+def _with_keys(target: Target, block: Block) -> Target:
+    """``target`` with ``block`` (found in values.yaml) as its helm-*-key settings, for a
+    layered file that holds only some of the block's keys."""
+    if block.string:
+        return target
+
+    def key(name: str) -> str:
+        return ".".join((*block.base, name)) if name else ""
+
+    return replace(target, helm_tag_key=key(block.tag), helm_image_key=key(block.repository),
+                   helm_registry_key=key(block.registry), helm_digest_key=key(block.digest))
 
 
 def _templates(root: Path, folder: str) -> str:
@@ -106,8 +244,11 @@ def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
 
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
-                base: tuple[y.PathKey, ...] = (), doc_index: int = 0) -> OverlayPlan:
-    """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``)."""
+                base: tuple[y.PathKey, ...] = (), doc_index: int = 0,
+                fallback: y.Node | None = None) -> OverlayPlan:
+    """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``);
+    ``fallback``: the image block of the values.yaml that ``file`` is layered over (its
+    repository and registry count where ``file`` sets none)."""
     shown = file.rel
     parsed = file.parsed
     if not parsed.docs or y.node_kind(parsed.docs[doc_index]) != "mapping":
@@ -147,7 +288,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
             if edit:
                 edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
     else:
-        _block_edits(plan, tree, root, parsed, mapping, block, target, shown, setkey)
+        _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -183,11 +324,16 @@ def _check_repository(plan: OverlayPlan, current: object, target: Target, shown:
                                "unless the policy allows it")
 
 
-def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, parsed: y.Parsed, mapping: y.Node,
+def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
                  block: Block, target: Target, shown: str,
                  setkey: Callable[[str, str, str], None]) -> None:
-    repo = y.scalar(y.get(mapping, block.repository)) if block.repository else None
-    registry = y.scalar(y.get(mapping, block.registry)) if block.registry else None
+    mapping, fallback = mappings
+
+    def read(key: str) -> str | None:
+        node = y.get(mapping, key)
+        return y.scalar(node if node is not None else y.get(fallback, key)) if key else None
+
+    repo, registry = read(block.repository), read(block.registry)
     tag_node = y.get(mapping, block.tag)
     tag = y.scalar(tag_node) if tag_node is not None else None
     full = f"{registry}/{repo}" if registry and repo else repo

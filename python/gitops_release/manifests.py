@@ -30,8 +30,8 @@ from gitops_release.targets import (
     Found,
     Wanted,
     containers_of,
-    dig,
     name_variants,
+    object_name,
     parsed_image,
     select,
 )
@@ -66,6 +66,7 @@ class Target:
     helm_digest_key: str = ""
     helm_release_key: str = ""
     helm_registry_key: str = ""
+    helm_values_file: str = ""
     allow_repository_change: bool = False
 
 
@@ -192,6 +193,8 @@ def _entry_edits(file: SourceFile, path: tuple[y.PathKey, ...], entry: Any, name
 
 def _doc_matches(doc: Any, found: Found, tree: Tree) -> bool:
     kind, name = y.scalar(y.get(doc, "kind")), y.scalar(y.get_path(doc, ("metadata", "name")))
+    if name is None and found.generated:
+        name = y.scalar(y.get_path(doc, ("metadata", "generateName")))
     prefixes = [k.name_prefix for k in tree.kustomizations]
     suffixes = [k.name_suffix for k in tree.kustomizations]
     return kind == found.kind and name is not None and \
@@ -391,7 +394,7 @@ class Renderer:
 def _locate(render: list[Any], found: Found) -> dict[str, Any] | None:
     for obj in render:
         if isinstance(obj, dict) and obj.get("kind") == found.kind and \
-                dig(obj, ("metadata", "name")) == found.name:
+                object_name(obj) == found.name:
             for name, _image, init, container in containers_of(obj):
                 if name == found.container and init == found.init:
                     return container
@@ -461,7 +464,7 @@ def _diff(before: list[Any], after: list[Any]) -> str:
 def _target_index(render: list[Any], found: Found) -> int | None:
     for index, obj in enumerate(render):
         if isinstance(obj, dict) and obj.get("kind") == found.kind and \
-                dig(obj, ("metadata", "name")) == found.name:
+                object_name(obj) == found.name:
             return index
     return None
 
@@ -620,16 +623,63 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
         if proven:
             break
     else:
-        raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
-                            f"needs (only {found.label}'s image and {target.release_env} may "
-                            f"change); nothing was written. Render difference:\n"
-                            f"{_diff(expected, after)}",
-                            hint="Set 'workload'/'container', or give the target its own "
-                            "images: entry in the overlay")
+        edits, texts = _through_replacement(renderer, (before, after, expected), found, target,
+                                            env_place, env_values, plan)
     plan.proof = f"{renderer.proof} ({renderer.count} renders)"
     plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
     return plan
+
+
+def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any], list[Any]],
+                         found: Found, target: Target, env_place: Place | None,
+                         env_values: list[str], plan: OverlayPlan) -> tuple[Edits, dict[str, str]]:
+    """The planned edit did not render as needed. When a kustomize replacement copies the
+    image from a source field inside the overlay, edit that field, proven by render (the source
+    field may change too); else refuse naming the replacement, or show the render difference."""
+    from gitops_release.replacements import image_replacements, source_field, with_source
+
+    tree = renderer.tree
+    before, after, expected = renders
+    rendered = _locate(after, found)
+    replaced = [] if rendered is not None and str(rendered.get("image", "")) == \
+        str(target.image) else image_replacements(tree, found)
+    source = source_field(tree, found, replaced[0]) if len(replaced) == 1 else None
+    allowed = with_source(before, tree, replaced[0], str(target.image)) if source else None
+    if source is not None and allowed is not None:
+        file, d, path = source
+
+        def edit(value: str) -> Edits:
+            return _set(file, d, path, value, f"the replacement source {replaced[0].source}")
+
+        place = Place(file, d, path, "source", f"{file.rel} ({replaced[0].source} "
+                      f"{replaced[0].field}, the source of {replaced[0].where})", edit)
+        plan.places = []
+        edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
+        texts = _apply(tree, edits)
+        after = renderer(texts)
+        proven, expected = _proven(allowed, after, found, target.image, target.release_env,
+                                   target.release, env_planned)
+        if proven:
+            return edits, texts
+    if replaced:
+        first = replaced[0]
+        raise ManifestError(
+            f"{tree.overlay}: {found.label} takes its image from "
+            + "; ".join(r.describe() for r in replaced)
+            + "; kustomize applies it after images: entries and patches, and the receiver "
+            "edits a replacement's source only where it is one field of a resource inside the "
+            "overlay, holding the whole image, that changes the target alone; nothing was "
+            "written",
+            hint=f"Set the image with an images: entry or a patch in {tree.overlay} instead: "
+            f"remove {first.field_path} from the replacement's fieldPaths ({first.where}); or "
+            f"update {first.source} {first.field} yourself")
+    raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
+                        f"needs (only {found.label}'s image and {target.release_env} may "
+                        f"change); nothing was written. Render difference:\n"
+                        f"{_diff(expected, after)}",
+                        hint="Set 'workload'/'container', or give the target its own "
+                        "images: entry in the overlay")
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,

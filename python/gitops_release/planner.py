@@ -11,7 +11,7 @@ from gitops_release import yamledit as y
 from gitops_release.clock import now_utc
 from gitops_release.discovery import Tracked, discover
 from gitops_release.errors import ManifestError
-from gitops_release.helmvalues import plan_helmrelease, plan_values, values_file
+from gitops_release.helmvalues import plan_folder_values, plan_helmrelease
 from gitops_release.manifests import (
     OutsideOverlayError,
     OverlayPlan,
@@ -43,9 +43,9 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
         return plan_helmrelease(tree, target, root)
     if tree.kustomization is not None or workloads:
         return plan_workload(tree, target, kinds, new_entry=not builds_on)
-    values = values_file(tree)
+    values = plan_folder_values(tree, target, root)
     if values is not None:
-        return plan_values(tree, values, target, root)
+        return values
     raise ManifestError(f"{folder} has nothing to update: no {'/'.join(kinds)} in its YAML files, "
                         "no kustomization.yaml and no values.yaml",
                         hint="Point 'path' at the overlay folder of the app, or send the other "
@@ -61,7 +61,8 @@ def apply_settings(target: Target, policy: Policy, path: str) -> Target:
               "release_env": settings.release_env, "helm_image_key": settings.helm_image_key,
               "helm_tag_key": settings.helm_tag_key, "helm_digest_key": settings.helm_digest_key,
               "helm_release_key": settings.helm_release_key,
-              "helm_registry_key": settings.helm_registry_key}
+              "helm_registry_key": settings.helm_registry_key,
+              "helm_values_file": settings.helm_values_file}
     chosen: dict[str, object] = {key: value for key, value in fields.items() if value is not None}
     if app is not None and app.images is not None:
         chosen["allow_repository_change"] = True

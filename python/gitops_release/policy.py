@@ -99,6 +99,7 @@ class TargetSettings:
     helm_digest_key: str | None = None
     helm_release_key: str | None = None
     helm_registry_key: str | None = None
+    helm_values_file: str | None = None
     max_attempts: int | None = None
     write_mode: str = "push"
     app_rule: str = ""  # file:line of the app rule that applied, "" when none

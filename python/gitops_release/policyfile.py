@@ -38,6 +38,7 @@ NAME_GLOB_RE = re.compile(r"[A-Za-z0-9_.*?-]+", re.ASCII)
 OVERLAY_PATH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*", re.ASCII)
 CONTAINER_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 WORKLOAD_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
+VALUES_FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.ya?ml", re.ASCII)
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}", re.ASCII)
 VERSION_RE = re.compile(r"[\w][\w.+-]{0,127}", re.ASCII)
@@ -169,9 +170,14 @@ def _target(r: Reader, node: Any, where: str) -> TargetSettings:
     if "max-attempts" in keys:
         values["max_attempts"] = r.integer(keys["max-attempts"], f"{where}.max-attempts", 1, 20)
     if "helm" in keys:
-        helm_keys = ("image-key", "tag-key", "digest-key", "release-key", "registry-key")
+        helm_keys = ("image-key", "tag-key", "digest-key", "release-key", "registry-key",
+                     "values-file")
         helm = r.mapping(keys["helm"], f"{where}.helm", helm_keys) or {}
         for key, value in helm.items():
+            if key == "values-file":
+                values["helm_values_file"] = r.string(value, f"{where}.helm.{key}", VALUES_FILE_RE,
+                                                      "a values file name such as values-prod.yaml")
+                continue
             values["helm_" + key[:-4].replace("-", "_") + "_key"] = r.string(
                 value, f"{where}.helm.{key}", KEY_RE, "a dotted key such as image.tag")
     return TargetSettings(**{k: v for k, v in values.items() if v is not None})

@@ -52,6 +52,7 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
 CONTAINER_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 WORKLOAD_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}", re.ASCII)
+VALUES_FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.ya?ml", re.ASCII)
 KINDS = {"new-image": KIND_GROUPS["workloads"], "new-job-image": KIND_GROUPS["jobs"]}
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
@@ -114,6 +115,9 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
         InputSpec("helm-digest-key", "values.yaml key of the image digest (written when the key "
                   "exists or the chart reads it; empty: digest beside the tag)"),
         InputSpec("helm-release-key", "values.yaml key for the release (empty: not written)"),
+        InputSpec("helm-values-file", "Values file to edit, in the path folder, e.g. "
+                  "values-prod.yaml (empty: values.yaml, refused when a values-*.yaml there "
+                  "sets the same image keys)"),
     )
 
 
@@ -181,6 +185,12 @@ def _source_trailers(source: Source | None) -> tuple[tuple[str, str], ...]:
     return tuple((names[key], str(value)) for key, value in items if key in names)
 
 
+def _values_file(raw: str) -> str:
+    value = raw.strip()
+    return _match(VALUES_FILE_RE, "helm-values-file", value, "the name of a values file in the "
+                  "path folder, e.g. values-prod.yaml") if value else ""
+
+
 def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
     image = _image(raw)
     release = validate_release(raw["release"].strip(), "release")
@@ -204,7 +214,8 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
                     helm_image_key=keys["helm-image-key"], helm_tag_key=keys["helm-tag-key"],
                     helm_registry_key=keys["helm-registry-key"],
                     helm_digest_key=keys["helm-digest-key"],
-                    helm_release_key=keys["helm-release-key"])
+                    helm_release_key=keys["helm-release-key"],
+                    helm_values_file=_values_file(raw.get("helm-values-file", "")))
     path = raw["path"].strip()
     validate_path(path, "path")
     check_relative(path, "path")

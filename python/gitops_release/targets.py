@@ -28,14 +28,16 @@ class Found:
 
     index: int  # position of its object in the render
     kind: str
-    name: str  # rendered metadata.name
+    name: str  # rendered metadata.name, else metadata.generateName (then ``generated``)
     container: str
     init: bool
     image: str
+    generated: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.kind}/{self.name} container {self.container}"
+        named = f"{self.name} (generateName)" if self.generated else self.name
+        return f"{self.kind}/{named} container {self.container}"
 
 
 def dig(obj: Any, path: Sequence[str | int]) -> Any:
@@ -47,6 +49,30 @@ def dig(obj: Any, path: Sequence[str | int]) -> Any:
         if obj is None:
             return None
     return obj
+
+
+def object_name(obj: Any) -> str:
+    """``metadata.name``, else ``metadata.generateName`` (a Job created with a generated name:
+    the API server appends a random suffix); '' when it has neither."""
+    name = dig(obj, ("metadata", "name"))
+    if name is None:
+        name = dig(obj, ("metadata", "generateName"))
+    return "" if name is None else str(name)
+
+
+def generated(obj: Any) -> bool:
+    return dig(obj, ("metadata", "name")) is None and \
+        dig(obj, ("metadata", "generateName")) is not None
+
+
+def object_names(obj: Any, prefixes: Sequence[str], suffixes: Sequence[str]) -> set[str]:
+    """The names ``obj`` answers to: its name without namePrefix/nameSuffix; a generateName
+    also without its trailing '-' (``migrate-`` is the app ``migrate``)."""
+    name = object_name(obj)
+    names = name_variants(name, prefixes, suffixes)
+    if generated(obj) and name.rstrip("-"):
+        names |= name_variants(name.rstrip("-"), prefixes, suffixes)
+    return names
 
 
 def pod_spec(obj: Any) -> Any:
@@ -98,8 +124,8 @@ class Wanted:
 
 
 def _candidates_text(render: Sequence[Any], kinds: Sequence[str]) -> str:
-    items = [f"{o['kind']}/{dig(o, ('metadata', 'name'))} container {c[0]} ({c[1] or 'no image'})"
-             for o in render if isinstance(o, dict) and o.get("kind") in kinds
+    items = [f"{_found(i, o, c).label} ({c[1] or 'no image'})"
+             for i, o in enumerate(render) if isinstance(o, dict) and o.get("kind") in kinds
              for c in containers_of(o)]
     return "; ".join(items[:12]) + (" …" if len(items) > 12 else "") if items else "none"
 
@@ -116,7 +142,7 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                             "new-job-image for CronJob/Job)")
 
     def named(obj: Any, wanted: str) -> bool:
-        return wanted in name_variants(str(dig(obj, ("metadata", "name"))), prefixes, suffixes)
+        return wanted in object_names(obj, prefixes, suffixes)
 
     by_name = False
     if want.workload:
@@ -132,7 +158,7 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
         by_name = True
     seen: dict[tuple[str, str], int] = {}
     for _, obj in workloads:
-        key = (str(obj.get("kind")), str(dig(obj, ("metadata", "name"))))
+        key = (str(obj.get("kind")), object_name(obj))
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
             raise ManifestError(f"{shown} renders {key[0]}/{key[1]} twice",
@@ -141,7 +167,7 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
     if by_name and not want.workload and len(found) == 1 and not want.container and \
             not same_repository(repository(found[0].image) or "", want.repository):
         # the workload named like the app runs another program: look for the app's image
-        others = [Found(i, str(o["kind"]), str(dig(o, ("metadata", "name"))), c[0], c[2], c[1])
+        others = [_found(i, o, c)
                   for i, o in enumerate(render) if isinstance(o, dict) and o.get("kind") in want.kinds
                   for c in containers_of(o)
                   if not c[2] and same_repository(repository(c[1]) or "", want.repository)]
@@ -165,10 +191,12 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                         hint="Set 'workload' (and 'container') to pick one")
 
 
-def _containers(workloads: list[tuple[int, Any]], want: Wanted, by_name: bool) -> list[Found]:
-    def found(i: int, o: Any, c: tuple[str, str, bool, Any]) -> Found:
-        return Found(i, str(o["kind"]), str(dig(o, ("metadata", "name"))), c[0], c[2], c[1])
+def _found(i: int, o: Any, c: tuple[str, str, bool, Any]) -> Found:
+    return Found(i, str(o["kind"]), object_name(o), c[0], c[2], c[1], generated(o))
 
+
+def _containers(workloads: list[tuple[int, Any]], want: Wanted, by_name: bool) -> list[Found]:
+    found = _found
     every = [(i, o, c) for i, o in workloads for c in containers_of(o)]
     if want.container:
         return [found(i, o, c) for i, o, c in every if c[0] == want.container]

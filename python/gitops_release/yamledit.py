@@ -615,22 +615,24 @@ def end_of_entry(parsed: Parsed, node: Node) -> int:
     return len(text) if newline < 0 else newline + 1
 
 
-def _block_lines(value: object, indent: int, nl: str) -> list[str]:
-    """``value`` (str, list of dicts, dict) as block YAML lines at ``indent``."""
+def _block_lines(value: object, indent: int, nl: str, dash_offset: int = 2) -> list[str]:
+    """``value`` (str, list of dicts, dict) as block YAML lines at ``indent``; a list under a
+    key has its ``-`` ``dash_offset`` columns right of the key (2, or 0: ``key:\n- item``)."""
     pad = " " * indent
     if isinstance(value, dict):
         lines: list[str] = []
         for key, item in value.items():
             if isinstance(item, (dict, list)):
                 lines.append(f"{pad}{key}:{nl}")
-                lines += _block_lines(item, indent + 2, nl)
+                offset = dash_offset if isinstance(item, list) else 2
+                lines += _block_lines(item, indent + offset, nl, dash_offset)
             else:
                 lines.append(f"{pad}{key}: {format_scalar(str(item), None)}{nl}")
         return lines
     if isinstance(value, list):
         lines = []
         for item in value:
-            inner = _block_lines(item, indent + 2, nl)
+            inner = _block_lines(item, indent + 2, nl, dash_offset)
             inner[0] = pad + "- " + inner[0][indent + 2:]
             lines += inner
         return lines
@@ -667,12 +669,46 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
         raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is empty",
                             hint=f"Add {key} to it by hand once")
     column = int(mapping.value[0][0].start_mark.column)
-    at = end_of_entry(parsed, mapping)
-    lines = _block_lines({key: value}, column, nl)
+    offset = _dash_offset(text, mapping)
+    last = mapping.value[-1][1]
+    items = offset == 0 and node_kind(last) == "sequence" and not is_flow(last)
+    at = _after_own_comments(text, end_of_entry(parsed, mapping), column, items)
+    lines = _block_lines({key: value}, column, nl, offset)
     body = "".join(lines)
     if at == len(text) and text and not text.endswith("\n"):
         body = nl + body
     return Edit(at, at, body)
+
+
+def _after_own_comments(text: str, at: int, column: int, items: bool = False) -> int:
+    """``at`` moved past the comment lines right after it that are indented deeper than
+    ``column``: they belong to the entry that ends at ``at`` (a commented-out list item, a note
+    on its last value); with ``items`` (the entry is a list whose ``-`` sits at ``column``), so
+    do commented-out items ``# - x`` at ``column``. A blank line or another comment at
+    ``column`` or left of it stays after what is added: a trailing comment block of the mapping
+    or of the file."""
+    while at < len(text):
+        newline = text.find("\n", at)
+        end = len(text) if newline < 0 else newline + 1
+        line = text[at:end]
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        item = items and indent == column and body[1:].lstrip(" ").startswith("- ")
+        if not body.startswith("#") or (indent <= column and not item):
+            break
+        at = end
+    return at
+
+
+def _dash_offset(text: str, mapping: Node) -> int:
+    """How this mapping's block lists sit under their keys: the ``-`` 2 columns right of the
+    key (``key:\n  - item``, the default) or under it (``key:\n- item``, as kustomize writes)."""
+    for key, value in mapping.value:
+        if node_kind(value) == "sequence" and not is_flow(value) and value.value:
+            dash = dash_column(text, value.value[0])
+            if dash is not None:
+                return 0 if dash == int(key.start_mark.column) else 2
+    return 2
 
 
 def is_empty(node: Node | None) -> bool:

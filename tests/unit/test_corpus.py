@@ -60,6 +60,25 @@ class Case:
     written: tuple[str, ...] = ()  # files the deploy must change
     env_written: bool = True
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file: lines it must hold
+    whole: dict[str, str] = field(default_factory=dict)  # file: its whole text after the deploy
+    also: tuple[tuple[str, str, str, str, str], ...] = ()  # kind, name, key, key, value it gets
+
+
+GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
+                 "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
+                 f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
+
+
+VERSIONS_CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n"
+                     f"  web: {REG}/web:v1.0.0\n")
+IMAGE_REPLACEMENT = ("replacements:\n  - source:\n      kind: ConfigMap\n      name: versions\n"
+                     "      fieldPath: data.web\n    targets:\n      - select:\n"
+                     "          kind: Deployment\n          name: web\n        fieldPaths:\n"
+                     "          - spec.template.spec.containers.[name=web].image\n")
+
+
+def _name(obj: dict[str, Any]) -> Any:
+    return obj["metadata"].get("name", obj["metadata"].get("generateName"))
 
 
 SHARED_BASE = {
@@ -256,6 +275,93 @@ CASES: dict[str, Case] = {
         {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env: # none yet\n"},
         "n", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("n/web.yaml",)),
+    "new-images-entry-before-the-trailing-comments": Case(
+        {**SHARED_BASE, "apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n- ../../base\n# - ../../debug-sidecar\nnamePrefix: dev-\n"
+            "commonLabels:\n  env: dev\n  # team: shop\n\n"
+            "# Images are set by gitops-release.\n# Owner: team-shop\n")},
+        "apps/shop/overlays/dev", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
+        ("Deployment", "dev-shop", "shop"), written=("apps/shop/overlays/dev/kustomization.yaml",),
+        env_written=False,
+        whole={"apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n- ../../base\n# - ../../debug-sidecar\nnamePrefix: dev-\n"
+            "commonLabels:\n  env: dev\n  # team: shop\n"
+            "images:\n- name: registry.example.com/acme/shop\n  newTag: v1.1.0\n\n"
+            "# Images are set by gitops-release.\n# Owner: team-shop\n")}),
+    "new-images-entry-keeps-a-commented-out-resource-in-its-list": Case(
+        {**SHARED_BASE, "apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  # - ../../debug-sidecar\n# end of the resources\n")},
+        "apps/shop/overlays/dev", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
+        ("Deployment", "shop", "shop"), written=("apps/shop/overlays/dev/kustomization.yaml",),
+        env_written=False,
+        whole={"apps/shop/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  # - ../../debug-sidecar\n"
+            "images:\n  - name: registry.example.com/acme/shop\n    newTag: v1.1.0\n"
+            "# end of the resources\n")}),
+    "image-from-a-replacement-source-in-the-overlay": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/kustomization.yaml": kustomization("resources:\n  - dep.yaml\n  - versions.yaml\n"
+                                               + IMAGE_REPLACEMENT)},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/versions.yaml", "r/dep.yaml"),
+        also=(("ConfigMap", "versions", "data", "web", f"{REG}/web:v1.1.0"),)),
+    "replacement-source-that-also-feeds-another-workload-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
+         + deployment("web-canary", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "          name: web\n", "").replace("[name=web]", "0"))},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="r: Deployment/web container web takes its image from replacements: "
+              "(r/kustomization.yaml:7) copies ConfigMap/versions field data.web into "
+              "spec.template.spec.containers.0.image"),
+    "replacement-copying-a-part-of-the-source-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP.replace(f"{REG}/web:", ""),
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "        fieldPaths:", "        options: {delimiter: ':', index: 1}\n"
+                 "        fieldPaths:"))},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="remove spec.template.spec.containers.[name=web].image from the replacement's "
+              "fieldPaths (r/kustomization.yaml:7); or update ConfigMap/versions data.web "
+              "yourself"),
+    "image-from-a-replacement-file-of-a-generated-configmap-is-refused": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/replace-web.yaml": IMAGE_REPLACEMENT.split("\n", 1)[1].replace("\n    ", "\n")[4:],
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\nconfigMapGenerator:\n  - name: versions\n"
+             f"    literals:\n      - web={REG}/web:v1.0.0\nreplacements:\n"
+             "  - path: replace-web.yaml\n")},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="(r/replace-web.yaml:1) copies ConfigMap/versions field data.web into "
+              "spec.template.spec.containers.[name=web].image"),
+    "images-entry-of-the-overlay-wins-over-a-base-replacement": Case(
+        {"r/base/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/base/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/base/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT),
+         "r/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
+        "r/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/overlays/dev/kustomization.yaml",), env_written=False),
+    "job-with-generate-name": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed")},
+        "jobs", f"{REG}/migrate:v1.1.0", "migrate@v1.1.0", ("Job", "migrate-", "main"),
+        command="cronjob-update", written=("jobs/jobs.yaml",)),
+    "generate-name-picked-by-workload": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed").replace("/seed:", "/migrate:")},
+        "jobs", f"{REG}/migrate:v1.1.0", "db@v1.1.0", ("Job", "seed-", "main"),
+        command="cronjob-update", extra=("--workload", "seed"), written=("jobs/jobs.yaml",)),
+    "generate-name-candidates-are-listed": Case(
+        {"jobs/jobs.yaml": GENERATED_JOB.format(name="migrate") + "---\n"
+         + GENERATED_JOB.format(name="seed").replace("/seed:", "/migrate:")},
+        "jobs", f"{REG}/migrate:v1.1.0", "db@v1.1.0", command="cronjob-update",
+        error="has several candidates for 'db': Job/migrate- (generateName) container main; "
+              "Job/seed- (generateName) container main. Set 'workload'"),
 }
 
 
@@ -272,7 +378,7 @@ def _render(folder: Path) -> list[Any]:
 
 def _container(render: list[Any], kind: str, name: str, container: str) -> dict[str, Any]:
     for obj in render:
-        if obj.get("kind") == kind and obj["metadata"]["name"] == name:
+        if obj.get("kind") == kind and _name(obj) == name:
             spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
             for item in spec["template"]["spec"]["containers"]:
                 if item["name"] == container:
@@ -312,7 +418,7 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     kind, rendered, container = case.target
     expected = copy.deepcopy(before)
     for obj in expected:  # the one change the deploy may make
-        if obj.get("kind") == kind and obj["metadata"]["name"] == rendered:
+        if obj.get("kind") == kind and _name(obj) == rendered:
             spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
             for item in spec["template"]["spec"]["containers"]:
                 if item["name"] == container:
@@ -324,6 +430,10 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                             hit[0]["value"] = case.release
                         else:
                             envs.append({"name": "APP_RELEASEVERSION", "value": case.release})
+    for kind_, name_, key, sub, value in case.also:  # a replacement's source, set with it
+        for obj in expected:
+            if obj.get("kind") == kind_ and _name(obj) == name_:
+                obj[key][sub] = value
     assert _container(after, kind, rendered, container)["image"] == case.image
     for render in (after, expected):  # where a merge puts a new env var is kustomize's business
         _container(render, kind, rendered, container)  # (raises when absent)
@@ -332,6 +442,8 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                     "containers", []):
                 item.get("env", []).sort(key=lambda e: e["name"])
     assert after == expected, log
+    for rel, whole in case.whole.items():
+        assert (repo.work / rel).read_text() == whole
     for rel, lines in case.texts.items():
         text = (repo.work / rel).read_text()
         for line in lines:

@@ -76,11 +76,28 @@ def test_set_refuses_a_block_scalar() -> None:
     ("e:\n  k: v", ("e",), "e:\n  k: v\n  digest: sha256:x\n"),
     ("e:\n  k: [a, b]  # trailing\n  # a comment\nf: 1\n", ("e",),
      "e:\n  k: [a, b]  # trailing\n  digest: sha256:x\n  # a comment\nf: 1\n"),
+    ("a:\n  k: v\n    # note on v\n  # last entry's own\n# trailing\n", ("a",),
+     "a:\n  k: v\n    # note on v\n  digest: sha256:x\n  # last entry's own\n# trailing\n"),
+    ("r:\n  - a\n  # - b\n\n# trailing\n", (),
+     "r:\n  - a\n  # - b\ndigest: sha256:x\n\n# trailing\n"),
+    ("r:\n- a\n# - b\n#   - c\n# trailing", (),
+     "r:\n- a\n# - b\n#   - c\ndigest: sha256:x\n# trailing"),
 ], ids=["after-multiline-flow-list", "after-keep-block-scalar", "after-clip-block-scalar",
-        "flow-mapping", "no-final-newline", "after-flow-with-comment"])
+        "flow-mapping", "no-final-newline", "after-flow-with-comment",
+        "deeper-comment-stays-with-its-entry", "commented-item-stays-in-its-list",
+        "commented-item-of-a-list-at-the-key-column"])
 def test_add_key_lands_after_the_last_entry(text: str, path: tuple[y.PathKey, ...],
                                             expected: str) -> None:
     assert _add(text, path, "digest", "sha256:x") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: 1\nr:\n- x\n", "a: 1\nr:\n- x\nimages:\n- name: web\n  newTag: v\n"),
+    ("a: 1\nr:\n  - x\n", "a: 1\nr:\n  - x\nimages:\n  - name: web\n    newTag: v\n"),
+    ("a: 1\n", "a: 1\nimages:\n  - name: web\n    newTag: v\n"),
+], ids=["dash-under-the-key", "dash-indented", "no-list-to-follow"])
+def test_a_new_list_follows_the_files_list_style(text: str, expected: str) -> None:
+    assert _add(text, (), "images", [{"name": "web", "newTag": "v"}]) == expected
 
 
 def test_append_env_item_in_the_lists_style() -> None:
