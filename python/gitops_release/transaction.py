@@ -69,7 +69,7 @@ class Transaction:
     def _begin(self) -> None:
         self._recover()
         self.head = self.git.rev("HEAD")
-        self._save()  # first: even `git status` takes index.lock, and a kill can leave it
+        self._save()  # first: the next git command may take index.lock, and a kill can leave it
         try:
             self.git.wait_for_index_lock()
         except BaseException:
