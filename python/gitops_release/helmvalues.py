@@ -257,6 +257,13 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     block = _find_block(values, target, shown)
     mapping_path = (*base, *block.base)
     mapping = y.get_path(parsed.docs[doc_index], mapping_path)
+    if mapping is None or (not block.string and y.node_kind(mapping) != "mapping"):
+        dotted = ".".join(str(key) for key in mapping_path)
+        raise ManifestError(f"{shown} has no mapping {dotted} to write the image keys into "
+                            "(the chart's values come from elsewhere, e.g. a base this file "
+                            "patches)", input_name="helm-tag-key",
+                            hint=f"Add {dotted}: with the image keys to {shown}, or point "
+                            "helm-tag-key/helm-image-key at keys this file sets")
     plan = OverlayPlan(tree.overlay, target=f"{shown} {'.'.join(block.base) or '(top)'}")
     edits: list[tuple[y.Edit, y.Intent]] = []
 

@@ -21,6 +21,7 @@ from gitops_release.manifests import (
 )
 from gitops_release.payload import Source
 from gitops_release.policy import DeployRequest, Policy, Running
+from gitops_release.targets import other_event
 
 
 def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
@@ -48,8 +49,8 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
         return values
     raise ManifestError(f"{folder} has nothing to update: no {'/'.join(kinds)} in its YAML files, "
                         "no kustomization.yaml and no values.yaml",
-                        hint="Point 'path' at the overlay folder of the app, or send the other "
-                        "event type (new-job-image for CronJob/Job)")
+                        hint=f"Point 'path' at the overlay folder of the app, or "
+                        f"{other_event(kinds)}")
 
 
 def apply_settings(target: Target, policy: Policy, path: str) -> Target:

@@ -137,9 +137,7 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                  if isinstance(o, dict) and o.get("kind") in want.kinds]
     if not workloads:
         raise ManifestError(f"{shown} renders no {'/'.join(want.kinds)}",
-                            hint="Point 'path' at the overlay of the app, or send the other "
-                            "event type (new-image for Deployment/StatefulSet/DaemonSet/Rollout, "
-                            "new-job-image for CronJob/Job)")
+                            hint=f"Point 'path' at the overlay of the app, or {other_event(want.kinds)}")
 
     def named(obj: Any, wanted: str) -> bool:
         return wanted in object_names(obj, prefixes, suffixes)
@@ -175,7 +173,7 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
             found = others
     if len(found) == 1:
         return found[0]
-    if len(found) > 1 and len({(f.kind, f.name) for f in found}) == 1:
+    if len(found) > 1 and len({(f.kind, f.name, f.container, f.init) for f in found}) == 1:
         raise ManifestError(f"{shown}: {found[0].kind}/{found[0].name} has {len(found)} "
                             f"containers named {found[0].container!r}",
                             hint="Container names must be unique within a pod")
@@ -189,6 +187,13 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
     raise ManifestError(f"{shown} has several candidates for {want.app!r}: "
                         + "; ".join(f.label for f in found),
                         hint="Set 'workload' (and 'container') to pick one")
+
+
+def other_event(kinds: Sequence[str]) -> str:
+    """How to deploy the kinds a command does not update: the other event and command."""
+    if set(kinds) <= set(KINDS["jobs"]):
+        return ("send new-image (image-update) for " + "/".join(KINDS["workloads"]))
+    return "send new-job-image (cronjob-update) for " + "/".join(KINDS["jobs"])
 
 
 def _found(i: int, o: Any, c: tuple[str, str, bool, Any]) -> Found:

@@ -1,0 +1,88 @@
+"""What the receiver says when it cannot deploy: no traceback, the right input, the right event.
+Each shape was met in a public config repo (a Flux HelmRelease patched per environment, a
+StatefulSet of three containers running one image, a plain folder sent to cronjob-update)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness.cli import run_cli
+from tests.harness.gitrepo import GitRepo, make_repo
+from tests.unit.test_corpus import deployment
+from tests.unit.test_helm_values import HELMRELEASE
+
+REDIS = "public.ecr.aws/docker/library/redis"
+
+
+def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
+    template = tmp_path / "template"
+    for rel, text in files.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    return make_repo(tmp_path / "repos", "acme", "config", template)
+
+
+def _refused_cleanly(repo: GitRepo, code: int, log: str) -> None:
+    assert code == 1, log
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert repo.git("status", "--porcelain") == ""
+    assert repo.git("log", "--format=%s") == "Initial commit\n"
+
+
+def test_helm_keys_the_overlays_patch_does_not_hold_are_named_not_a_traceback(
+        tmp_path: Path) -> None:
+    """The base HelmRelease sets redis.repository/tag; the production patch sets other values
+    only: the keys cannot be written into the patch, and the error says what to add."""
+    repo = _repo(tmp_path, {
+        "apps/base/podinfo/kustomization.yaml": "resources:\n  - release.yaml\n",
+        "apps/base/podinfo/release.yaml": HELMRELEASE + (
+            f"  values:\n    redis:\n      enabled: true\n      repository: {REDIS}\n"
+            "      tag: 8.6.2\n"),
+        "apps/production/kustomization.yaml":
+            "resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n"
+            "    target:\n      kind: HelmRelease\n",
+        "apps/production/podinfo-values.yaml":
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+            "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis@8.6.3",
+        "--path", "apps/production", "--push", "false",
+        "--helm-tag-key", "redis.tag", "--helm-image-key", "redis.repository"])
+    _refused_cleanly(repo, code, log)
+    assert "input 'helm-tag-key'" in log
+    assert "apps/production/podinfo-values.yaml has no mapping spec.values.redis" in log
+    assert "Add spec.values.redis: with the image keys" in log
+
+
+def test_several_containers_running_the_image_are_listed_by_name(tmp_path: Path) -> None:
+    extra = "".join(f"        - name: {name}\n          image: {REDIS}:8.6.2\n"
+                    for name in ("sentinel", "split-brain-fix"))
+    statefulset = deployment("redis-ha-server", f"{REDIS}:8.6.2", containers=extra,
+                             kind="StatefulSet").replace("- name: redis-ha-server", "- name: redis")
+    repo = _repo(tmp_path, {"ha/redis/statefulset.yaml": statefulset})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis-ha-server@8.6.3",
+        "--path", "ha/redis", "--push", "false"])
+    _refused_cleanly(repo, code, log)
+    assert "containers named" not in log and "must be unique" not in log
+    for name in ("redis", "sentinel", "split-brain-fix"):
+        assert f"StatefulSet/redis-ha-server container {name}" in log
+    assert "Set 'workload' (and 'container') to pick one" in log
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis-ha-server@8.6.3",
+        "--path", "ha/redis", "--push", "false", "--container", "sentinel"])
+    assert code == 0, log
+    text = (repo.work / "ha/redis/statefulset.yaml").read_text()
+    assert text.count(f"{REDIS}:8.6.3") == 1 and text.count(f"{REDIS}:8.6.2") == 2
+
+
+def test_a_folder_of_deployments_sent_to_cronjob_update_names_the_other_command(
+        tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {"guestbook/deployment.yaml": deployment(
+        "guestbook-ui", "gcr.io/acme/gb-frontend:v5")})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "cronjob-update", "--image", "gcr.io/acme/gb-frontend:v6", "--release",
+        "guestbook-ui@v6", "--path", "guestbook", "--push", "false"])
+    _refused_cleanly(repo, code, log)
+    assert "send new-image (image-update) for Deployment" in log
+    assert "new-job-image" not in log
