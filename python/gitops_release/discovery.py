@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
@@ -91,6 +92,26 @@ def read_file(path: Path, shown: str) -> tuple[str, str]:
         raise ManifestError(f"{shown} is not UTF-8 text (byte {exc.start})",
                             hint="Save the file as UTF-8 in the config repo") from None
     return text.removeprefix(BOM), BOM if text.startswith(BOM) else ""  # kept: SourceFile.bom
+
+
+# A document of a kind the receiver reads (a workload, a HelmRelease, a kustomization), at any
+# indentation, quoted or not: a file without one has nothing to edit.
+TARGET_KIND = re.compile(rb"^[ \t-]*kind:[ \t]*[\"']?(Deployment|StatefulSet|DaemonSet|Rollout|"
+                         rb"CronJob|Job|HelmRelease|Kustomization|Component)\b", re.MULTILINE)
+
+
+def _may_hold_a_target(path: Path) -> bool:
+    """Whether a file too large to parse could hold something the receiver edits (read as
+    bytes, so a binary or non-UTF-8 file counts as holding one and is refused when read)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return TARGET_KIND.search(data) is not None
 
 
 def tracked_files(root: Path, folders: list[str]) -> set[str] | None:
@@ -193,6 +214,10 @@ class _Walker:
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
+        if role == "resource" and info.st_size > y.MAX_FILE_BYTES and \
+                not _may_hold_a_target(self.root / rel):
+            self.tree.other_files.add(rel)  # e.g. a large CRD: rendered, never parsed or edited
+            return
         text, bom = read_file(self.root / rel, rel)
         self.tree.files[rel] = SourceFile(rel, self.root / rel, text, y.parse(text, rel), role,
                                           self.inside(rel), target or {}, bom)
