@@ -7,6 +7,12 @@ through a symlink, never a remote URL (a remote base is noted: only the renderer
 A folder without a kustomization is a plain folder: its ``*.yaml``/``*.yml`` files are what an
 Argo CD directory app applies. Only files that git tracks count: an untracked file in the clone is
 not part of the config repo.
+
+A file inside the overlay folder is the overlay's own (a place the deploy may write) unless another
+kustomization that git tracks under the overlay folder, not part of the overlay's tree, reaches it
+(a base in a subfolder that test overlays beside it build on too): such a file is shared, like a
+base outside the folder. A kustomization that builds on the overlay itself takes its changes by
+design and shares nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from gitops_release.errors import ManifestError, PathError
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_TREE_FILES = 2000
+MAX_OTHER_KUSTOMIZATIONS = 100  # under one overlay folder, read to find the files they share
 BOM = "\ufeff"
 REMOTE_MARKS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "?ref=")
 
@@ -67,6 +74,13 @@ class Tree:
     remote: list[str] = field(default_factory=list)
     helm_charts: bool = False
     data: dict[str, list[Any]] = field(default_factory=dict)  # a plain folder's documents as data
+    shared: dict[str, list[str]] = field(default_factory=dict)  # file → other kustomizations using it
+    notes: list[str] = field(default_factory=list)
+
+    def shared_text(self) -> str:
+        """Which files inside the overlay folder other kustomizations use ('' when none)."""
+        return "; ".join(f"{rel} is also used by {', '.join(users)}"
+                         for rel, users in sorted(self.shared.items()))
 
     @property
     def kustomization(self) -> Kustomization | None:
@@ -322,18 +336,49 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
                                     input_name="path", hint="Replace the symlink with the file")
                 if stat.S_ISREG(info.st_mode):
                     walker.add_file(rel, "resource", overlay)
-    _drop_untracked(tree, tracked)
+    listing = _drop_untracked(tree, tracked)
+    if kustomized and listing is not None:
+        _mark_shared(tree, listing)
     return tree
 
 
-def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> None:
+def _mark_shared(tree: Tree, tracked: set[str]) -> None:
+    """Files inside the overlay folder that another kustomization under it reaches (following
+    its chain inside the repository) are shared: not the overlay's own, never edited."""
+    own = {k.file.rel for k in tree.kustomizations}
+    prefix = "" if tree.overlay in ("", ".") else tree.overlay.rstrip("/") + "/"
+    others = sorted(rel for rel in tracked if rel.startswith(prefix) and rel not in own
+                    and posixpath.basename(rel) in KUSTOMIZATION_FILES)
+    if len(others) > MAX_OTHER_KUSTOMIZATIONS:
+        tree.notes.append(f"{len(others)} other kustomizations under {tree.overlay}: only the "
+                          f"first {MAX_OTHER_KUSTOMIZATIONS} were read for files they share")
+    for rel in others[:MAX_OTHER_KUSTOMIZATIONS]:
+        walker = _Walker(tree.root, tree.overlay)
+        try:
+            walker.walk(posixpath.dirname(rel))
+        except (ManifestError, PathError) as exc:
+            tree.notes.append(f"{rel} was not read for files it shares with {tree.overlay}: {exc}")
+            continue
+        if tree.overlay in walker.tree.folders:
+            continue  # builds on the overlay: the overlay's changes are its changes
+        for reached in walker.tree.files:
+            file = tree.files.get(reached)
+            if file is not None and file.inside:
+                file.inside = False
+                tree.shared.setdefault(reached, []).append(rel)
+            elif reached in tree.shared:
+                tree.shared[reached].append(rel)
+
+
+def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> set[str] | None:
     """Untracked files are not part of the config repo: a plain folder ignores them, a
-    kustomization that needs one is an error."""
+    kustomization that needs one is an error. Returns what git tracks under the tree's folders
+    (None outside a git work tree)."""
     folders = sorted(tree.folders | {posixpath.dirname(r) or "." for r in tree.files})
     tracked = listed.files if listed is not None and listed.covers(folders) else \
         tracked_files(tree.root, folders)
     if tracked is None:
-        return
+        return None
     for rel in list(tree.files):
         if rel in tracked:
             continue
@@ -343,3 +388,4 @@ def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> None:
             raise ManifestError(f"{rel} is read by the overlay's kustomization but git does not "
                                 "track it", hint="Commit the file to the config repo, or remove "
                                 "it from the clone")
+    return tracked

@@ -608,6 +608,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                "repository never changes unless the policy allows it")
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
+    plan.notes += tree.notes
     if image_place is None and not new_entry:
         raise OutsideOverlayError(f"{tree.overlay} takes the image of {found.label} from outside "
                                   "its folder")
@@ -674,12 +675,16 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
             hint=f"Set the image with an images: entry or a patch in {tree.overlay} instead: "
             f"remove {first.field_path} from the replacement's fieldPaths ({first.where}); or "
             f"update {first.source} {first.field} yourself")
+    shared = tree.shared_text()
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
-                        f"change); nothing was written. Render difference:\n"
-                        f"{_diff(expected, after)}",
+                        f"change); nothing was written"
+                        + (f" (files that other kustomizations use are not edited: {shared})"
+                           if shared else "") + f". Render difference:\n{_diff(expected, after)}",
                         hint="Set 'workload'/'container', or give the target its own "
-                        "images: entry in the overlay")
+                        "images: entry in the overlay" + (
+                            "; or set its image in a patch or file of the overlay that no other "
+                            "kustomization uses" if shared else ""))
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
@@ -713,9 +718,11 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
                          image_place.file if image_place.kind == "field" else None)
         if added is None:
             env_planned = False
+            shared = tree.shared_text()
             plan.notes.append(f"{target.release_env} not written: no document inside "
-                              f"{tree.overlay} holds {found.label}; add a patch for it to "
-                              "record releases")
+                              f"{tree.overlay} holds {found.label}"
+                              + (f" that no other kustomization uses ({shared})" if shared else "")
+                              + "; add a patch for it to record releases")
         else:
             edits += added[0]
             plan.places.append(f"{added[1]} (new env {target.release_env})")
