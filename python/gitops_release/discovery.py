@@ -77,10 +77,10 @@ class Tree:
     shared: dict[str, list[str]] = field(default_factory=dict)  # file → other kustomizations using it
     notes: list[str] = field(default_factory=list)
 
-    def shared_text(self) -> str:
-        """Which files inside the overlay folder other kustomizations use ('' when none)."""
+    def shared_text(self, rels: set[str]) -> str:
+        """Which of ``rels`` other kustomizations use ('' when none)."""
         return "; ".join(f"{rel} is also used by {', '.join(users)}"
-                         for rel, users in sorted(self.shared.items()))
+                         for rel, users in sorted(self.shared.items()) if rel in rels)
 
     @property
     def kustomization(self) -> Kustomization | None:

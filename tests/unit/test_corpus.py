@@ -101,6 +101,12 @@ BASE_IN_THE_OVERLAY = {
     "app/tests/mesh/kustomization.yaml": kustomization(
         "resources:\n  - ../../base\nnamePrefix: mesh-\n"),
 }
+PIN = f"images:\n  - name: {REG}/web\n    newName: mirror.example.com/acme/web\n    newTag: v1.0.0\n"
+PIN_COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n" + PIN
+PINNED = {**BASE_IN_THE_OVERLAY,
+          "app/kustomization.yaml": kustomization(
+              "resources:\n  - base\ncomponents:\n  - components/pin\n"),
+          "app/components/pin/kustomization.yaml": PIN_COMPONENT}
 
 CASES: dict[str, Case] = {
     "base-in-the-overlay-folder-shared-with-test-overlays-gets-an-images-entry": Case(
@@ -125,6 +131,32 @@ CASES: dict[str, Case] = {
             "resources:\n  - ../..\nnamePrefix: mesh-\n")},
         "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("app/base/web.yaml",)),
+    "images-entry-of-a-component-in-the-overlay": Case(
+        dict(PINNED), "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"), written=("app/components/pin/kustomization.yaml",),
+        env_written=False,
+        whole={"app/components/pin/kustomization.yaml": PIN_COMPONENT.replace(
+            "newTag: v1.0.0", "newTag: v1.1.0")},
+        unchanged=("app/tests/mesh",)),
+    "images-entry-of-a-component-wins-over-an-unshared-base": Case(
+        {k: v for k, v in PINNED.items() if not k.startswith("app/tests/")},
+        "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"),
+        written=("app/components/pin/kustomization.yaml", "app/base/web.yaml"),
+        texts={"app/components/pin/kustomization.yaml": ("    newTag: v1.1.0",)}),
+    "downgrade-judged-on-the-images-entry-of-a-component": Case(
+        dict(PINNED), "app", "mirror.example.com/acme/web:v0.9.0", "web@v0.9.0",
+        refused="downgrade"),
+    "shared-component-gets-an-images-entry-in-the-overlay": Case(
+        {**PINNED, "app/tests/mesh/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\ncomponents:\n  - ../../components/pin\n"
+            "namePrefix: mesh-\n")},
+        "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"), written=("app/kustomization.yaml",), env_written=False,
+        texts={"app/kustomization.yaml": ("  - name: mirror.example.com/acme/web",
+                                          "    newTag: v1.1.0")},
+        unchanged=("app/tests/mesh",)),
+
     "file-named-after-the-app": Case(
         {"guestbook/guestbook-ui-deployment.yaml": deployment(
             "guestbook-ui", "gcr.io/acme/gb-frontend:v5"),
