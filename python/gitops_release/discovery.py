@@ -178,10 +178,13 @@ def _lstat(root: Path, rel: str, shown: str) -> os.stat_result | None:
 
 
 class _Walker:
-    def __init__(self, root: Path, overlay: str) -> None:
+    def __init__(self, root: Path, overlay: str,
+                 known: dict[str, SourceFile] | None = None) -> None:
         self.root = root
         self.tree = Tree(root, overlay)
         self.seen_dirs: set[str] = set()
+        self.known = known  # set: only what is reached counts (files noted, kustomizations reused)
+        self.reached: set[str] = set()
 
     def inside(self, rel: str) -> bool:
         return rel == self.tree.overlay or rel.startswith(self.tree.overlay.rstrip("/") + "/")
@@ -198,15 +201,20 @@ class _Walker:
         return "" if joined == "." else joined
 
     def add_file(self, rel: str, role: str, owner: str, target: dict[str, str] | None = None) -> None:
-        if rel in self.tree.files:
+        if rel in self.tree.files or rel in self.reached:
             return
-        if len(self.tree.files) + len(self.tree.other_files) >= MAX_TREE_FILES:
+        if len(self.tree.files) + len(self.tree.other_files) + len(self.reached) >= MAX_TREE_FILES:
             raise ManifestError(f"{self.tree.overlay} renders from more than {MAX_TREE_FILES} files",
                                 hint="Point 'path' at one app's overlay")
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
+        if self.known is not None and (role != "kustomization" or rel in self.known):
+            self.reached.add(rel)
+            if role == "kustomization":
+                self.tree.files[rel] = self.known[rel]
+            return
         text, bom = read_file(self.root / rel, rel)
         self.tree.files[rel] = SourceFile(rel, self.root / rel, text, y.parse(text, rel), role,
                                           self.inside(rel), target or {}, bom)
@@ -274,7 +282,8 @@ class _Walker:
                              y.node_kind(target_node) == "mapping" else [])}
                 role = "json6902" if key == "patchesJson6902" else "patch"
                 self.add_file(target, role, owner, selector)
-                if role == "patch" and self.tree.files[target].parsed.docs and \
+                if role == "patch" and target in self.tree.files and \
+                        self.tree.files[target].parsed.docs and \
                         y.node_kind(self.tree.files[target].parsed.docs[0]) == "sequence":
                     self.tree.files[target].role = "json6902"
         for key, sub in (("configMapGenerator", ("files", "envs", "env")),
@@ -353,15 +362,15 @@ def _mark_shared(tree: Tree, tracked: set[str]) -> None:
         tree.notes.append(f"{len(others)} other kustomizations under {tree.overlay}: only the "
                           f"first {MAX_OTHER_KUSTOMIZATIONS} were read for files they share")
     for rel in others[:MAX_OTHER_KUSTOMIZATIONS]:
-        walker = _Walker(tree.root, tree.overlay)
+        walker = _Walker(tree.root, tree.overlay, tree.files)
         try:
             walker.walk(posixpath.dirname(rel))
-        except (ManifestError, PathError) as exc:
-            tree.notes.append(f"{rel} was not read for files it shares with {tree.overlay}: {exc}")
-            continue
+        except (ManifestError, PathError) as exc:  # what it reached so far still counts
+            tree.notes.append(f"{rel} was read only in part for files it shares with "
+                              f"{tree.overlay}: {exc}")
         if tree.overlay in walker.tree.folders:
             continue  # builds on the overlay: the overlay's changes are its changes
-        for reached in walker.tree.files:
+        for reached in sorted(walker.reached | set(walker.tree.files)):
             file = tree.files.get(reached)
             if file is not None and file.inside:
                 file.inside = False

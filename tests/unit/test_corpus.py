@@ -120,6 +120,11 @@ CASES: dict[str, Case] = {
          "app/tests/common/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
         "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("app/kustomization.yaml",), env_written=False, unchanged=("app/tests/mesh",)),
+    "base-in-the-overlay-folder-shared-with-a-broken-test-overlay": Case(
+        {**BASE_IN_THE_OVERLAY, "app/tests/mesh/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  - missing.yaml\n")},
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("app/kustomization.yaml",), env_written=False),
     "shared-base-in-the-overlay-folder-without-a-place-is-refused": Case(
         {**BASE_IN_THE_OVERLAY, "app/base/web.yaml": deployment(
             "web", f"{REG}/web:v1.0.0",
