@@ -7,6 +7,12 @@ through a symlink, never a remote URL (a remote base is noted: only the renderer
 A folder without a kustomization is a plain folder: its ``*.yaml``/``*.yml`` files are what an
 Argo CD directory app applies. Only files that git tracks count: an untracked file in the clone is
 not part of the config repo.
+
+A file inside the overlay folder is the overlay's own (a place the deploy may write) unless another
+kustomization that git tracks under the overlay folder, not part of the overlay's tree, reaches it
+(a base in a subfolder that test overlays beside it build on too): such a file is shared, like a
+base outside the folder. A kustomization that builds on the overlay itself takes its changes by
+design and shares nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from gitops_release.errors import ManifestError, PathError
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_TREE_FILES = 2000
+MAX_OTHER_KUSTOMIZATIONS = 100  # under one overlay folder, read to find the files they share
 BOM = "\ufeff"
 REMOTE_MARKS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "?ref=")
 
@@ -68,6 +75,13 @@ class Tree:
     remote: list[str] = field(default_factory=list)
     helm_charts: bool = False
     data: dict[str, list[Any]] = field(default_factory=dict)  # a plain folder's documents as data
+    shared: dict[str, list[str]] = field(default_factory=dict)  # file → other kustomizations using it
+    notes: list[str] = field(default_factory=list)
+
+    def shared_text(self, rels: set[str]) -> str:
+        """Which of ``rels`` other kustomizations use ('' when none)."""
+        return "; ".join(f"{rel} is also used by {', '.join(users)}"
+                         for rel, users in sorted(self.shared.items()) if rel in rels)
 
     @property
     def kustomization(self) -> Kustomization | None:
@@ -185,10 +199,13 @@ def _lstat(root: Path, rel: str, shown: str) -> os.stat_result | None:
 
 
 class _Walker:
-    def __init__(self, root: Path, overlay: str) -> None:
+    def __init__(self, root: Path, overlay: str,
+                 known: dict[str, SourceFile] | None = None) -> None:
         self.root = root
         self.tree = Tree(root, overlay)
         self.seen_dirs: set[str] = set()
+        self.known = known  # set: only what is reached counts (files noted, kustomizations reused)
+        self.reached: set[str] = set()
 
     def inside(self, rel: str) -> bool:
         return rel == self.tree.overlay or rel.startswith(self.tree.overlay.rstrip("/") + "/")
@@ -205,15 +222,20 @@ class _Walker:
         return "" if joined == "." else joined
 
     def add_file(self, rel: str, role: str, owner: str, target: dict[str, str] | None = None) -> None:
-        if rel in self.tree.files:
+        if rel in self.tree.files or rel in self.reached:
             return
-        if len(self.tree.files) + len(self.tree.other_files) >= MAX_TREE_FILES:
+        if len(self.tree.files) + len(self.tree.other_files) + len(self.reached) >= MAX_TREE_FILES:
             raise ManifestError(f"{self.tree.overlay} renders from more than {MAX_TREE_FILES} files",
                                 hint="Point 'path' at one app's overlay")
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
+        if self.known is not None and (role != "kustomization" or rel in self.known):
+            self.reached.add(rel)
+            if role == "kustomization":
+                self.tree.files[rel] = self.known[rel]
+            return
         if role == "resource" and info.st_size > y.MAX_FILE_BYTES and \
                 not _may_hold_a_target(self.root / rel):
             self.tree.other_files.add(rel)  # e.g. a large CRD: rendered, never parsed or edited
@@ -285,7 +307,8 @@ class _Walker:
                              y.node_kind(target_node) == "mapping" else [])}
                 role = "json6902" if key == "patchesJson6902" else "patch"
                 self.add_file(target, role, owner, selector)
-                if role == "patch" and self.tree.files[target].parsed.docs and \
+                if role == "patch" and target in self.tree.files and \
+                        self.tree.files[target].parsed.docs and \
                         y.node_kind(self.tree.files[target].parsed.docs[0]) == "sequence":
                     self.tree.files[target].role = "json6902"
         for key, sub in (("configMapGenerator", ("files", "envs", "env")),
@@ -347,18 +370,49 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
                                     input_name="path", hint="Replace the symlink with the file")
                 if stat.S_ISREG(info.st_mode):
                     walker.add_file(rel, "resource", overlay)
-    _drop_untracked(tree, tracked)
+    listing = _drop_untracked(tree, tracked)
+    if kustomized and listing is not None:
+        _mark_shared(tree, listing)
     return tree
 
 
-def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> None:
+def _mark_shared(tree: Tree, tracked: set[str]) -> None:
+    """Files inside the overlay folder that another kustomization under it reaches (following
+    its chain inside the repository) are shared: not the overlay's own, never edited."""
+    own = {k.file.rel for k in tree.kustomizations}
+    prefix = "" if tree.overlay in ("", ".") else tree.overlay.rstrip("/") + "/"
+    others = sorted(rel for rel in tracked if rel.startswith(prefix) and rel not in own
+                    and posixpath.basename(rel) in KUSTOMIZATION_FILES)
+    if len(others) > MAX_OTHER_KUSTOMIZATIONS:
+        tree.notes.append(f"{len(others)} other kustomizations under {tree.overlay}: only the "
+                          f"first {MAX_OTHER_KUSTOMIZATIONS} were read for files they share")
+    for rel in others[:MAX_OTHER_KUSTOMIZATIONS]:
+        walker = _Walker(tree.root, tree.overlay, tree.files)
+        try:
+            walker.walk(posixpath.dirname(rel))
+        except (ManifestError, PathError) as exc:  # what it reached so far still counts
+            tree.notes.append(f"{rel} was read only in part for files it shares with "
+                              f"{tree.overlay}: {exc}")
+        if tree.overlay in walker.tree.folders:
+            continue  # builds on the overlay: the overlay's changes are its changes
+        for reached in sorted(walker.reached | set(walker.tree.files)):
+            file = tree.files.get(reached)
+            if file is not None and file.inside:
+                file.inside = False
+                tree.shared.setdefault(reached, []).append(rel)
+            elif reached in tree.shared:
+                tree.shared[reached].append(rel)
+
+
+def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> set[str] | None:
     """Untracked files are not part of the config repo: a plain folder ignores them, a
-    kustomization that needs one is an error."""
+    kustomization that needs one is an error. Returns what git tracks under the tree's folders
+    (None outside a git work tree)."""
     folders = sorted(tree.folders | {posixpath.dirname(r) or "." for r in tree.files})
     tracked = listed.files if listed is not None and listed.covers(folders) else \
         tracked_files(tree.root, folders)
     if tracked is None:
-        return
+        return None
     for rel in list(tree.files):
         if rel in tracked:
             continue
@@ -368,3 +422,4 @@ def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> None:
             raise ManifestError(f"{rel} is read by the overlay's kustomization but git does not "
                                 "track it", hint="Commit the file to the config repo, or remove "
                                 "it from the clone")
+    return tracked

@@ -1,11 +1,12 @@
 """Plan one overlay's deploy of a workload image: find the place that decides the rendered image
 (and release env var), edit it exactly, and prove the edit by rendering.
 
-Places, in order of precedence: a kustomization ``images:`` entry of the overlay that applies to
-the target (it wins over the workload field it overrides); the container's ``image`` in a resource
-or patch inside the overlay folder (never one that a later patch overrides); a new ``images:``
-entry in the overlay (what ``kustomize edit set image`` writes) when the image comes from a base
-outside it. Files outside the overlay folder are shared with other overlays and never edited.
+Places, in order of precedence: a kustomization ``images:`` entry of the overlay, or of a Component
+of its tree inside the folder, that applies to the target (it wins over the workload field it
+overrides); the container's ``image`` in a resource or patch inside the overlay folder (never one
+that a later patch overrides); a new ``images:`` entry in the overlay (what ``kustomize edit set
+image`` writes) when the image comes from a base outside it. Files outside the overlay folder, or
+inside it but used by another kustomization, are shared with other overlays and never edited.
 When more than one place could decide, a probe render with a marker in each tells which one does.
 """
 
@@ -145,31 +146,42 @@ def _set_or_add(file: SourceFile, doc: int, mapping_path: tuple[y.PathKey, ...],
 # -- finding places --------------------------------------------------------------------------
 
 def _entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place]:
-    kust = tree.kustomization
-    if kust is None or not kust.file.inside:
-        return []
-    doc = kust.file.parsed.docs[0]
+    """The ``images:`` entries that may decide the target's image: the overlay kustomization's
+    and those of the Components of its tree that are inside the folder and not shared."""
     current = parsed_image(found.image)
+    if current is None or tree.kustomization is None:
+        return []
+    owners = [tree.kustomization] + [
+        k for k in tree.kustomizations[1:]
+        if y.scalar(y.get(k.file.parsed.docs[0], "kind")) == "Component"]
+    places = []
+    for kust in owners:
+        if kust.file.inside:
+            places += _entries_of(kust.file, current, image)
+    return places
+
+
+def _entries_of(file: SourceFile, current: ImageReference, image: ImageReference) -> list[Place]:
+    doc = file.parsed.docs[0]
     places = []
     for index, entry in enumerate(y.iter_items(y.get(doc, "images"))):
         name = y.scalar(y.get(entry, "name"))
         new_name = y.scalar(y.get(entry, "newName"))
-        if current is None or name is None or not any(
+        if name is None or not any(
                 same_repository(current.name, n) for n in (name, new_name) if n):
             continue
         path: tuple[y.PathKey, ...] = ("images", index)
 
         def edit(value: str, entry: Any = entry, path: tuple[y.PathKey, ...] = path,
                  name: str = name) -> Edits:
-            return _entry_edits(kust.file, path, entry, name, value, image)
+            return _entry_edits(file, path, entry, name, value, image)
 
-        places.append(Place(kust.file, 0, path, "entry",
-                            f"{kust.file.rel} images: entry {name}", edit))
+        places.append(Place(file, 0, path, "entry", f"{file.rel} images: entry {name}", edit))
     names = [p.label for p in places]
     twice = sorted({label for label in names if names.count(label) > 1})
     if twice:
         raise ManifestError(
-            f"{kust.file.rel} has {names.count(twice[0])} images: entries named "
+            f"{file.rel} has {names.count(twice[0])} images: entries named "
             f"{twice[0].rsplit(' ', 1)[1]}; kustomize applies every one of them in order, so no "
             "single entry decides the image", hint="Keep one images: entry per image name")
     return places
@@ -199,6 +211,14 @@ def _doc_matches(doc: Any, found: Found, tree: Tree) -> bool:
     suffixes = [k.name_suffix for k in tree.kustomizations]
     return kind == found.kind and name is not None and \
         name in name_variants(found.name, prefixes, suffixes)
+
+
+def _shared_holding(tree: Tree, found: Found) -> str:
+    """The shared files inside the overlay folder that hold the target's workload, and the
+    other kustomizations that use them ('' when none)."""
+    return tree.shared_text({rel for rel in tree.shared if any(
+        y.node_kind(doc) == "mapping" and _doc_matches(doc, found, tree)
+        for doc in tree.files[rel].parsed.docs)})
 
 
 def _container_paths(tree: Tree, found: Found) -> list[tuple[SourceFile, int, tuple[y.PathKey, ...]]]:
@@ -608,6 +628,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                "repository never changes unless the policy allows it")
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
+    plan.notes += tree.notes
     if image_place is None and not new_entry:
         raise OutsideOverlayError(f"{tree.overlay} takes the image of {found.label} from outside "
                                   "its folder")
@@ -674,12 +695,16 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
             hint=f"Set the image with an images: entry or a patch in {tree.overlay} instead: "
             f"remove {first.field_path} from the replacement's fieldPaths ({first.where}); or "
             f"update {first.source} {first.field} yourself")
+    shared = _shared_holding(tree, found)
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
-                        f"change); nothing was written. Render difference:\n"
-                        f"{_diff(expected, after)}",
+                        f"change); nothing was written"
+                        + (f" (files that other kustomizations use are not edited: {shared})"
+                           if shared else "") + f". Render difference:\n{_diff(expected, after)}",
                         hint="Set 'workload'/'container', or give the target its own "
-                        "images: entry in the overlay")
+                        "images: entry in the overlay" + (
+                            "; or set its image in a patch or file of the overlay that no other "
+                            "kustomization uses" if shared else ""))
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
@@ -713,9 +738,11 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
                          image_place.file if image_place.kind == "field" else None)
         if added is None:
             env_planned = False
+            shared = _shared_holding(tree, found)
             plan.notes.append(f"{target.release_env} not written: no document inside "
-                              f"{tree.overlay} holds {found.label}; add a patch for it to "
-                              "record releases")
+                              f"{tree.overlay} holds {found.label}"
+                              + (f" that no other kustomization uses ({shared})" if shared else "")
+                              + "; add a patch for it to record releases")
         else:
             edits += added[0]
             plan.places.append(f"{added[1]} (new env {target.release_env})")

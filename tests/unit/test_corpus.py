@@ -62,6 +62,7 @@ class Case:
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file: lines it must hold
     whole: dict[str, str] = field(default_factory=dict)  # file: its whole text after the deploy
     also: tuple[tuple[str, str, str, str, str], ...] = ()  # kind, name, key, key, value it gets
+    unchanged: tuple[str, ...] = ()  # other overlays (folders) whose render must not change
 
 
 GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
@@ -90,7 +91,77 @@ SHARED_BASE = {
         "    newTag: v1.0.0\n"),
 }
 
+# The overlay is the app's top folder and its base a subfolder of it; test overlays in the same
+# subtree build on that base too (a microservice demo's layout).
+BASE_IN_THE_OVERLAY = {
+    "app/kustomization.yaml": kustomization("resources:\n  - base\n"),
+    "app/base/kustomization.yaml": kustomization("resources:\n  - web.yaml\n  - db.yaml\n"),
+    "app/base/web.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+    "app/base/db.yaml": deployment("db", f"{REG}/db:v1.0.0"),
+    "app/tests/mesh/kustomization.yaml": kustomization(
+        "resources:\n  - ../../base\nnamePrefix: mesh-\n"),
+}
+PIN = f"images:\n  - name: {REG}/web\n    newName: mirror.example.com/acme/web\n    newTag: v1.0.0\n"
+PIN_COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n" + PIN
+PINNED = {**BASE_IN_THE_OVERLAY,
+          "app/kustomization.yaml": kustomization(
+              "resources:\n  - base\ncomponents:\n  - components/pin\n"),
+          "app/components/pin/kustomization.yaml": PIN_COMPONENT}
+
 CASES: dict[str, Case] = {
+    "base-in-the-overlay-folder-shared-with-test-overlays-gets-an-images-entry": Case(
+        dict(BASE_IN_THE_OVERLAY), "app", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"), written=("app/kustomization.yaml",), env_written=False,
+        texts={"app/kustomization.yaml": ("images:", f"  - name: {REG}/web", "    newTag: v1.1.0")},
+        unchanged=("app/tests/mesh",)),
+    "base-in-the-overlay-folder-reached-through-a-chain": Case(
+        {**BASE_IN_THE_OVERLAY,
+         "app/tests/mesh/kustomization.yaml": kustomization("resources:\n  - ../common\n"),
+         "app/tests/common/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("app/kustomization.yaml",), env_written=False, unchanged=("app/tests/mesh",)),
+    "base-in-the-overlay-folder-shared-with-a-broken-test-overlay": Case(
+        {**BASE_IN_THE_OVERLAY, "app/tests/mesh/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\n  - missing.yaml\n")},
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("app/kustomization.yaml",), env_written=False),
+    "shared-base-in-the-overlay-folder-without-a-place-is-refused": Case(
+        {**BASE_IN_THE_OVERLAY, "app/base/web.yaml": deployment(
+            "web", f"{REG}/web:v1.0.0",
+            containers=f"        - name: migrate\n          image: {REG}/web:v1.0.0\n")},
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="app/base/web.yaml is also used by app/tests/mesh/kustomization.yaml"),
+    "overlay-built-on-the-overlay-does-not-share-its-base": Case(
+        {**BASE_IN_THE_OVERLAY, "app/tests/mesh/kustomization.yaml": kustomization(
+            "resources:\n  - ../..\nnamePrefix: mesh-\n")},
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("app/base/web.yaml",)),
+    "images-entry-of-a-component-in-the-overlay": Case(
+        dict(PINNED), "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"), written=("app/components/pin/kustomization.yaml",),
+        env_written=False,
+        whole={"app/components/pin/kustomization.yaml": PIN_COMPONENT.replace(
+            "newTag: v1.0.0", "newTag: v1.1.0")},
+        unchanged=("app/tests/mesh",)),
+    "images-entry-of-a-component-wins-over-an-unshared-base": Case(
+        {k: v for k, v in PINNED.items() if not k.startswith("app/tests/")},
+        "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"),
+        written=("app/components/pin/kustomization.yaml", "app/base/web.yaml"),
+        texts={"app/components/pin/kustomization.yaml": ("    newTag: v1.1.0",)}),
+    "downgrade-judged-on-the-images-entry-of-a-component": Case(
+        dict(PINNED), "app", "mirror.example.com/acme/web:v0.9.0", "web@v0.9.0",
+        refused="downgrade"),
+    "shared-component-gets-an-images-entry-in-the-overlay": Case(
+        {**PINNED, "app/tests/mesh/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\ncomponents:\n  - ../../components/pin\n"
+            "namePrefix: mesh-\n")},
+        "app", "mirror.example.com/acme/web:v1.1.0", "web@v1.1.0",
+        ("Deployment", "web", "web"), written=("app/kustomization.yaml",), env_written=False,
+        texts={"app/kustomization.yaml": ("  - name: mirror.example.com/acme/web",
+                                          "    newTag: v1.1.0")},
+        unchanged=("app/tests/mesh",)),
+
     "file-named-after-the-app": Case(
         {"guestbook/guestbook-ui-deployment.yaml": deployment(
             "guestbook-ui", "gcr.io/acme/gb-frontend:v5"),
@@ -402,6 +473,7 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     repo = make_repo(tmp_path / "repos", "acme", "config", template)
     head = repo.git("rev-parse", "HEAD").strip()
     before = _render(repo.work / case.path)
+    others = {folder: _render(repo.work / folder) for folder in case.unchanged}
     code, log, outputs = _deploy(repo, tmp_path, case)
     if case.error or case.refused:
         assert code == (1 if case.error else 0), log
@@ -442,6 +514,8 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                     "containers", []):
                 item.get("env", []).sort(key=lambda e: e["name"])
     assert after == expected, log
+    for folder, render in others.items():
+        assert _render(repo.work / folder) == render, f"{folder} changed: {log}"
     for rel, whole in case.whole.items():
         assert (repo.work / rel).read_text() == whole
     for rel, lines in case.texts.items():
