@@ -701,8 +701,9 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                         f"change); nothing was written"
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{_diff(expected, after)}",
-                        hint="Set 'workload'/'container', or give the target its own "
-                        "images: entry in the overlay" + (
+                        hint="Set 'workload'/'container'; or set the target's image in a "
+                        "patch of the overlay (an images: entry changes every container that "
+                        "runs the image, a patch only the one it names)" + (
                             "; or set its image in a patch or file of the overlay that no other "
                             "kustomization uses" if shared else ""))
 
