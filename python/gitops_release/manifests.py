@@ -635,12 +635,8 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     tries = [image_place] + ([None] if image_place is not None and tree.kustomization is not None
                              and image_place.kind != "new-entry" and new_entry else [])
     for place in tries:
-        plan.places = []
-        edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
-        texts = _apply(tree, edits)
-        after = renderer(texts)
-        proven, expected = _proven(before, after, found, target.image, target.release_env,
-                                   target.release, env_planned)
+        edits, texts, after, proven, expected = _attempt(renderer, (found, target), place,
+                                                         (env_place, env_values), plan, before)
         if proven:
             break
     else:
@@ -650,6 +646,21 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
     return plan
+
+
+def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None,
+             env: tuple[Place | None, list[str]], plan: OverlayPlan, before: list[Any]) -> tuple[
+        Edits, dict[str, str], list[Any], bool, list[Any]]:
+    """Plan the edit through ``place`` and render it: the edits, the texts, the render, whether
+    it is ``before`` with only the target changed as it must be, and the render expected."""
+    found, target = want
+    plan.places = []
+    edits, env_planned = _edits(renderer.tree, found, target, place, env[0], env[1], plan)
+    texts = _apply(renderer.tree, edits)
+    after = renderer(texts)
+    proven, expected = _proven(before, after, found, target.image, target.release_env,
+                               target.release, env_planned)
+    return edits, texts, after, proven, expected
 
 
 def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any], list[Any]],
@@ -675,12 +686,8 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
 
         place = Place(file, d, path, "source", f"{file.rel} ({replaced[0].source} "
                       f"{replaced[0].field}, the source of {replaced[0].where})", edit)
-        plan.places = []
-        edits, env_planned = _edits(tree, found, target, place, env_place, env_values, plan)
-        texts = _apply(tree, edits)
-        after = renderer(texts)
-        proven, expected = _proven(allowed, after, found, target.image, target.release_env,
-                                   target.release, env_planned)
+        edits, texts, after, proven, expected = _attempt(renderer, (found, target), place,
+                                                         (env_place, env_values), plan, allowed)
         if proven:
             return edits, texts
     if replaced:

@@ -14,7 +14,7 @@ import pytest
 from gitops_release import render
 from gitops_release.discovery import discover
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import make_repo
+from tests.harness.gitrepo import GitRepo, make_repo
 
 pytestmark = pytest.mark.skipif(shutil.which("kustomize") is None, reason="needs kustomize")
 
@@ -59,21 +59,21 @@ def _calls(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
-def _repo(tmp_path: Path) -> Path:
+def _git_repo(tmp_path: Path) -> GitRepo:
     template = tmp_path / "template"
     for rel, text in FILES.items():
         (template / rel).parent.mkdir(parents=True, exist_ok=True)
         (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template).work
+    return make_repo(tmp_path / "repos", "acme", "config", template)
+
+
+def _repo(tmp_path: Path) -> Path:
+    return _git_repo(tmp_path).work
 
 
 def test_a_deploy_renders_twice_with_its_first_render_started_ahead(
         tmp_path: Path, counted: Path) -> None:
-    template = tmp_path / "template"
-    for rel, text in FILES.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    repo = _git_repo(tmp_path)
     code, log, outputs = run_cli(repo, tmp_path, [
         "image-update", "--image", "registry.example.com/acme/web:v1.2.0",
         "--release", "web@v1.2.0", "--path", "apps/web/overlays/dev", "--push", "false"])
@@ -125,11 +125,7 @@ def test_a_deploy_that_fails_early_leaves_no_render_behind(
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
-    template = tmp_path / "template"
-    for rel, text in FILES.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    repo = _git_repo(tmp_path)
     code, log, _ = run_cli(repo, tmp_path, [
         "image-update", "--image", "registry.example.com/acme/web:v1.3.0",
         "--release", "web@v1.3.0", "--path", "apps/web/overlays/dev", "--git-user-name", "."])
