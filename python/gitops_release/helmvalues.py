@@ -19,6 +19,7 @@ from pathlib import Path
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
+from gitops_release.helmchart import Chart, load_chart, other_readers
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
@@ -184,16 +185,26 @@ def _with_keys(target: Target, block: Block) -> Target:
                    helm_registry_key=key(block.registry), helm_digest_key=key(block.digest))
 
 
-def _templates(root: Path, folder: str) -> str:
-    """The text of the chart's templates in ``folder`` ('' when it holds no chart)."""
-    chart = root / folder
-    if not (chart / "Chart.yaml").is_file():
-        return ""
-    texts = []
-    for path in sorted((chart / "templates").glob("**/*"))[:500]:
-        if path.is_file() and not path.is_symlink() and path.stat().st_size < 1024 * 1024:
-            texts.append(path.read_text(encoding="utf-8", errors="replace"))
-    return "\n".join(texts)
+def _check_shared(chart: Chart | None, path: tuple[str, ...], target: Target,
+                  folder: str) -> None:
+    """Refuse a key that the image templates of workloads other than the target's read too:
+    writing it would deploy the app's tag to all of them."""
+    if chart is None:
+        return
+    others, found = other_readers(chart, path, target.app, target.workload)
+    if not others:
+        return
+    dotted = ".".join(path)
+    listing = "; ".join(w.shown() for w in others)
+    whose = (f"workloads other than {target.app}'s" if found else
+             f"{len(others)} workloads, none of them named after {target.app!r}")
+    raise ManifestError(
+        f"the chart in {folder} reads .Values.{dotted} in the templates of {whose}: {listing}; "
+        f"writing it would change the image of every one of them; nothing was written",
+        input_name="helm-tag-key",
+        hint=f"Give {target.app} an image key of its own that only its template reads (e.g. "
+        f"{target.app}.image.tag) and set helm-tag-key (and helm-image-key) to it, or the "
+        "policy's target.helm.tag-key (image-key) for the app")
 
 
 def _split(key: str) -> tuple[str, ...]:
@@ -271,12 +282,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                           y.Intent("add", doc_index, (*mapping_path, key), value)))
 
     if block.string:
-        templates = _templates(root, tree.overlay)
+        chart = load_chart(root, tree.overlay)
+        templates = chart.text if chart else ""
         if templates and not re.search(r"\.Values\.image(?![.\w])", templates):
             raise ManifestError(f"{shown} holds image: as one string, but the chart in "
                                 f"{tree.overlay} reads parts of .Values.image",
                                 hint="Set helm-tag-key (and helm-image-key) to the keys the "
                                 "chart reads")
+        _check_shared(chart, block.base, target, tree.overlay)
         plan.proof = ("values key checked against the chart's templates" if templates else
                       "values file only: no chart in the folder to render")
         current = y.scalar(mapping) or ""
@@ -353,7 +366,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             setkey(block.repository, target.image.name, dotted)
     setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
     digest_node = y.get(mapping, block.digest) if block.digest else None
-    templates = _templates(root, tree.overlay)
+    chart = load_chart(root, tree.overlay)
+    templates = chart.text if chart else ""
     reads_digest = bool(block.digest) and re.search(
         r"\.Values\." + re.escape(".".join((*block.base, block.digest))) + r"\b", templates)
     if target.image.digest:
@@ -372,6 +386,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     if templates and not reads:
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
+    _check_shared(chart, (*block.base, block.tag), target, tree.overlay)
     plan.proof = ("values keys checked against the chart's templates" if templates else
                   "values file only: no chart in the folder to render (the GitOps controller "
                   "renders it)")
