@@ -1,7 +1,11 @@
 """A chart's templates read as text (helm cannot run everywhere): which values keys they read, and
 which workload templates read them.
 
-A template reads a key when it names it (``.Values.image.tag``). A workload template is one
+A template reads a key when it names it (``.Values.image.tag``) or passes a parent map of it as a
+whole (``include "common.images.image" (dict "imageRoot" .Values.image ...)``, ``with
+.Values.image``), where the text then reads the key's last name (``.tag``) or hands the map
+to a helper the chart does not define (a library chart's, perhaps not vendored: Bitnami's
+``common.images.image`` reads registry, repository, tag and digest). A workload template is one
 document of a template file with a workload ``kind:``; the helpers it includes
 (``include``/``template``, followed through the chart's ``define`` blocks) count as its text.
 The target's templates are the ones named after the app: the file (``frontend.yaml``) or the
@@ -45,8 +49,9 @@ class Workload:
 class Chart:
     """The templates of the chart in a folder."""
 
-    text: str  # every template file, helpers and NOTES included
+    text: str  # every template file but NOTES.txt (it renders no object), helpers included
     workloads: tuple[Workload, ...]
+    defined: frozenset[str]  # the helpers the chart's own templates define
 
 
 def load_chart(root: Path, folder: str) -> Chart | None:
@@ -62,7 +67,8 @@ def load_chart(root: Path, folder: str) -> Chart | None:
     defines = _defines(texts.values())
     workloads = [w for rel, text in texts.items() if _is_manifest(rel)
                  for w in _workloads(rel, text, defines)]
-    return Chart("\n".join(texts.values()), tuple(workloads))
+    shown = [text for rel, text in texts.items() if rel != "templates/NOTES.txt"]
+    return Chart("\n".join(shown), tuple(workloads), frozenset(defines))
 
 
 def _is_manifest(rel: str) -> bool:
@@ -112,9 +118,21 @@ def _workloads(rel: str, text: str, defines: dict[str, str]) -> list[Workload]:
     return out
 
 
-def reads(text: str, path: tuple[str, ...]) -> bool:
-    """Whether template ``text`` reads the values key ``path`` by name."""
-    return bool(re.search(r"\.Values\." + re.escape(".".join(path)) + r"(?!\w)", text))
+def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset()) -> bool:
+    """Whether template ``text`` reads the values key ``path``: by name, or by passing a parent
+    map of it as a whole where ``text`` then reads the key's last name or a helper that the
+    chart does not define (``defined``) takes the map."""
+    if re.search(r"\.Values\." + re.escape(".".join(path)) + r"(?!\w)", text):
+        return True
+    leaf = re.search(r"\.\b" + re.escape(path[-1]) + r"\b", text) is not None
+    for i in range(1, len(path)):
+        for whole in re.finditer(r"\.Values\." + re.escape(".".join(path[:i])) + r"(?![\w.])",
+                                 text):
+            end = text.find("}}", whole.end())
+            action = text[max(text.rfind("{{", 0, whole.start()), 0):end if end >= 0 else None]
+            if leaf or any(name not in defined for name in _INCLUDE.findall(action)):
+                return True
+    return False
 
 
 def _named_after(workload: Workload, names: tuple[str, ...]) -> bool:
@@ -131,7 +149,7 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     a target, every reader's) runs the same image and does not count."""
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = [w for w in chart.workloads if _named_after(w, names)]
-    readers = [w for w in chart.workloads if reads(w.text, path)]
+    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
     if mine:
         images = {w.images for w in mine}
         return [w for w in readers if w not in mine and (w.ranged or w.images not in images)], True

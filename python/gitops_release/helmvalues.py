@@ -19,7 +19,7 @@ from pathlib import Path
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
-from gitops_release.helmchart import Chart, load_chart, other_readers
+from gitops_release.helmchart import Chart, load_chart, other_readers, reads
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
@@ -367,9 +367,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
     digest_node = y.get(mapping, block.digest) if block.digest else None
     chart = load_chart(root, tree.overlay)
-    templates = chart.text if chart else ""
-    reads_digest = bool(block.digest) and re.search(
-        r"\.Values\." + re.escape(".".join((*block.base, block.digest))) + r"\b", templates)
+    templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
+    reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
     if target.image.digest:
         if digest_node is not None or reads_digest:
             setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
@@ -379,11 +378,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                               "chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
-    reads = re.search(r"\.Values\." + re.escape(".".join((*block.base, block.tag))) + r"\b",
-                      templates) or (re.search(r"\.Values\." + re.escape(".".join(block.base))
-                                               + r"\b", templates)
-                                     and re.search(r"\.\b" + re.escape(block.tag) + r"\b", templates))
-    if templates and not reads:
+    if templates and not reads(templates, (*block.base, block.tag), defined):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
     _check_shared(chart, (*block.base, block.tag), target, tree.overlay)
