@@ -25,9 +25,10 @@ from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
-# values-prod.yaml, values.dev.yaml, prod-values.yaml: files an Argo CD Application
-# (helm.valueFiles) or a Flux HelmRelease (valuesFiles) layers over the chart's values.yaml
-LAYERED_RE = re.compile(r"(?i)(values[-._].+|.+[-._]values)\.ya?ml")
+# values-prod.yaml, prod-values.yaml, common-values.yaml, valuesProd.yaml: any values file that an
+# Argo CD Application (helm.valueFiles) or a Flux HelmRelease (valuesFiles) may layer over the
+# chart's values.yaml
+LAYERED_RE = re.compile(r"(?i).*values.*\.ya?ml")
 
 
 @dataclass
@@ -152,14 +153,9 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
         return plan
     block = _find_block(_top(base), target, base.rel)
     need = block.base if block.string else (*block.base, block.tag)
+    others = [f for f in layered if f is not chosen]
     if y.node_kind(y.get_path(_top(chosen), need)) != "scalar":
-        missing = ".".join(need)
-        raise ManifestError(f"{chosen.rel} does not set {missing} as {base.rel} does, so "
-                            f"{base.rel} decides the image for every environment that layers "
-                            f"{posixpath.basename(chosen.rel)}; nothing was written",
-                            input_name="helm-values-file",
-                            hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up "
-                            f"to date), or set helm-values-file: {posixpath.basename(base.rel)}")
+        _refuse_unset(chosen, base, ".".join(need), _overrides(others, [need]))
     digest = (*block.base, block.digest)
     pinned = y.get_path(_top(base), digest) if block.digest and not block.string else None
     if y.scalar(pinned) and _sets(_top(chosen), digest) is None:
@@ -168,8 +164,33 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
                             "running that digest whatever the tag; nothing was written",
                             hint=f"Add {'.'.join(digest)} to {chosen.rel} (deploys then keep it "
                             f"up to date), or remove the pin from {base.rel}")
-    return plan_values(tree, chosen, _with_keys(target, block), root,
+    plan = plan_values(tree, chosen, _with_keys(target, block), root,
                        fallback=y.get_path(_top(base), block.base))
+    for item in _overrides(others, _block_paths(block)):
+        plan.notes.append(f"{item} also sets it: the environments that layer that file after "
+                          f"{chosen.rel} keep their image")
+    return plan
+
+
+def _refuse_unset(chosen: SourceFile, base: SourceFile, missing: str,
+                  others: list[str]) -> None:
+    """Refuse a chosen layered file that leaves ``missing`` to values.yaml or to the other
+    layered files (``others``: where they set it)."""
+    name = posixpath.basename(chosen.rel)
+    if others:
+        first = posixpath.basename(others[0].split(" ", 1)[0])
+        raise ManifestError(f"{chosen.rel} does not set {missing}: {base.rel} does, and so do "
+                            f"{'; '.join(others)}; whichever of them an environment layers last "
+                            f"with {name} decides its image; nothing was written",
+                            input_name="helm-values-file",
+                            hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up to "
+                            "date), or set helm-values-file to the file that sets it for the "
+                            f"environment (e.g. helm-values-file: {first})")
+    raise ManifestError(f"{chosen.rel} does not set {missing} as {base.rel} does, so "
+                        f"{base.rel} decides the image for every environment that layers "
+                        f"{name}; nothing was written", input_name="helm-values-file",
+                        hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up "
+                        f"to date), or set helm-values-file: {posixpath.basename(base.rel)}")
 
 
 def _with_keys(target: Target, block: Block) -> Target:
