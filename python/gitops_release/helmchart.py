@@ -8,8 +8,8 @@ to a helper the chart does not define (a library chart's, perhaps not vendored: 
 ``common.images.image`` reads registry, repository, tag and digest). A workload template is one
 document of a template file with a workload ``kind:``; the helpers it includes
 (``include``/``template``, followed through the chart's ``define`` blocks) count as its text.
-The target's templates are the ones named after the app: the file (``frontend.yaml``) or the
-workload's ``metadata.name`` as written (``{{ .Values.frontend.name }}``).
+The target's templates are the ones named after the app: the workload's ``metadata.name`` as
+written (``{{ .Values.frontend.name }}``), else the file (``frontend.yaml``).
 """
 
 from __future__ import annotations
@@ -135,10 +135,13 @@ def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset(
     return False
 
 
-def _named_after(workload: Workload, names: tuple[str, ...]) -> bool:
-    stem = workload.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
-    return any(stem == name or re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])",
-                                         workload.name.lower()) for name in names)
+def _targets(workloads: tuple[Workload, ...], names: tuple[str, ...]) -> list[Workload]:
+    """The workloads whose name as written is one of ``names``, else those of a file so named."""
+    named = [w for w in workloads if any(
+        re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", w.name.lower())
+        for name in names)]
+    return named or [w for w in workloads
+                     if w.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in names]
 
 
 def other_readers(chart: Chart, path: tuple[str, ...], app: str,
@@ -148,7 +151,7 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     reader counts once there are several. A reader whose image lines are a target's (or, without
     a target, every reader's) runs the same image and does not count."""
     names = tuple(n.lower() for n in (workload, app) if n)
-    mine = [w for w in chart.workloads if _named_after(w, names)]
+    mine = _targets(chart.workloads, names)
     readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
     if mine:
         images = {w.images for w in mine}

@@ -150,3 +150,13 @@ def test_a_template_ranging_over_services_is_refused(tmp_path: Path) -> None:
         "  - name: mail\n", "shop/templates/services.yaml": ranged})
     log = _refused(repo, tmp_path, "web")
     assert "templates/services.yaml (Deployment {{ .name }}, in a range: several workloads)" in log
+
+
+def test_another_workload_in_the_apps_file_counts_as_another(tmp_path: Path) -> None:
+    worker = ("---\n" + NAMED.format(kind="Deployment", name="cart-worker", image=(
+        "{{ .Values.images.repository }}/cart-worker:{{ .Values.images.tag }}")))
+    repo = _repo(tmp_path, {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SHARED,
+                            "shop/templates/cart.yaml": service("cart") + worker})
+    log = _refused(repo, tmp_path, "cart", "--helm-tag-key", "images.tag")
+    assert "in the templates of workloads other than cart's: templates/cart.yaml (Deployment " \
+           "cart-worker)" in log
