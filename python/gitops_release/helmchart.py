@@ -21,7 +21,7 @@ from pathlib import Path
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout", "Job", "CronJob")
 _KIND = re.compile(r"^kind:\s*[\"']?(\w+)", re.MULTILINE)
-_NAME = re.compile(r"^metadata:[^\n]*\n(?:[ \t]*(?:#|\{\{)[^\n]*\n|[ \t]+\w+:[^\n]*\n)*?"
+_NAME = re.compile(r"^metadata:[^\n]*\n(?:[ \t]*(?:#|\{\{)[^\n]*\n|[ \t]+[^\s#{][^\n]*\n)*?"
                    r"[ \t]+name:[ \t]*([^\n]*)", re.MULTILINE)
 _DEFINE = re.compile(r"\{\{-?\s*define\s+\"([^\"]+)\"\s*-?\}\}")
 _INCLUDE = re.compile(r"\b(?:include|template)\s+\"([^\"]+)\"")

@@ -160,3 +160,18 @@ def test_another_workload_in_the_apps_file_counts_as_another(tmp_path: Path) -> 
     log = _refused(repo, tmp_path, "cart", "--helm-tag-key", "images.tag")
     assert "in the templates of workloads other than cart's: templates/cart.yaml (Deployment " \
            "cart-worker)" in log
+
+
+def test_the_apps_name_is_found_after_its_labels(tmp_path: Path) -> None:
+    labelled = NAMED.format(kind="Deployment", name="web", image=SAME_IMAGE).replace(
+        "metadata:\n", "metadata:\n  labels:\n    app.kubernetes.io/name: shop\n"
+        "    {{- include \"shop.labels\" . | nindent 4 }}\n")
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE,
+        "shop/templates/deployment.yaml": labelled,
+        "shop/templates/worker.yaml": NAMED.format(
+            kind="Deployment", name="worker", image="{{ .Values.image.repository }}-worker:"
+            "{{ .Values.image.tag }}")})
+    log = _refused(repo, tmp_path, "web")
+    assert "in the templates of workloads other than web's: templates/worker.yaml (Deployment " \
+           "worker)" in log
