@@ -19,14 +19,16 @@ from pathlib import Path
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
+from gitops_release.helmchart import Chart, load_chart, other_readers, reads
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.reference import same_repository
 from gitops_release.targets import parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
-# values-prod.yaml, values.dev.yaml, prod-values.yaml: files an Argo CD Application
-# (helm.valueFiles) or a Flux HelmRelease (valuesFiles) layers over the chart's values.yaml
-LAYERED_RE = re.compile(r"(?i)(values[-._].+|.+[-._]values)\.ya?ml")
+# values-prod.yaml, prod-values.yaml, common-values.yaml, valuesProd.yaml: any values file that an
+# Argo CD Application (helm.valueFiles) or a Flux HelmRelease (valuesFiles) may layer over the
+# chart's values.yaml
+LAYERED_RE = re.compile(r"(?i).*values.*\.ya?ml")
 
 
 @dataclass
@@ -151,14 +153,9 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
         return plan
     block = _find_block(_top(base), target, base.rel)
     need = block.base if block.string else (*block.base, block.tag)
+    others = [f for f in layered if f is not chosen]
     if y.node_kind(y.get_path(_top(chosen), need)) != "scalar":
-        missing = ".".join(need)
-        raise ManifestError(f"{chosen.rel} does not set {missing} as {base.rel} does, so "
-                            f"{base.rel} decides the image for every environment that layers "
-                            f"{posixpath.basename(chosen.rel)}; nothing was written",
-                            input_name="helm-values-file",
-                            hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up "
-                            f"to date), or set helm-values-file: {posixpath.basename(base.rel)}")
+        _refuse_unset(chosen, base, ".".join(need), _overrides(others, [need]))
     digest = (*block.base, block.digest)
     pinned = y.get_path(_top(base), digest) if block.digest and not block.string else None
     if y.scalar(pinned) and _sets(_top(chosen), digest) is None:
@@ -167,8 +164,33 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
                             "running that digest whatever the tag; nothing was written",
                             hint=f"Add {'.'.join(digest)} to {chosen.rel} (deploys then keep it "
                             f"up to date), or remove the pin from {base.rel}")
-    return plan_values(tree, chosen, _with_keys(target, block), root,
+    plan = plan_values(tree, chosen, _with_keys(target, block), root,
                        fallback=y.get_path(_top(base), block.base))
+    for item in _overrides(others, _block_paths(block)):
+        plan.notes.append(f"{item} also sets it: the environments that layer that file after "
+                          f"{chosen.rel} keep their image")
+    return plan
+
+
+def _refuse_unset(chosen: SourceFile, base: SourceFile, missing: str,
+                  others: list[str]) -> None:
+    """Refuse a chosen layered file that leaves ``missing`` to values.yaml or to the other
+    layered files (``others``: where they set it)."""
+    name = posixpath.basename(chosen.rel)
+    if others:
+        first = posixpath.basename(others[0].split(" ", 1)[0])
+        raise ManifestError(f"{chosen.rel} does not set {missing}: {base.rel} does, and so do "
+                            f"{'; '.join(others)}; whichever of them an environment layers last "
+                            f"with {name} decides its image; nothing was written",
+                            input_name="helm-values-file",
+                            hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up to "
+                            "date), or set helm-values-file to the file that sets it for the "
+                            f"environment (e.g. helm-values-file: {first})")
+    raise ManifestError(f"{chosen.rel} does not set {missing} as {base.rel} does, so "
+                        f"{base.rel} decides the image for every environment that layers "
+                        f"{name}; nothing was written", input_name="helm-values-file",
+                        hint=f"Add {missing} to {chosen.rel} once (deploys then keep it up "
+                        f"to date), or set helm-values-file: {posixpath.basename(base.rel)}")
 
 
 def _with_keys(target: Target, block: Block) -> Target:
@@ -184,16 +206,26 @@ def _with_keys(target: Target, block: Block) -> Target:
                    helm_registry_key=key(block.registry), helm_digest_key=key(block.digest))
 
 
-def _templates(root: Path, folder: str) -> str:
-    """The text of the chart's templates in ``folder`` ('' when it holds no chart)."""
-    chart = root / folder
-    if not (chart / "Chart.yaml").is_file():
-        return ""
-    texts = []
-    for path in sorted((chart / "templates").glob("**/*"))[:500]:
-        if path.is_file() and not path.is_symlink() and path.stat().st_size < 1024 * 1024:
-            texts.append(path.read_text(encoding="utf-8", errors="replace"))
-    return "\n".join(texts)
+def _check_shared(chart: Chart | None, path: tuple[str, ...], target: Target,
+                  folder: str) -> None:
+    """Refuse a key that the image templates of workloads other than the target's read too:
+    writing it would deploy the app's tag to all of them."""
+    if chart is None:
+        return
+    others, found = other_readers(chart, path, target.app, target.workload)
+    if not others:
+        return
+    dotted = ".".join(path)
+    listing = "; ".join(w.shown() for w in others)
+    whose = (f"workloads other than {target.app}'s" if found else
+             f"{len(others)} workloads, none of them named after {target.app!r}")
+    raise ManifestError(
+        f"the chart in {folder} reads .Values.{dotted} in the templates of {whose}: {listing}; "
+        f"writing it would change the image of every one of them; nothing was written",
+        input_name="helm-tag-key",
+        hint=f"Give {target.app} an image key of its own that only its template reads (e.g. "
+        f"{target.app}.image.tag) and set helm-tag-key (and helm-image-key) to it, or the "
+        "policy's target.helm.tag-key (image-key) for the app")
 
 
 def _split(key: str) -> tuple[str, ...]:
@@ -278,12 +310,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                           y.Intent("add", doc_index, (*mapping_path, key), value)))
 
     if block.string:
-        templates = _templates(root, tree.overlay)
+        chart = load_chart(root, tree.overlay)
+        templates = chart.text if chart else ""
         if templates and not re.search(r"\.Values\.image(?![.\w])", templates):
             raise ManifestError(f"{shown} holds image: as one string, but the chart in "
                                 f"{tree.overlay} reads parts of .Values.image",
                                 hint="Set helm-tag-key (and helm-image-key) to the keys the "
                                 "chart reads")
+        _check_shared(chart, block.base, target, tree.overlay)
         plan.proof = ("values key checked against the chart's templates" if templates else
                       "values file only: no chart in the folder to render")
         current = y.scalar(mapping) or ""
@@ -360,9 +394,9 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             setkey(block.repository, target.image.name, dotted)
     setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
     digest_node = y.get(mapping, block.digest) if block.digest else None
-    templates = _templates(root, tree.overlay)
-    reads_digest = bool(block.digest) and re.search(
-        r"\.Values\." + re.escape(".".join((*block.base, block.digest))) + r"\b", templates)
+    chart = load_chart(root, tree.overlay)
+    templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
+    reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
     if target.image.digest:
         if digest_node is not None or reads_digest:
             setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
@@ -372,13 +406,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                               "chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
-    reads = re.search(r"\.Values\." + re.escape(".".join((*block.base, block.tag))) + r"\b",
-                      templates) or (re.search(r"\.Values\." + re.escape(".".join(block.base))
-                                               + r"\b", templates)
-                                     and re.search(r"\.\b" + re.escape(block.tag) + r"\b", templates))
-    if templates and not reads:
+    if templates and not reads(templates, (*block.base, block.tag), defined):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
+    _check_shared(chart, (*block.base, block.tag), target, tree.overlay)
     plan.proof = ("values keys checked against the chart's templates" if templates else
                   "values file only: no chart in the folder to render (the GitOps controller "
                   "renders it)")

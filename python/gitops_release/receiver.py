@@ -116,7 +116,7 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   "exists or the chart reads it; empty: digest beside the tag)"),
         InputSpec("helm-release-key", "values.yaml key for the release (empty: not written)"),
         InputSpec("helm-values-file", "Values file to edit, in the path folder, e.g. "
-                  "values-prod.yaml (empty: values.yaml, refused when a values-*.yaml there "
+                  "values-prod.yaml (empty: values.yaml, refused when another *values*.yaml there "
                   "sets the same image keys)"),
     )
 

@@ -97,8 +97,9 @@ def test_values_yaml_named_is_edited_and_the_override_is_reported(tmp_path: Path
 
 
 @pytest.mark.parametrize(("chosen", "message"), [
-    ("values-dev.yaml", "chart/values-dev.yaml does not set image.tag as chart/values.yaml does, "
-     "so chart/values.yaml decides the image for every environment that layers values-dev.yaml"),
+    ("values-dev.yaml", "chart/values-dev.yaml does not set image.tag: chart/values.yaml does, "
+     "and so do chart/values-prod.yaml image.tag (line 3); whichever of them an environment "
+     "layers last with values-dev.yaml decides its image"),
     ("values-qa.yaml", "chart has no values file values-qa.yaml (values files here: values.yaml, "
      "values-dev.yaml, values-prod.yaml)"),
     ("../values.yaml", "input 'helm-values-file'"),
@@ -156,3 +157,81 @@ def test_the_policy_names_the_values_file(tmp_path: Path) -> None:
     assert code == 0, log
     assert _image(repo, "values-prod.yaml") == f"{REG}/web:v1.1.0"
     assert _image(repo) == f"{REG}/web:v1.0.0"
+
+
+# values.yaml, then a common file every environment layers, then the environment's own file
+# (an Argo CD Application's helm.valueFiles: [values.yaml, common-values.yaml, prod-values.yaml])
+COMMON = "replicas: 2\nimage:\n  tag: v1.0.5\n"
+SHARED_LAYERS = {"chart/Chart.yaml": CHART["chart/Chart.yaml"],
+                 "chart/templates/deployment.yaml": TEMPLATE, "chart/values.yaml": VALUES,
+                 "chart/common-values.yaml": COMMON, "chart/staging-values.yaml": COMMON[12:],
+                 "chart/prod-values.yaml": "replicas: 3\n"}
+
+
+def test_values_yaml_under_a_common_file_is_not_edited(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, SHARED_LAYERS)
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path)
+    assert code == 1, log
+    assert "chart/values.yaml holds the image, but chart/common-values.yaml image.tag (line 3); " \
+           "chart/staging-values.yaml image.tag (line 2) also sets it" in log
+    assert "helm-values-file: common-values.yaml" in log
+    _unchanged(repo, head)
+
+
+def test_an_environment_file_under_a_common_file_names_it(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, SHARED_LAYERS)
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path, "--helm-values-file", "prod-values.yaml")
+    assert code == 1, log
+    assert "chart/prod-values.yaml does not set image.tag: chart/values.yaml does, and so do " \
+           "chart/common-values.yaml image.tag (line 3); chart/staging-values.yaml image.tag " \
+           "(line 2); whichever of them an environment layers last with prod-values.yaml " \
+           "decides its image; nothing was written" in log
+    assert "or set helm-values-file to the file that sets it for the environment (e.g. " \
+           "helm-values-file: common-values.yaml)" in log
+    _unchanged(repo, head)
+
+
+def test_the_common_file_named_is_edited_and_the_later_layers_reported(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, SHARED_LAYERS)
+    code, log, outputs = _deploy(repo, tmp_path, "--helm-values-file", "common-values.yaml")
+    assert code == 0, log
+    assert outputs["previous-image"] == f"{REG}/web:v1.0.5"
+    assert _image(repo, "common-values.yaml", "prod-values.yaml") == f"{REG}/web:v1.1.0"
+    assert "chart/staging-values.yaml image.tag (line 2) also sets it: the environments that " \
+           "layer that file after chart/common-values.yaml keep their image" in log
+
+
+def test_a_downgrade_below_the_common_file_is_refused(tmp_path: Path) -> None:
+    """values.yaml says v1.0.0, but every environment runs the common file's v1.0.5."""
+    repo = _repo(tmp_path, SHARED_LAYERS)
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", f"{REG}/web:v1.0.2", "--release", "web@v1.0.2", "--path",
+        "chart", "--push", "false", "--helm-values-file", "common-values.yaml"])
+    assert code == 0, log
+    assert (outputs["refused"], outputs["refused-reason"]) == ("true", "downgrade")
+    _unchanged(repo, head)
+
+
+@pytest.mark.parametrize("name", ["valuesProd.yaml", "prod-values-override.yaml",
+                                  "overrides.values.yml"])
+def test_any_values_file_of_the_folder_is_considered(tmp_path: Path, name: str) -> None:
+    repo = _repo(tmp_path, {**CHART, f"chart/{name}": PROD})
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path)
+    assert code == 1, log
+    assert f"chart/{name} image.tag (line 3)" in log
+    _unchanged(repo, head)
+
+
+def test_a_file_without_the_image_and_no_other_layer_names_values_yaml(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {k: v for k, v in CHART.items() if k != "chart/values-prod.yaml"})
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path, "--helm-values-file", "values-dev.yaml")
+    assert code == 1, log
+    assert "chart/values-dev.yaml does not set image.tag as chart/values.yaml does, so " \
+           "chart/values.yaml decides the image for every environment that layers " \
+           "values-dev.yaml" in log
+    _unchanged(repo, head)

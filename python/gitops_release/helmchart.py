@@ -1,0 +1,162 @@
+"""A chart's templates read as text (helm cannot run everywhere): which values keys they read, and
+which workload templates read them.
+
+A template reads a key when it names it (``.Values.image.tag``) or passes a parent map of it as a
+whole (``include "common.images.image" (dict "imageRoot" .Values.image ...)``, ``with
+.Values.image``), where the text then reads the key's last name (``.tag``) or hands the map
+to a helper the chart does not define (a library chart's, perhaps not vendored: Bitnami's
+``common.images.image`` reads registry, repository, tag and digest). A workload template is one
+document of a template file with a workload ``kind:``; the helpers it includes
+(``include``/``template``, followed through the chart's ``define`` blocks) count as its text.
+The target's templates are the ones named after the app: the workload's ``metadata.name`` as
+written (``{{ .Values.frontend.name }}``), else the file (``frontend.yaml``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout", "Job", "CronJob")
+_KIND = re.compile(r"^kind:\s*[\"']?(\w+)", re.MULTILINE)
+_NAME = re.compile(r"^metadata:[^\n]*\n(?:[ \t]*(?:#|\{\{)[^\n]*\n|[ \t]+[^\s#{][^\n]*\n)*?"
+                   r"[ \t]+name:[ \t]*([^\n]*)", re.MULTILINE)
+_DEFINE = re.compile(r"\{\{-?\s*define\s+\"([^\"]+)\"\s*-?\}\}")
+_INCLUDE = re.compile(r"\b(?:include|template)\s+\"([^\"]+)\"")
+_IMAGE = re.compile(r"^[ \t-]*image:[ \t]*([^\n]*)", re.MULTILINE)
+_RANGE = re.compile(r"^\{\{-?\s*range\b", re.MULTILINE)  # at the start of a line: the top level
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload document of a chart's templates."""
+
+    file: str  # templates/frontend.yaml
+    kind: str
+    name: str  # metadata.name as the template writes it
+    text: str  # the document and the helpers it includes
+    images: frozenset[str]  # its image: lines as written
+    ranged: bool  # a top-level range before it in its file: it renders several workloads
+
+    def shown(self) -> str:
+        several = ", in a range: several workloads" if self.ranged else ""
+        return f"{self.file} ({self.kind} {self.name or '?'}{several})"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The templates of the chart in a folder."""
+
+    text: str  # every template file but NOTES.txt (it renders no object), helpers included
+    workloads: tuple[Workload, ...]
+    defined: frozenset[str]  # the helpers the chart's own templates define
+
+
+def load_chart(root: Path, folder: str) -> Chart | None:
+    """The chart in ``folder`` (None when the folder holds no ``Chart.yaml``)."""
+    chart = root / folder
+    if not (chart / "Chart.yaml").is_file():
+        return None
+    texts: dict[str, str] = {}
+    for path in sorted((chart / "templates").glob("**/*"))[:500]:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 1024 * 1024:
+            rel = path.relative_to(chart).as_posix()
+            texts[rel] = path.read_text(encoding="utf-8", errors="replace")
+    defines = _defines(texts.values())
+    workloads = [w for rel, text in texts.items() if _is_manifest(rel)
+                 for w in _workloads(rel, text, defines)]
+    shown = [text for rel, text in texts.items() if rel != "templates/NOTES.txt"]
+    return Chart("\n".join(shown), tuple(workloads), frozenset(defines))
+
+
+def _is_manifest(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return not name.startswith("_") and name.endswith((".yaml", ".yml", ".tpl"))
+
+
+def _defines(texts: Iterable[str]) -> dict[str, str]:
+    """Each ``define`` block's body: its text up to the next ``define`` of its file."""
+    bodies: dict[str, str] = {}
+    for text in texts:
+        marks = list(_DEFINE.finditer(text))
+        ends = [m.start() for m in marks[1:]] + [len(text)] * bool(marks)
+        for mark, end in zip(marks, ends, strict=True):
+            bodies[mark.group(1)] = text[mark.end():end]
+    return bodies
+
+
+def _expand(text: str, defines: dict[str, str]) -> str:
+    """``text`` and the bodies of the helpers it includes, followed to any depth (bounded)."""
+    seen: set[str] = set()
+    parts = [text]
+    todo = _INCLUDE.findall(text)
+    while todo and len(seen) < 200:
+        name = todo.pop()
+        if name in seen or name not in defines:
+            continue
+        seen.add(name)
+        parts.append(defines[name])
+        todo.extend(_INCLUDE.findall(defines[name]))
+    return "\n".join(parts)
+
+
+def _workloads(rel: str, text: str, defines: dict[str, str]) -> list[Workload]:
+    out = []
+    before = ""
+    for doc in re.split(r"^---[^\n]*$", text, flags=re.MULTILINE):
+        kind = _KIND.search(doc)
+        before += doc
+        if kind is None or kind.group(1) not in WORKLOAD_KINDS:
+            continue
+        name = _NAME.search(doc)
+        out.append(Workload(rel, kind.group(1), name.group(1).strip() if name else "",
+                            _expand(doc, defines),
+                            frozenset(" ".join(m.split()) for m in _IMAGE.findall(doc)),
+                            bool(_RANGE.search(before, 0, len(before) - len(doc) + kind.start()))))
+    return out
+
+
+def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset()) -> bool:
+    """Whether template ``text`` reads the values key ``path``: by name, or by passing a parent
+    map of it as a whole where ``text`` then reads the key's last name or a helper that the
+    chart does not define (``defined``) takes the map."""
+    if re.search(r"\.Values\." + re.escape(".".join(path)) + r"(?!\w)", text):
+        return True
+    leaf = re.search(r"\.\b" + re.escape(path[-1]) + r"\b", text) is not None
+    for i in range(1, len(path)):
+        for whole in re.finditer(r"\.Values\." + re.escape(".".join(path[:i])) + r"(?![\w.])",
+                                 text):
+            end = text.find("}}", whole.end())
+            action = text[max(text.rfind("{{", 0, whole.start()), 0):end if end >= 0 else None]
+            if leaf or any(name not in defined for name in _INCLUDE.findall(action)):
+                return True
+    return False
+
+
+def _targets(workloads: tuple[Workload, ...], names: tuple[str, ...]) -> list[Workload]:
+    """The workloads whose name as written is one of ``names``, else those of a file so named."""
+    named = [w for w in workloads if any(
+        re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", w.name.lower())
+        for name in names)]
+    return named or [w for w in workloads
+                     if w.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in names]
+
+
+def other_readers(chart: Chart, path: tuple[str, ...], app: str,
+                  workload: str = "") -> tuple[list[Workload], bool]:
+    """The workload templates other than the target's that read ``path``, and whether the
+    target's templates were found. Where none is named after the app (or ``workload``), every
+    reader counts once there are several. A reader whose image lines are a target's (or, without
+    a target, every reader's) runs the same image and does not count."""
+    names = tuple(n.lower() for n in (workload, app) if n)
+    mine = _targets(chart.workloads, names)
+    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
+    if mine:
+        images = {w.images for w in mine}
+        return [w for w in readers if w not in mine and (w.ranged or w.images not in images)], True
+    if len(readers) > 1 and (any(w.ranged for w in readers) or
+                             len({w.images for w in readers}) > 1):
+        return readers, False
+    return [w for w in readers if w.ranged], False

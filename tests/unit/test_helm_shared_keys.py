@@ -1,0 +1,177 @@
+"""A chart in the repo whose templates read the image keys: the key a deploy writes must decide the
+target's image and no other workload's (helm cannot run here, so the judge is which workload
+templates read the key, the helpers they include followed).
+
+Shapes written after microservice-demo charts (one shared ``images.tag`` read by every service's
+template, one template per service, ``name: {{ .Values.<service>.name }}``), single-app charts with
+a migration Job of the same image, and a template ranging over services. Each case asserts the
+outcome: the right key changed and nothing else, or a refusal naming the templates and the key to
+set, and nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness.cli import run_cli
+from tests.harness.gitrepo import GitRepo, make_repo
+
+REG = "registry.example.com/shop"
+CHART_YAML = "apiVersion: v2\nname: shop\nversion: 0.1.0\nappVersion: v0.1.0\n"
+SHARED = ("images:\n  repository: registry.example.com/shop\n  # empty: the chart's appVersion\n"
+          "  tag: \"\"\n\nfrontend:\n  name: frontend\n  replicas: 1\n\ncart:\n  name: cart\n")
+
+
+def service(key: str, kind: str = "Deployment", image: str = "") -> str:
+    image = image or (f"{{{{ .Values.images.repository }}}}/{{{{ .Values.{key}.name }}}}:"
+                      "{{ .Values.images.tag | default .Chart.AppVersion }}")
+    return (f"apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {{{{ .Values.{key}.name }}}}\n"
+            f"  labels:\n    app: {{{{ .Values.{key}.name }}}}\nspec:\n  template:\n    spec:\n"
+            f"      containers:\n        - name: server\n          image: {image}\n")
+
+
+REDIS = ("---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: redis-cart\nspec:\n"
+         "  template:\n    spec:\n      containers:\n        - name: redis\n"
+         "          image: {{ .Values.images.repository }}/redis:7\n")
+SHOP = {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SHARED,
+        "shop/templates/frontend.yaml": service("frontend"),
+        "shop/templates/cart.yaml": service("cart") + REDIS}
+
+
+def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
+    template = tmp_path / "template"
+    for rel, text in files.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    return make_repo(tmp_path / "repos", "acme", "config", template)
+
+
+def _deploy(repo: GitRepo, tmp_path: Path, app: str, tag: str,
+            *extra: str) -> tuple[int, str, dict[str, str]]:
+    return run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/{app}:{tag}", "--release",
+                                    f"{app}@{tag}", "--path", "shop", "--push", "false", *extra])
+
+
+def _refused(repo: GitRepo, tmp_path: Path, app: str, *extra: str) -> str:
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path, app, "v0.2.0", *extra)
+    assert code == 1, log
+    assert repo.git("rev-parse", "HEAD").strip() == head
+    assert repo.git("status", "--porcelain") == ""
+    return log
+
+
+def test_a_tag_key_every_service_reads_is_refused(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, SHOP)
+    log = _refused(repo, tmp_path, "frontend", "--helm-tag-key", "images.tag")
+    assert "input 'helm-tag-key': the chart in shop reads .Values.images.tag in the templates of " \
+           "workloads other than frontend's: templates/cart.yaml (Deployment " \
+           "{{ .Values.cart.name }}); writing it would change the image of every one of them; " \
+           "nothing was written" in log
+    assert "Give frontend an image key of its own that only its template reads (e.g. " \
+           "frontend.image.tag) and set helm-tag-key (and helm-image-key) to it" in log
+    assert "redis-cart" not in log  # its image does not read the tag
+
+
+def test_a_per_component_key_is_edited_alone(tmp_path: Path) -> None:
+    values = SHARED.replace("  replicas: 1\n", "  replicas: 1\n  image:\n"
+                            f"    repository: {REG}/frontend\n    tag: v0.1.0\n")
+    image = "{{ .Values.frontend.image.repository }}:{{ .Values.frontend.image.tag }}"
+    repo = _repo(tmp_path, {**SHOP, "shop/values.yaml": values,
+                            "shop/templates/frontend.yaml": service("frontend", image=image)})
+    code, log, outputs = _deploy(repo, tmp_path, "frontend", "v0.2.0",
+                                 "--helm-tag-key", "frontend.image.tag",
+                                 "--helm-image-key", "frontend.image.repository")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == values.replace(
+        "    tag: v0.1.0\n", "    tag: v0.2.0\n")
+    assert outputs["previous-image"] == f"{REG}/frontend:v0.1.0"
+
+
+def test_the_policy_key_of_the_app_is_edited(tmp_path: Path) -> None:
+    values = SHARED.replace("  replicas: 1\n", "  replicas: 1\n  tag: v0.1.0\n")
+    image = "{{ .Values.images.repository }}/frontend:{{ .Values.frontend.tag }}"
+    policy = ("version: 1\napps:\n  - match: shop\n    target:\n      helm:\n"
+              "        tag-key: frontend.tag\n")
+    repo = _repo(tmp_path, {**SHOP, "shop/values.yaml": values, "gitops-release.yaml": policy,
+                            "shop/templates/frontend.yaml": service("frontend", image=image)})
+    code, log, _ = _deploy(repo, tmp_path, "frontend", "v0.2.0")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == values.replace("v0.1.0", "v0.2.0")
+
+
+SINGLE = f"image:\n  repository: {REG}/web\n  tag: v0.1.0\n"
+SAME_IMAGE = "\"{{ .Values.image.repository }}:{{ .Values.image.tag }}\""
+NAMED = ("apiVersion: batch/v1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n  template:\n"
+         "    spec:\n      containers:\n        - name: main\n          image: {image}\n")
+
+
+@pytest.mark.parametrize("names", [("web", "web-migrate"),
+                                   ("{{ include \"app.fullname\" . }}",
+                                    "{{ include \"app.fullname\" . }}-migrate")],
+                         ids=["named-after-the-app", "names-from-a-helper"])
+def test_a_migration_job_of_the_same_image_follows_the_app(tmp_path: Path,
+                                                           names: tuple[str, str]) -> None:
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE,
+        "shop/templates/deployment.yaml": NAMED.format(kind="Deployment", name=names[0],
+                                                       image=SAME_IMAGE),
+        "shop/templates/migrate.yaml": NAMED.format(kind="Job", name=names[1],
+                                                    image=SAME_IMAGE)})
+    code, log, _ = _deploy(repo, tmp_path, "web", "v0.2.0")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == SINGLE.replace("v0.1.0", "v0.2.0")
+
+
+def test_a_key_read_by_several_images_none_the_apps_is_refused(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE,
+        "shop/templates/api.yaml": NAMED.format(
+            kind="Deployment", name="api", image="{{ .Values.image.repository }}-api:"
+            "{{ .Values.image.tag }}"),
+        "shop/templates/worker.yaml": NAMED.format(
+            kind="Deployment", name="worker", image="{{ .Values.image.repository }}-worker:"
+            "{{ .Values.image.tag }}")})
+    log = _refused(repo, tmp_path, "web")
+    assert "the chart in shop reads .Values.image.tag in the templates of 2 workloads, none of " \
+           "them named after 'web': templates/api.yaml (Deployment api); templates/worker.yaml " \
+           "(Deployment worker)" in log
+
+
+def test_a_template_ranging_over_services_is_refused(tmp_path: Path) -> None:
+    ranged = ("{{- range .Values.services }}\n---\n"
+              + NAMED.format(kind="Deployment", name="{{ .name }}",
+                             image="{{ $.Values.image.repository }}/{{ .name }}:"
+                             "{{ $.Values.image.tag }}") + "{{- end }}\n")
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE + "services:\n  - name: web\n"
+        "  - name: mail\n", "shop/templates/services.yaml": ranged})
+    log = _refused(repo, tmp_path, "web")
+    assert "templates/services.yaml (Deployment {{ .name }}, in a range: several workloads)" in log
+
+
+def test_another_workload_in_the_apps_file_counts_as_another(tmp_path: Path) -> None:
+    worker = ("---\n" + NAMED.format(kind="Deployment", name="cart-worker", image=(
+        "{{ .Values.images.repository }}/cart-worker:{{ .Values.images.tag }}")))
+    repo = _repo(tmp_path, {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SHARED,
+                            "shop/templates/cart.yaml": service("cart") + worker})
+    log = _refused(repo, tmp_path, "cart", "--helm-tag-key", "images.tag")
+    assert "in the templates of workloads other than cart's: templates/cart.yaml (Deployment " \
+           "cart-worker)" in log
+
+
+def test_the_apps_name_is_found_after_its_labels(tmp_path: Path) -> None:
+    labelled = NAMED.format(kind="Deployment", name="web", image=SAME_IMAGE).replace(
+        "metadata:\n", "metadata:\n  labels:\n    app.kubernetes.io/name: shop\n"
+        "    {{- include \"shop.labels\" . | nindent 4 }}\n")
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE,
+        "shop/templates/deployment.yaml": labelled,
+        "shop/templates/worker.yaml": NAMED.format(
+            kind="Deployment", name="worker", image="{{ .Values.image.repository }}-worker:"
+            "{{ .Values.image.tag }}")})
+    log = _refused(repo, tmp_path, "web")
+    assert "in the templates of workloads other than web's: templates/worker.yaml (Deployment " \
+           "worker)" in log
