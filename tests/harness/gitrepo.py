@@ -103,3 +103,13 @@ def make_repo(root: Path, owner: str, name: str, template: Path | None = None,
     repo.commit_all("Initial commit")
     repo.git("push", "-q", "-u", "origin", branch)
     return repo
+
+
+def repo_of_files(tmp_path: Path, files: dict[str, str]) -> GitRepo:
+    """A config repo ``acme/config`` (clone and bare origin under ``tmp_path``) holding
+    ``files`` (repository path → text) in its first commit."""
+    template = tmp_path / "template"
+    for rel, text in files.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    return make_repo(tmp_path / "repos", "acme", "config", template)

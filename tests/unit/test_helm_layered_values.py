@@ -17,7 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.gitrepo import GitRepo, repo_of_files
 
 REG = "registry.example.com/acme"
 VALUES = f"# defaults of every environment\nimage:\n  repository: {REG}/web\n  tag: v1.0.0\nreplicas: 1\n"
@@ -30,11 +30,7 @@ CHART = {"chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
-    template = tmp_path / "template"
-    for rel, text in files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template)
+    return repo_of_files(tmp_path, files)
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, str]]:

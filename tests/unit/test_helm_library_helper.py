@@ -15,7 +15,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.gitrepo import GitRepo, repo_of_files
 
 DIGEST = "sha256:" + "cd" * 32
 CHART_YAML = ("apiVersion: v2\nname: web\nversion: 1.0.0\nappVersion: 1.2.0\ndependencies:\n"
@@ -48,11 +48,7 @@ CHART = {"web/Chart.yaml": CHART_YAML, "web/values.yaml": VALUES,
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
-    template = tmp_path / "template"
-    for rel, text in files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template)
+    return repo_of_files(tmp_path, files)
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.gitrepo import GitRepo, repo_of_files
 
 REG = "registry.example.com/shop"
 CHART_YAML = "apiVersion: v2\nname: shop\nversion: 0.1.0\nappVersion: v0.1.0\n"
@@ -41,11 +41,7 @@ SHOP = {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SHARED,
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
-    template = tmp_path / "template"
-    for rel, text in files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template)
+    return repo_of_files(tmp_path, files)
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, app: str, tag: str,

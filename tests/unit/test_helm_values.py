@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.gitrepo import GitRepo, repo_of_files
 
 REG = "registry.example.com/acme"
 DIGEST = "sha256:" + "ab" * 32
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
-    template = tmp_path / "template"
-    for rel, text in files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template)
+    return repo_of_files(tmp_path, files)
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.harness.cli import run_cli
-from tests.harness.gitrepo import GitRepo, make_repo
+from tests.harness.gitrepo import GitRepo, repo_of_files
 from tests.unit.test_corpus import deployment
 from tests.unit.test_helm_values import HELMRELEASE
 
@@ -15,11 +15,7 @@ REDIS = "public.ecr.aws/docker/library/redis"
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
-    template = tmp_path / "template"
-    for rel, text in files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    return make_repo(tmp_path / "repos", "acme", "config", template)
+    return repo_of_files(tmp_path, files)
 
 
 def _refused_cleanly(repo: GitRepo, code: int, log: str) -> None:
