@@ -436,10 +436,18 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     file, d = places[0]
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
     if not target.helm_tag_key and not re.search(r"^\s*(tag|image):", file.text, re.MULTILINE):
+        name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
+        shared = [f.rel for f in tree.files.values() if not f.inside and any(
+            y.scalar(y.get(doc, "kind")) == "HelmRelease"
+            and y.scalar(y.get_path(doc, ("metadata", "name"))) == name
+            and re.search(r"^\s*(tag|image):", f.text, re.MULTILINE) for doc in f.parsed.docs)]
+        where = (f"; the image comes from {', '.join(shared)}, which other overlays may use "
+                 "and the receiver does not edit") if shared else ", so the chart's default runs"
         raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
-                            f"{y.line_of(values)}) set no image, so the chart's default runs",
-                            hint="Add the chart's image keys (e.g. image.repository and "
-                            "image.tag) under spec.values once; deploys then update them")
+                            f"{y.line_of(values)}) set no image{where}",
+                            hint=f"Add the chart's image keys (e.g. image.tag) under spec.values "
+                            f"of {file.rel} once (for this overlay they override the base's); "
+                            "deploys then update them")
     plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
     if plan.refusal is not None or not plan.changes:
         return plan

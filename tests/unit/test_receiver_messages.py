@@ -82,3 +82,25 @@ def test_a_folder_of_deployments_sent_to_cronjob_update_names_the_other_command(
     _refused_cleanly(repo, code, log)
     assert "send new-image (image-update) for Deployment" in log
     assert "new-job-image" not in log
+
+
+def test_a_helmrelease_patch_without_image_keys_names_the_base_that_sets_them(
+        tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {
+        "apps/base/podinfo/kustomization.yaml": "resources:\n  - release.yaml\n",
+        "apps/base/podinfo/release.yaml": HELMRELEASE + (
+            "  values:\n    image:\n      repository: ghcr.io/stefanprodan/podinfo\n"
+            "      tag: 6.9.0\n"),
+        "apps/staging/kustomization.yaml":
+            "resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n"
+            "    target:\n      kind: HelmRelease\n",
+        "apps/staging/podinfo-values.yaml":
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+            "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", "ghcr.io/stefanprodan/podinfo:6.9.2", "--release",
+        "podinfo@6.9.2", "--path", "apps/staging", "--push", "false"])
+    _refused_cleanly(repo, code, log)
+    assert "set no image; the image comes from apps/base/podinfo/release.yaml" in log
+    assert "chart's default runs" not in log
+    assert "under spec.values of apps/staging/podinfo-values.yaml once" in log
