@@ -45,6 +45,9 @@ class OutsideOverlayError(ManifestError):
 
 JSON_IMAGE_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
                            r"/(?:[0-9]+|-)/image")
+# A JSON patch op that adds or replaces a whole container (an injected sidecar, say).
+JSON_CONTAINER_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
+                               r"(?:initContainers|containers)/(?:[0-9]+|-)")
 JSON_ENV_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
                          r"/[0-9]+/env/[0-9]+/value")
 JSON_ENV_ITEM_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
@@ -276,6 +279,8 @@ def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what
             if kind == "env-op" and JSON_ENV_ITEM_RE.fullmatch(op_path) and \
                     y.node_kind(value) == "mapping" and y.scalar(y.get(value, "name")) == env:
                 path = (index, "value", "value")
+            elif kind == "op" and _whole_container(op_path, value, found):
+                path = (index, "value", "image")
             elif not (regex.fullmatch(op_path) and y.node_kind(value) == "scalar"):
                 continue
             if y.scalar(y.get(op, "op")) in ("replace", "add"):
@@ -286,6 +291,14 @@ def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what
                 places.append(Place(file, 0, path, kind, f"{file.rel} (JSON patch op {index + 1})",
                                     edit))
     return places
+
+
+def _whole_container(op_path: str, value: y.Node | None, found: Found) -> bool:
+    """Whether a JSON patch op's value is the target container as a whole, with its image."""
+    return JSON_CONTAINER_RE.fullmatch(op_path) is not None and \
+        ("/initContainers/" in op_path) == found.init and y.node_kind(value) == "mapping" and \
+        y.scalar(y.get(value, "name")) == found.container and \
+        y.node_kind(y.get(value, "image")) == "scalar"
 
 
 def _new_entry_place(tree: Tree, found: Found, image: ImageReference) -> Place | None:

@@ -433,6 +433,20 @@ CASES: dict[str, Case] = {
         "jobs", f"{REG}/migrate:v1.1.0", "db@v1.1.0", command="cronjob-update",
         error="has several candidates for 'db': Job/migrate- (generateName) container main; "
               "Job/seed- (generateName) container main. Set 'workload'"),
+    "json6902-op-adding-a-whole-sidecar-with-an-init-container-of-its-image": Case(
+        {"mesh/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "mesh/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "mesh/overlays/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: sidecar.patch.yaml\n    target:\n"
+             "      kind: Deployment\n      name: web\n"),
+         "mesh/overlays/prod/sidecar.patch.yaml":
+             "- op: add\n  path: /spec/template/spec/initContainers\n  value:\n"
+             f"    - name: proxy-init\n      image: {REG}/proxy:1.18.5\n"
+             "- op: add\n  path: /spec/template/spec/containers/1\n  value:\n"
+             f"    name: proxy\n    args: [proxy, sidecar]\n    image: {REG}/proxy:1.18.5\n"},
+        "mesh/overlays/prod", f"{REG}/proxy:1.18.6", "proxy@1.18.6", ("Deployment", "web", "proxy"),
+        extra=("--container", "proxy"), written=("mesh/overlays/prod/sidecar.patch.yaml",),
+        env_written=False),
 }
 
 
