@@ -181,7 +181,13 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
     if not found:
         what = f"named {want.container!r} (input 'container')" if want.container else \
             f"named after the app {want.app!r} or running {want.repository}"
-        raise ManifestError(f"{shown} has no container {what}; candidates: {listing}",
+        inits = [_found(i, o, c).label.replace(" container ", " init container ", 1)
+                 for i, o in enumerate(render)
+                 if isinstance(o, dict) and o.get("kind") in want.kinds for c in containers_of(o)
+                 if c[2] and same_repository(repository(c[1]) or "", want.repository)]
+        taken = (f" ({'; '.join(inits)} runs {want.repository}: an init container is taken "
+                 "only when 'container' names it)") if inits and not want.container else ""
+        raise ManifestError(f"{shown} has no container {what}; candidates: {listing}{taken}",
                             hint="Set 'workload' and 'container' (or the policy's target "
                             "settings) to the one to update")
     raise ManifestError(f"{shown} has several candidates for {want.app!r}: "

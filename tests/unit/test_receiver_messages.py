@@ -104,3 +104,22 @@ def test_a_helmrelease_patch_without_image_keys_names_the_base_that_sets_them(
     assert "set no image; the image comes from apps/base/podinfo/release.yaml" in log
     assert "chart's default runs" not in log
     assert "under spec.values of apps/staging/podinfo-values.yaml once" in log
+
+
+def test_an_init_container_running_the_image_is_named_with_how_to_take_it(
+        tmp_path: Path) -> None:
+    web = deployment("web", "registry.example.com/acme/web:v1").replace(
+        "      containers:\n", "      initContainers:\n        - name: migrate\n"
+        "          image: registry.example.com/acme/migrate:v1\n      containers:\n")
+    repo = _repo(tmp_path, {"app/web.yaml": web})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/migrate:v2", "--release",
+        "migrate@v2", "--path", "app", "--push", "false"])
+    _refused_cleanly(repo, code, log)
+    assert "(Deployment/web init container migrate runs registry.example.com/acme/migrate: an " \
+           "init container is taken only when 'container' names it)" in log
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/migrate:v2", "--release",
+        "migrate@v2", "--path", "app", "--push", "false", "--container", "migrate"])
+    assert code == 0, log
+    assert "image: registry.example.com/acme/migrate:v2" in (repo.work / "app/web.yaml").read_text()
