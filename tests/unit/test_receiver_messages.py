@@ -18,6 +18,12 @@ def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:
     return repo_of_files(tmp_path, files)
 
 
+def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str, path: str, *extra: str,
+            command: str = "image-update") -> tuple[int, str, dict[str, str]]:
+    return run_cli(repo, tmp_path, [command, "--image", image, "--release", release, "--path",
+                                    path, "--push", "false", *extra])
+
+
 def _refused_cleanly(repo: GitRepo, code: int, log: str) -> None:
     assert code == 1, log
     assert "Traceback" not in log and "internal error" not in log, log
@@ -40,10 +46,8 @@ def test_helm_keys_the_overlays_patch_does_not_hold_are_named_not_a_traceback(
         "apps/production/podinfo-values.yaml":
             "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
             "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis@8.6.3",
-        "--path", "apps/production", "--push", "false",
-        "--helm-tag-key", "redis.tag", "--helm-image-key", "redis.repository"])
+    code, log, _ = _deploy(repo, tmp_path, f"{REDIS}:8.6.3", "redis@8.6.3", "apps/production",
+                           "--helm-tag-key", "redis.tag", "--helm-image-key", "redis.repository")
     _refused_cleanly(repo, code, log)
     assert "input 'helm-tag-key'" in log
     assert "apps/production/podinfo-values.yaml has no mapping spec.values.redis" in log
@@ -56,17 +60,14 @@ def test_several_containers_running_the_image_are_listed_by_name(tmp_path: Path)
     statefulset = deployment("redis-ha-server", f"{REDIS}:8.6.2", containers=extra,
                              kind="StatefulSet").replace("- name: redis-ha-server", "- name: redis")
     repo = _repo(tmp_path, {"ha/redis/statefulset.yaml": statefulset})
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis-ha-server@8.6.3",
-        "--path", "ha/redis", "--push", "false"])
+    code, log, _ = _deploy(repo, tmp_path, f"{REDIS}:8.6.3", "redis-ha-server@8.6.3", "ha/redis")
     _refused_cleanly(repo, code, log)
     assert "containers named" not in log and "must be unique" not in log
     for name in ("redis", "sentinel", "split-brain-fix"):
         assert f"StatefulSet/redis-ha-server container {name}" in log
     assert "Set 'workload' (and 'container') to pick one" in log
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", f"{REDIS}:8.6.3", "--release", "redis-ha-server@8.6.3",
-        "--path", "ha/redis", "--push", "false", "--container", "sentinel"])
+    code, log, _ = _deploy(repo, tmp_path, f"{REDIS}:8.6.3", "redis-ha-server@8.6.3", "ha/redis",
+                           "--container", "sentinel")
     assert code == 0, log
     text = (repo.work / "ha/redis/statefulset.yaml").read_text()
     assert text.count(f"{REDIS}:8.6.3") == 1 and text.count(f"{REDIS}:8.6.2") == 2
@@ -76,9 +77,8 @@ def test_a_folder_of_deployments_sent_to_cronjob_update_names_the_other_command(
         tmp_path: Path) -> None:
     repo = _repo(tmp_path, {"guestbook/deployment.yaml": deployment(
         "guestbook-ui", "gcr.io/acme/gb-frontend:v5")})
-    code, log, _ = run_cli(repo, tmp_path, [
-        "cronjob-update", "--image", "gcr.io/acme/gb-frontend:v6", "--release",
-        "guestbook-ui@v6", "--path", "guestbook", "--push", "false"])
+    code, log, _ = _deploy(repo, tmp_path, "gcr.io/acme/gb-frontend:v6", "guestbook-ui@v6",
+                           "guestbook", command="cronjob-update")
     _refused_cleanly(repo, code, log)
     assert "send new-image (image-update) for Deployment" in log
     assert "new-job-image" not in log
@@ -97,9 +97,8 @@ def test_a_helmrelease_patch_without_image_keys_names_the_base_that_sets_them(
         "apps/staging/podinfo-values.yaml":
             "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
             "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", "ghcr.io/stefanprodan/podinfo:6.9.2", "--release",
-        "podinfo@6.9.2", "--path", "apps/staging", "--push", "false"])
+    code, log, _ = _deploy(repo, tmp_path, "ghcr.io/stefanprodan/podinfo:6.9.2", "podinfo@6.9.2",
+                           "apps/staging")
     _refused_cleanly(repo, code, log)
     assert "set no image; the image comes from apps/base/podinfo/release.yaml" in log
     assert "chart's default runs" not in log
@@ -112,14 +111,11 @@ def test_an_init_container_running_the_image_is_named_with_how_to_take_it(
         "      containers:\n", "      initContainers:\n        - name: migrate\n"
         "          image: registry.example.com/acme/migrate:v1\n      containers:\n")
     repo = _repo(tmp_path, {"app/web.yaml": web})
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", "registry.example.com/acme/migrate:v2", "--release",
-        "migrate@v2", "--path", "app", "--push", "false"])
+    code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/migrate:v2", "migrate@v2", "app")
     _refused_cleanly(repo, code, log)
     assert "(Deployment/web init container migrate runs registry.example.com/acme/migrate: an " \
            "init container is taken only when 'container' names it)" in log
-    code, log, _ = run_cli(repo, tmp_path, [
-        "image-update", "--image", "registry.example.com/acme/migrate:v2", "--release",
-        "migrate@v2", "--path", "app", "--push", "false", "--container", "migrate"])
+    code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/migrate:v2", "migrate@v2",
+                           "app", "--container", "migrate")
     assert code == 0, log
     assert "image: registry.example.com/acme/migrate:v2" in (repo.work / "app/web.yaml").read_text()
