@@ -415,6 +415,12 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                   "renders it)")
 
 
+def _dig(obj: object, path: tuple[str, ...]) -> object:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
 def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     """A Flux HelmRelease's ``spec.values`` (in a resource or patch inside the overlay), proven
     by rendering: only that HelmRelease's values may differ."""
@@ -435,20 +441,21 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
                             "the overlay (a patch of spec.values), with its image keys")
     file, d = places[0]
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
+    name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
     if not target.helm_tag_key and not re.search(r"^\s*(tag|image):", file.text, re.MULTILINE):
-        name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
-        shared = [f.rel for f in tree.files.values() if not f.inside and any(
-            y.scalar(y.get(doc, "kind")) == "HelmRelease"
-            and y.scalar(y.get_path(doc, ("metadata", "name"))) == name
-            and re.search(r"^\s*(tag|image):", f.text, re.MULTILINE) for doc in f.parsed.docs)]
-        where = (f"; the image comes from {', '.join(shared)}, which other overlays may use "
-                 "and the receiver does not edit") if shared else ", so the chart's default runs"
-        raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
-                            f"{y.line_of(values)}) set no image{where}",
-                            hint=f"Add the chart's image keys (e.g. image.tag) under spec.values "
-                            f"of {file.rel} once (for this overlay they override the base's); "
-                            "deploys then update them")
-    plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
+        from gitops_release.helmpatch import base_image_block, plan_patch_keys
+
+        base = base_image_block(tree, name, target)
+        if base is None:
+            raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
+                                f"{y.line_of(values)}) set no image, so the chart's default runs",
+                                hint=f"Add the chart's image keys (e.g. image.repository and "
+                                f"image.tag) under spec.values of {file.rel} once; deploys then "
+                                "update them")
+        plan, must = plan_patch_keys(tree, file, d, target, base)
+    else:
+        must = []
+        plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
     if plan.refusal is not None or not plan.changes:
         return plan
     renderer = Renderer(tree)
@@ -467,7 +474,8 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         expected = dict(before[index])
         expected["spec"] = {**before[index].get("spec", {}),
                             "values": after[index].get("spec", {}).get("values")}
-        ok = expected == after[index] and before[index] != after[index]
+        ok = expected == after[index] and before[index] != after[index] and all(
+            _dig(after[index], ("spec", "values", *path)) == value for path, value in must)
     if not ok:
         raise ManifestError(f"the planned edit of {file.rel} does not render as the deploy needs "
                             f"(only the HelmRelease {name}'s values may change); nothing was "

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.harness.cli import run_cli
 from tests.harness.gitrepo import GitRepo, repo_of_files
 from tests.unit.test_corpus import deployment
-from tests.unit.test_helm_values import HELMRELEASE
+from tests.unit.test_helm_values import HELMRELEASE, _kustomize
 
 REDIS = "public.ecr.aws/docker/library/redis"
 
@@ -84,24 +86,64 @@ def test_a_folder_of_deployments_sent_to_cronjob_update_names_the_other_command(
     assert "new-job-image" not in log
 
 
-def test_a_helmrelease_patch_without_image_keys_names_the_base_that_sets_them(
-        tmp_path: Path) -> None:
-    repo = _repo(tmp_path, {
+def _flux_staging(tmp_path: Path, base_values: str) -> GitRepo:
+    return _repo(tmp_path, {
         "apps/base/podinfo/kustomization.yaml": "resources:\n  - release.yaml\n",
-        "apps/base/podinfo/release.yaml": HELMRELEASE + (
-            "  values:\n    image:\n      repository: ghcr.io/stefanprodan/podinfo\n"
-            "      tag: 6.9.0\n"),
+        "apps/base/podinfo/release.yaml": HELMRELEASE + base_values,
         "apps/staging/kustomization.yaml":
             "resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n"
             "    target:\n      kind: HelmRelease\n",
         "apps/staging/podinfo-values.yaml":
             "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
             "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
-    code, log, _ = _deploy(repo, tmp_path, "ghcr.io/stefanprodan/podinfo:6.9.2", "podinfo@6.9.2",
-                           "apps/staging")
+
+
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("pinned", [False, True], ids=["tag", "tag-and-digest"])
+def test_a_helmrelease_patch_gets_the_image_keys_only_its_shared_base_sets(
+        tmp_path: Path, pinned: bool) -> None:
+    """The base HelmRelease (other overlays use it) sets the image; the overlay's patch sets
+    other values: the patch gets image.tag (and the digest the base pins, which would outlive
+    the new tag), the base is not touched, and the rendered HelmRelease runs the new tag."""
+    pin = f"      digest: {'sha256:' + 'cd' * 32}\n" if pinned else ""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   f"      tag: 6.9.0\n{pin}")
+    base = (repo.work / "apps/base/podinfo/release.yaml").read_text()
+    image = f"{PODINFO}:6.9.2@{DIGEST}" if pinned else f"{PODINFO}:6.9.2"
+    code, log, outputs = _deploy(repo, tmp_path, image, "podinfo@6.9.2", "apps/staging")
+    assert code == 0, log
+    assert outputs["previous-image"] == f"{PODINFO}:6.9.0"
+    assert (repo.work / "apps/base/podinfo/release.yaml").read_text() == base
+    patch = (repo.work / "apps/staging/podinfo-values.yaml").read_text()
+    assert patch.endswith("    replicaCount: 2\n    image:\n      tag: 6.9.2\n"
+                          + (f"      digest: {DIGEST}\n" if pinned else ""))
+    rendered = _kustomize(repo.work / "apps/staging")
+    assert rendered[0]["spec"]["values"]["image"] == {
+        "repository": PODINFO, "tag": "6.9.2", **({"digest": DIGEST} if pinned else {})}
+
+
+def test_a_helmrelease_patch_is_not_given_another_repository_than_its_base(
+        tmp_path: Path) -> None:
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   "      tag: 6.9.0\n")
+    code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/acme/podinfo:6.9.2", "podinfo@6.9.2",
+                                 "apps/staging")
+    assert code == 0, log
+    assert outputs["refused"] == "true" and outputs["refused-reason"] == "policy"
+    assert "apps/base/podinfo/release.yaml sets the image ghcr.io/stefanprodan/podinfo" in log
+    assert repo.git("status", "--porcelain") == ""
+    assert repo.git("log", "--format=%s") == "Initial commit\n"
+
+
+def test_a_helmrelease_without_any_image_keys_says_the_charts_default_runs(
+        tmp_path: Path) -> None:
+    repo = _flux_staging(tmp_path, "  values:\n    replicaCount: 1\n")
+    code, log, _ = _deploy(repo, tmp_path, f"{PODINFO}:6.9.2", "podinfo@6.9.2", "apps/staging")
     _refused_cleanly(repo, code, log)
-    assert "set no image; the image comes from apps/base/podinfo/release.yaml" in log
-    assert "chart's default runs" not in log
+    assert "set no image, so the chart's default runs" in log
     assert "under spec.values of apps/staging/podinfo-values.yaml once" in log
 
 
