@@ -6,7 +6,9 @@ keys of its image block (found as in a values file: ``image.repository``/``image
 named after the app, or the named ``helm-*-key`` inputs) are added under ``spec.values`` of the
 overlay's patch of that HelmRelease: the tag, and the digest where the base pins one (a stale pin
 would outlive the new tag). Strategic merge merges them over the base's values; the caller proves
-it by rendering (only that HelmRelease's values may change).
+it by rendering (only that HelmRelease's values may change). Whatever path wrote the overlay's
+keys, a render that still carries a digest from elsewhere beside the new tag is refused
+(``check_rendered_pin``).
 """
 
 from __future__ import annotations
@@ -119,3 +121,31 @@ def _repository_refusal(current: str | None, target: Target, shown: str) -> Refu
                        f"{target.image.name}: a target's image repository never changes unless "
                        "the policy allows it")
     return None
+
+
+def dig(obj: object, path: tuple[str, ...]) -> object:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def check_rendered_pin(release: object, values: y.Node, target: Target, shown: str) -> None:
+    """Refuse a render that keeps a digest from elsewhere (a base HelmRelease pins one that the
+    overlay's patch does not set) beside the new tag: the old image would keep running."""
+    from gitops_release.helmvalues import _find_block
+
+    try:
+        block = _find_block(values, target, shown)
+    except ManifestError:
+        return
+    rendered = dig(release, ("spec", "values", *block.base))
+    if block.string or not block.digest or not isinstance(rendered, dict):
+        return
+    pin = rendered.get(block.digest)
+    if pin and str(pin) != (target.image.digest or ""):
+        dotted = ".".join((*block.base, block.digest))
+        raise ManifestError(f"{shown}: the overlay's render keeps {dotted}: {pin}, set outside "
+                            "the overlay (a base HelmRelease), which pins the old image beside "
+                            "the new tag; nothing was written",
+                            hint=f"Add {dotted} to {shown} once (empty, or the digest); deploys "
+                            "then update it")

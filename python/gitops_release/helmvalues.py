@@ -415,15 +415,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                   "renders it)")
 
 
-def _dig(obj: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
-
-
 def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     """A Flux HelmRelease's ``spec.values`` (in a resource or patch inside the overlay), proven
     by rendering: only that HelmRelease's values may differ."""
+    from gitops_release.helmpatch import base_image_block, check_rendered_pin, dig, plan_patch_keys
     from gitops_release.manifests import Renderer
 
     places = [(file, d) for file in tree.inside() if file.role in ("resource", "patch")
@@ -443,8 +438,6 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
     name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
     if not target.helm_tag_key and not re.search(r"^\s*(tag|image):", file.text, re.MULTILINE):
-        from gitops_release.helmpatch import base_image_block, plan_patch_keys
-
         base = base_image_block(tree, name, target)
         if base is None:
             raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
@@ -475,7 +468,9 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         expected["spec"] = {**before[index].get("spec", {}),
                             "values": after[index].get("spec", {}).get("values")}
         ok = expected == after[index] and before[index] != after[index] and all(
-            _dig(after[index], ("spec", "values", *path)) == value for path, value in must)
+            dig(after[index], ("spec", "values", *path)) == value for path, value in must)
+    if ok and index is not None and not must:
+        check_rendered_pin(after[index], values, target, file.rel)
     if not ok:
         raise ManifestError(f"the planned edit of {file.rel} does not render as the deploy needs "
                             f"(only the HelmRelease {name}'s values may change); nothing was "

@@ -138,6 +138,26 @@ def test_a_helmrelease_patch_is_not_given_another_repository_than_its_base(
     assert repo.git("log", "--format=%s") == "Initial commit\n"
 
 
+@pytest.mark.parametrize("digest", ["", DIGEST], ids=["no-digest", "a-new-digest"])
+def test_a_digest_the_base_pins_beside_the_patchs_tag_is_refused(
+        tmp_path: Path, digest: str) -> None:
+    """The patch sets the image, the base pins a digest: a deploy writing the tag alone would
+    render the new tag with the old digest, and the old image would keep running."""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   f"      tag: 6.9.0\n      digest: sha256:{'cd' * 32}\n")
+    patch = repo.work / "apps/staging/podinfo-values.yaml"
+    patch.write_text(patch.read_text() + f"    image:\n      repository: {PODINFO}\n"
+                                          "      tag: 6.9.0\n")
+    repo.git("commit", "-qam", "Pin the tag in staging")
+    image = f"{PODINFO}:6.9.2" + (f"@{digest}" if digest else "")
+    code, log, _ = _deploy(repo, tmp_path, image, "podinfo@6.9.2", "apps/staging")
+    assert code == 1, log
+    assert f"keeps image.digest: sha256:{'cd' * 32}, set outside the overlay" in log
+    assert "Add image.digest to apps/staging/podinfo-values.yaml once" in log
+    assert repo.git("status", "--porcelain") == ""
+    assert repo.git("log", "--format=%s") == "Pin the tag in staging\nInitial commit\n"
+
+
 def test_a_helmrelease_without_any_image_keys_says_the_charts_default_runs(
         tmp_path: Path) -> None:
     repo = _flux_staging(tmp_path, "  values:\n    replicaCount: 1\n")
