@@ -20,7 +20,7 @@ from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.reference import same_repository
-from gitops_release.targets import parsed_image
+from gitops_release.targets import dig, parsed_image
 
 if TYPE_CHECKING:
     from gitops_release.helmvalues import Block
@@ -121,12 +121,6 @@ def _repository_refusal(current: str | None, target: Target, shown: str) -> Refu
                        f"{target.image.name}: a target's image repository never changes unless "
                        "the policy allows it")
     return None
-
-
-def dig(obj: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
 
 
 def check_rendered_pin(release: object, values: y.Node, target: Target, shown: str) -> None:

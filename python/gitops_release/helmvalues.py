@@ -22,7 +22,7 @@ from gitops_release.errors import ManifestError
 from gitops_release.helmchart import Chart, load_chart, other_readers, reads
 from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
 from gitops_release.reference import same_repository
-from gitops_release.targets import parsed_image
+from gitops_release.targets import dig, parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
 # values-prod.yaml, prod-values.yaml, common-values.yaml, valuesProd.yaml: any values file that an
@@ -418,7 +418,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
 def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     """A Flux HelmRelease's ``spec.values`` (in a resource or patch inside the overlay), proven
     by rendering: only that HelmRelease's values may differ."""
-    from gitops_release.helmpatch import base_image_block, check_rendered_pin, dig, plan_patch_keys
+    from gitops_release.helmpatch import base_image_block, check_rendered_pin, plan_patch_keys
     from gitops_release.manifests import Renderer
 
     places = [(file, d) for file in tree.inside() if file.role in ("resource", "patch")

@@ -146,8 +146,8 @@ class Scratch:
             if rel in tree.files:
                 target.write_text(tree.files[rel].text, encoding="utf-8", newline="")
             else:
-                shutil.copyfile(tree.root / rel, target, follow_symlinks=False)
-                self.other[rel] = target.read_bytes()
+                self.other[rel] = (tree.root / rel).read_bytes()  # read once: copied and keyed
+                target.write_bytes(self.other[rel])
         for folder in tree.folders:
             (self.dir / folder).mkdir(parents=True, exist_ok=True)
 
