@@ -16,10 +16,9 @@ from gitops_release.gitops import Author, Git, push_loop
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
 from gitops_release.policy import POLICY_FILE, Policy
 from gitops_release.policyfile import parse_policy, read_policy_text
+from gitops_release.receiverspec import BOT_EMAIL, BOT_NAME
 from gitops_release.runner import Runner
 
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 MAX_REASON = 500
 
 

@@ -36,12 +36,12 @@ from gitops_release.receiver import (
     parse_settings,
     plan_deploy,
     prerender,
-    receiver_inputs,
     refused_error,
     settle_prerender,
     summary,
     write_files,
 )
+from gitops_release.receiverspec import receiver_inputs
 from gitops_release.runner import Runner, md_escape
 from gitops_release.transaction import Transaction
 
@@ -127,7 +127,6 @@ class Applier:
     def _plan(self, request: Request) -> tuple[Settings, Plan, ExtraChanges | None]:
         if request.event not in EVENTS:
             raise InputError(f"{request.event!r} is not a receiver event", input_name="event")
-        settle_prerender()
         own = self.own
         mine = own is not None and request.to_json() == own.key
         s = parse_settings({**self.defaults, **request.inputs,
@@ -135,7 +134,8 @@ class Applier:
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
-        _widen(self.git, self.root, s.path)
+        _widen(self.git, self.root, s.path)  # while the background plan may still render
+        settle_prerender()
         plan = self.plans[request.to_json()] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator))
         if plan.refusal is not None:
@@ -257,7 +257,7 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
             outcome = _push(git, s, opts, own, apply, runner) if s.push else \
                 _commit_locally(git, s, own, apply)
     finally:
-        settle_prerender()  # an early error leaves no render running, no scratch copy
+        settle_prerender(final=True)  # no render left running, no scratch copy
     _finish(runner, s, plans.get(own.to_json()), outcome, mode="push" if s.push else "local")
 
 

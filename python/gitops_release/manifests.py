@@ -12,6 +12,7 @@ When more than one place could decide, a probe render with a marker in each tell
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import time
@@ -31,6 +32,7 @@ from gitops_release.targets import (
     Found,
     Wanted,
     containers_of,
+    dig,
     name_variants,
     object_name,
     parsed_image,
@@ -616,6 +618,76 @@ def plan_workload(tree: Tree, target: Target, kinds: Sequence[str],
         return _plan_workload(renderer, tree, target, kinds, new_entry)
     finally:
         renderer.close()
+
+
+class _Started(Exception):
+    """A planning pass ahead of the "before" render reached its first render, now started."""
+
+
+class _Ahead(Renderer):
+    """Renders for a planning pass made before the "before" render exists: that render is a
+    guess (see ``render_ahead``); any other is started in the background and ends the pass."""
+
+    def __init__(self, tree: Tree, guess: list[Any]) -> None:
+        self.tree, self.guess, self.scratch, self.count, self.seconds = tree, guess, None, 0, 0.0
+
+    def __call__(self, texts: dict[str, str]) -> list[Any]:
+        if not texts:
+            return self.guess
+        from gitops_release.render import prerender
+
+        prerender(self.tree, texts)
+        raise _Started
+
+
+AHEAD_LIMIT = 1024 * 1024  # bytes of an overlay's tree planned ahead of its "before" render
+_AHEAD: set[tuple[str, str, Target]] = set()  # what this process planned ahead already
+
+
+def render_ahead(tree: Tree, target: Target, kinds: Sequence[str]) -> None:
+    """Start, in the background, the render the proof will most likely ask for after the
+    "before" render: the plan is made once on a guess of that render (the resources' own
+    workloads, named with the kustomizations' prefixes and suffixes) up to its first render.
+    The proof later uses a render made here only for exactly the same input (render.RENDERS),
+    so a wrong guess costs one render, never a wrong proof. Nothing is written."""
+    from gitops_release.render import to_data
+
+    if tree.kustomization is None or sum(len(f.text) for f in tree.files.values()) > AHEAD_LIMIT \
+            or (str(tree.root), tree.overlay, target) in _AHEAD:
+        return
+    _AHEAD.add((str(tree.root), tree.overlay, target))
+    prefix = "".join(k.name_prefix for k in tree.kustomizations)
+    suffix = "".join(k.name_suffix for k in reversed(tree.kustomizations))
+    guess: dict[tuple[str, str], Any] = {}
+    for file in tree.files.values():
+        for doc in file.parsed.docs if file.role == "resource" else ():
+            data = to_data(doc) if doc is not None else None
+            name = dig(data, ("metadata", "name"))
+            if isinstance(data, dict) and data.get("kind") in kinds and isinstance(name, str):
+                data["metadata"]["name"] = prefix + name + suffix
+                guess.setdefault((str(data["kind"]), name), data)
+    with contextlib.suppress(Exception):  # _Started, or a guess the real plan will not make
+        _plan_workload(_Ahead(tree, _with_images(list(guess.values()), tree)), tree, target,
+                       kinds, True)
+
+
+def _with_images(guess: list[Any], tree: Tree) -> list[Any]:
+    """The guess with the kustomizations' ``images:`` entries applied, innermost first, as
+    kustomize's image transformer would (by image name; newName, newTag, digest)."""
+    for kust in reversed(tree.kustomizations):
+        docs = kust.file.parsed.docs
+        for entry in y.iter_items(y.get(docs[0], "images")) if docs and docs[0] is not None else ():
+            name, new_name, tag, digest = (y.scalar(y.get(entry, key)) for key in (
+                "name", "newName", "newTag", "digest"))
+            for obj in guess:
+                for _name, image, _init, container in containers_of(obj):
+                    ref = parsed_image(image)
+                    if ref is None or ref.name != name:
+                        continue
+                    tail = f"@{digest}" if digest else f":{tag}" if tag else \
+                        (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+                    container["image"] = f"{new_name or ref.name}{tail}"
+    return guess
 
 
 def _plan_workload(renderer: Renderer, tree: Tree, target: Target,

@@ -29,6 +29,7 @@ from gitops_release.policy import (
     Policy,
     TargetSettings,
 )
+from gitops_release.receiverspec import CONTAINER_RE, ENV_NAME_RE, KEY_RE, VALUES_FILE_RE, WORKLOAD_RE
 
 MAX_ERRORS = 20
 REPOSITORY_GLOB_RE = re.compile(r"[A-Za-z0-9_.*?-]+/[A-Za-z0-9_.*?-]+", re.ASCII)
@@ -36,11 +37,6 @@ IMAGE_GLOB_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/*?\[\]-]*", re.ASCII)
 PATH_GLOB_RE = re.compile(r"[A-Za-z0-9_.*?-]+(/[A-Za-z0-9_.*?-]+)*/?", re.ASCII)
 NAME_GLOB_RE = re.compile(r"[A-Za-z0-9_.*?-]+", re.ASCII)
 OVERLAY_PATH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*", re.ASCII)
-CONTAINER_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
-WORKLOAD_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
-VALUES_FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.ya?ml", re.ASCII)
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
-KEY_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}", re.ASCII)
 VERSION_RE = re.compile(r"[\w][\w.+-]{0,127}", re.ASCII)
 INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z", re.ASCII)
 DATE_OR_INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z)?",

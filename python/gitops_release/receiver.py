@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tracked
+from gitops_release.discovery import Tracked, Tree
 from gitops_release.errors import (
     DowngradeError,
     InputError,
@@ -29,8 +29,15 @@ from gitops_release.errors import (
     ResourceError,
 )
 from gitops_release.gitops import Author
-from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
-from gitops_release.manifests import FileChange, OutsideOverlayError, OverlayPlan, Refusal, Target
+from gitops_release.inputs import check_text, parse_bool, parse_int
+from gitops_release.manifests import (
+    FileChange,
+    OutsideOverlayError,
+    OverlayPlan,
+    Refusal,
+    Target,
+    render_ahead,
+)
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
 from gitops_release.payload import (
     Source,
@@ -43,82 +50,19 @@ from gitops_release.payload import (
 )
 from gitops_release.planner import apply_settings, plan_overlay, policy_refusal
 from gitops_release.policyfile import load_policy
+from gitops_release.receiverspec import (
+    CONTAINER_RE,
+    ENV_NAME_RE,
+    KEY_RE,
+    VALUES_FILE_RE,
+    WORKLOAD_RE,
+)
 from gitops_release.reference import ImageReference
 from gitops_release.runner import Runner, md_escape
 from gitops_release.targets import KINDS as KIND_GROUPS
 from gitops_release.versions import Order, compare
 
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
-CONTAINER_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
-WORKLOAD_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
-KEY_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}", re.ASCII)
-VALUES_FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.ya?ml", re.ASCII)
 KINDS = {"new-image": KIND_GROUPS["workloads"], "new-job-image": KIND_GROUPS["jobs"]}
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-OUTPUTS = {
-    "changed": "'true' only when a deploy commit reached the remote (never with push: false or "
-    "dry-run).",
-    "would-change": "'true' when the deploy has files to change (also in a dry run, with push: "
-    "false, and when another deploy's push carried it).",
-    "files": "The changed files, one per line, relative to the repository.",
-    "commit": "The SHA of the deploy commit, empty when none was made.",
-    "previous-image": "The image the target overlay held before the deploy.",
-    "refused": "'true' when the deploy was refused (see refused-reason); nothing was pushed.",
-    "refused-reason": "Why the deploy was refused: downgrade, held, frozen or policy; empty "
-                      "otherwise.",
-}
-
-
-def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
-    """The inputs of image-update and cronjob-update (same names, defaults and meaning)."""
-    return (
-        InputSpec("image", "Full image reference registry/name:tag[@sha256:<64 hex>]", required=True),
-        InputSpec("release", "Release as <name>@<version>, written to the release env var",
-                  required=True),
-        InputSpec("path", "Overlay folder relative to the repository, e.g. apps/<name>/overlays/dev",
-                  required=True),
-        InputSpec("digest", "Image digest sha256:<64 hex>, appended to the image as @digest"),
-        InputSpec("container", "Container to update; default: the one named like the release's "
-                  "app, else the one running the image's repository (initContainers only when "
-                  "named)"),
-        InputSpec("workload", "Workload (metadata.name) to update; default: the one named like "
-                  "the release's app"),
-        InputSpec("release-env", "Env var that holds the release", default="APP_RELEASEVERSION"),
-        InputSpec("config-root", "Folder (relative to the repository) that 'path' must be inside",
-                  default="."),
-        InputSpec("fan-out", "A prod overlay also updates its sibling prod-* overlays",
-                  default="true"),
-        InputSpec("allow-downgrade", "Deploy even when the version is older than the deployed one",
-                  default="false"),
-        InputSpec("push", "Push the commit (false: commit locally only)", default="true"),
-        InputSpec("dry-run", "Print the diff; write, commit and push nothing", default="false"),
-        InputSpec("commit-message", "Commit subject; {release}, {image} and {path} are replaced",
-                  default=commit_message),
-        InputSpec("git-user-name", "Commit author and committer name", default=BOT_NAME),
-        InputSpec("git-user-email", "Commit author and committer email", default=BOT_EMAIL),
-        InputSpec("max-attempts", "Push attempts when racing other pushes (1-20), without group "
-                  "commit", default="10"),
-        InputSpec("push-timeout", "Seconds a deploy may take to land on the branch (10-3600)",
-                  default="300"),
-        InputSpec("group-commit", "A deploy that loses the race queues as a pending ref and one "
-                  "push carries the whole queue", default="true"),
-        InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
-        InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
-                  secret=True),
-        InputSpec("helm-image-key", "values.yaml key of the image repository (empty: found from "
-                  "the file's shape)"),
-        InputSpec("helm-tag-key", "values.yaml key of the image tag (empty: image.tag, or the "
-                  "block whose repository is the image's)"),
-        InputSpec("helm-registry-key", "values.yaml key of the image registry, when the chart "
-                  "splits it from the repository (empty: a registry key beside the repository)"),
-        InputSpec("helm-digest-key", "values.yaml key of the image digest (written when the key "
-                  "exists or the chart reads it; empty: digest beside the tag)"),
-        InputSpec("helm-release-key", "values.yaml key for the release (empty: not written)"),
-        InputSpec("helm-values-file", "Values file to edit, in the path folder, e.g. "
-                  "values-prod.yaml (empty: values.yaml, refused when another *values*.yaml there "
-                  "sets the same image keys)"),
-    )
 
 
 @dataclass(frozen=True)
@@ -339,17 +283,32 @@ def _preplan(root: Path, s: Settings) -> None:
         overlay = resolve_overlay(root, s.config_root, s.path).relative_to(root).as_posix()
         # The "before" render starts at once, before git lists what it tracks: an untracked
         # file in it only makes its input differ from the plan's, which then renders again.
-        render.prerender(discover(root, overlay, Tracked(("",), None)))
-        plan_overlay(root, overlay, apply_settings(s.target, load_policy(root), s.path),
-                     KINDS[s.event])
+        tree = discover(root, overlay, Tracked(("",), None))
+        render.prerender(tree)
+        target = apply_settings(s.target, load_policy(root), s.path)
+        render_ahead(tree, target, KINDS[s.event])  # the likely "after" render, started too
+        plan_overlay(root, overlay, target, KINDS[s.event])
     except Exception:  # noqa: S110 - planning reads the same files and reports the error
         pass
 
 
-def settle_prerender() -> None:
-    """Wait for the background plan, before anything plans or changes the files."""
+def render_after_ahead(root: Path, tree: Tree, raw: Mapping[str, str], event: str) -> None:
+    """Start the render the proof of the deploy ``raw`` most likely asks for after the "before"
+    render of ``tree`` (manifests.render_ahead); nothing when the inputs do not parse."""
+    s = parse_settings(raw, event)
+    render_ahead(tree, apply_settings(s.target, load_policy(root), s.path), KINDS[event])
+
+
+def settle_prerender(final: bool = False) -> None:
+    """Wait for the background plan, before anything plans or changes the files; ``final`` (the
+    deploy is over) also stops the renders started ahead that nothing used, and removes their
+    scratch copies."""
     while _PREPLANS:
         _PREPLANS.pop().join()
+    if final:
+        from gitops_release import render
+
+        render.RENDERS.close()
 
 
 def notices(plan: Plan, s: Settings, runner: Runner) -> None:

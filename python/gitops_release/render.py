@@ -162,12 +162,26 @@ class Scratch:
 
     def render(self, texts: Mapping[str, str]) -> list[Any]:
         """Render the overlay with ``texts`` (rel → new text) in place of the files' own."""
+        self._write(texts)
+        return self._kustomize()
+
+    def start(self, texts: Mapping[str, str]) -> None:
+        """Start rendering the overlay with ``texts`` in the background and hand this copy to
+        the render, which removes it (``RENDERS``); a planner asking for the same input later
+        waits for it. A no-op, the copy removed, without kustomize."""
+        command = kustomize_command()
+        if command is None:
+            self.close()
+            return
+        self._write(texts)
+        RENDERS.start(self.key(command), self.args(command), self.dir)
+
+    def _write(self, texts: Mapping[str, str]) -> None:
         for rel in set(self.written) | set(texts):
             text = texts.get(rel, self.tree.files[rel].text)
             if self.written.get(rel, self.tree.files[rel].text) != text:
                 (self.dir / rel).write_text(text, encoding="utf-8", newline="")
             self.written[rel] = text
-        return self._kustomize()
 
     def key(self, command: list[str]) -> str:
         """The render's input: the command, the overlay and every file's bytes."""
@@ -260,14 +274,12 @@ def import_renders(text: str) -> int:
     return taken
 
 
-def prerender(tree: Tree) -> None:
-    """Start rendering ``tree`` as it is, in the background, so that the proof's "before" render
-    is ready (or under way) when planning asks for it; a no-op without kustomize."""
-    command = kustomize_command()
-    if command is None or tree.kustomization is None:
-        return
-    scratch = Scratch(tree)
-    RENDERS.start(scratch.key(command), scratch.args(command), scratch.dir)
+def prerender(tree: Tree, texts: Mapping[str, str] | None = None) -> None:
+    """Start rendering ``tree`` as it is (or with ``texts`` in place of its files' own), in the
+    background, so that the render is ready (or under way) when planning asks for it; a no-op
+    without kustomize."""
+    if tree.kustomization is not None and kustomize_command() is not None:
+        Scratch(tree).start(texts or {})
 
 
 def render_plain(tree: Tree, texts: Mapping[str, str]) -> list[Any]:

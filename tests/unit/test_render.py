@@ -59,16 +59,16 @@ def _calls(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
-def _git_repo(tmp_path: Path) -> GitRepo:
+def _git_repo(tmp_path: Path, files: dict[str, str] = FILES) -> GitRepo:
     template = tmp_path / "template"
-    for rel, text in FILES.items():
+    for rel, text in files.items():
         (template / rel).parent.mkdir(parents=True, exist_ok=True)
         (template / rel).write_text(text)
     return make_repo(tmp_path / "repos", "acme", "config", template)
 
 
-def _repo(tmp_path: Path) -> Path:
-    return _git_repo(tmp_path).work
+def _repo(tmp_path: Path, files: dict[str, str] = FILES) -> Path:
+    return _git_repo(tmp_path, files).work
 
 
 def test_a_deploy_renders_twice_with_its_first_render_started_ahead(
@@ -132,3 +132,90 @@ def test_a_deploy_that_fails_early_leaves_no_render_behind(
     assert code == 1 and "git-user-name" in log, log
     assert _calls(counted) >= 1  # the background plan did start rendering
     assert list(scratch_root.iterdir()) == []
+
+
+def _raw(release: str) -> dict[str, str]:
+    from gitops_release.receiverspec import receiver_inputs
+
+    raw = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
+    version = release.split("@")[1]
+    raw.update(image=f"registry.example.com/acme/web:{version}", release=release,
+               path="apps/web/overlays/dev", token="")
+    return raw
+
+
+def _plan(root: Path, release: str) -> str:
+    """The planned text of the overlay's patch for ``release``, planned as a deploy plans."""
+    from gitops_release.receiver import parse_settings, plan_deploy
+
+    plan = plan_deploy(root, parse_settings(_raw(release), "new-image"))
+    assert plan.refusal is None, plan.refusal
+    return plan.changed[0].new_text
+
+
+# A placeholder image in the base, set by the overlay's images: entry (the entry is the place).
+IMAGES_ENTRY = {
+    "apps/web/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+    "apps/web/base/deployment.yaml": BASE.replace("registry.example.com/acme/web:v1.0.0",
+                                                  "web-image"),
+    "apps/web/overlays/dev/kustomization.yaml":
+        "namePrefix: dev-\nresources:\n  - ../../base\nimages:\n  - name: web-image\n"
+        "    newName: registry.example.com/acme/web\n    newTag: v1.1.0\n",
+}
+
+
+@pytest.mark.parametrize("files", [FILES, IMAGES_ENTRY], ids=["patch", "images-entry"])
+def test_both_renders_of_the_proof_start_before_the_receiver_plans(
+        tmp_path: Path, counted: Path, files: dict[str, str]) -> None:
+    """The "before" render and the likely "after" render (planned on a guess of the "before"
+    one) both run before planning asks for them; planning then renders nothing more."""
+    from gitops_release.receiverspec import render_ahead
+
+    root = _repo(tmp_path, files)
+    render_ahead(_raw("web@v1.4.0"), root, "new-image")
+    assert len(render.RENDERS.running) == 2
+    text = _plan(root, "web@v1.4.0")
+    assert ("image: registry.example.com/acme/web:v1.4.0" if files is FILES
+            else "newTag: v1.4.0") in text
+    assert _calls(counted) == 2
+    assert not render.RENDERS.running
+
+
+def test_a_render_started_on_a_wrong_guess_never_proves_another_edit(
+        tmp_path: Path, counted: Path) -> None:
+    """Renders are used by their exact input: the render started ahead for one release is not
+    the proof of a deploy of another; that deploy renders its own."""
+    from gitops_release.receiverspec import render_ahead
+
+    root = _repo(tmp_path)
+    render_ahead(_raw("web@v1.4.0"), root, "new-image")
+    text = _plan(root, "web@v1.6.0")
+    assert "image: registry.example.com/acme/web:v1.6.0" in text and "v1.4.0" not in text
+    assert _calls(counted) == 3  # before, the guess's after (unused), the real after
+    render.RENDERS.close()
+    assert not render.RENDERS.running
+
+
+def test_inputs_that_name_no_overlay_start_no_render(tmp_path: Path, counted: Path) -> None:
+    from gitops_release.receiverspec import render_ahead
+
+    root = _repo(tmp_path)
+    for path in ("../outside", "apps/missing/overlays/dev", "/etc"):
+        render_ahead({**_raw("web@v1.4.0"), "path": path}, root, "new-image")
+    render_ahead({**_raw("web@v1.4.0"), "write-mode": "pull-request"}, root, "new-image")
+    assert _calls(counted) == 0 and not render.RENDERS.running
+
+
+def test_a_receiver_command_loads_no_planner_before_it_renders() -> None:
+    """image-update and cronjob-update start rendering before the receiver's modules load:
+    loading the command (its inputs for the parser) imports none of them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gitops_release.cli as c; c.load_command('image-update'); "
+            "c.load_command('cronjob-update'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
+            "('receiver', 'manifests', 'planner', 'delivery', 'ruamel')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(render.__file__).parents[1])})
+    assert out.stdout.strip() == "[]"

@@ -1,35 +1,16 @@
 """`gitops-release image-update`: point a workload (Deployment, Argo Rollout, StatefulSet,
 DaemonSet) of a config-repo overlay at a new image and release, then commit and push.
 
-Imports stay light (no Docker or GitHub client): ruamel.yaml and semver load only when used.
+Imports stay light (no Docker or GitHub client, no planner): the receiver loads when the deploy
+runs, after the overlay's first render has started (receiverspec.render_ahead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from gitops_release import deployments, pullrequest, receiver
-from gitops_release.inputs import CommandSpec
-from gitops_release.runner import Runner
+from gitops_release.receiverspec import receiver_command
 
 EVENT = "new-image"
-SPEC = CommandSpec(
-    name="image-update",
-    help="Update the image and release env var of a workload in a config-repo overlay "
-    "(prod also updates prod-*), commit and push.",
-    inputs=(*receiver.receiver_inputs("Deploy {release}"), pullrequest.WRITE_MODE),
-    outputs={**receiver.OUTPUTS, **pullrequest.OUTPUT},
-)
-
-
-def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    # The payload's deployment (source.deployment_id) in the app repo hears the outcome.
-    deployments.report_around(raw, runner, environ, lambda tap: _deploy(raw, tap, environ))
-
-
-def _deploy(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str]) -> None:
-    if pullrequest.parse_mode(raw["write-mode"]) == "pull-request":
-        pullrequest.deploy(raw, runner, environ, EVENT,
-                           lambda settings, tap: receiver.run(settings, tap, environ, EVENT))
-    else:
-        receiver.run(raw, runner, environ, EVENT)
+SPEC, execute = receiver_command(
+    EVENT, "image-update",
+    "Update the image and release env var of a workload in a config-repo overlay (prod also "
+    "updates prod-*), commit and push.")

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from gitops_release import receiver
+from gitops_release import receiver, receiverspec
 from gitops_release.inputs import CommandSpec, InputSpec, check_text
 from gitops_release.runner import Runner
 
 _SHARED = ("config-root", "fan-out", "allow-downgrade", "push", "dry-run", "git-user-name",
            "git-user-email", "max-attempts", "token", "release-env")
-_RECEIVER = {spec.name: spec for spec in receiver.receiver_inputs("Promote {release} to {path}")}
+_RECEIVER = {spec.name: spec for spec in receiverspec.receiver_inputs("Promote {release} to {path}")}
 SPEC = CommandSpec(
     name="promote",
     help="Deploy to one overlay the image (by digest) and release another overlay of the same app "
@@ -28,7 +28,7 @@ SPEC = CommandSpec(
                   "the only one"),
         *(_RECEIVER[name] for name in _SHARED),
     ),
-    outputs={**receiver.OUTPUTS, "promoted-image": "The image promoted, registry/name:tag@digest",
+    outputs={**receiverspec.OUTPUTS, "promoted-image": "The image promoted, registry/name:tag@digest",
              "promoted-release": "The release promoted, <app>@<version>"},
 )
 

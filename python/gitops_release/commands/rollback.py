@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
-from gitops_release import clock, control, receiver
+from gitops_release import clock, control, receiver, receiverspec
 from gitops_release.errors import GitError, InputError
 from gitops_release.gitops import Git
 from gitops_release.inputs import CommandSpec, InputSpec, parse_bool
@@ -48,7 +48,7 @@ SPEC = CommandSpec(
                   default="true"),
         *control.control_inputs(),
     ),
-    outputs={**receiver.OUTPUTS, "image": "The image rolled back to."},
+    outputs={**receiverspec.OUTPUTS, "image": "The image rolled back to."},
 )
 
 
@@ -128,7 +128,7 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
         plan=_hold_plan(path, reason, s.by, since, version),
         trailers=(("Rollback-Of", found.commit), ("Hold", path), ("Hold-Reason", reason),
                   ("Hold-By", s.by)))
-    deploy = {spec.name: spec.default for spec in receiver.receiver_inputs("")}
+    deploy = {spec.name: spec.default for spec in receiverspec.receiver_inputs("")}
     deploy.update({
         "image": str(found.image), "release": f"{app}@{version}", "path": path,
         "container": raw["container"], "config-root": raw["config-root"],
