@@ -419,7 +419,7 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     """A Flux HelmRelease's ``spec.values`` (in a resource or patch inside the overlay), proven
     by rendering: only that HelmRelease's values may differ."""
     from gitops_release.helmpatch import base_image_block, check_rendered_pin, plan_patch_keys
-    from gitops_release.manifests import Renderer
+    from gitops_release.proof import Renderer
 
     places = [(file, d) for file in tree.inside() if file.role in ("resource", "patch")
               for d, doc in enumerate(file.parsed.docs)

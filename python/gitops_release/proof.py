@@ -1,0 +1,166 @@
+"""The render proof: the overlay rendered before and after a planned edit, and whether the
+"after" render is the "before" one with only the target container's image and release env var
+set as the deploy sets them (every other object byte-identical)."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from typing import Any
+
+from gitops_release.discovery import Tree
+from gitops_release.reference import ImageReference, same_repository
+from gitops_release.render import Scratch, render_plain
+from gitops_release.targets import (
+    DEFAULT_POD_SPEC,
+    POD_SPEC,
+    Found,
+    containers_of,
+    object_name,
+    parsed_image,
+)
+
+PROBE_HOST = "probe.gitops-release.invalid"  # a probe render's marker images (manifests._probe)
+
+
+class Renderer:
+    """Renders the overlay's variants: kustomize in a scratch copy, or a plain folder's docs."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.scratch = Scratch(tree) if tree.kustomization is not None else None
+        self.count = 0
+        self.seconds = 0.0
+
+    def __call__(self, texts: dict[str, str]) -> list[Any]:
+        self.count += 1
+        start = time.perf_counter()
+        try:
+            if self.scratch is not None:
+                return self.scratch.render(texts)
+            return render_plain(self.tree, texts)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
+
+    @property
+    def proof(self) -> str:
+        if self.scratch is None:
+            return "plain folder: every document of its YAML files compared before and after"
+        from gitops_release.render import kustomize_command
+
+        return f"rendered with `{' '.join(kustomize_command() or ['kustomize'])}` before and after"
+
+
+def locate(render: list[Any], found: Found) -> dict[str, Any] | None:
+    for obj in render:
+        if isinstance(obj, dict) and obj.get("kind") == found.kind and \
+                object_name(obj) == found.name:
+            for name, _image, init, container in containers_of(obj):
+                if name == found.container and init == found.init:
+                    return container
+    return None
+
+
+def probe_markers(render: list[Any], skip: dict[str, Any] | None) -> set[str]:
+    """The probe markers running in containers other than the target."""
+    out = set()
+    for obj in render:
+        if isinstance(obj, dict):
+            for _n, image, _i, container in containers_of(obj):
+                if container is not skip and PROBE_HOST in image:
+                    out.add(image)
+                for env in container.get("env") or []:
+                    if container is not skip and isinstance(env, dict) and \
+                            PROBE_HOST in str(env.get("value", "")):
+                        out.add(str(env.get("value")))
+    return out
+
+
+def render_diff(before: list[Any], after: list[Any]) -> str:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    def dump(objs: list[Any]) -> list[str]:
+        out = StringIO()
+        YAML(typ="safe", pure=True).dump_all(objs, out)
+        return out.getvalue().splitlines(keepends=True)
+
+    lines = list(difflib.unified_diff(dump(before), dump(after), "expected render",
+                                      "render of the planned edit", n=2))
+    return "".join(lines[:60])
+
+
+def _target_index(render: list[Any], found: Found) -> int | None:
+    for index, obj in enumerate(render):
+        if isinstance(obj, dict) and obj.get("kind") == found.kind and \
+                object_name(obj) == found.name:
+            return index
+    return None
+
+
+def _copy_target(obj: Any, found: Found, env: str) -> Any:
+    """A copy of the workload ``obj`` in which what :func:`prove` sets is new: the dicts down
+    to the pod, the target's container list, the target container, its env list and its env
+    items named ``env``; the rest is shared with ``obj`` (and never changed)."""
+    if not isinstance(obj, dict):
+        return obj
+    out = node = dict(obj)
+    for key in POD_SPEC.get(found.kind, DEFAULT_POD_SPEC):
+        child = node.get(key)
+        if not isinstance(child, dict):
+            return out
+        node[key] = node = dict(child)
+    key = "initContainers" if found.init else "containers"
+    items = node.get(key)
+    if isinstance(items, list):
+        node[key] = items = [dict(c) if isinstance(c, dict) and c.get("name") == found.container
+                             else c for c in items]
+        for container in items:
+            if isinstance(container, dict) and container.get("name") == found.container and \
+                    isinstance(container.get("env"), list):
+                container["env"] = [dict(e) if isinstance(e, dict) and e.get("name") == env else e
+                                    for e in container["env"]]
+    return out
+
+
+def prove(before: list[Any], after: list[Any], found: Found, image: ImageReference,
+            env: str, release: str, env_planned: bool) -> tuple[bool, list[Any]]:
+    """Whether ``after`` is ``before`` with only the target's image and release env var set as
+    the deploy must set them; and the expected render (for the error's difference)."""
+    index = _target_index(before, found)
+    if index is None or len(before) != len(after) or _target_index(after, found) != index:
+        return False, before
+    expected_obj = _copy_target(before[index], found, env)
+    expected = [*before[:index], expected_obj, *before[index + 1:]]
+    old, new = locate([expected_obj], found), locate(after, found)
+    if old is None or new is None:
+        return False, expected
+    rendered = parsed_image(str(new.get("image", "")))
+    if rendered is not None and same_repository(rendered.name, image.name) and (
+            (image.digest is None and rendered.digest is None and rendered.tag == image.tag)
+            or (image.digest is not None and rendered.digest == image.digest
+                and rendered.tag in (None, image.tag))):
+        old["image"] = new.get("image")
+    else:
+        old["image"] = str(image)
+    if env_planned:
+        items = old["env"] = old.get("env") or []  # an empty env: renders as ''
+        hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
+        if hit:
+            hit[0]["value"] = release
+        else:  # a new env var: where the render merges it in is the renderer's business
+            got = new.get("env") or []
+            added = [e for e in got if isinstance(e, dict) and e.get("name") == env]
+            rest = [e for e in got if not (isinstance(e, dict) and e.get("name") == env)]
+            if rest == items and added == [{"name": env, "value": release}]:
+                old["env"] = got
+            else:
+                items.append({"name": env, "value": release})
+    same = after[index] == expected_obj and all(
+        a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
+    return same, expected
