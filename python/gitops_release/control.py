@@ -14,6 +14,7 @@ from pathlib import Path
 from gitops_release.errors import InputError
 from gitops_release.gitops import Author, Git, push_loop
 from gitops_release.inputs import InputSpec, check_text, parse_bool, parse_int
+from gitops_release.paths import check_relative
 from gitops_release.policy import POLICY_FILE, Policy
 from gitops_release.policyfile import parse_policy, read_policy_text
 from gitops_release.receiverspec import BOT_EMAIL, BOT_NAME
@@ -100,6 +101,33 @@ def diff(old: str | None, new: str) -> str:
 
 def message(subject: str, trailers: list[tuple[str, str]]) -> str:
     return subject + "\n\n" + "".join(f"{key}: {value}\n" for key, value in trailers)
+
+
+def hold_outputs(what: str) -> dict[str, str]:
+    """The outputs of hold and unhold."""
+    return {"changed": f"'true' when the hold was {what} (and, unless push is false, pushed).",
+            "commit": "The SHA of the commit, empty when none was made."}
+
+
+def start_hold_command(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
+                       root: Path | None) -> tuple[Path, str, ControlSettings]:
+    """What hold and unhold begin with: the repository root, the checked ``path`` and the
+    common settings (the token masked)."""
+    root = root or Path.cwd()
+    path = raw["path"].strip().rstrip("/")
+    check_relative(path, "path")
+    s = parse_control(raw, environ, root)
+    if s.token:
+        runner.mask(s.token)
+    return root, path, s
+
+
+def finish_hold_command(runner: Runner, s: ControlSettings, commit: str, heading: str) -> None:
+    """The step summary (``heading`` and where) and the outputs of hold and unhold."""
+    runner.summary(f"{heading}, in `{POLICY_FILE}`."
+                   + (f" Commit: `{commit}`" if commit else " Dry run: nothing written."
+                      if s.dry_run else "") + "\n")
+    runner.set_outputs({"changed": "false" if s.dry_run else "true", "commit": commit})
 
 
 def commit_policy_edit(root: Path, runner: Runner, environ: Mapping[str, str], s: ControlSettings,

@@ -13,8 +13,8 @@ from pathlib import Path
 from gitops_release import clock, control
 from gitops_release.errors import InputError
 from gitops_release.inputs import CommandSpec, InputSpec
-from gitops_release.paths import check_relative, resolve_overlay
-from gitops_release.policy import POLICY_FILE, Policy
+from gitops_release.paths import resolve_overlay
+from gitops_release.policy import Policy
 from gitops_release.policyfile import VERSION_RE
 from gitops_release.runner import Runner, md_escape
 
@@ -29,8 +29,7 @@ SPEC = CommandSpec(
         InputSpec("version", "The version the overlay is held at (informational)"),
         *control.control_inputs(),
     ),
-    outputs={"changed": "'true' when the hold was added (and, unless push is false, pushed).",
-             "commit": "The SHA of the commit, empty when none was made."},
+    outputs=control.hold_outputs("added"),
 )
 
 
@@ -38,16 +37,11 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
             root: Path | None = None) -> None:
     from gitops_release import holds
 
-    root = root or Path.cwd()
-    path = raw["path"].strip().rstrip("/")
-    check_relative(path, "path")
+    root, path, s = control.start_hold_command(raw, runner, environ, root)
     reason = control.one_line("reason", raw["reason"])
     version = raw["version"].strip() or None
     if version is not None and not VERSION_RE.fullmatch(version):
         raise InputError(f"{version!r} is not a version", input_name="version")
-    s = control.parse_control(raw, environ, root)
-    if s.token:
-        runner.mask(s.token)
     since = clock.now_utc(environ).strftime("%Y-%m-%dT%H:%M:%SZ")
     new = holds.NewHold(path, reason, since, s.by, version)
 
@@ -65,8 +59,5 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
     message = control.message(f"Hold {path}", [("Hold", path), ("Hold-Reason", reason),
                                                ("Hold-By", s.by)])
     commit = control.commit_policy_edit(root, runner, environ, s, edit, message)
-    runner.summary(f"### Held `{md_escape(path)}`\n\n{md_escape(reason)}\n\nBy {md_escape(s.by)} "
-                   f"since {since}, in `{POLICY_FILE}`."
-                   + (f" Commit: `{commit}`" if commit else " Dry run: nothing written."
-                      if s.dry_run else "") + "\n")
-    runner.set_outputs({"changed": "false" if s.dry_run else "true", "commit": commit})
+    control.finish_hold_command(runner, s, commit, f"### Held `{md_escape(path)}`\n\n"
+                                f"{md_escape(reason)}\n\nBy {md_escape(s.by)} since {since}")

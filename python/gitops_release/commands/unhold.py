@@ -11,8 +11,7 @@ from pathlib import Path
 
 from gitops_release import control
 from gitops_release.inputs import CommandSpec, InputSpec
-from gitops_release.paths import check_relative
-from gitops_release.policy import POLICY_FILE, Policy
+from gitops_release.policy import Policy
 from gitops_release.runner import Runner, md_escape
 
 SPEC = CommandSpec(
@@ -24,8 +23,7 @@ SPEC = CommandSpec(
         InputSpec("reason", "Why, one line (recorded in the commit)"),
         *control.control_inputs(),
     ),
-    outputs={"changed": "'true' when the hold was removed (and, unless push is false, pushed).",
-             "commit": "The SHA of the commit, empty when none was made."},
+    outputs=control.hold_outputs("removed"),
 )
 
 
@@ -33,13 +31,8 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
             root: Path | None = None) -> None:
     from gitops_release import holds
 
-    root = root or Path.cwd()
-    path = raw["path"].strip().rstrip("/")
-    check_relative(path, "path")
+    root, path, s = control.start_hold_command(raw, runner, environ, root)
     reason = control.one_line("reason", raw["reason"], required=False)
-    s = control.parse_control(raw, environ, root)
-    if s.token:
-        runner.mask(s.token)
 
     def edit(text: str | None, policy: Policy) -> str:
         if text is None:
@@ -52,7 +45,5 @@ def execute(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str],
                                                          else [])
     commit = control.commit_policy_edit(root, runner, environ, s, edit,
                                         control.message(f"Unhold {path}", trailers))
-    runner.summary(f"### Unheld `{md_escape(path)}`\n\nBy {md_escape(s.by)}, in `{POLICY_FILE}`."
-                   + (f" Commit: `{commit}`" if commit else " Dry run: nothing written."
-                      if s.dry_run else "") + "\n")
-    runner.set_outputs({"changed": "false" if s.dry_run else "true", "commit": commit})
+    control.finish_hold_command(runner, s, commit,
+                                f"### Unheld `{md_escape(path)}`\n\nBy {md_escape(s.by)}")
