@@ -84,21 +84,21 @@ def _push_settings(raw: Mapping[str, str]) -> PushSettings:
                                           maximum=3600))
 
 
-def _widen(git: Git, root: Path, path: str) -> None:
-    """In a sparse checkout (the receiver workflows check out one app's folder), add the folder
-    of the app a deploy targets: a carrier plans other apps' queued deploys too. The token
-    reaches git through the Git object's environment, never the command line."""
+def _missing_folder(git: Git, root: Path, path: str) -> str | None:
+    """In a sparse checkout (the receiver workflows check out one app's folder), the folder of
+    the app a deploy targets when the checkout lacks it (a carrier plans other apps' queued
+    deploys too); None when nothing is to add. Reads only."""
     from gitops_release import sparse
 
     if not sparse.is_sparse(root):
-        return
+        return None
     parts = path.strip("/").split("/")
     folder = "/".join(parts[: parts.index("overlays")]) if "overlays" in parts[1:] else \
         "/".join(parts)
     listed = git.run("sparse-checkout", "list", check=False).stdout.split()
     if any(folder == have or folder.startswith(have + "/") for have in listed):
-        return
-    git.run("sparse-checkout", "add", "--", folder)
+        return None
+    return folder
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,11 @@ class Applier:
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
-        _widen(self.git, self.root, s.path)  # while the background plan may still render
+        missing = _missing_folder(self.git, self.root, s.path)  # while renders may still run
         settle_prerender()
+        if missing is not None:  # the token reaches git through the Git object's environment
+            self.git.run("sparse-checkout", "add", "--", missing)
+            self.git.forget_index()
         plan = self.plans[request.to_json()] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator))
         if plan.refusal is not None:

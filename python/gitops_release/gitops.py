@@ -223,6 +223,12 @@ class Git:
             _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if whole else {}
         self.index_listed = set() if on and not whole else None
 
+    def forget_index(self) -> None:
+        """The index changed (a folder added to a sparse checkout clears its files'
+        skip-worktree bits): what was kept of it is asked again, path by path."""
+        if self.index_cache is not None:
+            self.index_cache, self.index_listed = {}, set()
+
     def feed(self, args: Sequence[str], data: bytes) -> bytes:
         """Run git with binary stdin and stdout (fast-import, cat-file --batch)."""
         if not _reads_only(args):

@@ -88,9 +88,9 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
 def render_ahead(raw: Mapping[str, str], root: Path, event: str) -> None:
     """Start the renders of the proof in the background, first of all: the "before" render of
     the overlay as checked out, before the receiver's modules load, then the likely "after"
-    render (receiver.render_after_ahead). Inputs that do not name an
-    overlay inside the repository start nothing (the deploy reports them); a pull-request deploy
-    renders another branch, so it starts nothing either."""
+    render (receiver.render_after_ahead). Inputs that do not name an overlay inside the
+    repository start nothing (the deploy reports them); a pull-request deploy renders another
+    branch, so it starts nothing either."""
     if raw.get("write-mode", "").strip() == "pull-request":
         return
     try:

@@ -309,3 +309,40 @@ def test_a_carrier_reuses_a_queued_deploys_renders_only_for_the_same_files(
     # the carrier's own deploy: two renders (before, after); the queued one's: none when its
     # files are the same as when it planned, its own two when they changed
     assert len(calls.read_text().splitlines()) == (4 if moved else 2), calls.read_text()
+
+
+@pytest.mark.parametrize("checkout", ["cone", "workflow"])
+def test_a_carrier_in_a_sparse_checkout_adds_the_folders_of_the_deploys_it_carries(
+        apps_repo: GitRepo, tmp_path: Path, checkout: str) -> None:
+    """The receiver workflows check out the app's folder only; a carrier plans other apps'
+    queued deploys too, so it adds their folders to the checkout first (then renders them).
+    ``workflow``: a partial clone with a sparse index, as the workflows' checkout makes it."""
+    repo = apps_repo
+    since = repo.origin_head()
+    queued = [queue(repo, app, "v2.0.0", age=120) for app in APPS[:2]]
+    runner = tmp_path / "carrier"
+    if checkout == "cone":
+        clone(repo, runner)
+        git(runner, "sparse-checkout", "set", "--cone", f"apps/{APPS[3]}")
+    else:
+        git(repo.bare, "config", "uploadpack.allowFilter", "true")
+        git(tmp_path, "clone", "-q", "--filter=blob:none", "--no-checkout", str(repo.bare),
+            str(runner))
+        git(runner, "-c", "index.sparse=true", "sparse-checkout", "set", "--cone",
+            f"apps/{APPS[3]}")
+        git(runner, "-c", "index.sparse=true", "checkout", "-q", "main")
+        git(runner, "config", "index.sparse", "true")
+        git(runner, "config", "sparse.expectFilesOutsideOfPatterns", "true")
+    assert not (runner / "apps" / APPS[0]).exists()
+    carrier = Step("image-update", inputs(APPS[3], "v2.0.0"), runner)
+    assert carrier.finish() == 0, carrier.stdout
+    assert sorted(deploys_on_origin(repo)) == [f"Deploy {app}@v2.0.0" for app in
+                                               (*APPS[:2], APPS[3])], carrier.stdout
+    assert pending(repo) == [] and all(
+        repo.origin_git("for-each-ref", f"{RESULT}{pid}") != "" for pid in queued)
+    listed = git(runner, "sparse-checkout", "list").split()
+    assert {f"apps/{app}" for app in (*APPS[:2], APPS[3])} <= set(listed)
+    assert "v2.0.0" in (runner / "apps" / APPS[0] / "overlays" / "dev" / "deployment.yaml"
+                        ).read_text()
+    assert git(runner, "status", "--porcelain") == ""
+    assert_only_fast_forwards(repo, since)
