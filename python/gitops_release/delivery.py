@@ -84,6 +84,18 @@ def _push_settings(raw: Mapping[str, str]) -> PushSettings:
                                           maximum=3600))
 
 
+def _widened(git: Git, root: Path, paths: list[str]) -> list[str]:
+    """Add the folders of ``paths`` to a sparse checkout (the token reaches the fetch of their
+    files through git's environment, never its command line); the index listing kept is asked
+    again. Returns the folders added."""
+    from gitops_release import sparse
+
+    added = sparse.widen(root, paths, env=git.env)
+    if added:
+        git.forget_index()
+    return added
+
+
 def _missing_folder(git: Git, root: Path, path: str) -> str | None:
     """In a sparse checkout (the receiver workflows check out one app's folder), the folder of
     the app a deploy targets when the checkout lacks it (a carrier plans other apps' queued
@@ -140,10 +152,14 @@ class Applier:
             self.git.run("sparse-checkout", "add", "--", missing)
             self.git.forget_index()
         plan = self.plans[request.to_json()] = plan_deploy(
-            self.root, s, self.environ, operator=bool(extra and extra.operator))
+            self.root, s, self.environ, operator=bool(extra and extra.operator),
+            widen=self._widen)
         if plan.refusal is not None:
             raise refused_error(plan.refusal)
         return s, plan, extra
+
+    def _widen(self, paths: list[str]) -> list[str]:
+        return _widened(self.git, self.root, paths)
 
     def check(self, request: Request) -> None:
         self._plan(request)
@@ -222,7 +238,7 @@ def _commit_locally(git: Git, s: Settings, own: Request, apply: ApplyRequest) ->
 
 def _dry_run(git: Git, s: Settings, root: Path, environ: Mapping[str, str]) -> tuple[Plan, Outcome]:
     settle_prerender()
-    plan = plan_deploy(root, s, environ)
+    plan = plan_deploy(root, s, environ, widen=lambda paths: _widened(git, root, paths))
     if plan.refusal is not None:
         exc = refused_error(plan.refusal)
         return plan, Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)

@@ -17,6 +17,7 @@ design and shares nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -206,6 +207,7 @@ class _Walker:
         self.seen_dirs: set[str] = set()
         self.known = known  # set: only what is reached counts (files noted, kustomizations reused)
         self.reached: set[str] = set()
+        self.absent: set[str] | None = None  # set: a path not in the work tree is noted, not an error
 
     def inside(self, rel: str) -> bool:
         return rel == self.tree.overlay or rel.startswith(self.tree.overlay.rstrip("/") + "/")
@@ -228,6 +230,9 @@ class _Walker:
             raise ManifestError(f"{self.tree.overlay} renders from more than {MAX_TREE_FILES} files",
                                 hint="Point 'path' at one app's overlay")
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")
+        if info is None and self.absent is not None:
+            self.absent.add(rel)
+            return
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
@@ -246,6 +251,9 @@ class _Walker:
 
     def add_other(self, rel: str, owner: str) -> None:
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")
+        if info is None and self.absent is not None:
+            self.absent.add(rel)
+            return
         if info is None:
             raise ManifestError(f"{owner} refers to {rel}, which does not exist",
                                 hint="Fix the kustomization")
@@ -341,6 +349,19 @@ class _Walker:
             target = self.resolve(folder, ref, owner)
             if target:
                 self.add_other(target, owner)
+
+
+def absent_paths(root: Path, overlay: str) -> list[str]:
+    """What the kustomize tree of ``overlay`` refers to inside the repository that is not in the
+    work tree, such as a base outside the folders of a sparse checkout (repo-relative; [] for
+    a plain folder). Broken references are left for discovery to report."""
+    if not any((root / overlay / n).is_file() for n in KUSTOMIZATION_FILES):
+        return []
+    walker = _Walker(root, overlay)
+    walker.absent = set()
+    with contextlib.suppress(ManifestError, PathError):  # discovery reports them
+        walker.walk(overlay)
+    return sorted(walker.absent)
 
 
 def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tracked, Tree
+from gitops_release.discovery import Tracked, Tree, absent_paths
 from gitops_release.errors import (
     DowngradeError,
     InputError,
@@ -213,15 +213,27 @@ class Plan:
         return "".join(line if line.endswith("\n") else line + "\n" for line in out)
 
 
+MAX_WIDENINGS = 10  # rounds of folders added to a sparse checkout for one overlay's tree
+
+
 def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = None,
-                operator: bool = False) -> Plan:
+                operator: bool = False,
+                widen: Callable[[list[str]], list[str]] | None = None) -> Plan:
     """Plan the overlay and, for prod, every prod-* sibling inside config-root, with the policy's
-    per-app settings; refuse the whole deploy when one overlay or the policy refuses."""
+    per-app settings; refuse the whole deploy when one overlay or the policy refuses. ``widen``
+    adds folders to a sparse checkout (returns those added): a kustomize tree that reaches
+    outside the checked-out folders gets them first, round by round (a base's own bases)."""
     overlay = resolve_overlay(root, s.config_root, s.path)
     policy = load_policy(root)
     plan = Plan(root)
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
                            if s.fan_out else [])
+    if widen is not None:
+        for folder in folders:
+            for _ in range(MAX_WIDENINGS):
+                absent = absent_paths(root, folder.relative_to(root).as_posix())
+                if not absent or not widen(absent):
+                    break
     target = apply_settings(s.target, policy, s.path)
     with y.collector_paused():
         refusal = _plan_overlays(plan, root, overlay, folders, target, s)

@@ -12,7 +12,7 @@ one-off ``http.extraheader``, never stored).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from gitops_release.errors import GitError, PathError
@@ -39,20 +39,25 @@ def _folders(rel_paths: Iterable[str]) -> list[str]:
     return sorted(folders)
 
 
-def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] = ()) -> list[str]:
+def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] = (),
+          env: Mapping[str, str] | None = None) -> list[str]:
     """Add the folders of ``rel_paths`` to a cone-mode sparse checkout; returns those added
-    (none when the checkout is not sparse or already has them)."""
+    (none when the checkout is not sparse or already has them). Only folders the checked-out
+    commit holds are added: a path that is nowhere in the repository stays the kustomization's
+    error. ``env``: git's environment (the receiver's carries the token for the fetch)."""
     if not is_sparse(repo_root):
         return []
-    listed = subprocess.run(["git", "sparse-checkout", "list"], cwd=repo_root,
+    listed = subprocess.run(["git", "sparse-checkout", "list"], cwd=repo_root, env=env,
                             capture_output=True, text=True, check=False).stdout.split()
     wanted = [f for f in _folders(rel_paths)
-              if not any(f == have or f.startswith(have + "/") for have in listed)]
+              if not any(f == have or f.startswith(have + "/") for have in listed)
+              and subprocess.run(["git", "cat-file", "-e", f"HEAD:{f}"], cwd=repo_root,
+                                 env=env, capture_output=True, check=False).returncode == 0]
     if not wanted:
         return []
     config = [arg for item in git_config for arg in ("-c", item)]
     result = subprocess.run(["git", *config, "sparse-checkout", "add", "--", *wanted],
-                            cwd=repo_root, capture_output=True, text=True, check=False)
+                            cwd=repo_root, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise GitError(f"could not add {', '.join(wanted)} to the sparse checkout: "
                        f"{result.stderr.strip()[-400:]}",

@@ -104,3 +104,101 @@ def test_the_receiver_workflows_checkout_gives_a_deploy_a_sparse_index(tmp_path:
     assert "web-api:v1.5.0" in repo.origin_show(f"{DEV}/deployment.yaml")
     assert sparse_entries(), "the deploy expanded the index"
     assert git(clone, "status", "--porcelain") == ""
+
+
+def _workflow_checkout(repo_bare: Path, clone: Path, folder: str) -> None:
+    """The receiver workflows' checkout, with git: a partial clone of ``folder`` only, with a
+    sparse index (see image-update.yml)."""
+    git(clone.parent, "clone", "-q", "--filter=blob:none", "--no-checkout", f"file://{repo_bare}",
+        str(clone))
+    git(clone, "-c", "index.sparse=true", "sparse-checkout", "set", "--cone", folder)
+    git(clone, "-c", "index.sparse=true", "checkout", "-q", "main")
+    git(clone, "config", "index.sparse", "true")
+    git(clone, "config", "sparse.expectFilesOutsideOfPatterns", "true")
+
+
+SHARED_BASE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/acme/web:v1.0.0
+"""
+
+
+def _shared_base_repo(tmp_path: Path, extra: str = "") -> Path:
+    """An overlay whose base lives outside the app's folder, and that base's own base further
+    away (what the workflows' sparse checkout of ``apps/web`` leaves out)."""
+    files = {
+        "apps/web/overlays/dev/kustomization.yaml":
+            "resources:\n  - ../../../../platform/bases/web\n" + extra,
+        "platform/bases/web/kustomization.yaml":
+            "resources:\n  - deployment.yaml\ncomponents:\n  - ../../components/labels\n",
+        "platform/bases/web/deployment.yaml": SHARED_BASE,
+        "platform/components/labels/kustomization.yaml":
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+            "commonLabels:\n  team: web\n",
+        "other/big.yaml": "# not needed\n",
+    }
+    work = tmp_path / "seed"
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    git(tmp_path, "init", "-q", "--initial-branch=main", str(work))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "seed")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    git(bare, "config", "uploadpack.allowFilter", "true")
+    return bare
+
+
+def _deploy(clone: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    env = {**ENV, "PYTHONPATH": str(Path(__file__).parents[2] / "python"),
+           "PATH": os.environ["PATH"]}
+    return subprocess.run([sys.executable, "-m", "gitops_release", "image-update",
+                           "--image", "registry.example.com/acme/web:v1.1.0",
+                           "--release", "web@v1.1.0", "--path", "apps/web/overlays/dev"],
+                          cwd=clone, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.skipif(__import__("shutil").which("kustomize") is None, reason="needs kustomize")
+def test_a_deploy_in_the_workflows_checkout_adds_the_bases_outside_the_app_folder(
+        tmp_path: Path) -> None:
+    """The workflows check out the app's folder; an overlay built on a base elsewhere in the
+    repository (and that base on a component further away) gets those folders added, round by
+    round, then renders, deploys and pushes. Folders it does not need stay out."""
+    bare = _shared_base_repo(tmp_path)
+    clone = tmp_path / "runner"
+    _workflow_checkout(bare, clone, "apps/web")
+    assert not (clone / "platform").exists()
+    result = _deploy(clone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "changed=true" in result.stdout
+    shown = git(bare, "show", "main:platform/bases/web/kustomization.yaml")
+    assert "resources" in shown  # the base is not edited: the overlay gets an images: entry
+    assert "newTag: v1.1.0" in git(bare, "show", "main:apps/web/overlays/dev/kustomization.yaml")
+    listed = git(clone, "sparse-checkout", "list").split()
+    assert {"apps/web", "platform/bases/web", "platform/components/labels"} <= set(listed)
+    assert not (clone / "other").exists()
+    assert git(clone, "status", "--porcelain") == ""
+
+
+def test_a_base_that_is_nowhere_in_the_repository_is_the_kustomizations_error(
+        tmp_path: Path) -> None:
+    bare = _shared_base_repo(tmp_path, "  - ../missing-base\n")
+    clone = tmp_path / "runner"
+    _workflow_checkout(bare, clone, "apps/web")
+    result = _deploy(clone)
+    assert result.returncode == 1, result.stdout
+    assert "apps/web/overlays/missing-base" in result.stdout + result.stderr
+    assert "apps/web/overlays/missing-base" not in git(clone, "sparse-checkout", "list")
+    assert git(clone, "status", "--porcelain") == ""
