@@ -11,6 +11,7 @@ import pytest
 
 from gitops_release.errors import PathError
 from gitops_release.sparse import is_sparse, widen
+from tests.unit.test_render import BASE
 
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
@@ -21,13 +22,12 @@ def git(cwd: Path, *args: str) -> str:
                           check=True).stdout
 
 
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
+def origin_of(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A bare origin (partial clones allowed) holding ``files`` (path → text) in one commit."""
     work = tmp_path / "seed"
-    for rel in ("apps/web/overlays/dev/kustomization.yaml", "apps/web/base/kustomization.yaml",
-                "shared/components/probes/kustomization.yaml", "other/big.yaml"):
+    for rel, text in files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(f"# {rel}\n")
+        (work / rel).write_text(text)
     git(tmp_path, "init", "-q", "--initial-branch=main", str(work))
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "seed")
@@ -35,6 +35,13 @@ def origin(tmp_path: Path) -> Path:
     git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
     git(bare, "config", "uploadpack.allowFilter", "true")
     return bare
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    return origin_of(tmp_path, {rel: f"# {rel}\n" for rel in (
+        "apps/web/overlays/dev/kustomization.yaml", "apps/web/base/kustomization.yaml",
+        "shared/components/probes/kustomization.yaml", "other/big.yaml")})
 
 
 def sparse_clone(origin: Path, dest: Path) -> Path:
@@ -117,20 +124,6 @@ def _workflow_checkout(repo_bare: Path, clone: Path, folder: str) -> None:
     git(clone, "config", "sparse.expectFilesOutsideOfPatterns", "true")
 
 
-SHARED_BASE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/acme/web:v1.0.0
-"""
-
-
 def _shared_base_repo(tmp_path: Path, extra: str = "") -> Path:
     """An overlay whose base lives outside the app's folder, and that base's own base further
     away (what the workflows' sparse checkout of ``apps/web`` leaves out)."""
@@ -139,23 +132,13 @@ def _shared_base_repo(tmp_path: Path, extra: str = "") -> Path:
             "resources:\n  - ../../../../platform/bases/web\n" + extra,
         "platform/bases/web/kustomization.yaml":
             "resources:\n  - deployment.yaml\ncomponents:\n  - ../../components/labels\n",
-        "platform/bases/web/deployment.yaml": SHARED_BASE,
+        "platform/bases/web/deployment.yaml": BASE,
         "platform/components/labels/kustomization.yaml":
             "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
             "commonLabels:\n  team: web\n",
         "other/big.yaml": "# not needed\n",
     }
-    work = tmp_path / "seed"
-    for rel, text in files.items():
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(text)
-    git(tmp_path, "init", "-q", "--initial-branch=main", str(work))
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "seed")
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
-    git(bare, "config", "uploadpack.allowFilter", "true")
-    return bare
+    return origin_of(tmp_path, files)
 
 
 def _deploy(clone: Path) -> subprocess.CompletedProcess[str]:
