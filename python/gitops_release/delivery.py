@@ -96,21 +96,21 @@ def _widened(git: Git, root: Path, paths: list[str]) -> list[str]:
     return added
 
 
-def _missing_folder(git: Git, root: Path, path: str) -> str | None:
-    """In a sparse checkout (the receiver workflows check out one app's folder), the folder of
-    the app a deploy targets when the checkout lacks it (a carrier plans other apps' queued
-    deploys too); None when nothing is to add. Reads only."""
+def _missing_folder(git: Git, root: Path, path: str) -> tuple[bool, str | None]:
+    """Whether the checkout is sparse (the receiver workflows check out one app's folder), and
+    then the folder of the app a deploy targets when the checkout lacks it (a carrier plans
+    other apps' queued deploys too); None when nothing is to add. Reads only."""
     from gitops_release import sparse
 
     if not sparse.is_sparse(root):
-        return None
+        return False, None
     parts = path.strip("/").split("/")
     folder = "/".join(parts[: parts.index("overlays")]) if "overlays" in parts[1:] else \
         "/".join(parts)
     listed = git.run("sparse-checkout", "list", check=False).stdout.split()
     if any(folder == have or folder.startswith(have + "/") for have in listed):
-        return None
-    return folder
+        return True, None
+    return True, folder
 
 
 @dataclass(frozen=True)
@@ -146,14 +146,14 @@ class Applier:
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
-        missing = _missing_folder(self.git, self.root, s.path)  # while renders may still run
-        settle_prerender()
+        sparse_checkout, missing = _missing_folder(self.git, self.root, s.path)  # while
+        settle_prerender()  # the renders started ahead may still run
         if missing is not None:  # the token reaches git through the Git object's environment
             self.git.run("sparse-checkout", "add", "--", missing)
             self.git.forget_index()
         plan = self.plans[request.to_json()] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator),
-            widen=self._widen)
+            widen=self._widen if sparse_checkout else None)
         if plan.refusal is not None:
             raise refused_error(plan.refusal)
         return s, plan, extra
@@ -237,8 +237,11 @@ def _commit_locally(git: Git, s: Settings, own: Request, apply: ApplyRequest) ->
 
 
 def _dry_run(git: Git, s: Settings, root: Path, environ: Mapping[str, str]) -> tuple[Plan, Outcome]:
+    from gitops_release import sparse
+
     settle_prerender()
-    plan = plan_deploy(root, s, environ, widen=lambda paths: _widened(git, root, paths))
+    plan = plan_deploy(root, s, environ, widen=(lambda paths: _widened(git, root, paths))
+                       if sparse.is_sparse(root) else None)
     if plan.refusal is not None:
         exc = refused_error(plan.refusal)
         return plan, Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)

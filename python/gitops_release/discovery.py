@@ -230,9 +230,10 @@ class _Walker:
             raise ManifestError(f"{self.tree.overlay} renders from more than {MAX_TREE_FILES} files",
                                 hint="Point 'path' at one app's overlay")
         info = _lstat(self.root, rel, f"{owner} (entry {rel})")
-        if info is None and self.absent is not None:
-            self.absent.add(rel)
-            return
+        if self.absent is not None and (info is None or role != "kustomization"):
+            if info is None:
+                self.absent.add(rel)
+            return  # looking for what is absent: only kustomizations are read
         if info is None or not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{owner} refers to {rel}, which is not a file in the repository",
                                 hint="Fix the kustomization")
