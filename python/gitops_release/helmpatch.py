@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
-from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
-from gitops_release.reference import same_repository
+from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target, repository_refusal
 from gitops_release.targets import dig, parsed_image
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
         SourceFile, y.Node, Block] | None:
     """The base HelmRelease named ``name`` outside the overlay whose ``spec.values`` set the
     target's image: (its file, its values, the image block), or None."""
-    from gitops_release.helmvalues import _find_block
+    from gitops_release.helmvalues import find_block
 
     for file in tree.files.values():
         if file.inside:
@@ -42,7 +41,7 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
                     y.node_kind(values) != "mapping":
                 continue
             try:
-                return file, values, _find_block(values, target, file.rel)
+                return file, values, find_block(values, target, file.rel)
             except ManifestError:
                 continue
     return None
@@ -98,7 +97,8 @@ def _new_keys(base_file: SourceFile, values: y.Node, block: Block, target: Targe
     if block.string:
         current = y.scalar(y.get(values, "image")) or ""
         image = parsed_image(current)
-        refusal = _repository_refusal(image.name if image else None, target, base_file.rel)
+        refusal = repository_refusal(f"{base_file.rel} sets the image",
+                                     image.name if image else None, target)
         return [(("image",), str(target.image))], (current, image.tag if image else None, refusal)
     mapping = y.get_path(values, base)
     repo = y.scalar(y.get(mapping, block.repository))
@@ -110,26 +110,17 @@ def _new_keys(base_file: SourceFile, values: y.Node, block: Block, target: Targe
     digest_key = block.digest
     if digest_key and (y.scalar(y.get(mapping, digest_key)) or target.image.digest):
         keys.append(((*base, digest_key), target.image.digest or ""))
-    refusal = _repository_refusal(full, target, base_file.rel)
+    refusal = repository_refusal(f"{base_file.rel} sets the image", full or None, target)
     return keys, (f"{full or '?'}:{tag}" if tag else (full or ""), tag, refusal)
-
-
-def _repository_refusal(current: str | None, target: Target, shown: str) -> Refusal | None:
-    if current and not same_repository(current, target.image.name) and \
-            not target.allow_repository_change:
-        return Refusal("policy", f"{shown} sets the image {current}, and the new image is "
-                       f"{target.image.name}: a target's image repository never changes unless "
-                       "the policy allows it")
-    return None
 
 
 def check_rendered_pin(release: object, values: y.Node, target: Target, shown: str) -> None:
     """Refuse a render that keeps a digest from elsewhere (a base HelmRelease pins one that the
     overlay's patch does not set) beside the new tag: the old image would keep running."""
-    from gitops_release.helmvalues import _find_block
+    from gitops_release.helmvalues import find_block
 
     try:
-        block = _find_block(values, target, shown)
+        block = find_block(values, target, shown)
     except ManifestError:
         return
     rendered = dig(release, ("spec", "values", *block.base))

@@ -20,7 +20,7 @@ from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.helmchart import Chart, load_chart, other_readers, reads
-from gitops_release.manifests import FileChange, OverlayPlan, Refusal, Target
+from gitops_release.manifests import FileChange, OverlayPlan, Target, repository_refusal
 from gitops_release.reference import same_repository
 from gitops_release.targets import dig, parsed_image
 
@@ -111,7 +111,7 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
                 hint=f"Set helm-values-file to the one to edit, e.g. "
                 f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
         return None
-    block = _find_block(_top(base), target, base.rel)
+    block = find_block(_top(base), target, base.rel)
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
         files = sorted({o.split(" ", 1)[0] for o in overridden})
@@ -146,12 +146,12 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
                             hint="Name one of the folder's values files, relative to 'path'")
     if base is None or chosen is base:
         plan = plan_values(tree, chosen, target, root)
-        block = _find_block(_top(chosen), target, chosen.rel)
+        block = find_block(_top(chosen), target, chosen.rel)
         for item in _overrides(layered if chosen is base else [], _block_paths(block)):
             plan.notes.append(f"{item} overrides {chosen.rel}: the environments that layer "
                               "that file keep their image")
         return plan
-    block = _find_block(_top(base), target, base.rel)
+    block = find_block(_top(base), target, base.rel)
     need = block.base if block.string else (*block.base, block.tag)
     others = [f for f in layered if f is not chosen]
     if y.node_kind(y.get_path(_top(chosen), need)) != "scalar":
@@ -232,7 +232,7 @@ def _split(key: str) -> tuple[str, ...]:
     return tuple(part for part in key.split(".") if part)
 
 
-def _find_block(doc: y.Node, target: Target, shown: str) -> Block:
+def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     if target.helm_tag_key:
         tag = _split(target.helm_tag_key)
         base = tag[:-1]
@@ -286,7 +286,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     if not parsed.docs or y.node_kind(parsed.docs[doc_index]) != "mapping":
         raise ManifestError(f"{shown} is not a YAML mapping")
     values = y.get_path(parsed.docs[doc_index], base) if base else parsed.docs[doc_index]
-    block = _find_block(values, target, shown)
+    block = find_block(values, target, shown)
     mapping_path = (*base, *block.base)
     mapping = y.get_path(parsed.docs[doc_index], mapping_path)
     if mapping is None or (not block.string and y.node_kind(mapping) != "mapping"):
@@ -356,13 +356,9 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
 
 def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,
                       key: str) -> None:
-    name = getattr(current, "name", None) if current is not None else None
     plan.previous_version = getattr(current, "tag", None)
-    if name is not None and not same_repository(name, target.image.name) and \
-            not target.allow_repository_change:
-        plan.refusal = Refusal("policy", f"{shown} {key} runs {name}, and the new image is "
-                               f"{target.image.name}: a target's image repository never changes "
-                               "unless the policy allows it")
+    plan.refusal = repository_refusal(f"{shown} {key} runs", getattr(current, "name", None),
+                                      target)
 
 
 def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
@@ -382,11 +378,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
     if full is not None and not same_repository(full, target.image.name):
-        if not target.allow_repository_change:
-            plan.refusal = Refusal(
-                "policy", f"{shown} {dotted}.{block.repository} gives {full}, and the new image "
-                f"is {target.image.name}: a target's image repository never changes unless the "
-                "policy allows it (a repository shared by several services is not one app's)")
+        plan.refusal = repository_refusal(
+            f"{shown} {dotted}.{block.repository} gives", full, target,
+            " (a repository shared by several services is not one app's)")
+        if plan.refusal is not None:
             return
         if registry and target.image.name.startswith(registry + "/"):
             setkey(block.repository, target.image.name[len(registry) + 1:], dotted)

@@ -94,6 +94,17 @@ class Refusal:
     message: str
 
 
+def repository_refusal(what: str, current: str | None, target: Target,
+                       why: str = "") -> Refusal | None:
+    """The policy's default rule: a target's image repository never changes (unless the policy
+    allows it). ``what`` says where ``current`` comes from ("<file> <key> runs")."""
+    if current is None or same_repository(current, target.image.name) or \
+            target.allow_repository_change:
+        return None
+    return Refusal("policy", f"{what} {current}, and the new image is {target.image.name}: a "
+                   f"target's image repository never changes unless the policy allows it{why}")
+
+
 @dataclass
 class OverlayPlan:
     """What one overlay's deploy changes, and how it was proven."""
@@ -288,11 +299,9 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                   if isinstance(e, dict) and e.get("name") == target.release_env]
     if plan.previous_version is None and env_values and "@" in env_values[0]:
         plan.previous_version = env_values[0].rsplit("@", 1)[1]
-    if current is not None and not same_repository(current.name, target.image.name) and \
-            not target.allow_repository_change:
-        plan.refusal = Refusal("policy", f"{found.label} in {tree.overlay} runs {current.name}, "
-                               f"and the new image is {target.image.name}: a target's image "
-                               "repository never changes unless the policy allows it")
+    plan.refusal = repository_refusal(f"{found.label} in {tree.overlay} runs",
+                                      current.name if current is not None else None, target)
+    if plan.refusal is not None:
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
     plan.notes += tree.notes
