@@ -90,27 +90,19 @@ def _widened(git: Git, root: Path, paths: list[str]) -> list[str]:
     again. Returns the folders added."""
     from gitops_release import sparse
 
+    git.settle()  # the clean check running in the background passes before the work tree grows
     added = sparse.widen(root, paths, env=git.env)
     if added:
         git.forget_index()
     return added
 
 
-def _missing_folder(git: Git, root: Path, path: str) -> tuple[bool, str | None]:
-    """Whether the checkout is sparse (the receiver workflows check out one app's folder), and
-    then the folder of the app a deploy targets when the checkout lacks it (a carrier plans
-    other apps' queued deploys too); None when nothing is to add. Reads only."""
-    from gitops_release import sparse
-
-    if not sparse.is_sparse(root):
-        return False, None
+def _app_folder(path: str) -> str:
+    """The app's folder of an overlay path: ``apps/<name>`` for ``apps/<name>/overlays/<env>``,
+    as the receiver workflows check it out."""
     parts = path.strip("/").split("/")
-    folder = "/".join(parts[: parts.index("overlays")]) if "overlays" in parts[1:] else \
+    return "/".join(parts[: parts.index("overlays")]) if "overlays" in parts[1:] else \
         "/".join(parts)
-    listed = git.run("sparse-checkout", "list", check=False).stdout.split()
-    if any(folder == have or folder.startswith(have + "/") for have in listed):
-        return True, None
-    return True, folder
 
 
 @dataclass(frozen=True)
@@ -146,11 +138,12 @@ class Applier:
         if mine and own is not None and own.trailers:
             s = replace(s, trailers=s.trailers + own.trailers)
         extra = own.extra if mine and own is not None else None
-        sparse_checkout, missing = _missing_folder(self.git, self.root, s.path)  # while
-        settle_prerender()  # the renders started ahead may still run
-        if missing is not None:  # the token reaches git through the Git object's environment
-            self.git.run("sparse-checkout", "add", "--", missing)
-            self.git.forget_index()
+        from gitops_release import sparse
+
+        sparse_checkout = sparse.is_sparse(self.root)  # while renders started ahead may run
+        settle_prerender()
+        if sparse_checkout:  # a carrier plans other apps' queued deploys too
+            self._widen([_app_folder(s.path)])
         plan = self.plans[request.to_json()] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator),
             widen=self._widen if sparse_checkout else None)
