@@ -16,7 +16,6 @@ import errno
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TextIO, cast
 
@@ -169,6 +168,8 @@ def _fail(runner: Runner, name: str, exc: GitopsReleaseError, environ: Mapping[s
     runner.summary(f"### :x: {name} failed\n\n{exc.title}: {md_escape(text)}\n")
     if environ.get("RUNNER_DEBUG") == "1" or environ.get("GITOPS_RELEASE_DEBUG") == "1":
         cause = exc.__cause__ or exc.__context__ or exc
+        import traceback
+
         runner.info("".join(traceback.format_exception(cause)))
 
 

@@ -17,8 +17,8 @@ carrier takes them. A remote that refuses refs outside ``refs/heads/`` gets toda
 from __future__ import annotations
 
 import json
+import os
 import random
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -154,7 +154,7 @@ def _blob(out: bytes) -> tuple[int, bytes, bytes]:
 
 def new_id() -> str:
     """Sortable by time of arrival, unique across runners."""
-    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+    return f"{time.time_ns():020d}-{os.urandom(4).hex()}"
 
 
 def _id_time(pending_id: str) -> float:

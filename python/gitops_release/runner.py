@@ -12,7 +12,7 @@ are printed as ``name=value`` lines.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +61,9 @@ class Runner:
         if self._output_file is None:
             self.info(f"{name}={neutralize(value)}")
             return
-        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
         while delimiter in value:  # never true in practice; the value must not end the heredoc
-            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
         with Path(self._output_file).open("a", encoding="utf-8", newline="") as f:
             f.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
 
@@ -135,7 +135,7 @@ class Runner:
         if not self.on_runner:
             yield
             return
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()
         self._command("stop-commands", token)
         try:
             yield
