@@ -9,13 +9,22 @@ through one callback, ``Applier``, so a carrier can re-plan another deploy's req
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gitops_release.discovery import Tree
 from gitops_release.errors import InputError, RefusedError
-from gitops_release.gitops import Git, check_identity, plain_identity, push_loop
+from gitops_release.gitops import (
+    Git,
+    NewCommit,
+    check_identity,
+    plain_identity,
+    prepare_commits,
+    push_loop,
+)
 from gitops_release.groupcommit import (
     Applied,
     ApplyRequest,
@@ -85,16 +94,44 @@ def _push_settings(raw: Mapping[str, str]) -> PushSettings:
 
 
 def _widened(git: Git, root: Path, paths: list[str]) -> list[str]:
-    """Add the folders of ``paths`` to a sparse checkout (the token reaches the fetch of their
-    files through git's environment, never its command line); the index listing kept is asked
-    again. Returns the folders added."""
+    """Add the folders of ``paths`` to the sparse checkout ``root`` is (the token reaches the
+    fetch of their files through git's environment, never its command line); the index listing
+    kept is asked again. Returns the folders added."""
     from gitops_release import sparse
 
     git.settle()  # the clean check running in the background passes before the work tree grows
-    added = sparse.widen(root, paths, env=git.env)
+    added = sparse.widen(root, paths, env=git.env, checked=True)
     if added:
         git.forget_index()
     return added
+
+
+def _commit_ahead(git: Git, s: Settings) -> Callable[[Tree, Mapping[str, str]], None]:
+    """While the render that proves the planned edit runs, write the commit the deploy makes if
+    the proof holds, on HEAD (``gitops.prepare_commits``): the push then waits for no
+    ``git fast-import``. Only an edit of tracked files; any other case is left to the deploy."""
+    message = commit_message(s)
+
+    def ready(tree: Tree, texts: Mapping[str, str]) -> None:
+        files = {rel: tree.files[rel].on_disk(text).encode("utf-8")
+                 for rel, text in texts.items() if rel in tree.files}
+        if not files or len(files) != len(texts) or not plain_identity(s.author):
+            return
+        modes: dict[str, str] = {}
+        listed = subprocess.run(["git", "ls-files", "-z", "-s", "--", *files], cwd=git.cwd,
+                                env=git.env, capture_output=True, text=True, check=False)
+        for entry in listed.stdout.split("\0"):
+            info, _, path = entry.partition("\t")
+            if path in files and info.endswith(" 0"):
+                modes[path] = info.split(" ", 1)[0]
+        head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+                              cwd=git.cwd, env=git.env, capture_output=True, text=True,
+                              check=False).stdout.strip()
+        if head and modes.keys() == files.keys():
+            prepare_commits(git.cwd, git.env, [NewCommit(head, message, s.author, {
+                rel: (modes[rel], data) for rel, data in files.items()})], chain=True)
+
+    return ready
 
 
 def _app_folder(path: str) -> str:
@@ -141,9 +178,9 @@ class Applier:
         from gitops_release import sparse
 
         sparse_checkout = sparse.is_sparse(self.root)  # while renders started ahead may run
-        settle_prerender()
         if sparse_checkout:  # a carrier plans other apps' queued deploys too
             self._widen([_app_folder(s.path)])
+        settle_prerender()
         plan = self.plans[request.to_json()] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator),
             widen=self._widen if sparse_checkout else None)
@@ -257,7 +294,9 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     root = root or Path.cwd()
     runner.info(f"deploying {s.target.release} ({s.target.image}) to {s.path}")
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
-    prerender(root, s)  # overlaps the proof's renders with the git work below
+    # overlaps the proof's renders (and, ahead of the proof, writing its commit) with the git
+    # work below
+    prerender(root, s, _commit_ahead(git, s) if s.push and not s.dry_run else None)
     try:
         check_identity(git, s.author)
         if s.dry_run:

@@ -459,13 +459,10 @@ def _quote(path: str) -> str:
     return path
 
 
-def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[str]:
-    """Write ``commits`` with one ``git fast-import`` (no index, no work tree): chained one on
-    the other when ``chain`` (the first on its parent), else each on its own parent. Returns
-    their SHAs. Identities must pass ``plain_identity``."""
-    token = f"{os.getpid()}-{random.getrandbits(32):08x}"
-    marks = git.git_path(f"gitops-release/marks-{token}")
-    marks.parent.mkdir(parents=True, exist_ok=True)
+def _import_stream(commits: Sequence[NewCommit], chain: bool) -> bytes:
+    """``git fast-import``'s input for ``commits``: each on a branch of the stream that is
+    reset at the end, so that no ref is written (``get-mark`` prints the SHAs)."""
+    token = f"{os.getpid()}-{os.urandom(4).hex()}"
     now = f"{int(time.time())} +0000"
     stream = bytearray()
     for i, commit in enumerate(commits, 1):
@@ -481,16 +478,61 @@ def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[s
             stream += f"M {mode} inline {_quote(path)}\ndata {len(data)}\n".encode("utf-8",
                                                                                "surrogateescape")
             stream += data + b"\n"
-    stream += b"done\n"
+    for i in range(1, len(commits) + 1):
+        stream += f"get-mark :{i}\n".encode()
+    for i in range(1, len(commits) + 1):  # a reset without "from": the ref is never written
+        stream += f"reset refs/gitops-release-import/{token}/{i}\n\n".encode()
+    return bytes(stream + b"done\n")
+
+
+def _marks(out: bytes, count: int) -> list[str] | None:
+    shas = out.decode("ascii", errors="replace").split()
+    return shas if len(shas) == count and all(len(sha) in (40, 64) for sha in shas) else None
+
+
+def _commits_key(commits: Sequence[NewCommit], chain: bool) -> tuple[object, ...]:
+    return (chain, *((c.parent, c.message, c.author, tuple(sorted(c.files.items())))
+                     for c in commits))
+
+
+_PREPARED: dict[tuple[object, ...], list[str]] = {}  # commits written ahead: prepare_commits
+
+
+def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[str]:
+    """Write ``commits`` with one ``git fast-import`` (no ref, no index, no work tree): chained
+    one on the other when ``chain`` (the first on its parent), else each on its own parent.
+    Returns their SHAs. Commits written ahead with exactly this content (``prepare_commits``)
+    are not written again. Identities must pass ``plain_identity``."""
+    prepared = _PREPARED.pop(_commits_key(commits, chain), None)
+    if prepared is not None:
+        return prepared
+    out = git.feed(["fast-import", "--quiet", "--done"], _import_stream(commits, chain))
+    shas = _marks(out, len(commits))
+    if shas is None:
+        raise GitError(f"git fast-import gave no commit for {len(commits)} written",
+                       hint="Check the git installation (git fast-import)")
+    return shas
+
+
+def prepare_commits(cwd: Path, env: Mapping[str, str], commits: Sequence[NewCommit],
+                    chain: bool) -> None:
+    """Write ``commits`` ahead: from the thread that plans a deploy, while the render that
+    proves its edit runs, so that the deploy's ``write_commits`` of the same commits, once the
+    proof holds, finds them written. Objects only (no ref, index or work-tree change; a commit
+    nothing uses is an unreachable object, which git's gc prunes); a plain git process, no
+    signal handling of a deploy's own commands. Any failure leaves it to ``write_commits``."""
+    key = _commits_key(commits, chain)
+    if key in _PREPARED:
+        return
     try:
-        git.feed(["fast-import", "--quiet", "--done", f"--export-marks={marks}"], bytes(stream))
-        shas = dict(line.split(" ", 1) for line in marks.read_text().splitlines())
-    finally:
-        marks.unlink(missing_ok=True)
-    git.feed(["update-ref", "--stdin"], "".join(
-        f"delete refs/gitops-release-import/{token}/{i}\n"
-        for i in range(1, len(commits) + 1)).encode())
-    return [shas[f":{i}"].strip() for i in range(1, len(commits) + 1)]
+        result = subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=cwd,
+                                input=_import_stream(commits, chain), capture_output=True,
+                                check=False, env=dict(env), timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    shas = _marks(result.stdout, len(commits)) if result.returncode == 0 else None
+    if shas is not None:
+        _PREPARED[key] = shas
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ class _Ahead(Renderer):
     def __init__(self, tree: Tree, guess: list[Any]) -> None:
         self.tree, self.guess, self.scratch, self.count, self.seconds = tree, guess, None, 0, 0.0
 
-    def __call__(self, texts: dict[str, str]) -> list[Any]:
+    def __call__(self, texts: dict[str, str], planned: bool = False) -> list[Any]:
         if not texts:
             return self.guess
         from gitops_release.render import prerender
@@ -333,7 +333,7 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     plan.places = []
     edits, env_planned = _edits(renderer.tree, found, target, place, env[0], env[1], plan)
     texts = _apply(renderer.tree, edits)
-    after = renderer(texts)
+    after = renderer(texts, planned=True)
     proven, expected = prove(before, after, found, target.image, target.release_env,
                                target.release, env_planned)
     return edits, texts, after, proven, expected

@@ -32,12 +32,14 @@ class Renderer:
         self.count = 0
         self.seconds = 0.0
 
-    def __call__(self, texts: dict[str, str]) -> list[Any]:
+    def __call__(self, texts: dict[str, str], planned: bool = False) -> list[Any]:
+        """The render with ``texts`` in place of the files' own; ``planned``: the edit the
+        deploy means to write, not a probe."""
         self.count += 1
         start = time.perf_counter()
         try:
             if self.scratch is not None:
-                return self.scratch.render(texts)
+                return self.scratch.render(texts, planned)
             return render_plain(self.tree, texts)
         finally:
             self.seconds += time.perf_counter() - start

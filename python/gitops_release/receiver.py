@@ -272,14 +272,16 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
     return None
 
 
-def prerender(root: Path, s: Settings) -> None:
+def prerender(root: Path, s: Settings,
+              ready: Callable[[Tree, Mapping[str, str]], None] | None = None) -> None:
     """Plan the overlay as checked out, in a background thread, while the deploy does its git
     work: nothing written, no policy check (no API call). The renders it makes, before and after
     the edit, are kept by their input (render.RENDERS), so planning on the fetched tip finds
     them made when the files did not change. Any problem is left to that planning, which
-    reports it. ``settle_prerender`` waits for it."""
-    thread = threading.Thread(target=_preplan, args=(root, s), name="gitops-release-preplan",
-                              daemon=True)
+    reports it. ``ready`` runs while the render of the planned edit does (render.while_proving).
+    ``settle_prerender`` waits for it."""
+    thread = threading.Thread(target=_preplan, args=(root, s, ready),
+                              name="gitops-release-preplan", daemon=True)
     thread.start()
     _PREPLANS.append(thread)
 
@@ -287,7 +289,8 @@ def prerender(root: Path, s: Settings) -> None:
 _PREPLANS: list[threading.Thread] = []
 
 
-def _preplan(root: Path, s: Settings) -> None:
+def _preplan(root: Path, s: Settings,
+             ready: Callable[[Tree, Mapping[str, str]], None] | None) -> None:
     from gitops_release import render
     from gitops_release.discovery import discover
 
@@ -299,7 +302,11 @@ def _preplan(root: Path, s: Settings) -> None:
         render.prerender(tree)
         target = apply_settings(s.target, load_policy(root), s.path)
         render_ahead(tree, target, KINDS[s.event])  # the likely "after" render, started too
-        plan_overlay(root, overlay, target, KINDS[s.event])
+        if ready is None:
+            plan_overlay(root, overlay, target, KINDS[s.event])
+        else:
+            with render.while_proving(ready):
+                plan_overlay(root, overlay, target, KINDS[s.event])
     except Exception:  # noqa: S110 - planning reads the same files and reports the error
         pass
 

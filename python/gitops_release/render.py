@@ -9,13 +9,16 @@ renders as the documents of its YAML files (what an Argo CD directory app applie
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,9 @@ class _Renders:
             self.done[key] = (result.returncode, result.stdout, result.stderr)
         return self.done[key]
 
+    def running_still(self, key: str) -> bool:
+        return key in self.running and self.running[key][0].poll() is None
+
     def close(self) -> None:
         for proc, folder in self.running.values():
             proc.kill()
@@ -115,6 +121,20 @@ class _Renders:
 
 RENDERS = _Renders()
 atexit.register(RENDERS.close)
+
+_PROVING = threading.local()  # this thread's while_proving hook
+
+
+@contextmanager
+def while_proving(hook: Callable[[Tree, Mapping[str, str]], None]) -> Iterator[None]:
+    """Inside the block, when this thread renders a planned edit whose render is still running,
+    ``hook(tree, texts)`` runs first (the deploy gets its commit ready while it waits); a
+    failure of the hook is ignored."""
+    _PROVING.hook = hook
+    try:
+        yield
+    finally:
+        _PROVING.hook = None
 
 
 def _render_env() -> dict[str, str]:
@@ -160,10 +180,11 @@ class Scratch:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def render(self, texts: Mapping[str, str]) -> list[Any]:
-        """Render the overlay with ``texts`` (rel → new text) in place of the files' own."""
+    def render(self, texts: Mapping[str, str], planned: bool = False) -> list[Any]:
+        """Render the overlay with ``texts`` (rel → new text) in place of the files' own;
+        ``planned``: the edit the deploy means to write (see ``while_proving``)."""
         self._write(texts)
-        return self._kustomize()
+        return self._kustomize(texts if planned else None)
 
     def start(self, texts: Mapping[str, str]) -> None:
         """Start rendering the overlay with ``texts`` in the background and hand this copy to
@@ -201,14 +222,19 @@ class Scratch:
         return [*command, str(self.dir / self.tree.overlay)] + \
             (["--enable-helm"] if self.tree.helm_charts else [])
 
-    def _kustomize(self) -> list[Any]:
+    def _kustomize(self, planned: Mapping[str, str] | None = None) -> list[Any]:
         command = kustomize_command()
         if command is None:
             raise RenderError("neither kustomize nor kubectl is on PATH, so the overlay cannot "
                               "be rendered", hint="Install kustomize (GitHub's Ubuntu runners "
                               "have it)")
+        key = self.key(command)
+        hook = getattr(_PROVING, "hook", None)
+        if planned and hook is not None and RENDERS.running_still(key):
+            with contextlib.suppress(Exception):  # only ahead of time: the deploy does it again
+                hook(self.tree, planned)
         try:
-            code, out, err = RENDERS.result(self.key(command), self.args(command))
+            code, out, err = RENDERS.result(key, self.args(command))
         except subprocess.TimeoutExpired:
             raise RenderError(f"rendering {self.tree.overlay} took longer than "
                               f"{RENDER_TIMEOUT} s") from None

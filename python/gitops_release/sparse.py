@@ -40,12 +40,13 @@ def _folders(rel_paths: Iterable[str]) -> list[str]:
 
 
 def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] = (),
-          env: Mapping[str, str] | None = None) -> list[str]:
+          env: Mapping[str, str] | None = None, checked: bool = False) -> list[str]:
     """Add the folders of ``rel_paths`` to a cone-mode sparse checkout; returns those added
     (none when the checkout is not sparse or already has them). Only folders the checked-out
     commit holds are added: a path that is nowhere in the repository stays the kustomization's
-    error. ``env``: git's environment (the receiver's carries the token for the fetch)."""
-    if not is_sparse(repo_root):
+    error. ``env``: git's environment (the receiver's carries the token for the fetch);
+    ``checked``: the caller knows that the checkout is sparse."""
+    if not checked and not is_sparse(repo_root):
         return []
     listed = subprocess.run(["git", "sparse-checkout", "list"], cwd=repo_root, env=env,
                             capture_output=True, text=True, check=False).stdout.split()

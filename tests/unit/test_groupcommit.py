@@ -3,12 +3,20 @@ carrier writes with one fast-import (real git)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from gitops_release.gitops import Author, Git, NewCommit, plain_identity, write_commits
+from gitops_release.gitops import (
+    Author,
+    Git,
+    NewCommit,
+    plain_identity,
+    prepare_commits,
+    write_commits,
+)
 from gitops_release.groupcommit import GroupCommit, Options, Request, _id_time, new_id
 from tests.harness.gitrepo import make_repo
 
@@ -71,6 +79,31 @@ def test_write_commits_chains_them_without_touching_the_work_tree(tmp_path: Path
     assert repo.git("rev-parse", "HEAD").strip() == tip
     assert repo.git("status", "--porcelain") == ""
     assert repo.git("for-each-ref", "refs/gitops-release-import/") == ""
+
+
+def test_commits_prepared_ahead_are_used_once_and_only_for_the_same_content(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare_commits writes objects only; write_commits of exactly the same commits returns
+    them without running git fast-import again; other content is written anew."""
+    repo = make_repo(tmp_path / "repos", "acme", "config")
+    git = Git(repo.work, {})
+    tip = git.rev("HEAD")
+    bot = Author("github-actions[bot]", "bot@example.com")
+    commit = NewCommit(tip, "Deploy a@v1\n", bot, {"apps/a.yaml": ("100644", b"a: 1\n")})
+    prepare_commits(repo.work, dict(os.environ), [commit], chain=True)
+    assert repo.git("for-each-ref", "refs/gitops-release-import/") == ""
+    assert repo.git("rev-parse", "HEAD").strip() == tip and repo.git("status", "--porcelain") == ""
+    fed: list[list[str]] = []
+    feed = Git.feed
+    monkeypatch.setattr(Git, "feed", lambda self, args, data: fed.append(list(args))
+                        or feed(self, args, data))
+    [sha] = write_commits(git, [commit], chain=True)
+    assert fed == [] and repo.git("show", f"{sha}:apps/a.yaml") == "a: 1\n"
+    [again] = write_commits(git, [commit], chain=True)  # used once: written anew
+    other = NewCommit(tip, "Deploy a@v1\n", bot, {"apps/a.yaml": ("100644", b"a: 2\n")})
+    [changed] = write_commits(git, [other], chain=True)
+    assert len(fed) == 2 and repo.git("show", f"{changed}:apps/a.yaml") == "a: 2\n"
+    assert repo.git("rev-parse", f"{again}^{{tree}}") == repo.git("rev-parse", f"{sha}^{{tree}}")
 
 
 @pytest.mark.parametrize(("name", "email", "plain"), [

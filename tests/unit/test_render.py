@@ -84,6 +84,43 @@ def test_a_deploy_renders_twice_with_its_first_render_started_ahead(
     assert _calls(counted) == 2  # "before" (started ahead, then used) and "after"
 
 
+def test_a_pushed_deploy_writes_its_commit_while_the_proof_renders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit is written (objects only) while the "after" render runs; once the proof
+    holds, the push uses it: git fast-import runs in the deploy's own thread not at all."""
+    import gitops_release.delivery as delivery
+    from gitops_release import gitops
+
+    repo = _git_repo(tmp_path)
+    real = shutil.which("kustomize")
+    slow = tmp_path / "slow"  # the render of the edit takes a second: the proof waits for it
+    slow.mkdir()
+    (slow / "kustomize").write_text(
+        f'#!/bin/sh\ngrep -rqs v1.2.0 "$2" && sleep 1\nexec {real} "$@"\n')
+    (slow / "kustomize").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow}{os.pathsep}{os.environ['PATH']}")
+    prepared: list[int] = []
+    prepare = delivery.prepare_commits
+    monkeypatch.setattr(delivery, "prepare_commits",
+                        lambda *a, **k: prepared.append(1) or prepare(*a, **k))
+    fed: list[str] = []
+    feed = gitops.Git.feed
+    monkeypatch.setattr(gitops.Git, "feed",
+                        lambda self, args, data: fed.append(args[0]) or feed(self, args, data))
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/web:v1.2.0",
+        "--release", "web@v1.2.0", "--path", "apps/web/overlays/dev"])
+    assert code == 0, log
+    assert outputs["changed"] == "true", log
+    assert prepared == [1] and "fast-import" not in fed, (prepared, fed)
+    assert outputs["commit"] == repo.git("rev-parse", "HEAD").strip() == \
+        repo.origin_git("rev-parse", "main").strip()
+    assert "image: registry.example.com/acme/web:v1.2.0" in repo.origin_git(
+        "show", "main:apps/web/overlays/dev/deployment.yaml")
+    assert repo.git("for-each-ref", "refs/gitops-release-import/") == ""
+    assert repo.git("status", "--porcelain") == ""
+
+
 def test_a_render_started_ahead_is_not_used_for_other_files(tmp_path: Path, counted: Path) -> None:
     root = _repo(tmp_path)
     render.prerender(discover(root, "apps/web/overlays/dev"))
