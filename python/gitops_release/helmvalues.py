@@ -21,7 +21,7 @@ from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.helmchart import Chart, load_chart, other_readers, reads
 from gitops_release.manifests import FileChange, OverlayPlan, Target, repository_refusal
-from gitops_release.reference import same_repository
+from gitops_release.reference import ImageReference, same_repository, tag_like
 from gitops_release.targets import dig, parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
@@ -232,6 +232,14 @@ def _split(key: str) -> tuple[str, ...]:
     return tuple(part for part in key.split(".") if part)
 
 
+def _image_string(node: y.Node | None) -> ImageReference | None:
+    """The image of a values key holding one ``repo:tag`` (or ``repo@digest``) string."""
+    if y.node_kind(node) != "scalar":
+        return None
+    image = parsed_image(y.scalar(node) or "")
+    return image if image is not None and (image.tag or image.digest) else None
+
+
 def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     if target.helm_tag_key:
         tag = _split(target.helm_tag_key)
@@ -240,6 +248,11 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         return Block(base, repository=repo, tag=tag[-1],
                      registry=_split(target.helm_registry_key)[-1] if target.helm_registry_key else "",
                      digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
+    if target.helm_image_key:  # only the image key: one string, repo:tag, there
+        path = _split(target.helm_image_key)
+        node = y.get_path(doc, path)
+        if _image_string(node) is not None:
+            return Block(path, string=True)
     image = y.get(doc, "image")
     if y.node_kind(image) == "scalar" and parsed_image(y.scalar(image) or "") is not None:
         return Block(("image",), string=True)
@@ -252,6 +265,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
             continue
         if y.get(node, "tag") is not None and y.get(node, "repository") is None:
             tag_only.append(".".join((*path, "tag")))
+        string = _image_string(y.get(node, "image"))
+        if path and string is not None and same_repository(string.name, target.image.name):
+            found.append(Block((*path, "image"), string=True))  # web.image: repo:tag
         if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
             repo = y.scalar(y.get(node, "repository")) or ""
             registry = y.scalar(y.get(node, "registry"))
@@ -312,9 +328,10 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     if block.string:
         chart = load_chart(root, tree.overlay)
         templates = chart.text if chart else ""
-        if templates and not re.search(r"\.Values\.image(?![.\w])", templates):
-            raise ManifestError(f"{shown} holds image: as one string, but the chart in "
-                                f"{tree.overlay} reads parts of .Values.image",
+        dotted = ".".join(block.base)
+        if templates and not re.search(rf"\.Values\.{re.escape(dotted)}(?![.\w])", templates):
+            raise ManifestError(f"{shown} holds {dotted}: as one string, but the chart in "
+                                f"{tree.overlay} reads parts of .Values.{dotted}",
                                 hint="Set helm-tag-key (and helm-image-key) to the keys the "
                                 "chart reads")
         _check_shared(chart, block.base, target, tree.overlay)
@@ -322,7 +339,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                       "values file only: no chart in the folder to render")
         current = y.scalar(mapping) or ""
         plan.previous_image = current
-        _check_repository(plan, parsed_image(current), target, shown, "image")
+        _check_repository(plan, parsed_image(current), target, shown, dotted)
         if plan.refusal is None:
             node = mapping
             edit = y.set_scalar(parsed, node, str(target.image), "image")
@@ -361,6 +378,27 @@ def _check_repository(plan: OverlayPlan, current: object, target: Target, shown:
                                       target)
 
 
+def _check_tag_key(current: str | None, key: str, target: Target, shown: str) -> None:
+    """Refuse a tag key that holds something else than a tag (a whole image, a repository):
+    writing the bare tag there would deploy an image named like the tag."""
+    if not current:
+        return
+    last = key.rsplit(".", 1)[-1]
+    if tag_like(current) and last not in ("repository", "registry") and \
+            not same_repository(current, target.image.name):
+        return
+    whole = (":" in current or "@" in current) and parsed_image(current) is not None
+    raise ManifestError(
+        f"{shown} {key} holds {current!r}, which is not an image tag ("
+        + ("it is a whole image" if whole else "it looks like a repository or registry")
+        + f"): writing the tag there would deploy an image named {target.image.tag!r}; nothing "
+        "was written", input_name="helm-tag-key",
+        hint=(f"Set helm-image-key: {key} without helm-tag-key: the receiver then writes the "
+              "whole image string there" if whole else
+              "Set helm-tag-key to the key that holds the tag (e.g. image.tag), and "
+              "helm-image-key to the repository's key"))
+
+
 def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
                  block: Block, target: Target, shown: str,
                  setkey: Callable[[str, str, str], None]) -> None:
@@ -375,6 +413,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     tag = y.scalar(tag_node) if tag_node is not None else None
     full = f"{registry}/{repo}" if registry and repo else repo
     dotted = ".".join(block.base)
+    _check_tag_key(tag, ".".join((*block.base, block.tag)), target, shown)
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
     if full is not None and not same_repository(full, target.image.name):

@@ -70,10 +70,11 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
         InputSpec("source", "JSON object {repository, sha, ref, run_url} for the commit trailers"),
         InputSpec("token", "Token for fetch and push over HTTPS (never stored in .git/config)",
                   secret=True),
-        InputSpec("helm-image-key", "values.yaml key of the image repository (empty: found from "
-                  "the file's shape)"),
-        InputSpec("helm-tag-key", "values.yaml key of the image tag (empty: image.tag, or the "
-                  "block whose repository is the image's)"),
+        InputSpec("helm-image-key", "values.yaml key of the image repository, or alone of a "
+                  "whole repo:tag string (empty: found from the file's shape)"),
+        InputSpec("helm-tag-key", "values.yaml key of the image tag, refused when it holds a "
+                  "whole image or a repository (empty: image.tag, or the block whose repository "
+                  "is the image's)"),
         InputSpec("helm-registry-key", "values.yaml key of the image registry, when the chart "
                   "splits it from the repository (empty: a registry key beside the repository)"),
         InputSpec("helm-digest-key", "values.yaml key of the image digest (written when the key "

@@ -111,6 +111,11 @@ def validate_digest(digest: str, input_name: str = "digest") -> str:
     return digest
 
 
+def tag_like(text: str) -> bool:
+    """Whether ``text`` has the shape of an image tag."""
+    return text.isascii() and _TAG_RE.fullmatch(text) is not None
+
+
 def validate_tag(tag: str, input_name: str = "tag") -> str:
     if not tag.isascii() or not _TAG_RE.fullmatch(tag):
         raise ImageReferenceError(

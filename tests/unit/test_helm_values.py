@@ -137,3 +137,46 @@ def test_flux_helmrelease_values_patched_in_the_overlay(tmp_path: Path) -> None:
     before[0]["spec"]["values"]["image"]["tag"] = "6.14.2"
     assert after == before
     assert "      tag: 6.14.2\n" in (repo.work / "apps/staging/podinfo-values.yaml").read_text()
+
+
+PER_COMPONENT_STRINGS = ("web:\n  image: registry.example.com/acme/web:1.0.0\n  replicas: 2\n"
+                         "worker:\n  image: registry.example.com/acme/worker:1.0.0\n")
+
+
+def test_per_component_image_strings_are_found_by_repository(tmp_path: Path) -> None:
+    """An umbrella chart's ``web.image: repo:tag``: the string of the app's repository is the
+    place, the whole image is written, the other component's string stays."""
+    repo = _repo(tmp_path, {"chart/values.yaml": PER_COMPONENT_STRINGS})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == PER_COMPONENT_STRINGS.replace(
+        "web:1.0.0", "web:1.1.0")
+
+
+def test_helm_image_key_names_an_image_string(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {"chart/values.yaml": PER_COMPONENT_STRINGS})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/worker:1.2.0", "worker@1.2.0",
+                           "--helm-image-key", "worker.image")
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == PER_COMPONENT_STRINGS.replace(
+        "worker:1.0.0", "worker:1.2.0")
+
+
+@pytest.mark.parametrize(("values", "key", "says"), [
+    (PER_COMPONENT_STRINGS, "web.image", "Set helm-image-key: web.image without helm-tag-key"),
+    ("image:\n  repository: registry.example.com/acme/web\n  tag: 1.0.0\n", "image.repository",
+     "looks like a repository"),
+    ("image:\n  repository: web\n  tag: 1.0.0\n", "image.repository", "looks like a repository"),
+], ids=["whole-image", "repository", "short-repository"])
+def test_a_tag_key_that_holds_no_tag_is_refused(tmp_path: Path, values: str, key: str,
+                                                says: str) -> None:
+    """helm-tag-key over a whole image or a repository would deploy an image named like the
+    tag: an input error naming the key, nothing written or committed."""
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    head = repo.git("rev-parse", "HEAD")
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0",
+                           "--helm-tag-key", key)
+    assert code == 1, log
+    assert "input 'helm-tag-key'" in log and says in log, log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+    assert repo.git("rev-parse", "HEAD") == head and repo.git("status", "--porcelain") == ""
