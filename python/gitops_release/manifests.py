@@ -34,7 +34,15 @@ from gitops_release.places import (
     set_value,
     shared_holding,
 )
-from gitops_release.proof import PROBE_HOST, Renderer, locate, probe_markers, prove, render_diff
+from gitops_release.proof import (
+    PROBE_HOST,
+    Renderer,
+    locate,
+    moved_elsewhere,
+    probe_markers,
+    prove,
+    render_diff,
+)
 from gitops_release.reference import ImageReference, same_repository
 from gitops_release.targets import (
     Found,
@@ -334,8 +342,11 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     edits, env_planned = _edits(renderer.tree, found, target, place, env[0], env[1], plan)
     texts = _apply(renderer.tree, edits)
     after = renderer(texts, planned=True)
+    notes: list[str] = []
     proven, expected = prove(before, after, found, target.image, target.release_env,
-                               target.release, env_planned)
+                             target.release, env_planned, notes)
+    if proven:
+        plan.notes += notes
     return edits, texts, after, proven, expected
 
 
@@ -379,9 +390,13 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
             f"remove {first.field_path} from the replacement's fieldPaths ({first.where}); or "
             f"update {first.source} {first.field} yourself")
     shared = shared_holding(tree, found)
+    elsewhere = moved_elsewhere(before, after, found)
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
                         f"change); nothing was written"
+                        + (f" (it would also move {', '.join(elsewhere)}, which run the same "
+                           "image: a workload of its own, deployed on its own)" if elsewhere
+                           else "")
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
                         hint="Set 'workload'/'container'; or set the target's image in a "

@@ -4,6 +4,7 @@ set as the deploy sets them (every other object byte-identical)."""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import time
 from typing import Any
@@ -82,6 +83,22 @@ def probe_markers(render: list[Any], skip: dict[str, Any] | None) -> set[str]:
     return out
 
 
+def moved_elsewhere(before: list[Any], after: list[Any], found: Found) -> list[str]:
+    """The containers of other workloads whose image the render of an edit changed from the
+    target's old image."""
+    old = locate(before, found)
+    image = str((old or {}).get("image", ""))
+    out = []
+    for i, (obj, got) in enumerate(zip(before, after, strict=False)):
+        if i == found.index or not isinstance(obj, dict) or not isinstance(got, dict):
+            continue
+        theirs = {(n, init): im for n, im, init, _ in containers_of(got)}
+        out += [f"{obj.get('kind')}/{object_name(obj)} {'init container' if init else 'container'} "
+                f"{name}" for name, im, init, _ in containers_of(obj)
+                if image and im == image and theirs.get((name, init), im) != im]
+    return out
+
+
 def render_diff(before: list[Any], after: list[Any]) -> str:
     from io import StringIO
 
@@ -131,9 +148,14 @@ def _copy_target(obj: Any, found: Found, env: str) -> Any:
 
 
 def prove(before: list[Any], after: list[Any], found: Found, image: ImageReference,
-            env: str, release: str, env_planned: bool) -> tuple[bool, list[Any]]:
+            env: str, release: str, env_planned: bool,
+            notes: list[str] | None = None) -> tuple[bool, list[Any]]:
     """Whether ``after`` is ``before`` with only the target's image and release env var set as
-    the deploy must set them; and the expected render (for the error's difference)."""
+    the deploy must set them; and the expected render (for the error's difference). Other
+    containers of the target's pod that ran exactly its image (a migration init container, a
+    sidecar of the same build) may move to exactly its new image with it (an ``images:`` entry
+    moves them all): the pod runs one version. ``notes`` gets which moved, and which run the
+    old image still. Other workloads never move."""
     index = _target_index(before, found)
     if index is None or len(before) != len(after) or _target_index(after, found) != index:
         return False, before
@@ -142,6 +164,7 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
     old, new = locate([expected_obj], found), locate(after, found)
     if old is None or new is None:
         return False, expected
+    old_image = str(old.get("image", ""))
     rendered = parsed_image(str(new.get("image", "")))
     if rendered is not None and same_repository(rendered.name, image.name) and (
             (image.digest is None and rendered.digest is None and rendered.tag == image.tag)
@@ -163,6 +186,54 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
                 old["env"] = got
             else:
                 items.append({"name": env, "value": release})
-    same = after[index] == expected_obj and all(
-        a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
+    expected, moved, stayed = _followers(expected, after, found, env, (
+        old_image, str(new.get("image", ""))))
+    same = all(a == b for a, b in zip(expected, after, strict=True))
+    if same and notes is not None:
+        if moved:
+            notes.append(f"the image of {found.label} ({old_image}) ran in "
+                         f"{', '.join(moved)} too: moved to the new image with it")
+        if stayed:
+            notes.append(f"the image of {found.label} ({old_image}) runs in "
+                         f"{', '.join(stayed)} too, which this edit leaves on it (the pod "
+                         "runs two versions); set their image where the target's is set to "
+                         "move them too")
     return same, expected
+
+
+def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
+               images: tuple[str, str]) -> tuple[list[Any], list[str], list[str]]:
+    """``expected`` with every other container of the target's pod that ran the old image
+    (``images``: old, new)
+    set to the new one where the render of the edit runs it; the labels of those that moved
+    and of those that kept the old image. A container that sets the release env var ``env``
+    is no follower: its release would claim the old version."""
+    old_image, new_image = images
+    moved: list[str] = []
+    stayed: list[str] = []
+    if not old_image or new_image == old_image:
+        return expected, moved, stayed
+    out = list(expected)
+    for i, (obj, got) in enumerate(zip(expected, after, strict=True)):
+        if i != found.index or not isinstance(obj, dict) or not isinstance(got, dict):
+            continue
+        mine = [c for c in containers_of(obj) if c[1] == old_image and not (
+            c[0] == found.container and c[2] == found.init)
+            and not any(isinstance(e, dict) and e.get("name") == env
+                        for e in c[3].get("env") or [])]  # its release would be stale
+        if not mine:
+            continue
+        theirs = {(n, init): image for n, image, init, _ in containers_of(got)}
+        label = f"{obj.get('kind')}/{object_name(obj)}"
+        for name, _image, init, _c in mine:
+            shown = f"{label} {'init container' if init else 'container'} {name}"
+            if theirs.get((name, init)) == new_image:
+                if out[i] is obj:
+                    out[i] = copy.deepcopy(obj)
+                for n, _im, ini, container in containers_of(out[i]):
+                    if (n, ini) == (name, init):
+                        container["image"] = new_image
+                moved.append(shown)
+            else:
+                stayed.append(shown)
+    return out, moved, stayed

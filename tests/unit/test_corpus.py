@@ -63,6 +63,8 @@ class Case:
     whole: dict[str, str] = field(default_factory=dict)  # file: its whole text after the deploy
     also: tuple[tuple[str, str, str, str, str], ...] = ()  # kind, name, key, key, value it gets
     unchanged: tuple[str, ...] = ()  # other overlays (folders) whose render must not change
+    followers: tuple[str, ...] = ()  # containers of the target's pod moved to the image with it
+    logged: tuple[str, ...] = ()  # what the deploy's log must say
 
 
 GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
@@ -125,12 +127,13 @@ CASES: dict[str, Case] = {
             "resources:\n  - ../../base\n  - missing.yaml\n")},
         "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("app/kustomization.yaml",), env_written=False),
-    "shared-base-in-the-overlay-folder-without-a-place-is-refused": Case(
+    "shared-base-in-the-overlay-folder-moves-a-sidecar-of-the-same-image-too": Case(
         {**BASE_IN_THE_OVERLAY, "app/base/web.yaml": deployment(
             "web", f"{REG}/web:v1.0.0",
             containers=f"        - name: migrate\n          image: {REG}/web:v1.0.0\n")},
-        "app", f"{REG}/web:v1.1.0", "web@v1.1.0",
-        error="app/base/web.yaml is also used by app/tests/mesh/kustomization.yaml"),
+        "app", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("app/kustomization.yaml",), env_written=False, followers=("migrate",),
+        unchanged=("app/tests/mesh",)),
     "overlay-built-on-the-overlay-does-not-share-its-base": Case(
         {**BASE_IN_THE_OVERLAY, "app/tests/mesh/kustomization.yaml": kustomization(
             "resources:\n  - ../..\nnamePrefix: mesh-\n")},
@@ -240,13 +243,41 @@ CASES: dict[str, Case] = {
         dict(SHARED_BASE), "apps/shop/overlays/prod", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
         ("Deployment", "shop", "shop"), written=("apps/shop/overlays/prod/kustomization.yaml",),
         env_written=False),
-    "images-entry-would-change-a-sidecar-too": Case(
+    "images-entry-moves-a-sidecar-of-the-same-image-too": Case(
         {"x/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "x/base/deployment.yaml": deployment(
              "x", f"{REG}/x:v1", containers=f"        - name: migrate\n          image: {REG}/x:v1\n"),
          "x/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", ("Deployment", "x", "x"),
+        written=("x/overlays/dev/kustomization.yaml",), env_written=False, followers=("migrate",)),
+    "images-entry-that-would-move-another-workload-is-refused": Case(
+        {"x/base/kustomization.yaml": kustomization(
+            "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
+         "x/base/deployment.yaml": deployment("x", "x-image"),
+         "x/base/worker.yaml": deployment("x-worker", "x-image"),
+         "x/overlays/dev/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
+             "    newTag: v1\n")},
         "x/overlays/dev", f"{REG}/x:v2", "x@v2",
-        error="does not render as the deploy needs"),
+        error="it would also move Deployment/x-worker container x-worker, which run the same "
+              "image"),
+    "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
+        {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "m/base/deployment.yaml": deployment("web", "web-image").replace(
+             "      containers:\n", "      initContainers:\n        - name: migrate\n"
+             "          image: web-image\n          args: [migrate]\n      containers:\n"),
+         "m/overlays/dev/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: web-image\n    newName: {REG}/web\n"
+             "    newTag: v1\n")},
+        "m/overlays/dev", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
+        written=("m/overlays/dev/kustomization.yaml",), env_written=False, followers=("migrate",),
+        logged=("ran in Deployment/web init container migrate too: moved to the new image",)),
+    "a-sidecar-of-the-same-image-set-elsewhere-is-named": Case(
+        {"p/web.yaml": deployment(
+            "web", f"{REG}/web:v1",
+            containers=f"        - name: migrate\n          image: {REG}/web:v1\n")},
+        "p", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"), written=("p/web.yaml",),
+        logged=("Deployment/web container migrate too, which this edit leaves on it",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
@@ -506,7 +537,12 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     for obj in expected:  # the one change the deploy may make
         if obj.get("kind") == kind and _name(obj) == rendered:
             spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
+            for item in spec["template"]["spec"].get("initContainers", []):
+                if item["name"] in case.followers:
+                    item["image"] = case.image
             for item in spec["template"]["spec"]["containers"]:
+                if item["name"] in case.followers:
+                    item["image"] = case.image
                 if item["name"] == container:
                     item["image"] = case.image
                     if case.env_written:
@@ -532,6 +568,8 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
         assert _render(repo.work / folder) == render, f"{folder} changed: {log}"
     for rel, whole in case.whole.items():
         assert (repo.work / rel).read_text() == whole
+    for said in case.logged:
+        assert said in log, log
     for rel, lines in case.texts.items():
         text = (repo.work / rel).read_text()
         for line in lines:
