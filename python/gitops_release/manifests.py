@@ -391,9 +391,15 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
             f"update {first.source} {first.field} yourself")
     shared = shared_holding(tree, found)
     elsewhere = moved_elsewhere(before, after, found)
+    selector = env_place.file.patch_target if env_place is not None else {}
+    wide = bool(selector) and not selector.get("name")
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
                         f"change); nothing was written"
+                        + (f" ({env_place.file.rel}, where {target.release_env} is set, is "
+                           "applied to every workload its target: selects, "
+                           + ", ".join(f"{k}: {v}" for k, v in sorted(selector.items())) + ")"
+                           if wide and env_place is not None else "")
                         + (f" (it would also move {', '.join(elsewhere)}, which run the same "
                            "image: a workload of its own, deployed on its own)" if elsewhere
                            else "")
@@ -425,8 +431,21 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
         edits += env_place.edit(target.release)
         plan.places.append(env_place.label)
     elif env_values:
-        where = sorted({f.rel for f in tree.files.values() if not f.inside and f.role != "kustomization"
-                        and re.search(r"\b" + re.escape(target.release_env) + r"\b", f.text)})
+        named = [f for f in tree.files.values()
+                 if re.search(r"\b" + re.escape(target.release_env) + r"\b", f.text)]
+        where = sorted({f.rel for f in named if not f.inside and f.role != "kustomization"})
+        mine = sorted({f.rel for f in named if f.inside and f.rel not in tree.shared})
+        if mine and not where:
+            inline = [rel for rel in mine if tree.files[rel].role == "kustomization"]
+            raise ManifestError(
+                f"{found.label} gets {target.release_env} from {', '.join(mine)}, inside "
+                f"{tree.overlay}, in a form the receiver does not edit ("
+                + ("an inline patch of the kustomization" if inline else
+                   "not an env item of the container that it can locate")
+                + "); nothing was written", input_name="release-env",
+                hint=f"Set {target.release_env} in a patch file of the overlay listed under "
+                f"patches: (a strategic-merge patch of the container's env, or a JSON6902 op on "
+                f".../env/<n>/value); or set release-env to another name")
         raise OutsideOverlayError(f"{found.label} gets {target.release_env} from "
                             f"{', '.join(where) or 'a file outside ' + tree.overlay}, which other "
                             "overlays share; the release cannot be recorded in this overlay alone",

@@ -24,6 +24,8 @@ JSON_CONTAINER_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
                                r"(?:initContainers|containers)/(?:[0-9]+|-)")
 JSON_ENV_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/(?:initContainers|containers)"
                          r"/[0-9]+/env/[0-9]+/value")
+JSON_ENV_LIST_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
+                              r"(?:initContainers|containers)/[0-9]+/env")
 JSON_ENV_ITEM_RE = re.compile(r"/spec(?:/jobTemplate/spec)?/template/spec/"
                               r"(?:initContainers|containers)/[0-9]+/env/(?:[0-9]+|-)")
 
@@ -119,21 +121,38 @@ def _entry_edits(file: SourceFile, path: tuple[y.PathKey, ...], entry: Any, name
     return edits
 
 
-def _doc_matches(doc: Any, found: Found, tree: Tree) -> bool:
+def _doc_matches(doc: Any, found: Found, tree: Tree, file: SourceFile | None = None) -> bool:
+    """Whether ``doc`` (of ``file``) is, or patches, the target's workload: a strategic-merge
+    patch listed with a ``target:`` selector applies to what the selector names, whatever its
+    own ``metadata.name`` (kustomize's ``not-important`` idiom)."""
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    names = name_variants(found.name, prefixes, suffixes)
+    selector = file.patch_target if file is not None and file.role == "patch" else {}
+    if selector.get("kind") or selector.get("name"):
+        if selector.get("kind") not in (None, "", found.kind):
+            return False
+        pattern = selector.get("name", "")
+        return not pattern or any(_selects(pattern, name) for name in names)
     kind, name = y.scalar(y.get(doc, "kind")), y.scalar(y.get_path(doc, ("metadata", "name")))
     if name is None and found.generated:
         name = y.scalar(y.get_path(doc, ("metadata", "generateName")))
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
-    return kind == found.kind and name is not None and \
-        name in name_variants(found.name, prefixes, suffixes)
+    return kind == found.kind and name is not None and name in names
+
+
+def _selects(pattern: str, name: str) -> bool:
+    """A kustomize target's ``name``: a regular expression matched against the whole name."""
+    try:
+        return re.fullmatch(pattern, name) is not None
+    except re.error:
+        return pattern == name
 
 
 def shared_holding(tree: Tree, found: Found) -> str:
     """The shared files inside the overlay folder that hold the target's workload, and the
     other kustomizations that use them ('' when none)."""
     return tree.shared_text({rel for rel in tree.shared if any(
-        y.node_kind(doc) == "mapping" and _doc_matches(doc, found, tree)
+        y.node_kind(doc) == "mapping" and _doc_matches(doc, found, tree, tree.files[rel])
         for doc in tree.files[rel].parsed.docs)})
 
 
@@ -145,7 +164,7 @@ def container_paths(tree: Tree, found: Found) -> list[tuple[SourceFile, int, tup
         if file.role not in ("resource", "patch"):
             continue
         for d, doc in enumerate(file.parsed.docs):
-            if y.node_kind(doc) != "mapping" or not _doc_matches(doc, found, tree):
+            if y.node_kind(doc) != "mapping" or not _doc_matches(doc, found, tree, file):
                 continue
             key = "initContainers" if found.init else "containers"
             hits = [i for i, item in enumerate(y.iter_items(y.get_path(doc, (*pod_path, key))))
@@ -189,9 +208,15 @@ def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what
             op_path = y.scalar(y.get(op, "path")) or ""
             value = y.get(op, "value")
             path: tuple[y.PathKey, ...] = (index, "value")
+            listed = [j for j, item in enumerate(y.iter_items(value))
+                      if y.scalar(y.get(item, "name")) == env] \
+                if kind == "env-op" and JSON_ENV_LIST_RE.fullmatch(op_path) and \
+                y.node_kind(value) == "sequence" else []
             if kind == "env-op" and JSON_ENV_ITEM_RE.fullmatch(op_path) and \
                     y.node_kind(value) == "mapping" and y.scalar(y.get(value, "name")) == env:
                 path = (index, "value", "value")
+            elif len(listed) == 1:  # an op that sets the whole env list
+                path = (index, "value", listed[0], "value")
             elif kind == "op" and _whole_container(op_path, value, found):
                 path = (index, "value", "image")
             elif not (regex.fullmatch(op_path) and y.node_kind(value) == "scalar"):

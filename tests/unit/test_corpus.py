@@ -84,6 +84,8 @@ def _name(obj: dict[str, Any]) -> Any:
     return obj["metadata"].get("name", obj["metadata"].get("generateName"))
 
 
+WEB_AND_API = deployment("web", f"{REG}/web:v1.0.0") + "---\n" + deployment("api", f"{REG}/api:v1.0.0")
+
 SHARED_BASE = {
     "apps/shop/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
     "apps/shop/base/deployment.yaml": deployment("shop", f"{REG}/shop:v1.0.0"),
@@ -272,6 +274,52 @@ CASES: dict[str, Case] = {
         "m/overlays/dev", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
         written=("m/overlays/dev/kustomization.yaml",), env_written=False, followers=("migrate",),
         logged=("ran in Deployment/web init container migrate too: moved to the new image",)),
+    "patch-applied-by-target-whatever-its-own-name": Case(
+        {"t/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "t/base/deployment.yaml": WEB_AND_API,
+         "t/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
+             "      kind: Deployment\n      name: web\n"),
+         "t/overlays/dev/web.yaml": deployment("not-important", f"{REG}/web:v1.1.0",
+                                               env=RELEASE_ENV.format(release="web@v1.1.0"))
+         .replace("        - name: not-important\n", "        - name: web\n")},
+        "t/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
+        written=("t/overlays/dev/web.yaml",)),
+    "patch-applied-by-target-to-another-workload-is-not-the-place": Case(
+        {"t/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "t/base/deployment.yaml": WEB_AND_API,
+         "t/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
+             "      kind: Deployment\n      name: web\n"),
+         "t/overlays/dev/web.yaml": deployment("api", f"{REG}/web:v1.1.0")
+         .replace("        - name: api\n", "        - name: web\n")},
+        "t/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
+        written=("t/overlays/dev/kustomization.yaml",), env_written=False),
+    "json6902-op-setting-the-whole-env-list": Case(
+        {"j/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "j/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "j/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\nimages:\n  - name: registry.example.com/acme/web\n"
+             "    newTag: v1.1.0\npatches:\n  - path: version.yaml\n    target:\n"
+             "      kind: Deployment\n      name: web\n"),
+         "j/overlays/dev/version.yaml":
+             "- op: add\n  path: /spec/template/spec/containers/0/env\n  value:\n"
+             "    - name: LOG_LEVEL\n      value: info\n"
+             "    - name: APP_RELEASEVERSION\n      value: web@v1.1.0\n"},
+        "j/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
+        written=("j/overlays/dev/kustomization.yaml", "j/overlays/dev/version.yaml")),
+    "release-env-in-an-inline-patch-is-refused-naming-the-form": Case(
+        {"i/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "i/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "i/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
+             + "".join("      " + line + "\n" for line in deployment(
+                 "web", f"{REG}/web:v1.1.0", env=RELEASE_ENV.format(release="web@v1.1.0"))
+                 .splitlines()))},
+        "i/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0",
+        error="gets APP_RELEASEVERSION from i/overlays/dev/kustomization.yaml, inside "
+              "i/overlays/dev, in a form the receiver does not edit (an inline patch of the "
+              "kustomization)"),
     "a-sidecar-of-the-same-image-set-elsewhere-is-named": Case(
         {"p/web.yaml": deployment(
             "web", f"{REG}/web:v1",
