@@ -10,11 +10,13 @@ left out and the summary says so. Quoting is kept unless a plain value would cha
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
@@ -462,8 +464,19 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     named = [(f, d) for f, d in places
              if y.scalar(y.get_path(f.parsed.docs[d], ("metadata", "name"))) == target.app]
     places = named or places
+    if not places:
+        generated = _generated_values(tree, target, root)
+        if generated is not None:
+            return generated
+        raise ManifestError(f"{tree.overlay}: no HelmRelease document inside the folder sets "
+                            f"spec.values for {target.app!r}, and none takes its values "
+                            "(valuesFrom) from a ConfigMap that the overlay's kustomization "
+                            "generates from a values file inside the folder",
+                            hint="Add the image keys under spec.values of the HelmRelease (a "
+                            "patch inside the overlay), or generate its valuesFrom ConfigMap "
+                            "from a values file in the overlay (configMapGenerator files:)")
     if len(places) != 1:
-        listing = ", ".join(f"{f.rel} (document {d + 1})" for f, d in places) or "none"
+        listing = ", ".join(f"{f.rel} (document {d + 1})" for f, d in places)
         raise ManifestError(f"{tree.overlay}: {len(places)} HelmRelease documents with "
                             f"spec.values inside the folder for {target.app!r}: {listing}",
                             hint="Keep the HelmRelease's values for the app in one document of "
@@ -513,3 +526,114 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     plan.proof = f"{renderer.proof} ({renderer.count} renders; the chart renders in the cluster)"
     plan.render_seconds = renderer.seconds
     return plan
+
+
+def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | None:
+    """A HelmRelease taking its values (``valuesFrom``) from a ConfigMap that the overlay's own
+    kustomization generates from a values file inside the folder (Flux's layout): that file is
+    edited like a chart's values.yaml, and proven by rendering. None when there is no such
+    file; ``helm-values-file`` picks one of several."""
+    from gitops_release.discovery import read_file
+
+    kust = tree.kustomization
+    if kust is None or not kust.file.inside or not kust.file.parsed.docs:
+        return None
+    wanted: set[tuple[str, str]] = set()  # (ConfigMap name, values key)
+    releases = [doc for file in tree.inside() for doc in file.parsed.docs
+                if y.scalar(y.get(doc, "kind")) == "HelmRelease"]
+    named = [d for d in releases if y.scalar(y.get_path(d, ("metadata", "name"))) == target.app]
+    for doc in named or releases:
+        for ref in y.iter_items(y.get_path(doc, ("spec", "valuesFrom"))):
+            if y.scalar(y.get(ref, "kind")) == "ConfigMap" and y.scalar(y.get(ref, "name")):
+                wanted.add((str(y.scalar(y.get(ref, "name"))),
+                            str(y.scalar(y.get(ref, "valuesKey")) or "values.yaml")))
+    found: list[tuple[str, str, str]] = []  # (file, ConfigMap name, key)
+    for gen in y.iter_items(y.get(kust.file.parsed.docs[0], "configMapGenerator")):
+        name = str(y.scalar(y.get(gen, "name")) or "")
+        for entry in y.iter_items(y.get(gen, "files")):
+            text = str(y.scalar(entry) or "")
+            key, _, ref = text.rpartition("=")
+            rel = posixpath.normpath(posixpath.join(kust.folder, ref))
+            key = key or posixpath.basename(ref)
+            if (name, key) in wanted and rel.startswith(tree.overlay.rstrip("/") + "/") and \
+                    rel in tree.other_files and rel not in tree.shared and \
+                    (not target.helm_values_file or
+                     posixpath.basename(rel) == target.helm_values_file):
+                found.append((rel, name, key))
+    if len(found) != 1:
+        if found:
+            raise ManifestError(f"{tree.overlay}: the HelmRelease's values come from "
+                                f"{', '.join(f[0] for f in found)}", input_name="helm-values-file",
+                                hint="Set helm-values-file to the one to edit")
+        return None
+    rel, configmap, key = found[0]
+    text, bom = read_file(root / rel, rel)
+    file = SourceFile(rel, root / rel, text, y.parse(text, rel), "values", True, {}, bom)
+    plan = plan_values(tree, file, target, root)
+    if plan.refusal is not None or not plan.changes:
+        return plan
+    from gitops_release.proof import Renderer
+
+    renderer = Renderer(tree)
+    try:
+        before = renderer({})
+        after = renderer({rel: plan.changes[0].new_text}, planned=True)
+    finally:
+        renderer.close()
+    if not _only_generated_values(before, after, configmap, key, (file.on_disk(text),
+                                                                  plan.changes[0].new_text)):
+        raise ManifestError(f"the planned edit of {rel} does not render as the deploy needs "
+                            f"(only the ConfigMap {configmap}'s {key} and its name's hash may "
+                            "change); nothing was written",
+                            hint="Keep the image keys in the values file the HelmRelease's "
+                            "valuesFrom ConfigMap is generated from")
+    plan.proof = (f"{renderer.proof} ({renderer.count} renders: only ConfigMap {configmap}'s "
+                  f"{key}, the HelmRelease's valuesFrom, changed; the chart renders in the "
+                  "cluster)")
+    plan.render_seconds = renderer.seconds
+    return plan
+
+
+def _only_generated_values(before: list[Any], after: list[Any], configmap: str, key: str,
+                           texts: tuple[str, str]) -> bool:
+    """Whether ``after`` is ``before`` with only the generated ConfigMap's ``key`` holding the
+    planned values (``texts``: old and new file) and its name's hash, where a HelmRelease's
+    valuesFrom names it, following."""
+    def generated(obj: Any) -> bool:
+        name = str(dig(obj, ("metadata", "name")) or "")
+        return isinstance(obj, dict) and obj.get("kind") == "ConfigMap" and (
+            name == configmap or name.startswith(configmap + "-"))
+
+    index = [i for i, obj in enumerate(before) if generated(obj)]
+    if len(before) != len(after) or len(index) != 1 or \
+            [i for i, obj in enumerate(after) if generated(obj)] != index:
+        return False
+    old, new = before[index[0]], after[index[0]]
+    loaded = [_values_data(obj, key) for obj in (old, new)]
+    if loaded != [_values_data({"data": {key: t.removeprefix("\ufeff")}}, key) for t in texts] \
+            or loaded[0] is None or loaded[1] is None:
+        return False
+    fixed = copy.deepcopy(after)
+    renamed = str(dig(new, ("metadata", "name")))
+    fixed[index[0]]["metadata"]["name"] = dig(old, ("metadata", "name"))
+    fixed[index[0]]["data"][key] = old["data"][key]
+    for obj in fixed:
+        if isinstance(obj, dict) and obj.get("kind") == "HelmRelease":
+            for ref in dig(obj, ("spec", "valuesFrom")) or []:
+                if isinstance(ref, dict) and ref.get("kind") == "ConfigMap" and \
+                        ref.get("name") == renamed:
+                    ref["name"] = dig(old, ("metadata", "name"))
+    return fixed == before
+
+
+def _values_data(obj: Any, key: str) -> Any:
+    data = dig(obj, ("data", key))
+    if not isinstance(data, str):
+        return None
+    from gitops_release.render import load_documents
+
+    try:
+        docs = load_documents(data, key)
+    except ManifestError:  # values that do not load prove nothing
+        return None
+    return docs[0] if len(docs) == 1 else None

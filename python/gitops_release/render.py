@@ -199,6 +199,14 @@ class Scratch:
 
     def _write(self, texts: Mapping[str, str]) -> None:
         for rel in set(self.written) | set(texts):
+            if rel not in self.tree.files:  # a file read only by kustomize (a generator's)
+                if rel in texts and self.written.get(rel) != texts[rel]:
+                    (self.dir / rel).write_text(texts[rel], encoding="utf-8", newline="")
+                    self.written[rel] = texts[rel]
+                elif rel not in texts and rel in self.other:
+                    (self.dir / rel).write_bytes(self.other[rel])
+                    del self.written[rel]
+                continue
             text = texts.get(rel, self.tree.files[rel].text)
             if self.written.get(rel, self.tree.files[rel].text) != text:
                 (self.dir / rel).write_text(text, encoding="utf-8", newline="")
@@ -210,8 +218,8 @@ class Scratch:
                                             self.tree.overlay, str(self.tree.helm_charts)]
                                            ).encode())
         for rel in sorted(set(self.tree.files) | set(self.other)):
-            data = self.other[rel] if rel in self.other else \
-                self.written.get(rel, self.tree.files[rel].text).encode("utf-8")
+            data = self.written[rel].encode("utf-8") if rel in self.written else \
+                self.other[rel] if rel in self.other else self.tree.files[rel].text.encode("utf-8")
             digest.update(f"\0{rel}\0{len(data)}\0".encode())
             digest.update(data)
         for folder in sorted(self.tree.folders):

@@ -180,3 +180,56 @@ def test_a_tag_key_that_holds_no_tag_is_refused(tmp_path: Path, values: str, key
     assert "input 'helm-tag-key'" in log and says in log, log
     assert (repo.work / "chart/values.yaml").read_text() == values
     assert repo.git("rev-parse", "HEAD") == head and repo.git("status", "--porcelain") == ""
+
+
+GENERATED_VALUES = {
+    "apps/web/prod/kustomization.yaml":
+        "namespace: web\nresources:\n  - release.yaml\nconfigMapGenerator:\n"
+        "  - name: web-values\n    files:\n      - values.yaml\n"
+        "configurations:\n  - kustomizeconfig.yaml\n",
+    "apps/web/prod/kustomizeconfig.yaml":
+        "nameReference:\n  - kind: ConfigMap\n    version: v1\n    fieldSpecs:\n"
+        "      - path: spec/valuesFrom/name\n        kind: HelmRelease\n",
+    "apps/web/prod/release.yaml":
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n"
+        "spec:\n  interval: 5m\n  chart:\n    spec:\n      chart: web\n"
+        "      sourceRef: {kind: HelmRepository, name: acme}\n"
+        "  valuesFrom:\n    - kind: ConfigMap\n      name: web-values\n",
+    "apps/web/prod/values.yaml":
+        f"replicaCount: 2\nimage:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+}
+
+
+def test_flux_values_from_a_configmap_generated_in_the_overlay(tmp_path: Path) -> None:
+    """Flux's own layout: the HelmRelease's valuesFrom ConfigMap is generated from the
+    overlay's values.yaml. That file is edited; the render proves that only the ConfigMap's
+    values (and its name's hash, where valuesFrom names it) changed."""
+    repo = _repo(tmp_path, GENERATED_VALUES)
+    before = _kustomize(repo.work / "apps/web/prod")
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 0, log
+    assert (repo.work / "apps/web/prod/values.yaml").read_text() == \
+        GENERATED_VALUES["apps/web/prod/values.yaml"].replace("1.0.0", "1.1.0")
+    after = _kustomize(repo.work / "apps/web/prod")
+    [cm_before] = [o for o in before if o["kind"] == "ConfigMap"]
+    [cm_after] = [o for o in after if o["kind"] == "ConfigMap"]
+    [release] = [o for o in after if o["kind"] == "HelmRelease"]
+    assert "tag: 1.1.0" in cm_after["data"]["values.yaml"]
+    assert release["spec"]["valuesFrom"][0]["name"] == cm_after["metadata"]["name"] != \
+        cm_before["metadata"]["name"]
+    assert "only ConfigMap web-values's values.yaml" in log
+
+
+def test_flux_values_from_elsewhere_says_what_the_receiver_edits(tmp_path: Path) -> None:
+    files = {**GENERATED_VALUES, "apps/web/prod/kustomization.yaml":
+             "namespace: web\nresources:\n  - release.yaml\n"}
+    del files["apps/web/prod/values.yaml"]
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 1, log
+    assert "no HelmRelease document inside the folder sets spec.values for 'web'" in log
+    assert "configMapGenerator" in log and repo.git("status", "--porcelain") == ""
