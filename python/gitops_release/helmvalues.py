@@ -421,7 +421,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     if full is not None and not same_repository(full, target.image.name):
         plan.refusal = repository_refusal(
             f"{shown} {dotted}.{block.repository} gives", full, target,
-            " (a repository shared by several services is not one app's)")
+            " (a repository shared by several services is not one app's)"
+            if target.image.name.startswith(full.rstrip("/") + "/") else "")
         if plan.refusal is not None:
             return
         if registry and target.image.name.startswith(registry + "/"):

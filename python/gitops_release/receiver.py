@@ -262,14 +262,27 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             plan.skipped.append(f"{shown} holds no file to update ({exc.message}); left as it is")
             continue
         except ManifestError as exc:
-            if folder == overlay or "has nothing to update" not in exc.message:
+            if folder == overlay:
+                raise
+            if "has nothing to update" not in exc.message:
+                exc.message = _fanned(s, shown, exc.message)
+                exc.args = (exc.message,)
                 raise
             plan.skipped.append(f"{shown} holds no file to update; left as it is")
             continue
         plan.overlays.append(overlay_plan)
         if overlay_plan.refusal is not None:
-            return overlay_plan.refusal
+            refusal = overlay_plan.refusal
+            return refusal if folder == overlay else \
+                Refusal(refusal.reason, _fanned(s, shown, refusal.message))
     return None
+
+
+def _fanned(s: Settings, sibling: str, message: str) -> str:
+    """A fan-out sibling's refusal or error, said as the whole fan-out's."""
+    return (f"the fan-out of {s.path.rstrip('/')} to its prod-* siblings stops at {sibling} "
+            f"(a fan-out deploys every overlay or none, so nothing was deployed; fan-out: false "
+            f"deploys {s.path.rstrip('/')} alone): {message}")
 
 
 def prerender(root: Path, s: Settings,

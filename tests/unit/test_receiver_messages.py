@@ -181,3 +181,21 @@ def test_an_init_container_running_the_image_is_named_with_how_to_take_it(
                            "app", "--container", "migrate")
     assert code == 0, log
     assert "image: registry.example.com/acme/migrate:v2" in (repo.work / "app/web.yaml").read_text()
+
+
+def test_a_fan_out_siblings_refusal_says_the_fan_out_stopped(tmp_path: Path) -> None:
+    """One registry per region: prod-eu's repository differs, so the fan-out of prod is refused
+    as a whole, and the message says so and how to deploy prod alone."""
+    prod = "image:\n  repository: 123.dkr.ecr.us-east-1.amazonaws.com/web\n  tag: 1.0.0\n"
+    repo = repo_of_files(tmp_path, {"envs/prod/values.yaml": prod, "envs/prod-eu/values.yaml":
+                                    prod.replace("us-east-1", "eu-west-1")})
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", "123.dkr.ecr.us-east-1.amazonaws.com/web:1.1.0",
+        "--release", "web@1.1.0", "--path", "envs/prod", "--fan-out", "true", "--push", "false"])
+    assert code == 0, log
+    assert (outputs["refused"], outputs["refused-reason"]) == ("true", "policy"), log
+    assert "the fan-out of envs/prod to its prod-* siblings stops at envs/prod-eu" in log
+    assert "fan-out: false deploys envs/prod alone" in log
+    assert "shared by several services" not in log
+    assert repo.git("status", "--porcelain") == "" and (repo.work / "envs/prod/values.yaml"
+                                                         ).read_text() == prod
