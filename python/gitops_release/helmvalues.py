@@ -242,13 +242,34 @@ def _image_string(node: y.Node | None) -> ImageReference | None:
     return image if image is not None and (image.tag or image.digest) else None
 
 
+def registry_of(doc: y.Node, target: Target, shown: str) -> str | None:
+    """The registry every image block of the values ``doc`` runs from, when one key sets it:
+    the key ``helm-registry-key`` names from the top (a dotted path), else ``global.imageRegistry``
+    (the Bitnami charts' convention: it wins over each block's own ``registry``)."""
+    path = _split(target.helm_registry_key)
+    if len(path) > 1:
+        value = y.scalar(y.get_path(doc, path))
+        if not value:
+            raise ManifestError(f"{shown} sets no {target.helm_registry_key}",
+                                input_name="helm-registry-key",
+                                hint="Name the key that holds the registry, from the top of the "
+                                "values (e.g. global.imageRegistry), or one beside the "
+                                "repository (e.g. registry)")
+        return str(value)
+    if path:
+        return None
+    value = y.scalar(y.get_path(doc, ("global", "imageRegistry")))
+    return str(value) if value else None
+
+
 def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     if target.helm_tag_key:
         tag = _split(target.helm_tag_key)
         base = tag[:-1]
         repo = _split(target.helm_image_key)[-1] if target.helm_image_key else ""
+        registry_key = _split(target.helm_registry_key)
         return Block(base, repository=repo, tag=tag[-1],
-                     registry=_split(target.helm_registry_key)[-1] if target.helm_registry_key else "",
+                     registry=registry_key[0] if len(registry_key) == 1 else "",
                      digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
     if target.helm_image_key:  # only the image key: one string, repo:tag, there
         path = _split(target.helm_image_key)
@@ -258,6 +279,7 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     image = y.get(doc, "image")
     if y.node_kind(image) == "scalar" and parsed_image(y.scalar(image) or "") is not None:
         return Block(("image",), string=True)
+    global_registry = registry_of(doc, target, shown)
     found: list[Block] = []
     tag_only: list[str] = []
     stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
@@ -273,6 +295,7 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
             repo = y.scalar(y.get(node, "repository")) or ""
             registry = y.scalar(y.get(node, "registry"))
+            registry = global_registry or registry
             full = f"{registry}/{repo}" if registry else repo
             rank = 0 if same_repository(full, target.image.name) else \
                 1 if repo.endswith("/" + target.app) else \
@@ -348,7 +371,8 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
             if edit:
                 edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
     else:
-        _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey)
+        _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
+                     registry_of(values, target, shown))
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -403,14 +427,15 @@ def _check_tag_key(current: str | None, key: str, target: Target, shown: str) ->
 
 def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
                  block: Block, target: Target, shown: str,
-                 setkey: Callable[[str, str, str], None]) -> None:
+                 setkey: Callable[[str, str, str], None],
+                 global_registry: str | None = None) -> None:
     mapping, fallback = mappings
 
     def read(key: str) -> str | None:
         node = y.get(mapping, key)
         return y.scalar(node if node is not None else y.get(fallback, key)) if key else None
 
-    repo, registry = read(block.repository), read(block.registry)
+    repo, registry = read(block.repository), global_registry or read(block.registry)
     tag_node = y.get(mapping, block.tag)
     tag = y.scalar(tag_node) if tag_node is not None else None
     full = f"{registry}/{repo}" if registry and repo else repo

@@ -76,7 +76,9 @@ def receiver_inputs(commit_message: str) -> tuple[InputSpec, ...]:
                   "whole image or a repository (empty: image.tag, or the block whose repository "
                   "is the image's)"),
         InputSpec("helm-registry-key", "values.yaml key of the image registry, when the chart "
-                  "splits it from the repository (empty: a registry key beside the repository)"),
+                  "splits it from the repository: beside it, or a dotted path from the top "
+                  "(empty: global.imageRegistry when set, else a registry key beside the "
+                  "repository)"),
         InputSpec("helm-digest-key", "values.yaml key of the image digest (written when the key "
                   "exists or the chart reads it; empty: digest beside the tag)"),
         InputSpec("helm-release-key", "values.yaml key for the release (empty: not written)"),

@@ -233,3 +233,31 @@ def test_flux_values_from_elsewhere_says_what_the_receiver_edits(tmp_path: Path)
     assert code == 1, log
     assert "no HelmRelease document inside the folder sets spec.values for 'web'" in log
     assert "configMapGenerator" in log and repo.git("status", "--porcelain") == ""
+
+
+UMBRELLA = ("global:\n  imageRegistry: registry.example.com\nfrontend:\n  image:\n"
+            "    repository: acme/frontend\n    tag: \"1.0.0\"\nbackend:\n  image:\n"
+            "    repository: acme/backend\n    tag: \"1.0.0\"\n")
+
+
+@pytest.mark.parametrize("extra", [(), ("--helm-registry-key", "global.imageRegistry")],
+                         ids=["found", "named"])
+def test_global_image_registry_completes_each_blocks_repository(
+        tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """Bitnami's convention: global.imageRegistry is the registry of every block, so
+    acme/frontend there is registry.example.com/acme/frontend; only its tag moves."""
+    repo = _repo(tmp_path, {"chart/values.yaml": UMBRELLA})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/frontend:1.1.0", "frontend@1.1.0",
+                                 *extra)
+    assert code == 0 and outputs.get("refused") != "true", log
+    assert (repo.work / "chart/values.yaml").read_text() == UMBRELLA.replace(
+        "acme/frontend\n    tag: \"1.0.0\"", "acme/frontend\n    tag: \"1.1.0\"")
+
+
+def test_a_registry_key_path_the_values_do_not_set_is_named(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {"chart/values.yaml": UMBRELLA})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/frontend:1.1.0", "frontend@1.1.0",
+                           "--helm-registry-key", "global.registry")
+    assert code == 1, log
+    assert "input 'helm-registry-key'" in log and "sets no global.registry" in log, log
+    assert repo.git("status", "--porcelain") == ""
