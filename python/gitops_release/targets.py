@@ -154,11 +154,17 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
     elif any(named(o, want.app) for _, o in workloads):
         workloads = [(i, o) for i, o in workloads if named(o, want.app)]
         by_name = True
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], list[str]] = {}
     for _, obj in workloads:
         key = (str(obj.get("kind")), object_name(obj))
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
+        spaces = seen.setdefault(key, [])
+        spaces.append(str(dig(obj, ("metadata", "namespace")) or ""))
+        if len(spaces) > 1 and len(set(spaces)) == len(spaces) and all(spaces):
+            raise ManifestError(f"{shown} renders {key[0]}/{key[1]} in the namespaces "
+                                f"{', '.join(spaces)}; one deploy moves one workload",
+                                hint="Point 'path' at the overlay of one namespace, and deploy "
+                                "each namespace's overlay on its own")
+        if len(spaces) > 1:
             raise ManifestError(f"{shown} renders {key[0]}/{key[1]} twice",
                                 hint="Define each workload once (a folder applies every file)")
     found = _containers(workloads, want, by_name)

@@ -199,3 +199,16 @@ def test_a_fan_out_siblings_refusal_says_the_fan_out_stopped(tmp_path: Path) -> 
     assert "shared by several services" not in log
     assert repo.git("status", "--porcelain") == "" and (repo.work / "envs/prod/values.yaml"
                                                          ).read_text() == prod
+
+
+def test_one_workload_in_two_namespaces_is_named_with_its_namespaces(tmp_path: Path) -> None:
+    base = deployment("web", "registry.example.com/acme/web:v1")
+    repo = repo_of_files(tmp_path, {
+        "base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "base/deployment.yaml": base,
+        "prod/kustomization.yaml": "resources:\n  - blue\n  - green\n",
+        "prod/blue/kustomization.yaml": "namespace: blue\nresources:\n  - ../../base\n",
+        "prod/green/kustomization.yaml": "namespace: green\nresources:\n  - ../../base\n"})
+    code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/web:v2", "web@v2", "prod")
+    _refused_cleanly(repo, code, log)
+    assert "renders Deployment/web in the namespaces blue, green" in log, log
