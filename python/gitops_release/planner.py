@@ -43,7 +43,12 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
             raise OutsideOverlayError(f"{folder} builds on {follows}")
         return plan_helmrelease(tree, target, root)
     if tree.kustomization is not None or workloads:
-        return plan_workload(tree, target, kinds, new_entry=not builds_on)
+        try:
+            return plan_workload(tree, target, kinds, new_entry=not builds_on)
+        except OutsideOverlayError:
+            if builds_on:  # the prod overlay's edit reaches it
+                raise OutsideOverlayError(f"{folder} builds on {follows}") from None
+            raise
     values = plan_folder_values(tree, target, root)
     if values is not None:
         return values

@@ -259,7 +259,10 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
         except OutsideOverlayError as exc:
             if folder == overlay:
                 raise
-            plan.skipped.append(f"{shown} holds no file to update ({exc.message}); left as it is")
+            plan.skipped.append(
+                f"{shown} builds on {s.path.rstrip('/')}: the edit there reaches it, and it has "
+                "no file of its own to write" if " builds on " in exc.message else
+                f"{shown} holds no file to update ({exc.message}); left as it is")
             continue
         except ManifestError as exc:
             if folder == overlay:

@@ -334,9 +334,9 @@ def test_sibling_without_a_target_is_skipped_with_a_warning(config_repo: GitRepo
     config_repo.push()
     code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0", PROD))
     assert code == 0, log
-    assert ("::warning title=Fan-out skipped::apps/web-api/overlays/prod-ap holds no file to update "
-            "(apps/web-api/overlays/prod-ap takes the image of Deployment/web-api container "
-            "web-api from outside its folder); left as it is") in log
+    assert ("::warning title=Fan-out skipped::apps/web-api/overlays/prod-ap builds on "
+            "apps/web-api/overlays/prod: the edit there reaches it, and it has no file of its "
+            "own to write") in log
     assert len(config_repo.origin_git("show", "--format=", "--name-only", "main").split()) == 3
 
 
