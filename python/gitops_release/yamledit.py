@@ -669,7 +669,7 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
         raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is empty",
                             hint=f"Add {key} to it by hand once")
     column = int(mapping.value[0][0].start_mark.column)
-    offset = _dash_offset(text, mapping)
+    offset = _dash_offset(text, mapping, parsed.docs)
     last = mapping.value[-1][1]
     items = offset == 0 and node_kind(last) == "sequence" and not is_flow(last)
     at = _after_own_comments(text, end_of_entry(parsed, mapping), column, items)
@@ -700,15 +700,30 @@ def _after_own_comments(text: str, at: int, column: int, items: bool = False) ->
     return at
 
 
-def _dash_offset(text: str, mapping: Node) -> int:
+def _dash_offset(text: str, mapping: Node, docs: Sequence[Node] = ()) -> int:
     """How this mapping's block lists sit under their keys: the ``-`` 2 columns right of the
-    key (``key:\n  - item``, the default) or under it (``key:\n- item``, as kustomize writes)."""
-    for key, value in mapping.value:
-        if node_kind(value) == "sequence" and not is_flow(value) and value.value:
-            dash = dash_column(text, value.value[0])
-            if dash is not None:
-                return 0 if dash == int(key.start_mark.column) else 2
-    return 2
+    key (``key:\n  - item``, the default) or under it (``key:\n- item``, as kustomize writes).
+    A mapping without a block list of its own follows the first one of ``docs`` (the file)."""
+    def offset(node: Node) -> int | None:
+        for key, value in node.value:
+            if node_kind(value) == "sequence" and not is_flow(value) and value.value:
+                dash = dash_column(text, value.value[0])
+                if dash is not None:
+                    return 0 if dash == int(key.start_mark.column) else 2
+        return None
+
+    found = offset(mapping)
+    stack = list(reversed(docs))
+    seen = 0
+    while found is None and stack and seen < 10_000:
+        node = stack.pop()
+        seen += 1
+        if node_kind(node) == "mapping":
+            found = offset(node)
+            stack += reversed([v for _, v in node.value])
+        elif node_kind(node) == "sequence":
+            stack += reversed(node.value)
+    return 2 if found is None else found
 
 
 def is_empty(node: Node | None) -> bool:

@@ -194,3 +194,16 @@ def test_the_collector_is_paused_while_planning_and_resumed() -> None:
         assert not gc.isenabled()  # an inner pause does not resume it
         raise RuntimeError
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(("text", "added"), [
+    ("spec:\n  containers:\n  - name: web\n    image: r/web:1\n",
+     "    env:\n    - name: E\n      value: \"1\"\n"),
+    ("spec:\n  containers:\n    - name: web\n      image: r/web:1\n",
+     "      env:\n        - name: E\n          value: \"1\"\n"),
+], ids=["file-writes-dashes-at-the-key-column", "file-indents-its-dashes"])
+def test_a_containers_new_list_follows_the_first_list_of_the_file(text: str, added: str) -> None:
+    """A container with no list of its own: a new env list follows the first block list of the
+    file (kustomize's and kubectl's style: the dash at the key's column)."""
+    assert _add(text, ("spec", "containers", 0), "env", [{"name": "E", "value": "1"}]) == \
+        text + added
