@@ -52,6 +52,14 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
     values = plan_folder_values(tree, target, root)
     if values is not None:
         return values
+    lists = sorted(f.rel for f in tree.files.values()
+                   if any(y.scalar(y.get(d, "kind")) == "List" for d in f.parsed.docs))
+    if lists:
+        raise ManifestError(f"{folder} has nothing to update: its workloads are items of a kind: "
+                            f"List ({', '.join(lists)}), which the receiver does not look into",
+                            hint="Write each item as a document of its own (separated by ---), "
+                            "or add a kustomization.yaml that lists the file (kustomize expands "
+                            "the List)")
     raise ManifestError(f"{folder} has nothing to update: no {'/'.join(kinds)} in its YAML files, "
                         "no kustomization.yaml and no values.yaml",
                         hint=f"Point 'path' at the overlay folder of the app, or "

@@ -212,3 +212,13 @@ def test_one_workload_in_two_namespaces_is_named_with_its_namespaces(tmp_path: P
     code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/web:v2", "web@v2", "prod")
     _refused_cleanly(repo, code, log)
     assert "renders Deployment/web in the namespaces blue, green" in log, log
+
+
+def test_a_plain_folder_of_a_kind_list_says_so(tmp_path: Path) -> None:
+    item = "".join("    " + line + "\n" for line in deployment(
+        "web", "registry.example.com/acme/web:v1").splitlines())
+    repo = repo_of_files(tmp_path, {"apps/web/list.yaml": "apiVersion: v1\nkind: List\nitems:\n"
+                                    + item.replace("    apiVersion", "  - apiVersion", 1)})
+    code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/web:v2", "web@v2", "apps/web")
+    _refused_cleanly(repo, code, log)
+    assert "items of a kind: List (apps/web/list.yaml)" in log, log
