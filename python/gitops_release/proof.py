@@ -88,9 +88,10 @@ def moved_elsewhere(before: list[Any], after: list[Any], found: Found) -> list[s
     target's old image."""
     old = locate(before, found)
     image = str((old or {}).get("image", ""))
+    index = _target_index(before, found)
     out = []
     for i, (obj, got) in enumerate(zip(before, after, strict=False)):
-        if i == found.index or not isinstance(obj, dict) or not isinstance(got, dict):
+        if i == index or not isinstance(obj, dict) or not isinstance(got, dict):
             continue
         theirs = {(n, init): im for n, im, init, _ in containers_of(got)}
         out += [f"{obj.get('kind')}/{object_name(obj)} {'init container' if init else 'container'} "
@@ -204,18 +205,18 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
 def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                images: tuple[str, str]) -> tuple[list[Any], list[str], list[str]]:
     """``expected`` with every other container of the target's pod that ran the old image
-    (``images``: old, new)
-    set to the new one where the render of the edit runs it; the labels of those that moved
-    and of those that kept the old image. A container that sets the release env var ``env``
-    is no follower: its release would claim the old version."""
+    (``images``: old, new) set to the new one where the render of the edit runs it; the labels
+    of those that moved and of those that kept the old image. A container that sets the
+    release env var ``env`` is no follower: its release would claim the old version."""
     old_image, new_image = images
+    index = _target_index(expected, found)
     moved: list[str] = []
     stayed: list[str] = []
     if not old_image or new_image == old_image:
         return expected, moved, stayed
     out = list(expected)
     for i, (obj, got) in enumerate(zip(expected, after, strict=True)):
-        if i != found.index or not isinstance(obj, dict) or not isinstance(got, dict):
+        if i != index or not isinstance(obj, dict) or not isinstance(got, dict):
             continue
         mine = [c for c in containers_of(obj) if c[1] == old_image and not (
             c[0] == found.container and c[2] == found.init)
