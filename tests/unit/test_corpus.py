@@ -85,6 +85,14 @@ def _name(obj: dict[str, Any]) -> Any:
 
 
 WEB_AND_API = deployment("web", f"{REG}/web:v1.0.0") + "---\n" + deployment("api", f"{REG}/api:v1.0.0")
+# web and api in a base; the overlay's patch file web.yaml is applied by target: to web
+TARGETED_PATCH = {
+    "t/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+    "t/base/deployment.yaml": WEB_AND_API,
+    "t/overlays/dev/kustomization.yaml": kustomization(
+        "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
+        "      kind: Deployment\n      name: web\n"),
+}
 
 SHARED_BASE = {
     "apps/shop/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
@@ -275,22 +283,14 @@ CASES: dict[str, Case] = {
         written=("m/overlays/dev/kustomization.yaml",), env_written=False, followers=("migrate",),
         logged=("ran in Deployment/web init container migrate too: moved to the new image",)),
     "patch-applied-by-target-whatever-its-own-name": Case(
-        {"t/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "t/base/deployment.yaml": WEB_AND_API,
-         "t/overlays/dev/kustomization.yaml": kustomization(
-             "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
-             "      kind: Deployment\n      name: web\n"),
+        {**TARGETED_PATCH,
          "t/overlays/dev/web.yaml": deployment("not-important", f"{REG}/web:v1.1.0",
                                                env=RELEASE_ENV.format(release="web@v1.1.0"))
          .replace("        - name: not-important\n", "        - name: web\n")},
         "t/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
         written=("t/overlays/dev/web.yaml",)),
     "patch-applied-by-target-to-another-workload-is-not-the-place": Case(
-        {"t/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "t/base/deployment.yaml": WEB_AND_API,
-         "t/overlays/dev/kustomization.yaml": kustomization(
-             "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
-             "      kind: Deployment\n      name: web\n"),
+        {**TARGETED_PATCH,
          "t/overlays/dev/web.yaml": deployment("api", f"{REG}/web:v1.1.0")
          .replace("        - name: api\n", "        - name: web\n")},
         "t/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),

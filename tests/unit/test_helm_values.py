@@ -143,23 +143,17 @@ PER_COMPONENT_STRINGS = ("web:\n  image: registry.example.com/acme/web:1.0.0\n  
                          "worker:\n  image: registry.example.com/acme/worker:1.0.0\n")
 
 
-def test_per_component_image_strings_are_found_by_repository(tmp_path: Path) -> None:
-    """An umbrella chart's ``web.image: repo:tag``: the string of the app's repository is the
-    place, the whole image is written, the other component's string stays."""
+@pytest.mark.parametrize(("app", "extra"), [("web", ()), ("worker", ("--helm-image-key",
+                                                                     "worker.image"))],
+                         ids=["found-by-repository", "named-by-helm-image-key"])
+def test_per_component_image_strings(tmp_path: Path, app: str, extra: tuple[str, ...]) -> None:
+    """An umbrella chart's ``web.image: repo:tag``: the string of the app's repository (or the
+    one helm-image-key names) is the place, the whole image is written, the other stays."""
     repo = _repo(tmp_path, {"chart/values.yaml": PER_COMPONENT_STRINGS})
-    code, log, _ = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/{app}:1.1.0", f"{app}@1.1.0", *extra)
     assert code == 0, log
     assert (repo.work / "chart/values.yaml").read_text() == PER_COMPONENT_STRINGS.replace(
-        "web:1.0.0", "web:1.1.0")
-
-
-def test_helm_image_key_names_an_image_string(tmp_path: Path) -> None:
-    repo = _repo(tmp_path, {"chart/values.yaml": PER_COMPONENT_STRINGS})
-    code, log, _ = _deploy(repo, tmp_path, f"{REG}/worker:1.2.0", "worker@1.2.0",
-                           "--helm-image-key", "worker.image")
-    assert code == 0, log
-    assert (repo.work / "chart/values.yaml").read_text() == PER_COMPONENT_STRINGS.replace(
-        "worker:1.0.0", "worker:1.2.0")
+        f"{app}:1.0.0", f"{app}:1.1.0")
 
 
 @pytest.mark.parametrize(("values", "key", "says"), [
