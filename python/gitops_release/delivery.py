@@ -296,7 +296,8 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
     git = Git(root, environ, s.token, environ.get("GITHUB_SERVER_URL") or "https://github.com")
     # overlaps the proof's renders (and, ahead of the proof, writing its commit) with the git
     # work below
-    prerender(root, s, _commit_ahead(git, s) if s.push and not s.dry_run else None)
+    prerender(root, s, _commit_ahead(git, s) if s.push and opts.group_commit and not s.dry_run
+              else None)  # the plain push loop commits through the index (Git.commit)
     try:
         check_identity(git, s.author)
         if s.dry_run:
