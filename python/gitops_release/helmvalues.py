@@ -266,10 +266,12 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     if target.helm_tag_key:
         tag = _split(target.helm_tag_key)
         base = tag[:-1]
-        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else ""
+        # beside the tag, unless named: the repository (and registry) it runs, compared
+        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else "repository"
         registry_key = _split(target.helm_registry_key)
         return Block(base, repository=repo, tag=tag[-1],
-                     registry=registry_key[0] if len(registry_key) == 1 else "",
+                     registry=registry_key[0] if len(registry_key) == 1 else
+                     "" if registry_key else "registry",
                      digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
     if target.helm_image_key:  # only the image key: one string, repo:tag, there
         path = _split(target.helm_image_key)
@@ -306,8 +308,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
             if y.node_kind(key) == "scalar":
                 stack.append(((*path, str(key.value)), value))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
-    if len(best) == 1:
-        return best[0]
+    named = [b for b in best if target.app in b.base]
+    if len(best) == 1 or len(named) == 1:
+        return (named or best)[0]
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
     raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
                         f"(candidates: {where}; a block with a tag but no repository is only "
@@ -441,6 +444,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     full = f"{registry}/{repo}" if registry and repo else repo
     dotted = ".".join(block.base)
     _check_tag_key(tag, ".".join((*block.base, block.tag)), target, shown)
+    chart = load_chart(root, tree.overlay)
+    _check_shared(chart, (*block.base, block.tag), target, tree.overlay)  # the precise reason
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
     if full is not None and not same_repository(full, target.image.name):
@@ -456,7 +461,6 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             setkey(block.repository, target.image.name, dotted)
     setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
     digest_node = y.get(mapping, block.digest) if block.digest else None
-    chart = load_chart(root, tree.overlay)
     templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
     reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
     if target.image.digest:
@@ -471,7 +475,6 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     if templates and not reads(templates, (*block.base, block.tag), defined):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
-    _check_shared(chart, (*block.base, block.tag), target, tree.overlay)
     plan.proof = ("values keys checked against the chart's templates" if templates else
                   "values file only: no chart in the folder to render (the GitOps controller "
                   "renders it)")

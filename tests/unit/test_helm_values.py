@@ -255,3 +255,25 @@ def test_a_registry_key_path_the_values_do_not_set_is_named(tmp_path: Path) -> N
     assert code == 1, log
     assert "input 'helm-registry-key'" in log and "sets no global.registry" in log, log
     assert repo.git("status", "--porcelain") == ""
+
+
+def test_a_named_tag_key_still_compares_the_repository_beside_it(tmp_path: Path) -> None:
+    """helm-tag-key names where the tag goes, not what runs: the repository next to it must
+    still be the new image's, else the other program's tag would be pushed."""
+    values = f"web:\n  image:\n    repository: {REG}/web\n    tag: 1.0.0\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, outputs = _deploy(repo, tmp_path, "registry.example.com/other/thing:1.3.0",
+                                 "web@1.3.0", "--helm-tag-key", "web.image.tag")
+    assert code == 0, log
+    assert (outputs["refused"], outputs["refused-reason"]) == ("true", "policy"), log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+
+
+def test_blocks_of_one_repository_pick_the_one_named_after_the_app(tmp_path: Path) -> None:
+    values = (f"web:\n  image:\n    repository: {REG}/web\n    tag: 1.0.0\n"
+              f"worker:\n  image:\n    repository: {REG}/web\n    tag: 1.0.0\n")
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == values.replace(
+        "tag: 1.0.0", "tag: 1.1.0", 1)
