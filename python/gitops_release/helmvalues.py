@@ -593,7 +593,8 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
         if found:
             raise ManifestError(f"{tree.overlay}: the HelmRelease's values come from "
                                 f"{', '.join(f[0] for f in found)}", input_name="helm-values-file",
-                                hint="Set helm-values-file to the one to edit")
+                                hint="Set helm-values-file to the name of the one to edit: "
+                                + " or ".join(sorted({posixpath.basename(f[0]) for f in found})))
         return None
     rel, configmap, key = found[0]
     text, bom = read_file(root / rel, rel)
@@ -616,6 +617,7 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
                             "change); nothing was written",
                             hint="Keep the image keys in the values file the HelmRelease's "
                             "valuesFrom ConfigMap is generated from")
+    _check_values_decide(after, configmap, key, plan, rel)
     plan.proof = (f"{renderer.proof} ({renderer.count} renders: only ConfigMap {configmap}'s "
                   f"{key}, the HelmRelease's valuesFrom, changed; the chart renders in the "
                   "cluster)")
@@ -623,19 +625,120 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
     return plan
 
 
+def _check_values_decide(render: list[Any], configmap: str, key: str, plan: OverlayPlan,
+                         rel: str) -> None:
+    """Refuse an edit of a generated values ConfigMap that decides nothing: no HelmRelease of
+    the render takes it (a name or namespace kustomize did not link), or a later ``valuesFrom``
+    entry, or ``spec.values``, sets the keys written (Flux merges them in that order). A later
+    entry the render does not hold is named in a note: whether it sets them is not known here."""
+    objects = {(o.get("kind"), dig(o, ("metadata", "namespace")) or "",
+                dig(o, ("metadata", "name"))): o for o in render if isinstance(o, dict)}
+    generated = [o for o in render if _generated_from(o, configmap)]
+    if len(generated) != 1:
+        return  # _only_generated_values has refused already
+    space = dig(generated[0], ("metadata", "namespace")) or ""
+    name = dig(generated[0], ("metadata", "name"))
+    change = plan.changes[0]
+    written = _changed_paths(_yaml_data(change.old_text), _yaml_data(change.new_text))
+    users = []
+    for obj in render:
+        if not isinstance(obj, dict) or obj.get("kind") != "HelmRelease" or \
+                (dig(obj, ("metadata", "namespace")) or "") != space:
+            continue
+        refs = [r for r in dig(obj, ("spec", "valuesFrom")) or [] if isinstance(r, dict)]
+        mine = [i for i, r in enumerate(refs) if r.get("kind") == "ConfigMap" and
+                r.get("name") == name and (r.get("valuesKey") or "values.yaml") == key]
+        if not mine:
+            continue
+        users.append(obj)
+        release = f"HelmRelease {dig(obj, ('metadata', 'name'))}"
+        later: list[tuple[str, Any]] = [
+            (f"{r.get('kind')} {r.get('name')} (valuesFrom entry {i + 1})",
+             _entry_values(objects, space, r)) for i, r in enumerate(refs) if i > mine[-1]]
+        later.append((f"{release}'s spec.values", dig(obj, ("spec", "values"))))
+        for shown, values in later:
+            if values is _UNKNOWN:
+                plan.notes.append(f"{release} takes {shown} after {rel}, and the render does not "
+                                  "hold it: if it sets the image keys, it decides the image")
+                continue
+            hit = [p for p in written if _has_path(values, p)]
+            if hit:
+                raise ManifestError(
+                    f"{release} takes {shown} after {rel}, and it sets "
+                    f"{', '.join('.'.join(map(str, p)) for p in hit)}: Flux merges it over "
+                    f"{rel}, so this edit would deploy nothing; nothing was written",
+                    hint=f"Remove those keys from {shown}, or deploy through the file that "
+                    "decides them")
+    if not users:
+        raise ManifestError(
+            f"no HelmRelease of the render takes its values from ConfigMap {name}"
+            + (f" in namespace {space}" if space else "") + f" (generated from {rel}): the "
+            "generated name or namespace does not reach the HelmRelease; nothing was written",
+            hint="Give the HelmRelease the ConfigMap's namespace, and list a nameReference "
+            "configuration (configurations:) for spec/valuesFrom/name so that kustomize links "
+            "the generated name")
+
+
+_UNKNOWN = object()
+
+
+def _entry_values(objects: dict[tuple[Any, Any, Any], Any], space: str, ref: dict[str, Any]) -> Any:
+    """What a valuesFrom entry adds, as Flux reads it; _UNKNOWN when the render lacks it."""
+    import base64
+
+    obj = objects.get((ref.get("kind"), space, ref.get("name")))
+    if obj is None:
+        return _UNKNOWN
+    raw = dig(obj, ("data", ref.get("valuesKey") or "values.yaml"))
+    if ref.get("kind") == "Secret" and isinstance(raw, str):
+        try:
+            raw = base64.b64decode(raw).decode("utf-8")
+        except ValueError:
+            return _UNKNOWN
+    if raw is None and ref.get("kind") == "Secret":
+        raw = dig(obj, ("stringData", ref.get("valuesKey") or "values.yaml"))
+    if not isinstance(raw, str):
+        return None
+    value = raw if ref.get("targetPath") else _yaml_data(raw)
+    for part in reversed(str(ref.get("targetPath") or "").split(".")):
+        if part:
+            value = {part: value}
+    return value
+
+
+def _yaml_data(text: str) -> Any:
+    from gitops_release.render import load_documents
+
+    try:
+        docs = load_documents(text.removeprefix("\ufeff"), "values")
+    except ManifestError:
+        return None
+    return docs[0] if len(docs) == 1 else None
+
+
+def _changed_paths(old: Any, new: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [p for k in sorted(set(old) | set(new), key=str)
+                for p in _changed_paths(old.get(k), new.get(k), (*at, k))]
+    return [] if old == new else [at]
+
+
+def _has_path(values: Any, path: tuple[Any, ...]) -> bool:
+    for part in path:
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+    return True
+
+
 def _only_generated_values(before: list[Any], after: list[Any], configmap: str, key: str,
                            texts: tuple[str, str]) -> bool:
     """Whether ``after`` is ``before`` with only the generated ConfigMap's ``key`` holding the
     planned values (``texts``: old and new file) and its name's hash, where a HelmRelease's
     valuesFrom names it, following."""
-    def generated(obj: Any) -> bool:
-        name = str(dig(obj, ("metadata", "name")) or "")
-        return isinstance(obj, dict) and obj.get("kind") == "ConfigMap" and (
-            name == configmap or name.startswith(configmap + "-"))
-
-    index = [i for i, obj in enumerate(before) if generated(obj)]
+    index = [i for i, obj in enumerate(before) if _generated_from(obj, configmap)]
     if len(before) != len(after) or len(index) != 1 or \
-            [i for i, obj in enumerate(after) if generated(obj)] != index:
+            [i for i, obj in enumerate(after) if _generated_from(obj, configmap)] != index:
         return False
     old, new = before[index[0]], after[index[0]]
     loaded = [_values_data(obj, key) for obj in (old, new)]
@@ -653,6 +756,13 @@ def _only_generated_values(before: list[Any], after: list[Any], configmap: str, 
                         ref.get("name") == renamed:
                     ref["name"] = dig(old, ("metadata", "name"))
     return fixed == before
+
+
+def _generated_from(obj: Any, configmap: str) -> bool:
+    """Whether ``obj`` is the ConfigMap generated as ``configmap`` (its name's hash aside)."""
+    name = str(dig(obj, ("metadata", "name")) or "")
+    return isinstance(obj, dict) and obj.get("kind") == "ConfigMap" and (
+        name == configmap or name.startswith(configmap + "-"))
 
 
 def _values_data(obj: Any, key: str) -> Any:

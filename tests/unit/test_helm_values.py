@@ -277,3 +277,38 @@ def test_blocks_of_one_repository_pick_the_one_named_after_the_app(tmp_path: Pat
     assert code == 0, log
     assert (repo.work / "chart/values.yaml").read_text() == values.replace(
         "tag: 1.0.0", "tag: 1.1.0", 1)
+
+
+def test_flux_values_from_a_later_entry_that_pins_the_tag_is_refused(tmp_path: Path) -> None:
+    """Flux merges valuesFrom in order: a later ConfigMap that sets image.tag decides, so the
+    edit of the generated file would deploy nothing."""
+    files = {**GENERATED_VALUES,
+             "apps/web/prod/kustomization.yaml": GENERATED_VALUES["apps/web/prod/kustomization.yaml"]
+             .replace("  - release.yaml\n", "  - release.yaml\n  - pin.yaml\n"),
+             "apps/web/prod/pin.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+             "  name: web-pin\ndata:\n  values.yaml: |\n    image:\n      tag: 1.0.0\n",
+             "apps/web/prod/release.yaml": GENERATED_VALUES["apps/web/prod/release.yaml"]
+             + "    - kind: ConfigMap\n      name: web-pin\n"}
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 1, log
+    assert "takes ConfigMap web-pin (valuesFrom entry 2) after apps/web/prod/values.yaml, and " \
+        "it sets image.tag" in log, log
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_flux_values_from_a_configmap_the_release_does_not_reach_is_refused(
+        tmp_path: Path) -> None:
+    files = {**GENERATED_VALUES, "apps/web/prod/release.yaml": GENERATED_VALUES[
+        "apps/web/prod/release.yaml"].replace("  name: web\n", "  name: web\n  namespace: flux\n")}
+    files["apps/web/prod/kustomization.yaml"] = files["apps/web/prod/kustomization.yaml"].replace(
+        "namespace: web\n", "")
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 1, log
+    assert "no HelmRelease of the render takes its values from ConfigMap web-values-" in log, log
+    assert repo.git("status", "--porcelain") == ""
