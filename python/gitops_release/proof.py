@@ -219,22 +219,22 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
         if i != index or not isinstance(obj, dict) or not isinstance(got, dict):
             continue
         mine = [c for c in containers_of(obj) if c[1] == old_image and not (
-            c[0] == found.container and c[2] == found.init)
-            and not any(isinstance(e, dict) and e.get("name") == env
-                        for e in c[3].get("env") or [])]  # its release would be stale
+            c[0] == found.container and c[2] == found.init)]
         if not mine:
             continue
         theirs = {(n, init): image for n, image, init, _ in containers_of(got)}
         label = f"{obj.get('kind')}/{object_name(obj)}"
-        for name, _image, init, _c in mine:
+        for name, _image, init, container in mine:
             shown = f"{label} {'init container' if init else 'container'} {name}"
-            if theirs.get((name, init)) == new_image:
+            releases = any(isinstance(e, dict) and e.get("name") == env
+                           for e in container.get("env") or [])  # would claim the old one
+            if theirs.get((name, init)) == new_image and not releases:
                 if out[i] is obj:
                     out[i] = copy.deepcopy(obj)
                 for n, _im, ini, container in containers_of(out[i]):
                     if (n, ini) == (name, init):
                         container["image"] = new_image
                 moved.append(shown)
-            else:
+            elif theirs.get((name, init)) == old_image:
                 stayed.append(shown)
     return out, moved, stayed
