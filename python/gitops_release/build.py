@@ -43,10 +43,12 @@ _QEMU_NAMES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "arm", "386": "i386
                "riscv64": "riscv64", "ppc64le": "ppc64le", "s390x": "s390x",
                "mips64le": "mips64el", "loong64": "loongarch64"}
 _HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-_AUTH_WORDS = ("unauthorized", "401", "authentication required", "incorrect username or password",
-               "denied", "403 forbidden")
-_NETWORK_WORDS = ("connection refused", "no such host", "i/o timeout", "timeout", "tls:",
-                  "server gave http response", "network is unreachable", "eof")
+# Whole words: a digest in the build's output (sha256:...d7540167...) holds "401" as often
+# as not, and that made a registry's 500 read as refused credentials.
+_AUTH_RE = re.compile(r"\b(?:unauthorized|401|authentication required|incorrect username or "
+                      r"password|denied|403 forbidden)\b")
+_NETWORK_RE = re.compile(r"\b(?:connection refused|no such host|i/o timeout|timeout|tls:|server "
+                         r"gave http response|network is unreachable|eof)(?:\b|(?<=:))")
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,12 @@ class Credentials:
 
 def _classify(registry: str, text: str) -> RegistryError | None:
     lowered = text.lower()
-    if any(word in lowered for word in _AUTH_WORDS):
+    if _AUTH_RE.search(lowered):
         return RegistryError(f"the registry {registry} refused the credentials",
                              input_name="password",
                              hint="Check the username and password (CR_USERNAME / CR_PASSWORD) "
                                   "and that the account may push to this repository")
-    if any(word in lowered for word in _NETWORK_WORDS):
+    if _NETWORK_RE.search(lowered):
         return RegistryError(f"cannot reach the registry {registry}", input_name="registry",
                              hint="Check the registry host and port (CR_ENDPOINT) and that the "
                                   "runner can reach it")

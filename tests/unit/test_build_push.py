@@ -145,6 +145,15 @@ def test_unknown_failure_is_not_a_registry_error() -> None:
     assert build._classify("r:5000", "failed to solve: dockerfile parse error line 3") is None
 
 
+def test_a_digest_holding_401_is_not_refused_credentials() -> None:
+    """A registry's 500 after a push whose log shows a digest with "401" in its hex (seen in a
+    real run) is not an authentication failure."""
+    text = ("#7 exporting attestation manifest sha256:d637d7540167ab3e14858a26c54e48af0707e9c98c05"
+            "f236b58be19b0abccd03 0.0s done\n#8 ERROR: unexpected status from HEAD request to "
+            "http://r:5000/v2/web-api/manifests/1: 500 Internal Server Error\n")
+    assert build._classify("r:5000", text) is None
+
+
 def test_cache_entries_become_buildx_dicts() -> None:
     assert list(build._cache_dicts(["type=registry,ref=r.io/a", "r.io/b:cache"])) == [
         {"type": "registry", "ref": "r.io/a"}, {"type": "registry", "ref": "r.io/b:cache"}]
