@@ -412,6 +412,25 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                             "kustomization uses" if shared else ""))
 
 
+def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
+    """The other containers of the pod in the target's document whose image is written exactly
+    as the target's (a migration init container, a sidecar of the same build): set with it, so
+    that the pod runs one version, as an images: entry would move them (the proof checks). One
+    that sets the release env var itself is left: its release would claim the old version."""
+    doc = place.file.parsed.docs[place.doc]
+    current = y.scalar(y.get_path(doc, place.path))
+    pod = place.path[:-3]  # (..pod spec, containers|initContainers, index, image)
+    edits: Edits = []
+    for key in ("containers", "initContainers"):
+        for i, item in enumerate(y.iter_items(y.get_path(doc, (*pod, key)))):
+            path = (*pod, key, i, "image")
+            if path == place.path or current is None or y.scalar(y.get(item, "image")) != current \
+                    or any(y.scalar(y.get(e, "name")) == env for e in y.iter_items(y.get(item, "env"))):
+                continue
+            edits += set_value(place.file, place.doc, path, value, "the container image")
+    return edits
+
+
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
            env_place: Place | None, env_values: list[str], plan: OverlayPlan) -> tuple[Edits, bool]:
     if image_place is None:
@@ -424,6 +443,8 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     value = str(target.image)
     edits = image_place.edit(value)
     plan.places.append(image_place.label)
+    if image_place.kind == "field" and not value.startswith(PROBE_HOST):
+        edits += _same_pod_fields(image_place, value, target.release_env)
     env_planned = bool(target.release_env)
     if not target.release_env:
         pass

@@ -236,5 +236,5 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                         container["image"] = new_image
                 moved.append(shown)
             elif theirs.get((name, init)) == old_image:
-                stayed.append(shown)
+                stayed.append(shown + (f" (it sets {env} itself)" if releases else ""))
     return out, moved, stayed

@@ -320,12 +320,20 @@ CASES: dict[str, Case] = {
         error="gets APP_RELEASEVERSION from i/overlays/dev/kustomization.yaml, inside "
               "i/overlays/dev, in a form the receiver does not edit (an inline patch of the "
               "kustomization)"),
-    "a-sidecar-of-the-same-image-set-elsewhere-is-named": Case(
+    "a-sidecar-written-with-the-same-image-moves-with-it": Case(
         {"p/web.yaml": deployment(
             "web", f"{REG}/web:v1",
             containers=f"        - name: migrate\n          image: {REG}/web:v1\n")},
         "p", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"), written=("p/web.yaml",),
-        logged=("Deployment/web container migrate too, which this edit leaves on it",)),
+        followers=("migrate",), logged=("ran in Deployment/web container migrate too: moved",)),
+    "a-sidecar-of-the-same-image-with-its-own-release-is-named-not-moved": Case(
+        {"p/web.yaml": deployment(
+            "web", f"{REG}/web:v1",
+            containers=f"        - name: migrate\n          image: {REG}/web:v1\n          env:\n"
+                       + RELEASE_ENV.format(release="web@v1"))},
+        "p", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"), written=("p/web.yaml",),
+        logged=("runs in Deployment/web container migrate (it sets APP_RELEASEVERSION itself) "
+                "too, which this edit leaves on it",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
