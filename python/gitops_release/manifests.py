@@ -344,7 +344,7 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     after = renderer(texts, planned=True)
     notes: list[str] = []
     proven, expected = prove(before, after, found, target.image, target.release_env,
-                             target.release, env_planned, notes)
+                             target.release, env_planned, notes, followers=not target.container)
     if proven:
         plan.notes += notes
     return edits, texts, after, proven, expected
@@ -443,7 +443,8 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     value = str(target.image)
     edits = image_place.edit(value)
     plan.places.append(image_place.label)
-    if image_place.kind == "field" and not value.startswith(PROBE_HOST):
+    if image_place.kind == "field" and not target.container and \
+            not value.startswith(PROBE_HOST):  # a container the caller names moves alone
         edits += _same_pod_fields(image_place, value, target.release_env)
     env_planned = bool(target.release_env)
     if not target.release_env:

@@ -150,13 +150,14 @@ def _copy_target(obj: Any, found: Found, env: str) -> Any:
 
 def prove(before: list[Any], after: list[Any], found: Found, image: ImageReference,
             env: str, release: str, env_planned: bool,
-            notes: list[str] | None = None) -> tuple[bool, list[Any]]:
+            notes: list[str] | None = None, followers: bool = True) -> tuple[bool, list[Any]]:
     """Whether ``after`` is ``before`` with only the target's image and release env var set as
     the deploy must set them; and the expected render (for the error's difference). Other
     containers of the target's pod that ran exactly its image (a migration init container, a
     sidecar of the same build) may move to exactly its new image with it (an ``images:`` entry
-    moves them all): the pod runs one version. ``notes`` gets which moved, and which run the
-    old image still. Other workloads never move."""
+    moves them all): the pod runs one version, unless the caller named the container
+    (``followers`` false). ``notes`` gets which moved, and which run the old image still. Other
+    workloads never move."""
     index = _target_index(before, found)
     if index is None or len(before) != len(after) or _target_index(after, found) != index:
         return False, before
@@ -188,7 +189,7 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
             else:
                 items.append({"name": env, "value": release})
     expected, moved, stayed = _followers(expected, after, found, env, (
-        old_image, str(new.get("image", ""))))
+        old_image, str(new.get("image", "")))) if followers else (expected, [], [])
     same = all(a == b for a, b in zip(expected, after, strict=True))
     if same and notes is not None:
         if moved:

@@ -260,6 +260,13 @@ CASES: dict[str, Case] = {
          "x/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
         "x/overlays/dev", f"{REG}/x:v2", "x@v2", ("Deployment", "x", "x"),
         written=("x/overlays/dev/kustomization.yaml",), env_written=False, followers=("migrate",)),
+    "images-entry-moving-a-sidecar-when-the-container-is-named-is-refused": Case(
+        {"x/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "x/base/deployment.yaml": deployment(
+             "x", f"{REG}/x:v1", containers=f"        - name: migrate\n          image: {REG}/x:v1\n"),
+         "x/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", extra=("--container", "x"),
+        error="does not render as the deploy needs"),
     "images-entry-that-would-move-another-workload-is-refused": Case(
         {"x/base/kustomization.yaml": kustomization(
             "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
