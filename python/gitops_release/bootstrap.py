@@ -129,8 +129,8 @@ def install_locked(lock: Path, target: Path, tool: str) -> None:
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
         subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(target)],
                        check=True, env=env)
-        subprocess.run(["uv", "pip", "install", "-q", "--compile-bytecode", "--python",
-                        str(target / "bin" / "python"), *strict], check=True, env=env)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(target / "bin" / "python"),
+                        *strict], check=True, env=env)
         return
     pip_root = _runnable_pip_root()
     if pip_root is None:  # an old pip: seed one into the venv
@@ -170,15 +170,6 @@ def split_lock(lock: Path, folder: Path, parts: int) -> list[Path]:
     return paths
 
 
-def compile_bundle(root: Path) -> subprocess.Popen[bytes]:
-    """Byte-compile the bundle's own package in the background, beside the install: it runs
-    from source (``PYTHONPATH``), and a fresh runner would otherwise compile every module it
-    imports on the deploy's path (~0.15 s for a receiver). A module it cannot write is compiled
-    when imported, as without this."""
-    return subprocess.Popen([sys.executable, "-m", "compileall", "-q", str(root / "python")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def create(root: Path, extra: str, target: Path, locked: bool = False) -> None:
     """Create the venv in place under an exclusive lock (scripts in a venv hold its absolute
     path, so it cannot be built elsewhere and moved). A half-built venv, left by a killed step,
@@ -190,21 +181,17 @@ def create(root: Path, extra: str, target: Path, locked: bool = False) -> None:
         if (target / READY).is_file():
             return  # another step built it while this one waited
         shutil.rmtree(target, ignore_errors=True)
-        compiling = compile_bundle(root)
-        try:
-            if lock is not None:
-                tool = installer(os.environ)
-                print(f"installing {lock.name} with {tool} (--require-hashes)", flush=True)
-                install_locked(lock, target, tool)
+        if lock is not None:
+            tool = installer(os.environ)
+            print(f"installing {lock.name} with {tool} (--require-hashes)", flush=True)
+            install_locked(lock, target, tool)
+        else:
+            pip = _pip_for(target)
+            if tomllib is None:
+                args = [*pip, f"{root}[{extra}]"]
             else:
-                pip = _pip_for(target)
-                if tomllib is None:
-                    args = [*pip, f"{root}[{extra}]"]
-                else:
-                    args = [*pip, *requirements(root / "pyproject.toml", extra)]
-                subprocess.run(args, check=True)
-        finally:
-            compiling.wait()
+                args = [*pip, *requirements(root / "pyproject.toml", extra)]
+            subprocess.run(args, check=True)
         (target / READY).write_text(extra + "\n", encoding="utf-8")
 
 

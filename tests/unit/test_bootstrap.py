@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,23 +74,3 @@ def test_a_lock_is_split_into_parts_that_keep_every_entry_whole(tmp_path: Path) 
                   if "--hash=" in line) == hashes
     small = REPO_ROOT / "requirements" / "image-update.txt"
     assert len(split_lock(small, tmp_path, 2)) == 1  # 3 packages: one pip
-
-
-def test_a_cold_install_byte_compiles_the_bundle(tmp_path: Path) -> None:
-    """The bundle runs from source: its install compiles the package beside the dependencies,
-    so that the deploy on a fresh runner does not compile each module as it imports it."""
-    bundle = tmp_path / "bundle"
-    for part in ("python", "scripts", "requirements"):
-        shutil.copytree(REPO_ROOT / part, bundle / part,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO_ROOT / "pyproject.toml", bundle / "pyproject.toml")
-    env = {**os.environ, "GITOPS_RELEASE_VENV_ROOT": str(tmp_path / "venvs"),
-           "PYTHONDONTWRITEBYTECODE": "1", "GITOPS_RELEASE_IMAGE": "bad image",
-           "GITOPS_RELEASE_RELEASE": "a@1", "GITOPS_RELEASE_PATH": "p"}
-    env.pop("GITHUB_OUTPUT", None)
-    run = subprocess.run([str(bundle / "scripts" / "action-run"), "image-update", "image-update"],
-                         env=env, capture_output=True, text=True, check=False)
-    assert "'bad image' is not a valid image reference" in run.stdout, run.stdout + run.stderr
-    tag = sys.implementation.cache_tag
-    for module in ("cli", "receiver", "delivery", "manifests", "render"):
-        assert (bundle / "python/gitops_release/__pycache__" / f"{module}.{tag}.pyc").is_file()
