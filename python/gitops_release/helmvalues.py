@@ -27,6 +27,9 @@ from gitops_release.reference import ImageReference, same_repository, tag_like
 from gitops_release.targets import dig, parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
+# what charts call the key of the repository beside the tag, in the order they are looked for
+# (image and name only when they hold a path with a "/": a name is often the container's)
+REPOSITORY_KEYS = ("repository", "repo", "image", "name")
 # values-prod.yaml, prod-values.yaml, common-values.yaml, valuesProd.yaml: any values file that an
 # Argo CD Application (helm.valueFiles) or a Flux HelmRelease (valuesFiles) may layer over the
 # chart's values.yaml
@@ -44,6 +47,7 @@ class Block:
     digest: str = "digest"
     string: bool = False  # image: repo:tag in one string
     rank: int = 0  # how well a found block matches the image (0: same repository)
+    alongside: tuple[str, ...] = ()  # other blocks of the same repository, left as they are
 
 
 def values_file(tree: Tree) -> SourceFile | None:
@@ -167,7 +171,8 @@ def _plan_chosen(tree: Tree, target: Target, root: Path, base: SourceFile | None
                             hint=f"Add {'.'.join(digest)} to {chosen.rel} (deploys then keep it "
                             f"up to date), or remove the pin from {base.rel}")
     plan = plan_values(tree, chosen, _with_keys(target, block), root,
-                       fallback=y.get_path(_top(base), block.base))
+                       fallback=y.get_path(_top(base), block.base),
+                       registry=registry_of(_top(base), target, base.rel))
     for item in _overrides(others, _block_paths(block)):
         plan.notes.append(f"{item} also sets it: the environments that layer that file after "
                           f"{chosen.rel} keep their image")
@@ -205,7 +210,8 @@ def _with_keys(target: Target, block: Block) -> Target:
         return ".".join((*block.base, name)) if name else ""
 
     return replace(target, helm_tag_key=key(block.tag), helm_image_key=key(block.repository),
-                   helm_registry_key=key(block.registry), helm_digest_key=key(block.digest))
+                   helm_registry_key=block.registry,  # beside the repository, not from the top
+                   helm_digest_key=key(block.digest))
 
 
 def _check_shared(chart: Chart | None, path: tuple[str, ...], target: Target,
@@ -267,7 +273,11 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         tag = _split(target.helm_tag_key)
         base = tag[:-1]
         # beside the tag, unless named: the repository (and registry) it runs, compared
-        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else "repository"
+        beside = y.get_path(doc, base) if base else doc
+        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else next(
+            (k for k in REPOSITORY_KEYS if y.node_kind(y.get(beside, k)) == "scalar" and (
+                k in ("repository", "repo") or "/" in str(y.scalar(y.get(beside, k))))),
+            "repository")
         registry_key = _split(target.helm_registry_key)
         return Block(base, repository=repo, tag=tag[-1],
                      registry=registry_key[0] if len(registry_key) == 1 else
@@ -310,7 +320,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
     if len(best) == 1 or len(named) == 1:
-        return (named or best)[0]
+        chosen = (named or best)[0]
+        others = tuple(".".join(b.base) for b in best if b is not chosen)
+        return replace(chosen, alongside=others)
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
     raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
                         f"(candidates: {where}; a block with a tag but no repository is only "
@@ -321,7 +333,7 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                 base: tuple[y.PathKey, ...] = (), doc_index: int = 0,
-                fallback: y.Node | None = None) -> OverlayPlan:
+                fallback: y.Node | None = None, registry: str | None = None) -> OverlayPlan:
     """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``);
     ``fallback``: the image block of the values.yaml that ``file`` is layered over (its
     repository and registry count where ``file`` sets none)."""
@@ -341,6 +353,10 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                             hint=f"Add {dotted}: with the image keys to {shown}, or point "
                             "helm-tag-key/helm-image-key at keys this file sets")
     plan = OverlayPlan(tree.overlay, target=f"{shown} {'.'.join(block.base) or '(top)'}")
+    if block.alongside:
+        plan.notes.append(f"{shown}: {', '.join(block.alongside)} run the same repository as "
+                          f"{'.'.join(block.base)} and are left as they are (only the block "
+                          f"named after {target.app} is deployed)")
     edits: list[tuple[y.Edit, y.Intent]] = []
 
     def setkey(key: str, value: str, what: str) -> None:
@@ -375,7 +391,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                 edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
     else:
         _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
-                     registry_of(values, target, shown))
+                     registry_of(values, target, shown) or registry)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -492,7 +508,10 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
               and y.node_kind(y.get_path(doc, ("spec", "values"))) == "mapping"]
     named = [(f, d) for f, d in places
              if y.scalar(y.get_path(f.parsed.docs[d], ("metadata", "name"))) == target.app]
-    places = named or places
+    apps = [doc for f in tree.inside() if f.role in ("resource", "patch") for doc in f.parsed.docs
+            if y.scalar(y.get(doc, "kind")) == "HelmRelease"
+            and y.scalar(y.get_path(doc, ("metadata", "name"))) == target.app]
+    places = named if named or apps else places  # the app's own HelmRelease, never another's
     if not places:
         generated = _generated_values(tree, target, root)
         if generated is not None:
@@ -617,7 +636,7 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
                             "change); nothing was written",
                             hint="Keep the image keys in the values file the HelmRelease's "
                             "valuesFrom ConfigMap is generated from")
-    _check_values_decide(after, configmap, key, plan, rel)
+    _check_values_decide(after, configmap, key, plan, rel, target.app)
     plan.proof = (f"{renderer.proof} ({renderer.count} renders: only ConfigMap {configmap}'s "
                   f"{key}, the HelmRelease's valuesFrom, changed; the chart renders in the "
                   "cluster)")
@@ -626,11 +645,13 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
 
 
 def _check_values_decide(render: list[Any], configmap: str, key: str, plan: OverlayPlan,
-                         rel: str) -> None:
-    """Refuse an edit of a generated values ConfigMap that decides nothing: no HelmRelease of
-    the render takes it (a name or namespace kustomize did not link), or a later ``valuesFrom``
-    entry, or ``spec.values``, sets the keys written (Flux merges them in that order). A later
-    entry the render does not hold is named in a note: whether it sets them is not known here."""
+                         rel: str, app: str) -> None:
+    """Refuse an edit of a generated values ConfigMap that does not deploy the app alone: no
+    HelmRelease of the render takes it (a name or namespace kustomize did not link); the app's
+    HelmRelease takes it with a ``targetPath``, or a later ``valuesFrom`` entry or its
+    ``spec.values`` sets the keys written (Flux merges them in that order: the edit would deploy
+    nothing); or another HelmRelease takes it without overriding them (the edit would deploy
+    that one too). A later entry the render does not hold is named in a note."""
     objects = {(o.get("kind"), dig(o, ("metadata", "namespace")) or "",
                 dig(o, ("metadata", "name"))): o for o in render if isinstance(o, dict)}
     generated = [o for o in render if _generated_from(o, configmap)]
@@ -640,7 +661,7 @@ def _check_values_decide(render: list[Any], configmap: str, key: str, plan: Over
     name = dig(generated[0], ("metadata", "name"))
     change = plan.changes[0]
     written = _changed_paths(_yaml_data(change.old_text), _yaml_data(change.new_text))
-    users = []
+    users: list[tuple[str, str | None]] = []  # (release, why the edit does not reach it)
     for obj in render:
         if not isinstance(obj, dict) or obj.get("kind") != "HelmRelease" or \
                 (dig(obj, ("metadata", "namespace")) or "") != space:
@@ -650,25 +671,10 @@ def _check_values_decide(render: list[Any], configmap: str, key: str, plan: Over
                 r.get("name") == name and (r.get("valuesKey") or "values.yaml") == key]
         if not mine:
             continue
-        users.append(obj)
-        release = f"HelmRelease {dig(obj, ('metadata', 'name'))}"
-        later: list[tuple[str, Any]] = [
-            (f"{r.get('kind')} {r.get('name')} (valuesFrom entry {i + 1})",
-             _entry_values(objects, space, r)) for i, r in enumerate(refs) if i > mine[-1]]
-        later.append((f"{release}'s spec.values", dig(obj, ("spec", "values"))))
-        for shown, values in later:
-            if values is _UNKNOWN:
-                plan.notes.append(f"{release} takes {shown} after {rel}, and the render does not "
-                                  "hold it: if it sets the image keys, it decides the image")
-                continue
-            hit = [p for p in written if _has_path(values, p)]
-            if hit:
-                raise ManifestError(
-                    f"{release} takes {shown} after {rel}, and it sets "
-                    f"{', '.join('.'.join(map(str, p)) for p in hit)}: Flux merges it over "
-                    f"{rel}, so this edit would deploy nothing; nothing was written",
-                    hint=f"Remove those keys from {shown}, or deploy through the file that "
-                    "decides them")
+        release = str(dig(obj, ("metadata", "name")))
+        users.append((release, _overridden(objects, space, refs, mine[-1], written, plan,
+                                           f"HelmRelease {release}", rel,
+                                           dig(obj, ("spec", "values")))))
     if not users:
         raise ManifestError(
             f"no HelmRelease of the render takes its values from ConfigMap {name}"
@@ -677,6 +683,44 @@ def _check_values_decide(render: list[Any], configmap: str, key: str, plan: Over
             hint="Give the HelmRelease the ConfigMap's namespace, and list a nameReference "
             "configuration (configurations:) for spec/valuesFrom/name so that kustomize links "
             "the generated name")
+    own = [u for u in users if u[0] == app] or users
+    for release, why in own:
+        if why:
+            raise ManifestError(f"HelmRelease {release} {why}: this edit of {rel} would deploy "
+                                "nothing; nothing was written",
+                                hint="Remove those keys there, or deploy through the values "
+                                "the release really takes")
+    also = [release for release, why in users if (release, why) not in own and not why]
+    if also:
+        raise ManifestError(f"{rel} (ConfigMap {configmap}) is also the values of HelmRelease "
+                            f"{', '.join(also)}: this edit would deploy {app}'s image there too; "
+                            "nothing was written",
+                            hint=f"Give {app} a values file of its own, or set the image in "
+                            f"the spec.values of {', '.join(also)}")
+
+
+def _overridden(objects: dict[tuple[Any, Any, Any], Any], space: str, refs: list[dict[str, Any]],
+                mine: int, written: list[tuple[Any, ...]], plan: OverlayPlan, release: str,
+                rel: str, values: Any) -> str | None:
+    """Why the keys ``written`` in the file the valuesFrom entry ``mine`` takes do not reach
+    the chart of ``release`` (None: they do)."""
+    if refs[mine].get("targetPath"):
+        return (f"takes {rel} with targetPath {refs[mine].get('targetPath')}: Flux sets that "
+                "one value to the file's whole text")
+    later: list[tuple[str, Any]] = [
+        (f"{r.get('kind')} {r.get('name')} (valuesFrom entry {i + 1})",
+         _entry_values(objects, space, r)) for i, r in enumerate(refs) if i > mine]
+    later.append(("its spec.values", values))
+    for shown, data in later:
+        if data is _UNKNOWN:
+            plan.notes.append(f"{release} takes {shown} after {rel}, and the render does not "
+                              "hold it: if it sets the image keys, it decides the image")
+            continue
+        hit = [p for p in written if _has_path(data, p) or _replaces(data, p)]
+        if hit:
+            return (f"takes {shown} after {rel}, which sets "
+                    f"{', '.join('.'.join(map(str, p)) for p in hit)} (Flux merges it over)")
+    return None
 
 
 _UNKNOWN = object()
@@ -721,6 +765,18 @@ def _changed_paths(old: Any, new: Any, at: tuple[Any, ...] = ()) -> list[tuple[A
         return [p for k in sorted(set(old) | set(new), key=str)
                 for p in _changed_paths(old.get(k), new.get(k), (*at, k))]
     return [] if old == new else [at]
+
+
+def _replaces(values: Any, path: tuple[Any, ...]) -> bool:
+    """Whether ``values`` sets a parent of ``path`` to something that is not a mapping (a
+    targetPath entry replacing ``image`` with a string): the written key is gone."""
+    for part in path[:-1]:
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+        if not isinstance(values, dict):
+            return True
+    return False
 
 
 def _has_path(values: Any, path: tuple[Any, ...]) -> bool:

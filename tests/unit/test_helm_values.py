@@ -294,8 +294,9 @@ def test_flux_values_from_a_later_entry_that_pins_the_tag_is_refused(tmp_path: P
                                             "--release", "web@1.1.0", "--path", "apps/web/prod",
                                             "--push", "false"])
     assert code == 1, log
-    assert "takes ConfigMap web-pin (valuesFrom entry 2) after apps/web/prod/values.yaml, and " \
-        "it sets image.tag" in log, log
+    assert "HelmRelease web takes ConfigMap web-pin (valuesFrom entry 2) after " \
+        "apps/web/prod/values.yaml, which sets image.tag (Flux merges it over): this edit of " \
+        "apps/web/prod/values.yaml would deploy nothing" in log, log
     assert repo.git("status", "--porcelain") == ""
 
 
@@ -312,3 +313,51 @@ def test_flux_values_from_a_configmap_the_release_does_not_reach_is_refused(
     assert code == 1, log
     assert "no HelmRelease of the render takes its values from ConfigMap web-values-" in log, log
     assert repo.git("status", "--porcelain") == ""
+
+
+def test_a_named_tag_key_compares_a_repository_key_of_another_name(tmp_path: Path) -> None:
+    values = "image:\n  repo: registry.example.com/acme/other\n  tag: 1.0.0\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0",
+                                 "--helm-tag-key", "image.tag")
+    assert code == 0 and outputs["refused-reason"] == "policy", log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+
+
+def test_flux_values_from_with_a_target_path_of_its_own_is_refused(tmp_path: Path) -> None:
+    """valuesFrom with targetPath puts the file's whole text at one value: its image keys
+    reach no chart value, so the edit would deploy nothing."""
+    files = {**GENERATED_VALUES, "apps/web/prod/release.yaml": GENERATED_VALUES[
+        "apps/web/prod/release.yaml"] + "      targetPath: cfg\n"}
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 1 and "with targetPath cfg" in log and "would deploy nothing" in log, log
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_flux_values_from_shared_with_another_release_is_refused(tmp_path: Path) -> None:
+    """Another HelmRelease taking the same generated values without overriding the image
+    would be deployed too."""
+    other = GENERATED_VALUES["apps/web/prod/release.yaml"].replace("name: web\n",
+                                                                   "name: web-canary\n", 1)
+    files = {**GENERATED_VALUES, "apps/web/prod/release.yaml":
+             GENERATED_VALUES["apps/web/prod/release.yaml"] + "---\n" + other}
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 1 and "is also the values of HelmRelease web-canary" in log, log
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_a_layered_file_under_a_base_with_a_registry_deploys(tmp_path: Path) -> None:
+    """values.yaml holds registry and repository, values-prod.yaml only the tag."""
+    base = "image:\n  registry: registry.example.com\n  repository: acme/web\n  tag: 1.0.0\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": base,
+                            "chart/values-prod.yaml": "image:\n  tag: 1.0.0\n"})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0",
+                                 "--helm-values-file", "values-prod.yaml")
+    assert code == 0 and outputs.get("refused") != "true", log
+    assert (repo.work / "chart/values-prod.yaml").read_text() == "image:\n  tag: 1.1.0\n"
