@@ -532,8 +532,11 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     file, d = places[0]
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
     name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
-    if not target.helm_tag_key and not re.search(r"^\s*(tag|image):", file.text, re.MULTILINE):
+    if not target.helm_tag_key and not _names_image(values):
         base = base_image_block(tree, name, target)
+        generated = _generated_values(tree, target, root) if base is None else None
+        if generated is not None:  # spec.values sets other things; the image comes from there
+            return generated
         if base is None:
             raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
                                 f"{y.line_of(values)}) set no image, so the chart's default runs",
@@ -574,6 +577,21 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     plan.proof = f"{renderer.proof} ({renderer.count} renders; the chart renders in the cluster)"
     plan.render_seconds = renderer.seconds
     return plan
+
+
+def _names_image(values: y.Node | None) -> bool:
+    """Whether a values mapping has an ``image`` or ``tag`` key anywhere (quoted or flow style
+    alike)."""
+    stack = [(values, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node is None or y.node_kind(node) != "mapping" or depth > 8:
+            continue
+        for key, value in node.value:
+            if y.scalar(key) in ("image", "tag"):
+                return True
+            stack.append((value, depth + 1))
+    return False
 
 
 def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | None:

@@ -361,3 +361,17 @@ def test_a_layered_file_under_a_base_with_a_registry_deploys(tmp_path: Path) -> 
                                  "--helm-values-file", "values-prod.yaml")
     assert code == 0 and outputs.get("refused") != "true", log
     assert (repo.work / "chart/values-prod.yaml").read_text() == "image:\n  tag: 1.1.0\n"
+
+
+def test_flux_spec_values_without_image_keys_leave_the_generated_file_the_place(
+        tmp_path: Path) -> None:
+    """spec.values that set other things (replicas) do not hide the generated values file that
+    sets the image."""
+    files = {**GENERATED_VALUES, "apps/web/prod/release.yaml": GENERATED_VALUES[
+        "apps/web/prod/release.yaml"] + "  values:\n    replicaCount: 3\n"}
+    repo = _repo(tmp_path, files)
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
+                                            "--push", "false"])
+    assert code == 0, log
+    assert "tag: 1.1.0" in (repo.work / "apps/web/prod/values.yaml").read_text()
