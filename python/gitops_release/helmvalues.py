@@ -433,6 +433,11 @@ def _check_tag_key(current: str | None, key: str, target: Target, shown: str) ->
             not same_repository(current, target.image.name):
         return
     whole = (":" in current or "@" in current) and parsed_image(current) is not None
+    if re.fullmatch(r"sha(?:256|512):[0-9a-f]+", current):
+        raise ManifestError(f"{shown} {key} holds a digest ({current[:19]}...), not an image "
+                            "tag; nothing was written", input_name="helm-tag-key",
+                            hint=f"Set helm-digest-key: {key} and helm-tag-key to the key of "
+                            "the tag")
     raise ManifestError(
         f"{shown} {key} holds {current!r}, which is not an image tag ("
         + ("it is a whole image" if whole else "it looks like a repository or registry")

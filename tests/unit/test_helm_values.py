@@ -161,7 +161,9 @@ def test_per_component_image_strings(tmp_path: Path, app: str, extra: tuple[str,
     ("image:\n  repository: registry.example.com/acme/web\n  tag: 1.0.0\n", "image.repository",
      "looks like a repository"),
     ("image:\n  repository: web\n  tag: 1.0.0\n", "image.repository", "looks like a repository"),
-], ids=["whole-image", "repository", "short-repository"])
+    (f"image:\n  repository: {REG}/web\n  digest: {DIGEST}\n", "image.digest",
+     "holds a digest"),
+], ids=["whole-image", "repository", "short-repository", "digest"])
 def test_a_tag_key_that_holds_no_tag_is_refused(tmp_path: Path, values: str, key: str,
                                                 says: str) -> None:
     """helm-tag-key over a whole image or a repository would deploy an image named like the
