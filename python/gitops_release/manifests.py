@@ -392,7 +392,8 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
     shared = shared_holding(tree, found)
     elsewhere = moved_elsewhere(before, after, found)
     selector = env_place.file.patch_target if env_place is not None else {}
-    wide = bool(selector) and not selector.get("name")
+    wide = bool(selector) and (not selector.get("name") or
+                               re.escape(selector["name"]) != selector["name"])  # a pattern
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
                         f"change); nothing was written"
