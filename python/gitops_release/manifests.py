@@ -30,6 +30,7 @@ from gitops_release.places import (
     entry_places,
     env_places,
     field_places,
+    is_pattern,
     new_entry_place,
     set_value,
     shared_holding,
@@ -392,8 +393,7 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
     shared = shared_holding(tree, found)
     elsewhere = moved_elsewhere(before, after, found)
     selector = env_place.file.patch_target if env_place is not None else {}
-    wide = bool(selector) and (not selector.get("name") or
-                               re.escape(selector["name"]) != selector["name"])  # a pattern
+    wide = bool(selector) and (not selector.get("name") or is_pattern(selector["name"]))
     raise ManifestError(f"the planned edit of {tree.overlay} does not render as the deploy "
                         f"needs (only {found.label}'s image and {target.release_env} may "
                         f"change); nothing was written"

@@ -129,23 +129,23 @@ def _doc_matches(doc: Any, found: Found, tree: Tree, file: SourceFile | None = N
     suffixes = [k.name_suffix for k in tree.kustomizations]
     names = name_variants(found.name, prefixes, suffixes)
     selector = file.patch_target if file is not None and file.role == "patch" else {}
-    if selector.get("kind") or selector.get("name"):
-        if selector.get("kind") not in (None, "", found.kind):
-            return False
+    if any(selector.values()):
+        # Only a selector that names exactly one workload makes the patch the target's own:
+        # one that picks by kind, labels or a name pattern patches others too, so writing
+        # there would change them (the planner then looks elsewhere, as for a base).
         pattern = selector.get("name", "")
-        return not pattern or any(_selects(pattern, name) for name in names)
+        return selector.get("kind") in (None, "", found.kind) and bool(pattern) and \
+            not is_pattern(pattern) and pattern in names and \
+            not any(selector.get(k) for k in ("labelSelector", "annotationSelector"))
     kind, name = y.scalar(y.get(doc, "kind")), y.scalar(y.get_path(doc, ("metadata", "name")))
     if name is None and found.generated:
         name = y.scalar(y.get_path(doc, ("metadata", "generateName")))
     return kind == found.kind and name is not None and name in names
 
 
-def _selects(pattern: str, name: str) -> bool:
-    """A kustomize target's ``name``: a regular expression matched against the whole name."""
-    try:
-        return re.fullmatch(pattern, name) is not None
-    except re.error:
-        return pattern == name
+def is_pattern(name: str) -> bool:
+    """Whether a kustomize target's ``name`` is a regular expression rather than one name."""
+    return any(c in name for c in ".^$*+?{}[]\\|()")
 
 
 def shared_holding(tree: Tree, found: Found) -> str:

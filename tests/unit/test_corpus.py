@@ -302,6 +302,15 @@ CASES: dict[str, Case] = {
          .replace("        - name: api\n", "        - name: web\n")},
         "t/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("t/overlays/dev/kustomization.yaml",), env_written=False),
+    "patch-applied-by-labels-to-several-workloads-is-not-the-place": Case(
+        {**TARGETED_PATCH,
+         "t/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: web.yaml\n    target:\n"
+             "      kind: Deployment\n      labelSelector: app\n"),
+         "t/overlays/dev/web.yaml": deployment("any", f"{REG}/web:v1.0.0").replace(
+             f"          image: {REG}/web:v1.0.0\n", "          resources: {}\n")},
+        "t/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
+        written=("t/overlays/dev/kustomization.yaml",), env_written=False),
     "json6902-op-setting-the-whole-env-list": Case(
         {"j/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "j/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
