@@ -476,6 +476,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             if target.image.name.startswith(full.rstrip("/") + "/") else "")
         if plan.refusal is not None:
             return
+        plan.notes.append(f"{shown} {dotted}.{block.repository}: the repository changes from "
+                          f"{full} to {target.image.name} (the policy allows it)")
         if registry and target.image.name.startswith(registry + "/"):
             setkey(block.repository, target.image.name[len(registry) + 1:], dotted)
         else:

@@ -377,3 +377,17 @@ def test_flux_spec_values_without_image_keys_leave_the_generated_file_the_place(
                                             "--push", "false"])
     assert code == 0, log
     assert "tag: 1.1.0" in (repo.work / "apps/web/prod/values.yaml").read_text()
+
+
+def test_a_repository_change_the_policy_allows_is_said(tmp_path: Path) -> None:
+    """An app rule listing images allows the new repository: the values' repository is
+    rewritten, and the summary says so."""
+    values = "image:\n  repository: registry.example.com/acme/old\n  tag: 1.0.0\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values, "gitops-release.yaml":
+                            f"version: 1\napps:\n  - match: chart\n    images: [{REG}/web]\n"})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs.get("refused") != "true", log
+    assert "the repository changes from registry.example.com/acme/old to " \
+        "registry.example.com/acme/web (the policy allows it)" in log, log
+    assert (repo.work / "chart/values.yaml").read_text() == values.replace(
+        "acme/old", "acme/web").replace("1.0.0", "1.1.0")
