@@ -196,15 +196,18 @@ GENERATED_VALUES = {
 }
 
 
+def _deploy_flux(repo: GitRepo, tmp_path: Path) -> tuple[int, str, dict[str, str]]:
+    return run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0", "--release",
+                                    "web@1.1.0", "--path", "apps/web/prod", "--push", "false"])
+
+
 def test_flux_values_from_a_configmap_generated_in_the_overlay(tmp_path: Path) -> None:
     """Flux's own layout: the HelmRelease's valuesFrom ConfigMap is generated from the
     overlay's values.yaml. That file is edited; the render proves that only the ConfigMap's
     values (and its name's hash, where valuesFrom names it) changed."""
     repo = _repo(tmp_path, GENERATED_VALUES)
     before = _kustomize(repo.work / "apps/web/prod")
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 0, log
     assert (repo.work / "apps/web/prod/values.yaml").read_text() == \
         GENERATED_VALUES["apps/web/prod/values.yaml"].replace("1.0.0", "1.1.0")
@@ -223,9 +226,7 @@ def test_flux_values_from_elsewhere_says_what_the_receiver_edits(tmp_path: Path)
              "namespace: web\nresources:\n  - release.yaml\n"}
     del files["apps/web/prod/values.yaml"]
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 1, log
     assert "no HelmRelease document inside the folder sets spec.values for 'web'" in log
     assert "configMapGenerator" in log and repo.git("status", "--porcelain") == ""
@@ -292,9 +293,7 @@ def test_flux_values_from_a_later_entry_that_pins_the_tag_is_refused(tmp_path: P
              "apps/web/prod/release.yaml": GENERATED_VALUES["apps/web/prod/release.yaml"]
              + "    - kind: ConfigMap\n      name: web-pin\n"}
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 1, log
     assert "HelmRelease web takes ConfigMap web-pin (valuesFrom entry 2) after " \
         "apps/web/prod/values.yaml, which sets image.tag (Flux merges it over): this edit of " \
@@ -309,9 +308,7 @@ def test_flux_values_from_a_configmap_the_release_does_not_reach_is_refused(
     files["apps/web/prod/kustomization.yaml"] = files["apps/web/prod/kustomization.yaml"].replace(
         "namespace: web\n", "")
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 1, log
     assert "no HelmRelease of the render takes its values from ConfigMap web-values-" in log, log
     assert repo.git("status", "--porcelain") == ""
@@ -332,9 +329,7 @@ def test_flux_values_from_with_a_target_path_of_its_own_is_refused(tmp_path: Pat
     files = {**GENERATED_VALUES, "apps/web/prod/release.yaml": GENERATED_VALUES[
         "apps/web/prod/release.yaml"] + "      targetPath: cfg\n"}
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 1 and "with targetPath cfg" in log and "would deploy nothing" in log, log
     assert repo.git("status", "--porcelain") == ""
 
@@ -347,9 +342,7 @@ def test_flux_values_from_shared_with_another_release_is_refused(tmp_path: Path)
     files = {**GENERATED_VALUES, "apps/web/prod/release.yaml":
              GENERATED_VALUES["apps/web/prod/release.yaml"] + "---\n" + other}
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 1 and "is also the values of HelmRelease web-canary" in log, log
     assert repo.git("status", "--porcelain") == ""
 
@@ -372,9 +365,7 @@ def test_flux_spec_values_without_image_keys_leave_the_generated_file_the_place(
     files = {**GENERATED_VALUES, "apps/web/prod/release.yaml": GENERATED_VALUES[
         "apps/web/prod/release.yaml"] + "  values:\n    replicaCount: 3\n"}
     repo = _repo(tmp_path, files)
-    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
-                                            "--release", "web@1.1.0", "--path", "apps/web/prod",
-                                            "--push", "false"])
+    code, log, _ = _deploy_flux(repo, tmp_path)
     assert code == 0, log
     assert "tag: 1.1.0" in (repo.work / "apps/web/prod/values.yaml").read_text()
 
