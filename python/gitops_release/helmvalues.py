@@ -776,6 +776,8 @@ def _entry_values(objects: dict[tuple[Any, Any, Any], Any], space: str, ref: dic
 
 
 def _yaml_data(text: str) -> Any:
+    """The one document of values ``text`` as data; None when it does not load (values that
+    do not load prove nothing)."""
     from gitops_release.render import load_documents
 
     try:
@@ -822,9 +824,9 @@ def _only_generated_values(before: list[Any], after: list[Any], configmap: str, 
             [i for i, obj in enumerate(after) if _generated_from(obj, configmap)] != index:
         return False
     old, new = before[index[0]], after[index[0]]
-    loaded = [_values_data(obj, key) for obj in (old, new)]
-    if loaded != [_values_data({"data": {key: t.removeprefix("\ufeff")}}, key) for t in texts] \
-            or loaded[0] is None or loaded[1] is None:
+    loaded = [_yaml_data(data) if isinstance(data := dig(obj, ("data", key)), str) else None
+              for obj in (old, new)]
+    if loaded != [_yaml_data(t) for t in texts] or None in loaded:
         return False
     fixed = copy.deepcopy(after)
     renamed = str(dig(new, ("metadata", "name")))
@@ -844,16 +846,3 @@ def _generated_from(obj: Any, configmap: str) -> bool:
     name = str(dig(obj, ("metadata", "name")) or "")
     return isinstance(obj, dict) and obj.get("kind") == "ConfigMap" and (
         name == configmap or name.startswith(configmap + "-"))
-
-
-def _values_data(obj: Any, key: str) -> Any:
-    data = dig(obj, ("data", key))
-    if not isinstance(data, str):
-        return None
-    from gitops_release.render import load_documents
-
-    try:
-        docs = load_documents(data, key)
-    except ManifestError:  # values that do not load prove nothing
-        return None
-    return docs[0] if len(docs) == 1 else None
