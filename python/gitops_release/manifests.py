@@ -58,6 +58,11 @@ from gitops_release.targets import (
 class OutsideOverlayError(ManifestError):
     """What decides the target's image or release env var lies outside the overlay folder."""
 
+
+class BuildsOnError(OutsideOverlayError):
+    """A fan-out sibling that builds on the overlay deployed and has nothing of its own to
+    write: that overlay's edit reaches it."""
+
 @dataclass(frozen=True)
 class Target:
     """What to write: the image, the release, and how to find the place."""

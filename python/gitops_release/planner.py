@@ -13,6 +13,7 @@ from gitops_release.discovery import Tracked, discover
 from gitops_release.errors import ManifestError
 from gitops_release.helmvalues import plan_folder_values, plan_helmrelease
 from gitops_release.manifests import (
+    BuildsOnError,
     OutsideOverlayError,
     OverlayPlan,
     Refusal,
@@ -40,14 +41,14 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
     if not workloads and any(_has_workloads(f.parsed.docs, ("HelmRelease",))
                              for f in tree.files.values()):
         if builds_on:
-            raise OutsideOverlayError(f"{folder} builds on {follows}")
+            raise BuildsOnError(f"{folder} builds on {follows}")
         return plan_helmrelease(tree, target, root)
     if tree.kustomization is not None or workloads:
         try:
             return plan_workload(tree, target, kinds, new_entry=not builds_on)
         except OutsideOverlayError:
-            if builds_on:  # the prod overlay's edit reaches it
-                raise OutsideOverlayError(f"{folder} builds on {follows}") from None
+            if builds_on:  # nothing of its own decides: the prod overlay's edit reaches it
+                raise BuildsOnError(f"{folder} builds on {follows}") from None
             raise
     values = plan_folder_values(tree, target, root)
     if values is not None:

@@ -31,6 +31,7 @@ from gitops_release.errors import (
 from gitops_release.gitops import Author
 from gitops_release.inputs import check_text, parse_bool, parse_int
 from gitops_release.manifests import (
+    BuildsOnError,
     FileChange,
     OutsideOverlayError,
     OverlayPlan,
@@ -261,7 +262,7 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
                 raise
             plan.skipped.append(
                 f"{shown} builds on {s.path.rstrip('/')}: the edit there reaches it, and it has "
-                "no file of its own to write" if " builds on " in exc.message else
+                "no file of its own to write" if isinstance(exc, BuildsOnError) else
                 f"{shown} holds no file to update ({exc.message}); left as it is")
             continue
         except ManifestError as exc:
