@@ -21,6 +21,7 @@ from gitops_release.gitops import (
     Git,
     NewCommit,
     check_identity,
+    index_listing,
     plain_identity,
     prepare_commits,
     push_loop,
@@ -117,13 +118,10 @@ def _commit_ahead(git: Git, s: Settings) -> Callable[[Tree, Mapping[str, str]], 
                  for rel, text in texts.items() if rel in tree.files}
         if not files or len(files) != len(texts) or not plain_identity(s.author):
             return
-        modes: dict[str, str] = {}
-        listed = subprocess.run(["git", "ls-files", "-z", "-s", "--", *files], cwd=git.cwd,
+        # plain git processes: Git.run's signal handling belongs to the main thread
+        listed = subprocess.run(["git", "ls-files", "-z", "-s", "-v", "--", *files], cwd=git.cwd,
                                 env=git.env, capture_output=True, text=True, check=False)
-        for entry in listed.stdout.split("\0"):
-            info, _, path = entry.partition("\t")
-            if path in files and info.endswith(" 0"):
-                modes[path] = info.split(" ", 1)[0]
+        modes = {path: mode for path, (_, mode) in index_listing(listed.stdout).items()}
         head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
                               cwd=git.cwd, env=git.env, capture_output=True, text=True,
                               check=False).stdout.strip()

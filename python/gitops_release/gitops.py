@@ -208,10 +208,10 @@ class Git:
             return {}
         cache, listed = self.index_cache, self.index_listed
         if cache is None:
-            return _entries(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
+            return index_listing(self.run("ls-files", "-z", "-s", "-v", "--", *paths).stdout)
         missing = [p for p in paths if listed is not None and p not in listed]
         if missing and listed is not None:
-            cache.update(_entries(self.run("ls-files", "-z", "-s", "-v", "--", *missing).stdout))
+            cache.update(index_listing(self.run("ls-files", "-z", "-s", "-v", "--", *missing).stdout))
             listed.update(missing)
         return {p: cache[p] for p in paths if p in cache}
 
@@ -220,7 +220,7 @@ class Git:
         whole listing once (``whole``: a carrier checks many deploys' files), else each path
         once when first asked for (one deploy: the listing of a large index costs more)."""
         self.index_cache = None if not on else \
-            _entries(self.run("ls-files", "-z", "-s", "-v").stdout) if whole else {}
+            index_listing(self.run("ls-files", "-z", "-s", "-v").stdout) if whole else {}
         self.index_listed = set() if on and not whole else None
 
     def forget_index(self) -> None:
@@ -424,7 +424,7 @@ def check_identity(git: Git, author: Author) -> None:
                        "punctuation and spaces")
 
 
-def _entries(listing: str) -> dict[str, tuple[str, str]]:
+def index_listing(listing: str) -> dict[str, tuple[str, str]]:
     """``ls-files -z -s -v`` → path → (tag, mode)."""
     out = {}
     for entry in listing.split("\0"):
