@@ -75,6 +75,7 @@ class Tree:
     folders: set[str] = field(default_factory=set)
     remote: list[str] = field(default_factory=list)
     helm_charts: bool = False
+    unrestricted: bool = False  # rendered without kustomize's load restrictor (it refused)
     data: dict[str, list[Any]] = field(default_factory=dict)  # a plain folder's documents as data
     shared: dict[str, list[str]] = field(default_factory=dict)  # file → other kustomizations using it
     notes: list[str] = field(default_factory=list)

@@ -55,7 +55,13 @@ class Renderer:
             return "plain folder: every document of its YAML files compared before and after"
         from gitops_release.render import kustomize_command
 
-        return f"rendered with `{' '.join(kustomize_command() or ['kustomize'])}` before and after"
+        command = ' '.join(self.scratch.command() or kustomize_command() or ['kustomize'])
+        if self.tree.unrestricted:
+            return (f"rendered with `{command}` before and after: the overlay reads files "
+                    "outside its folder, which kustomize's default load restrictor refuses "
+                    "(Flux builds this way; Argo CD needs `--load-restrictor "
+                    "LoadRestrictionsNone` in kustomize.buildOptions)")
+        return f"rendered with `{command}` before and after"
 
 
 def locate(render: list[Any], found: Found) -> dict[str, Any] | None:

@@ -190,7 +190,7 @@ class Scratch:
         """Start rendering the overlay with ``texts`` in the background and hand this copy to
         the render, which removes it (``RENDERS``); a planner asking for the same input later
         waits for it. A no-op, the copy removed, without kustomize."""
-        command = kustomize_command()
+        command = self.command()
         if command is None:
             self.close()
             return
@@ -230,8 +230,15 @@ class Scratch:
         return [*command, str(self.dir / self.tree.overlay)] + \
             (["--enable-helm"] if self.tree.helm_charts else [])
 
-    def _kustomize(self, planned: Mapping[str, str] | None = None) -> list[Any]:
+    def command(self) -> list[str] | None:
+        """The renderer, with the load restrictor off once the overlay needed it."""
         command = kustomize_command()
+        if command is not None and self.tree.unrestricted:
+            command = [*command, *UNRESTRICTED]
+        return command
+
+    def _kustomize(self, planned: Mapping[str, str] | None = None) -> list[Any]:
+        command = self.command()
         if command is None:
             raise RenderError("neither kustomize nor kubectl is on PATH, so the overlay cannot "
                               "be rendered", hint="Install kustomize (GitHub's Ubuntu runners "
@@ -246,6 +253,13 @@ class Scratch:
         except subprocess.TimeoutExpired:
             raise RenderError(f"rendering {self.tree.overlay} took longer than "
                               f"{RENDER_TIMEOUT} s") from None
+        if code != 0 and not self.tree.unrestricted and \
+                all(part in err for part in RESTRICTED):
+            # A file outside the kustomization's folder (a generator's env file in a shared
+            # folder): Flux's kustomize-controller builds without the load restrictor, and so
+            # may Argo CD (kustomize.buildOptions). Render as they do, and say so in the proof.
+            self.tree.unrestricted = True
+            return self._kustomize(planned)
         if code != 0:
             message = err.strip()
             for scratch_dir in _SCRATCH_DIRS:
@@ -254,6 +268,9 @@ class Scratch:
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
         return load_documents(out, f"the render of {self.tree.overlay}")
 
+
+UNRESTRICTED = ("--load-restrictor", "LoadRestrictionsNone")
+RESTRICTED = ("security; file", "is not in or below")  # the load restrictor refusing a file
 
 SHARE_LIMIT = 2 * 1024 * 1024  # bytes of renders a queued deploy hands to its carrier
 

@@ -24,18 +24,37 @@ def is_sparse(repo_root: Path) -> bool:
     return out.stdout.strip() == "true"
 
 
-def _folders(rel_paths: Iterable[str]) -> list[str]:
-    """Each path as a folder relative to the repository root (a file's folder for a file)."""
-    folders: set[str] = set()
+def _checked(rel_paths: Iterable[str]) -> list[str]:
+    """The paths, each checked to be relative to the repository root and inside it."""
+    out: set[str] = set()
     for rel in rel_paths:
         path = PurePosixPath(rel)
         if path.is_absolute() or ".." in path.parts or not path.parts:
             raise PathError(f"{rel!r} is not a path inside the repository",
                             hint="Give paths relative to the repository root, without '..'")
-        # a path not in the work tree yet may be a file (it has a suffix) or a folder
-        folder = path.parent if path.suffix in (".yaml", ".yml", ".json") else path
-        if str(folder) not in ("", "."):
-            folders.add(str(folder))
+        if str(path) not in ("", "."):
+            out.add(str(path))
+    return sorted(out)
+
+
+def _folders(repo_root: Path, rel_paths: Iterable[str],
+             env: Mapping[str, str] | None) -> list[str]:
+    """The folders that hold ``rel_paths`` in the checked-out commit: a folder itself, a file's
+    (or a submodule's) parent. A path the commit does not hold is left out. One ``ls-tree``, which
+    reads trees only: no blob is fetched to tell a file from a folder."""
+    paths = _checked(rel_paths)
+    if not paths:
+        return []
+    listing = subprocess.run(["git", "ls-tree", "-z", "HEAD", "--", *paths], cwd=repo_root,
+                             env=env, capture_output=True, text=True, check=False).stdout
+    folders: set[str] = set()
+    for entry in listing.split("\0"):
+        meta, _, rel = entry.partition("\t")
+        if not rel or rel not in paths:
+            continue
+        folder = rel if meta.split(" ")[1:2] == ["tree"] else str(PurePosixPath(rel).parent)
+        if folder not in ("", "."):
+            folders.add(folder)
     return sorted(folders)
 
 
@@ -50,10 +69,8 @@ def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] =
         return []
     listed = subprocess.run(["git", "sparse-checkout", "list"], cwd=repo_root, env=env,
                             capture_output=True, text=True, check=False).stdout.split()
-    wanted = [f for f in _folders(rel_paths)
-              if not any(f == have or f.startswith(have + "/") for have in listed)
-              and subprocess.run(["git", "cat-file", "-e", f"HEAD:{f}"], cwd=repo_root,
-                                 env=env, capture_output=True, check=False).returncode == 0]
+    wanted = [f for f in _folders(repo_root, rel_paths, env)
+              if not any(f == have or f.startswith(have + "/") for have in listed)]
     if not wanted:
         return []
     config = [arg for item in git_config for arg in ("-c", item)]

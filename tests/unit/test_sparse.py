@@ -66,6 +66,23 @@ def test_widen_adds_the_folders_and_fetches_their_files(origin: Path, tmp_path: 
     assert widen(clone, ["shared/components/probes"]) == []  # already there
 
 
+def test_a_file_of_any_name_adds_its_folder(tmp_path: Path) -> None:
+    """A generator's env file in a shared folder (``../../../shared/common.env``): git tells a
+    file from a folder, not the file's suffix (``common.env`` was taken for a folder)."""
+    origin = origin_of(tmp_path, {"apps/web/dev/kustomization.yaml": "# k\n",
+                                  "shared/common.env": "LOG_LEVEL=info\n",
+                                  "shared/settings.d/x.properties": "a=b\n",
+                                  "elsewhere/y.yaml": "# y\n"})
+    clone = sparse_clone(origin, tmp_path / "clone")
+
+    added = widen(clone, ["shared/common.env", "shared/settings.d", "nowhere/z.env"])
+
+    assert added == ["shared"]  # settings.d is inside it; a path nowhere is left alone
+    assert (clone / "shared/common.env").read_text() == "LOG_LEVEL=info\n"
+    assert (clone / "shared/settings.d/x.properties").is_file()
+    assert not (clone / "elsewhere").exists()
+
+
 def test_a_full_checkout_is_left_alone(origin: Path, tmp_path: Path) -> None:
     git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "full"))
     assert widen(tmp_path / "full", ["shared/components/probes"]) == []
