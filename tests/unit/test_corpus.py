@@ -373,6 +373,20 @@ CASES: dict[str, Case] = {
     "forged-image-repository-is-refused": Case(
         {"pay/deployment.yaml": deployment("pay", f"{REG}/pay:v1.0.0")},
         "pay", "evil.example.net/x/miner:v9.9.9", "pay@v9.9.9", refused="policy"),
+    # files named after the apps, one folder: the release names userservice, the image is
+    # contacts' (a payload mixing two apps): refused, never moved to the workload running it
+    "another-apps-image-for-the-app-named-workload-is-refused": Case(
+        {"m/userservice.yaml": deployment("userservice", f"{REG}/userservice:v0.6.10"),
+         "m/contacts.yaml": deployment("contacts", f"{REG}/contacts:v0.6.10")},
+        "m", f"{REG}/contacts:v0.6.11", "userservice@v0.6.11", refused="policy"),
+    "another-apps-image-through-an-images-entry-is-refused": Case(
+        {"pc/base/kustomization.yaml": kustomization("resources:\n  - client.yaml\n  - server.yaml\n"),
+         "pc/base/client.yaml": deployment("client", f"{REG}/client:v1"),
+         "pc/base/server.yaml": deployment("server", f"{REG}/server:v1"),
+         "pc/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - ../base\nimages:\n  - name: {REG}/client\n    newTag: v1\n"
+             f"  - name: {REG}/server\n    newTag: v1\n")},
+        "pc/prod", f"{REG}/server:v2", "client@v2", refused="policy"),
     "tag-that-is-not-the-release-version-is-refused": Case(
         {"pay/deployment.yaml": deployment("pay", f"{REG}/pay:v1.0.0")},
         "pay", f"{REG}/pay:v0.1.0", "pay@v9.9.9", refused="policy"),
