@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gitops_release import helmrender
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
@@ -240,6 +242,9 @@ def _split(key: str) -> tuple[str, ...]:
     return tuple(part for part in key.split(".") if part)
 
 
+TAG_SIBLINGS = ("imageTag", "image_tag", "imageVersion", "tag")  # beside ``image: repo``
+
+
 def _image_string(node: y.Node | None) -> ImageReference | None:
     """The image of a values key holding one ``repo:tag`` (or ``repo@digest``) string."""
     if y.node_kind(node) != "scalar":
@@ -288,8 +293,7 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         node = y.get_path(doc, path)
         if _image_string(node) is not None:
             return Block(path, string=True)
-    image = y.get(doc, "image")
-    if y.node_kind(image) == "scalar" and parsed_image(y.scalar(image) or "") is not None:
+    if _image_string(y.get(doc, "image")) is not None:
         return Block(("image",), string=True)
     global_registry = registry_of(doc, target, shown)
     found: list[Block] = []
@@ -304,6 +308,12 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         string = _image_string(y.get(node, "image"))
         if path and string is not None and same_repository(string.name, target.image.name):
             found.append(Block((*path, "image"), string=True))  # web.image: repo:tag
+        bare = parsed_image(y.scalar(y.get(node, "image")) or "") \
+            if string is None and y.node_kind(y.get(node, "image")) == "scalar" else None
+        sibling = next((k for k in TAG_SIBLINGS if y.node_kind(y.get(node, k)) == "scalar"), None)
+        if bare is not None and sibling and same_repository(bare.name, target.image.name):
+            # image: repo, beside imageTag: 1.0.0 (the chart joins them): the tag key is written
+            found.append(Block(path, repository="image", tag=sibling, registry="", digest=""))
         if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
             repo = y.scalar(y.get(node, "repository")) or ""
             registry = y.scalar(y.get(node, "registry"))
@@ -333,10 +343,15 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                 base: tuple[y.PathKey, ...] = (), doc_index: int = 0,
-                fallback: y.Node | None = None, registry: str | None = None) -> OverlayPlan:
+                fallback: y.Node | None = None, registry: str | None = None,
+                helm: bool = True) -> OverlayPlan:
     """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``);
     ``fallback``: the image block of the values.yaml that ``file`` is layered over (its
-    repository and registry count where ``file`` sets none)."""
+    repository and registry count where ``file`` sets none). A values file of a chart in the
+    folder is proven with ``helm template`` where helm is on PATH (``helm``: try it), else
+    checked against the chart's templates as text."""
+    judged = helm and not base and posixpath.dirname(file.rel) == tree.overlay and \
+        (root / tree.overlay / "Chart.yaml").is_file() and shutil.which("helm") is not None
     shown = file.rel
     parsed = file.parsed
     if not parsed.docs or y.node_kind(parsed.docs[doc_index]) != "mapping":
@@ -373,12 +388,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
         chart = load_chart(root, tree.overlay)
         templates = chart.text if chart else ""
         dotted = ".".join(block.base)
-        if templates and not re.search(rf"\.Values\.{re.escape(dotted)}(?![.\w])", templates):
+        if templates and not judged and \
+                not re.search(rf"\.Values\.{re.escape(dotted)}(?![.\w])", templates):
             raise ManifestError(f"{shown} holds {dotted}: as one string, but the chart in "
                                 f"{tree.overlay} reads parts of .Values.{dotted}",
                                 hint="Set helm-tag-key (and helm-image-key) to the keys the "
                                 "chart reads")
-        _check_shared(chart, block.base, target, tree.overlay)
+        if not judged:
+            _check_shared(chart, block.base, target, tree.overlay)
         plan.proof = ("values key checked against the chart's templates" if templates else
                       "values file only: no chart in the folder to render")
         current = y.scalar(mapping) or ""
@@ -391,7 +408,7 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                 edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
     else:
         _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
-                     registry_of(values, target, shown) or registry)
+                     registry_of(values, target, shown) or registry, judged)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -410,10 +427,52 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
         return plan
     new_text = y.apply_edits(file.text, [e for e, _ in edits], shown)
     y.verify(parsed, new_text, [i for _, i in edits])
+    failed = _helm_proof(plan, tree, file, new_text, target) if judged else None
+    if failed is not None:
+        plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,
+                           helm=False)  # helm cannot render the chart as it is
+        plan.notes.append(f"helm template of the chart in {tree.overlay} fails as it is in the "
+                          f"repository ({failed}), so the values keys were checked against its "
+                          "templates")
+        return plan
     plan.places.append(plan.target)
     plan.changes = [FileChange(file.path, file.on_disk(file.text), file.on_disk(new_text),
                                plan.previous_image, plan.previous_version, "values")]
     return plan
+
+
+def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
+                target: Target) -> str | None:
+    """Prove the values edit with ``helm template`` before and after (see helmrender); why
+    not, when the chart does not render as it is (the templates check runs instead)."""
+    from gitops_release.render import load_documents
+
+    name = posixpath.basename(file.rel)
+    result = helmrender.render_pair(file.path.parent, name, new_text, target.app,
+                                    layered=name != "values.yaml")
+    if isinstance(result, str):
+        return result
+    (code, out, err), (code_after, out_after, err_after) = result
+    if code != 0:
+        return (err.strip().splitlines() or ["helm template failed"])[0][:300]
+    if code_after != 0:
+        raise helmrender.HelmRenderError(
+            f"the chart in {tree.overlay} does not render with the edited {file.rel}: "
+            f"{err_after.strip()[-1000:]}; nothing was written",
+            hint="Set helm-tag-key/helm-image-key to the keys the chart reads")
+    before = load_documents(out, f"helm template of {tree.overlay}")
+    after = load_documents(out_after, f"helm template of {tree.overlay}")
+    moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
+                                              tree.overlay)
+    ref = parsed_image(previous) if previous else None
+    plan.previous_image = previous or plan.previous_image
+    if ref is not None and ref.tag:
+        plan.previous_version = ref.tag  # what runs: a tag "" renders the chart's appVersion
+    files = "values.yaml" if name == "values.yaml" else f"values.yaml, then {name}"
+    plan.proof = (f"rendered with `helm template` before and after ({files}): only "
+                  f"{', '.join(moved)} moved to the new image")
+    plan.notes += notes
+    return None
 
 
 def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,
@@ -452,7 +511,7 @@ def _check_tag_key(current: str | None, key: str, target: Target, shown: str) ->
 def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
                  block: Block, target: Target, shown: str,
                  setkey: Callable[[str, str, str], None],
-                 global_registry: str | None = None) -> None:
+                 global_registry: str | None = None, judged: bool = False) -> None:
     mapping, fallback = mappings
 
     def read(key: str) -> str | None:
@@ -466,7 +525,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     dotted = ".".join(block.base)
     _check_tag_key(tag, ".".join((*block.base, block.tag)), target, shown)
     chart = load_chart(root, tree.overlay)
-    _check_shared(chart, (*block.base, block.tag), target, tree.overlay)  # the precise reason
+    if not judged:  # helm's render shows it where helm runs
+        _check_shared(chart, (*block.base, block.tag), target, tree.overlay)  # the precise reason
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
     if full is not None and not same_repository(full, target.image.name):
@@ -495,7 +555,7 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                               "chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
-    if templates and not reads(templates, (*block.base, block.tag), defined):
+    if templates and not judged and not reads(templates, (*block.base, block.tag), defined):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
     plan.proof = ("values keys checked against the chart's templates" if templates else

@@ -169,12 +169,12 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                                 hint="Define each workload once (a folder applies every file)")
     found = _containers(workloads, want, by_name)
     if by_name and not want.workload and len(found) == 1 and not want.container and \
-            found[0].container != want.app and \
-            not same_repository(repository(found[0].image) or "", want.repository):
-        # the workload named like the app runs another program in a container not named after
-        # the app (a proxy in front of it): look for the app's image. A container named after
-        # the app is the app's own: another repository there is a payload for another app, and
-        # the deploy is refused, never moved to the workload that runs that image.
+            (found[0].container != want.app or want.repository.rsplit("/", 1)[-1] == want.app) \
+            and not same_repository(repository(found[0].image) or "", want.repository):
+        # the workload named like the app runs another program (a proxy in front of it): look
+        # for the app's image. Not when both disagree with the payload's image: a container
+        # named after the app, and an image named after another app, is a payload mixing two
+        # apps; the deploy is refused, never moved to the workload that runs that image.
         others = [_found(i, o, c)
                   for i, o in enumerate(render) if isinstance(o, dict) and o.get("kind") in want.kinds
                   for c in containers_of(o)

@@ -1,6 +1,7 @@
 """A chart in the repo whose templates read the image keys: the key a deploy writes must decide the
-target's image and no other workload's (helm cannot run here, so the judge is which workload
-templates read the key, the helpers they include followed).
+target's image and no other workload's. These tests hide helm: the judge is then which workload
+templates read the key, the helpers they include followed (the check that runs where helm is not
+on PATH; test_helmrender.py runs the same charts through helm).
 
 Shapes written after microservice-demo charts (one shared ``images.tag`` read by every service's
 template, one template per service, ``name: {{ .Values.<service>.name }}``), single-app charts with
@@ -38,6 +39,16 @@ REDIS = ("---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: redis-
 SHOP = {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SHARED,
         "shop/templates/frontend.yaml": service("frontend"),
         "shop/templates/cart.yaml": service("cart") + REDIS}
+
+
+@pytest.fixture(autouse=True)
+def no_helm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """helm is not on PATH (as on a machine without it): the templates check decides."""
+    import shutil
+
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "helm"
+                        else which(name, *a, **k))
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> GitRepo:

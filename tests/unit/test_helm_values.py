@@ -36,7 +36,15 @@ def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
      "worker:\n  image:\n    repository: registry.example.com/acme/worker\n    tag: v1\n",
      f"{REG}/api:v2", "api:\n  image:\n    repository: registry.example.com/acme/api\n    tag: v2\n"
      "worker:\n  image:\n    repository: registry.example.com/acme/worker\n    tag: v1\n"),
-], ids=["repository-tag", "registry-repository-tag", "one-string", "per-component"])
+    # image: repo beside its tag key (the chart joins them): the tag key, never "repo:tag"
+    ("image: registry.example.com/acme/api\nimageTag: 1.0.0\n", f"{REG}/api:1.1.0",
+     "image: registry.example.com/acme/api\nimageTag: 1.1.0\n"),
+    ("replicas: 1\nimage: registry.example.com/acme/api\ntag: 1.0.0\n", f"{REG}/api:1.1.0",
+     "replicas: 1\nimage: registry.example.com/acme/api\ntag: 1.1.0\n"),
+    ("api:\n  image: registry.example.com/acme/api\n  imageTag: v1\n", f"{REG}/api:v2",
+     "api:\n  image: registry.example.com/acme/api\n  imageTag: v2\n"),
+], ids=["repository-tag", "registry-repository-tag", "one-string", "per-component",
+        "image-and-imageTag", "image-and-tag", "component-image-and-imageTag"])
 def test_values_shapes(tmp_path: Path, values: str, image: str, expected: str) -> None:
     repo = _repo(tmp_path, {"chart/values.yaml": values})
     code, log, _ = _deploy(repo, tmp_path, image, "api@" + image.rsplit(":", 1)[1])

@@ -1,0 +1,168 @@
+"""The Helm render proof: a values edit of a chart in the folder is rendered with the real ``helm
+template`` before and after (helm-binary in the dev venv, as GitHub's runners have helm), and
+only the target's image may move. Shapes written after public charts: an image string beside a
+separate tag key, a tag defaulting to the chart's appVersion, a template that reads another key
+than the one a values file carries, an umbrella chart whose subchart reads the key, a chart
+reading one shared key in several services. Each asserts the outcome: the edit pushed and the
+render moved, or a refusal naming the difference, and nothing written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.harness.cli import run_cli
+from tests.harness.gitrepo import GitRepo, repo_of_files
+from tests.unit.test_helm_shared_keys import SHOP
+
+REG = "ghcr.io/acme"
+CHART = "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.2.3\"\n"
+
+
+def deployment(image: str, name: str = "web", extra: str = "", label: bool = True) -> str:
+    version = "{{ .Values.image.tag | default .Chart.AppVersion | quote }}" if label else "v"
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels:\n"
+            f"    app.kubernetes.io/version: {version}\n"
+            f"spec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n"
+            f"          image: \"{image}\"\n{extra}")
+
+
+def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str, path: str = "apps/web",
+            *extra: str) -> tuple[int, str, dict[str, str]]:
+    assert shutil.which("helm"), "the tests need helm on PATH: ./scripts/setup installs helm-binary"
+    return run_cli(repo, tmp_path, ["image-update", "--image", image, "--release", release,
+                                    "--path", path, *extra])
+
+
+def _refused(repo: GitRepo, tmp_path: Path, image: str, release: str, *extra: str,
+             path: str = "apps/web") -> str:
+    head = repo.origin_git("rev-parse", "main").strip()
+    code, log, outputs = _deploy(repo, tmp_path, image, release, path, *extra)
+    assert code in (0, 1) and outputs.get("changed") != "true", log
+    assert repo.origin_git("rev-parse", "main").strip() == head, log
+    assert repo.git("status", "--porcelain") == "", log
+    return log
+
+
+def _rendered_image(repo: GitRepo, path: str, name: str = "web") -> str:
+    repo.git("pull", "-q", "--ff-only")
+    out = subprocess.run(["helm", "template", "x", str(repo.work / path)], capture_output=True,
+                         text=True, check=True).stdout
+    block = out[out.index(f"name: {name}\n"):]
+    return block[block.index("image: ") + 7:].split("\n", 1)[0].strip('"')
+
+
+def test_a_tag_defaulting_to_the_app_version_is_what_runs(tmp_path: Path) -> None:
+    """``tag: ""`` renders appVersion 1.2.3: an older release is refused as a downgrade, and a
+    newer one is pushed with the label that carries the tag named in the summary."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: \"\"\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}")})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.0.0", "web@1.0.0")
+    assert "1.0.0 is older than 1.2.3" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.3.0", "web@1.3.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert outputs["previous-image"] == f"{REG}/web:1.2.3", log
+    assert "rendered with `helm template` before and after" in log, log
+    assert "app.kubernetes.io/version carries the tag (1.2.3 → 1.3.0)" in log, log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
+
+
+def test_an_image_string_beside_a_tag_key_is_not_given_a_second_tag(tmp_path: Path) -> None:
+    """``image: repo`` + ``imageTag:``, read as ``{{ image }}:{{ imageTag }}``: writing the whole
+    image into ``image`` renders ``repo:1.1.0:1.0.0``; the render shows it and nothing is written."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image: {REG}/web\nimageTag: 1.0.0\n",
+        "apps/web/templates/deployment.yaml": deployment("{{ .Values.image }}:{{ .Values.imageTag }}",
+                                                         label=False)})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    if code == 0 and outputs.get("changed") == "true":  # the tag key written: the right edit
+        assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.1.0", log
+    else:
+        assert "1.1.0:1.0.0" in log or "imageTag" in log, log
+        assert repo.origin_git("log", "-1", "--format=%s", "main") != "Deploy web@1.1.0"
+
+
+def test_a_key_the_chart_never_reads_deploys_nothing_and_is_refused(tmp_path: Path) -> None:
+    """The template reads ``image.version``; values.yaml still carries a stale ``image.tag``, and
+    another container reads ``.tag`` of another block (the text check took that for a read)."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  version: 1.0.0\n"
+                                "  tag: latest\nexporter:\n  tag: 0.9.0\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ with .Values.image }}{{ .repository }}:{{ .version }}{{ end }}",
+            extra="        - name: exporter\n          image: \"exporter:{{ .Values.exporter.tag }}\"\n")})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "renders the same images before and after" in log, log
+
+
+def test_an_umbrella_charts_subchart_key_is_proven(tmp_path: Path) -> None:
+    """The umbrella has a template of its own; its subchart ``frontend`` reads
+    ``.Values.image.tag``, which the umbrella's values set as ``frontend.image.tag``."""
+    sub = "apiVersion: v2\nname: frontend\nversion: 0.1.0\n"
+    repo = repo_of_files(tmp_path, {
+        "apps/shop/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\ndependencies:\n"
+                                "  - name: frontend\n    version: 0.1.0\n",
+        "apps/shop/values.yaml": f"frontend:\n  image:\n    repository: {REG}/frontend\n"
+                                 "    tag: \"1.2.0\"   # bumped by CI\n",
+        "apps/shop/templates/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                              "  name: shop\ndata:\n  a: b\n",
+        "apps/shop/charts/frontend/Chart.yaml": sub,
+        "apps/shop/charts/frontend/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}", name="frontend")})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/frontend:1.3.0", "frontend@1.3.0",
+                                 "apps/shop")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "only Deployment/frontend container frontend moved" in log, log
+    assert '    tag: "1.3.0"   # bumped by CI\n' in repo.origin_git("show", "main:apps/shop/values.yaml")
+    assert _rendered_image(repo, "apps/shop", "frontend") == f"{REG}/frontend:1.3.0"
+
+
+def test_a_key_every_service_reads_is_refused_by_the_render(tmp_path: Path) -> None:
+    """One shared ``images.tag`` read by every service (test_helm_shared_keys' chart): the
+    render moves the other services too, so nothing is written."""
+    repo = repo_of_files(tmp_path, SHOP)
+    log = _refused(repo, tmp_path, "registry.example.com/shop/frontend:v0.2.0", "frontend@v0.2.0",
+                   "--helm-tag-key", "images.tag", "--helm-image-key", "images.repository",
+                   "--allow-downgrade", "true", path="shop")
+    assert "Refused" in log or "changes more than the target's image" in log, log
+
+
+def test_a_chart_that_does_not_render_is_checked_by_its_templates(tmp_path: Path) -> None:
+    """A dependency that is not vendored: helm cannot render the chart as it is, so the values
+    keys are checked against the templates, and the summary says so."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n"
+                               "    repository: https://charts.example.com\n",
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "fails as it is in the repository" in log and "checked against its templates" in log, log
+
+
+@pytest.mark.parametrize("layered", [True, False])
+def test_a_layered_values_file_is_rendered_over_values_yaml(tmp_path: Path, layered: bool) -> None:
+    """helm-values-file: values-prod.yaml is rendered as the environment renders it, over the
+    chart's values.yaml (a values.yaml edit is rendered alone)."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "apps/web/values-prod.yaml": "image:\n  tag: 1.0.5\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
+    name = "values-prod.yaml" if layered else "values.yaml"
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0", "apps/web",
+                                 "--helm-values-file", name)
+    assert code == 0 and outputs["changed"] == "true", log
+    assert outputs["previous-image"] == f"{REG}/web:{'1.0.5' if layered else '1.0.0'}", log
+    assert ("values.yaml, then values-prod.yaml" in log) == layered, log
