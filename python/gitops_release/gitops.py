@@ -443,7 +443,7 @@ class NewCommit:
     parent: str
     message: str
     author: Author
-    files: Mapping[str, tuple[str, bytes]]
+    files: Mapping[str, tuple[str, bytes | str]]  # content, or the SHA of a blob written
 
 
 def plain_identity(author: Author) -> bool:
@@ -457,6 +457,60 @@ def _quote(path: str) -> str:
     if path.startswith('"') or "\n" in path:
         return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return path
+
+
+CONVERTING = ("filter", "ident", "working-tree-encoding", "text", "eol", "crlf")
+
+
+def _git_out(cwd: Path, env: Mapping[str, str], args: Sequence[str],
+             data: bytes | None = None) -> bytes | None:
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, env=dict(env), input=data,
+                                capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def cleaned(cwd: Path, env: Mapping[str, str],
+            commits: Sequence[NewCommit]) -> list[NewCommit] | None:
+    """``commits`` with each file as git would store it from the work tree: where the path's
+    attributes convert content on the way in (a ``filter`` such as git-crypt's, ``ident``,
+    ``working-tree-encoding``, or line-ending normalization of a file holding CR LF), the blob
+    that ``git hash-object --path`` writes, converted as ``git add`` would. Files without such
+    attributes (one ``git check-attr`` tells) are left as they are. None when git fails."""
+    paths = sorted({path for c in commits for path in c.files})
+    if not paths:
+        return list(commits)
+    listing = _git_out(cwd, env, ["check-attr", "-z", *CONVERTING, "--", *paths])
+    if listing is None:
+        return None
+    fields = listing.decode("utf-8", "surrogateescape").split("\0")
+    attrs: dict[str, dict[str, str]] = {}
+    for i in range(0, len(fields) - 2, 3):
+        if fields[i + 2] not in ("unspecified", "unset"):
+            attrs.setdefault(fields[i], {})[fields[i + 1]] = fields[i + 2]
+    autocrlf = b""
+    if any(isinstance(data, bytes) and b"\r" in data
+           for c in commits for _, data in c.files.values()):
+        autocrlf = _git_out(cwd, env, ["config", "--get", "core.autocrlf"]) or b""
+    out = []
+    for commit in commits:
+        files = dict(commit.files)
+        for path, (mode, data) in commit.files.items():
+            have = attrs.get(path, {})
+            if isinstance(data, str):
+                continue
+            filtering = any(k in have for k in ("filter", "ident", "working-tree-encoding"))
+            eol = b"\r" in data and (bool(have) or autocrlf.strip() in (b"true", b"input"))
+            if mode == "120000" or not (filtering or eol):
+                continue
+            oid = _git_out(cwd, env, ["hash-object", "-w", "--stdin", f"--path={path}"], data)
+            if oid is None:
+                return None
+            files[path] = (mode, oid.strip().decode("ascii"))
+        out.append(NewCommit(commit.parent, commit.message, commit.author, files))
+    return out
 
 
 def _import_stream(commits: Sequence[NewCommit], chain: bool) -> bytes:
@@ -475,6 +529,9 @@ def _import_stream(commits: Sequence[NewCommit], chain: bool) -> bytes:
         if parent:
             stream += f"from {parent}\n".encode()
         for path, (mode, data) in commit.files.items():
+            if isinstance(data, str):  # a blob written already (``cleaned``)
+                stream += f"M {mode} {data} {_quote(path)}\n".encode("utf-8", "surrogateescape")
+                continue
             stream += f"M {mode} inline {_quote(path)}\ndata {len(data)}\n".encode("utf-8",
                                                                                "surrogateescape")
             stream += data + b"\n"
@@ -506,7 +563,13 @@ def write_commits(git: Git, commits: Sequence[NewCommit], chain: bool) -> list[s
     prepared = _PREPARED.pop(_commits_key(commits, chain), None)
     if prepared is not None:
         return prepared
-    out = git.feed(["fast-import", "--quiet", "--done"], _import_stream(commits, chain))
+    clean = cleaned(git.cwd, git.env, commits)
+    if clean is None:
+        raise GitError("git could not convert the files written as its attributes ask "
+                       "(.gitattributes filter, ident or line endings)",
+                       hint="Check that the repository's filters (e.g. git-crypt) are set up "
+                       "in the clone")
+    out = git.feed(["fast-import", "--quiet", "--done"], _import_stream(clean, chain))
     shas = _marks(out, len(commits))
     if shas is None:
         raise GitError(f"git fast-import gave no commit for {len(commits)} written",
@@ -524,9 +587,12 @@ def prepare_commits(cwd: Path, env: Mapping[str, str], commits: Sequence[NewComm
     key = _commits_key(commits, chain)
     if key in _PREPARED:
         return
+    clean = cleaned(cwd, env, commits)
+    if clean is None:
+        return
     try:
         result = subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=cwd,
-                                input=_import_stream(commits, chain), capture_output=True,
+                                input=_import_stream(clean, chain), capture_output=True,
                                 check=False, env=dict(env), timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return

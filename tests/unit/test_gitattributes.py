@@ -1,0 +1,91 @@
+"""A deploy commits each file as ``git add`` would store it: the clean side of the path's
+attributes runs (a filter driver such as git-crypt's, ``ident``, line-ending normalization with
+``eol``/``text`` or ``core.autocrlf``). The commit written from the work-tree bytes used to push
+a git-crypt-style file in plaintext, rewrite every line of a CRLF file, expand ``$Id$``, and
+leave the clone with a staged change that blocked the next deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness.cli import run_cli
+from tests.harness.gitrepo import GitRepo, repo_of_files
+
+DEPLOYMENT = """\
+# $Id$
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: ghcr.io/acme/web:1.0.0
+          env:
+            - name: APP_RELEASEVERSION
+              value: web@1.0.0
+"""
+
+
+def _deploy(repo: GitRepo, tmp_path: Path) -> str:
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", "ghcr.io/acme/web:1.1.0", "--release", "web@1.1.0",
+        "--path", "dev"])
+    assert code == 0 and outputs["changed"] == "true", log
+    assert repo.git("status", "--porcelain") == "", log  # the next deploy can run
+    return log
+
+
+def _changed_lines(repo: GitRepo) -> list[str]:
+    diff = repo.origin_git("diff", "main~1", "main", "--", "dev/deployment.yaml")
+    return [line for line in diff.splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_a_filtered_file_is_pushed_through_its_clean_filter(tmp_path: Path) -> None:
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT,
+                                    ".gitattributes": "dev/*.yaml filter=b64\n"})
+    repo.git("config", "filter.b64.clean", "base64")
+    repo.git("config", "filter.b64.smudge", "base64 -d")
+    repo.git("config", "filter.b64.required", "true")
+    repo.git("add", "--renormalize", ".")
+    repo.commit_all("Store the manifests encoded")
+    repo.git("push", "-q")
+    _deploy(repo, tmp_path)
+    stored = repo.origin_git("show", "main:dev/deployment.yaml")
+    assert "apiVersion" not in stored, "pushed in the clear"
+    assert (repo.work / "dev/deployment.yaml").read_text() == DEPLOYMENT.replace(
+        "1.0.0", "1.1.0")
+
+
+def test_line_endings_normalized_by_attributes_stay_as_stored(tmp_path: Path) -> None:
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT,
+                                    ".gitattributes": "*.yaml text eol=crlf\n"})
+    (repo.work / "dev/deployment.yaml").unlink()
+    repo.git("checkout", "--", "dev/deployment.yaml")  # CR LF in the work tree, LF stored
+    assert b"\r\n" in (repo.work / "dev/deployment.yaml").read_bytes()
+    _deploy(repo, tmp_path)
+    assert len(_changed_lines(repo)) == 4, _changed_lines(repo)
+    assert "\r" not in repo.origin_git("show", "main:dev/deployment.yaml")
+
+
+def test_core_autocrlf_is_honoured(tmp_path: Path) -> None:
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
+    repo.git("config", "core.autocrlf", "true")
+    (repo.work / "dev/deployment.yaml").unlink()
+    repo.git("checkout", "--", "dev/deployment.yaml")
+    _deploy(repo, tmp_path)
+    assert len(_changed_lines(repo)) == 4, _changed_lines(repo)
+
+
+def test_an_ident_keyword_is_not_expanded_in_the_commit(tmp_path: Path) -> None:
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT,
+                                    ".gitattributes": "*.yaml ident\n"})
+    (repo.work / "dev/deployment.yaml").unlink()
+    repo.git("checkout", "--", "dev/deployment.yaml")  # $Id: <sha> $ in the work tree
+    assert "$Id: " in (repo.work / "dev/deployment.yaml").read_text()
+    _deploy(repo, tmp_path)
+    assert repo.origin_git("show", "main:dev/deployment.yaml").startswith("# $Id$\n")
+    assert len(_changed_lines(repo)) == 4, _changed_lines(repo)
