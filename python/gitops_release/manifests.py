@@ -50,6 +50,7 @@ from gitops_release.targets import (
     Wanted,
     containers_of,
     dig,
+    env_list,
     parsed_image,
     select,
 )
@@ -156,7 +157,7 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str) -> t
     if target is None:
         return None, None
     image = str(target.get("image", ""))
-    envs = [str(e.get("value", "")) for e in target.get("env") or []
+    envs = [str(e.get("value", "")) for e in env_list(target)
             if isinstance(e, dict) and e.get("name") == env]
 
     def which(value: str) -> Place | None:
@@ -309,7 +310,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     current = parsed_image(found.image)
     plan.previous_version = current.tag if current is not None else None
     old_env = locate(before, found) or {}
-    env_values = [str(e.get("value", "")) for e in old_env.get("env") or []
+    env_values = [str(e.get("value", "")) for e in env_list(old_env)
                   if isinstance(e, dict) and e.get("name") == target.release_env]
     if plan.previous_version is None and env_values and "@" in env_values[0]:
         plan.previous_version = env_values[0].rsplit("@", 1)[1]

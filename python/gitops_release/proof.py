@@ -17,6 +17,7 @@ from gitops_release.targets import (
     POD_SPEC,
     Found,
     containers_of,
+    env_list,
     object_name,
     parsed_image,
 )
@@ -82,7 +83,7 @@ def probe_markers(render: list[Any], skip: dict[str, Any] | None) -> set[str]:
             for _n, image, _i, container in containers_of(obj):
                 if container is not skip and PROBE_HOST in image:
                     out.add(image)
-                for env in container.get("env") or []:
+                for env in env_list(container):
                     if container is not skip and isinstance(env, dict) and \
                             PROBE_HOST in str(env.get("value", "")):
                         out.add(str(env.get("value")))
@@ -182,12 +183,15 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
     else:
         old["image"] = str(image)
     if env_planned:
-        items = old["env"] = old.get("env") or []  # an empty env: renders as ''
+        items = old.get("env")
+        if not isinstance(items, list):  # an empty env: renders as '' (or null)
+            items = []
+        old["env"] = items
         hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
         if hit:
             hit[0]["value"] = release
         else:  # a new env var: where the render merges it in is the renderer's business
-            got = new.get("env") or []
+            got = env_list(new)
             added = [e for e in got if isinstance(e, dict) and e.get("name") == env]
             rest = [e for e in got if not (isinstance(e, dict) and e.get("name") == env)]
             if rest == items and added == [{"name": env, "value": release}]:
@@ -234,7 +238,7 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
         for name, _image, init, container in mine:
             shown = f"{label} {'init container' if init else 'container'} {name}"
             releases = any(isinstance(e, dict) and e.get("name") == env
-                           for e in container.get("env") or [])  # would claim the old one
+                           for e in env_list(container))  # would claim the old one
             if theirs.get((name, init)) == new_image and not releases:
                 if out[i] is obj:
                     out[i] = copy.deepcopy(obj)

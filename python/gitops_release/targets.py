@@ -90,6 +90,12 @@ def containers_of(obj: Any) -> list[tuple[str, str, bool, dict[str, Any]]]:
     return out
 
 
+def env_list(container: Any) -> list[Any]:
+    """A rendered container's env entries ([] for none, an empty ``env:`` or not a list)."""
+    env = container.get("env") if isinstance(container, dict) else None
+    return env if isinstance(env, list) else []
+
+
 def repository(image: str) -> str | None:
     try:
         return parse_reference(image, "image").name

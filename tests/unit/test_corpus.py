@@ -373,6 +373,17 @@ CASES: dict[str, Case] = {
     "forged-image-repository-is-refused": Case(
         {"pay/deployment.yaml": deployment("pay", f"{REG}/pay:v1.0.0")},
         "pay", "evil.example.net/x/miner:v9.9.9", "pay@v9.9.9", refused="policy"),
+    # an empty env: (null) in the target container: the release env var is added there
+    "empty-env-in-a-plain-folder": Case(
+        {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env:\n"},
+        "n", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("n/web.yaml",)),
+    "empty-env-with-a-comment-in-an-overlay": Case(
+        {"k/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "k/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env: # none yet\n"
+         + "        - name: sidecar\n          image: busybox:1\n"},
+        "k", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("k/web.yaml",)),
     # files named after the apps, one folder: the release names userservice, the image is
     # contacts' (a payload mixing two apps): refused, never moved to the workload running it
     "another-apps-image-for-the-app-named-workload-is-refused": Case(
