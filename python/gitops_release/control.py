@@ -80,7 +80,9 @@ def read_policy(root: Path) -> tuple[str | None, Policy]:
 
 def write_text(path: Path, text: str) -> None:
     """Atomic: a temp file next to it, renamed into place."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".gitops-release-")
+    from gitops_release.transaction import temp_prefix
+
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix())
     temp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

@@ -199,8 +199,8 @@ class Applier:
         files = [plan.shown(c) for c in changed]
         if files:
             new = [f for f in files if not (root / f).exists()]  # e.g. a first policy file
+            self.git.check_targets([f for f in files if f not in new])  # before: nothing to undo
             self.txn.will_write(files, created=new)
-            self.git.check_targets([f for f in files if f not in new])
             if not plain_identity(s.author):  # this receiver's own was checked by git already
                 raise InputError(f"git would not record {s.author.name!r} <{s.author.email}> "
                                  "as given", input_name="git-user-name")

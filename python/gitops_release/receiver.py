@@ -369,10 +369,12 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
 def write_files(changes: list[FileChange]) -> None:
     """Atomic writes: every new text goes to a temp file first; then each is renamed into place.
     A full disk is found while writing the temp files, before any file is replaced."""
+    from gitops_release.transaction import temp_prefix
+
     staged: list[tuple[Path, Path]] = []
     try:
         for change in changes:
-            fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=".gitops-release-")
+            fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=temp_prefix())
             temp = Path(name)
             staged.append((temp, change.path))
             try:

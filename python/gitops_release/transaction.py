@@ -25,6 +25,12 @@ JOURNAL = "gitops-release/transaction.json"
 TEMP_PREFIX = ".gitops-release-"
 
 
+def temp_prefix(pid: int | None = None) -> str:
+    """The prefix of the temp files a run writes beside the files it replaces: its pid in it,
+    so that a rollback removes that run's own and never a user's file of a similar name."""
+    return f"{TEMP_PREFIX}{os.getpid() if pid is None else pid}-"
+
+
 class Transaction:
     """One deploy's changes to a clone; use ``Transaction.open`` as a context manager."""
 
@@ -35,6 +41,7 @@ class Transaction:
         self.head = ""
         self.paths: list[str] = []
         self.created: list[str] = []  # files the deploy creates (e.g. a first policy file)
+        self.pid = os.getpid()  # whose temp files a rollback removes
 
     @classmethod
     @contextmanager
@@ -116,13 +123,14 @@ class Transaction:
                 f"another gitops-release run (pid {pid}) is deploying in this clone",
                 hint="Wait for it to finish; run one deploy per clone at a time")
         self.head = str(data.get("head") or "")
+        self.pid = pid if isinstance(pid, int) else -1
         self.paths = [str(p) for p in data.get("paths") or []]
         self.created = [str(p) for p in data.get("created") or []]
         self.log("an earlier deploy in this clone was interrupted; restoring the clone first")
         self._clear_stale_locks()
         self.git.wait_for_index_lock()
         self._rollback()
-        self.head, self.paths, self.created = "", [], []
+        self.head, self.paths, self.created, self.pid = "", [], [], os.getpid()
 
     def _clear_stale_locks(self) -> None:
         """Lock files the killed run's git commands left: removed when no git process works in
@@ -139,12 +147,13 @@ class Transaction:
 
     def _rollback(self) -> None:
         git = self.git
-        for folder in {Path(p).parent for p in self.paths}:
-            for temp in (git.cwd / folder).glob(TEMP_PREFIX + "*"):
+        for folder in {Path(p).parent for p in self.paths}:  # this run's temp files only
+            for temp in (git.cwd / folder).glob(f"{temp_prefix(self.pid)}*"):
                 temp.unlink(missing_ok=True)
         if self.journal.exists() or self.head:
             git.run("reset", "--quiet")  # the index back to HEAD; the work tree is not touched
-            mine = list(git.tracked(self.paths)) if self.paths else []
+            mine = [p for p, tag in (git.tracked(self.paths) if self.paths else {}).items()
+                    if tag not in "Ss"]  # git checks out no skip-worktree path
             if mine:
                 git.run("checkout", "--quiet", "--", *mine)
             for path in self.created:  # a file this deploy created, never one git tracks

@@ -129,9 +129,14 @@ def test_a_target_git_is_told_to_ignore_is_refused(repo: GitRepo, tmp_path: Path
     code, log, out = deploy(repo, tmp_path, *web_api("v1.5.0"))
     assert code == 1
     assert f"git is told not to look at {TARGET} ({name})" in log
+    assert "could not be restored" not in log, log
     assert out == ""
     assert repo.origin_head() == head and repo.origin_log() == ["Initial commit"]
     assert repo.git("diff", "HEAD", "--stat") == ""
+    assert not (repo.work / ".git" / "gitops-release" / "transaction.json").exists()
+    code, log, out = deploy(repo, tmp_path, *web_api("v1.5.0"))  # the same, every time
+    assert code == 1 and f"git is told not to look at {TARGET} ({name})" in log, log
+    assert "interrupted" not in log, log
 
 
 def test_a_lock_held_by_another_git_process_is_named(repo: GitRepo, tmp_path: Path,
@@ -272,9 +277,12 @@ def test_an_interrupted_run_is_restored_by_the_next_one(repo: GitRepo, tmp_path:
     eu = repo.work / "apps/web-api/overlays/prod-eu/deployment.yaml"
     eu.write_text(eu.read_text(encoding="utf-8").replace("v1.4.0", "v1.4.5"), encoding="utf-8")
     repo.git("add", "--", str(eu))
-    (eu.parent / ".gitops-release-abc123").write_text("partial", encoding="utf-8")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    (eu.parent / f".gitops-release-{dead}-abc123").write_text("partial", encoding="utf-8")
+    mine = eu.parent / ".gitops-release-notes"  # a user's own file: not the run's, kept
+    mine.write_text("mine", encoding="utf-8")
+    (repo.work / ".git" / "info" / "exclude").write_text(".gitops-release-notes\n")
     journal = repo.work / ".git" / "gitops-release" / "transaction.json"
     journal.parent.mkdir()
     journal.write_text(json.dumps({"pid": int(dead), "head": head, "paths": [
@@ -286,6 +294,9 @@ def test_an_interrupted_run_is_restored_by_the_next_one(repo: GitRepo, tmp_path:
     assert repo.origin_log() == ["Deploy web-api@v1.5.0", "Initial commit"]
     assert "v1.4.5" not in repo.origin_git("show", "main")
     assert read_outputs(out)["changed"] == "true"
+    assert not (eu.parent / f".gitops-release-{dead}-abc123").exists()
+    assert mine.read_text(encoding="utf-8") == "mine"
+    mine.unlink()
     assert_untouched(repo, repo.origin_head())
 
 
