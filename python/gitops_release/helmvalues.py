@@ -636,6 +636,8 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
             dig(after[index], ("spec", "values", *path)) == value for path, value in must)
     if ok and index is not None and not must:
         check_rendered_pin(after[index], values, target, file.rel)
+    if index is not None:
+        check_post_renderers(before[index], target, file.rel)
     if not ok:
         raise ManifestError(f"the planned edit of {file.rel} does not render as the deploy needs "
                             f"(only the HelmRelease {name}'s values may change); nothing was "
@@ -644,6 +646,30 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     plan.proof = f"{renderer.proof} ({renderer.count} renders; the chart renders in the cluster)"
     plan.render_seconds = renderer.seconds
     return plan
+
+
+def check_post_renderers(release: Any, target: Target, shown: str) -> None:
+    """Refuse a values edit that a post-renderer undoes: Flux applies a HelmRelease's
+    ``spec.postRenderers[].kustomize.images`` after the chart renders, so an entry for the
+    target's repository decides the image, whatever the values say."""
+    renderers = dig(release, ("spec", "postRenderers"))
+    for i, item in enumerate(renderers if isinstance(renderers, list) else []):
+        images = dig(item, ("kustomize", "images"))
+        for entry in images if isinstance(images, list) else []:
+            if not isinstance(entry, dict) or not same_repository(str(entry.get("name", "")),
+                                                                  target.image.name):
+                continue
+            if not any(entry.get(k) for k in ("newTag", "newName", "digest")):
+                continue
+            pinned = ", ".join(f"{k}: {entry[k]}" for k in ("newName", "newTag", "digest")
+                               if entry.get(k))
+            name = (release.get("metadata") or {}).get("name")
+            raise ManifestError(
+                f"{shown}: HelmRelease {name}'s post-renderer (spec.postRenderers[{i}].kustomize."
+                f"images, {entry.get('name')}) sets {pinned} after the chart renders, so an edit "
+                "of its values would deploy nothing; nothing was written",
+                hint="Remove that images entry from the post-renderer (deploys then update the "
+                "values), or keep the image there and deploy it by hand")
 
 
 def _names_image(values: y.Node | None) -> bool:
@@ -721,7 +747,7 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
                             "change); nothing was written",
                             hint="Keep the image keys in the values file the HelmRelease's "
                             "valuesFrom ConfigMap is generated from")
-    _check_values_decide(after, configmap, key, plan, rel, target.app)
+    _check_values_decide(after, configmap, key, plan, rel, target)
     plan.proof = (f"{renderer.proof} ({renderer.count} renders: only ConfigMap {configmap}'s "
                   f"{key}, the HelmRelease's valuesFrom, changed; the chart renders in the "
                   "cluster)")
@@ -730,13 +756,14 @@ def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | N
 
 
 def _check_values_decide(render: list[Any], configmap: str, key: str, plan: OverlayPlan,
-                         rel: str, app: str) -> None:
+                         rel: str, target: Target) -> None:
     """Refuse an edit of a generated values ConfigMap that does not deploy the app alone: no
     HelmRelease of the render takes it (a name or namespace kustomize did not link); the app's
     HelmRelease takes it with a ``targetPath``, or a later ``valuesFrom`` entry or its
     ``spec.values`` sets the keys written (Flux merges them in that order: the edit would deploy
     nothing); or another HelmRelease takes it without overriding them (the edit would deploy
     that one too). A later entry the render does not hold is named in a note."""
+    app = target.app
     objects = {(o.get("kind"), dig(o, ("metadata", "namespace")) or "",
                 dig(o, ("metadata", "name"))): o for o in render if isinstance(o, dict)}
     generated = [o for o in render if _generated_from(o, configmap)]
@@ -756,6 +783,7 @@ def _check_values_decide(render: list[Any], configmap: str, key: str, plan: Over
                 r.get("name") == name and (r.get("valuesKey") or "values.yaml") == key]
         if not mine:
             continue
+        check_post_renderers(obj, target, rel)
         release = str(dig(obj, ("metadata", "name")))
         users.append((release, _overridden(objects, space, refs, mine[-1], written, plan,
                                            f"HelmRelease {release}", rel,

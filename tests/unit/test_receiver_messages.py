@@ -222,3 +222,27 @@ def test_a_plain_folder_of_a_kind_list_says_so(tmp_path: Path) -> None:
     code, log, _ = _deploy(repo, tmp_path, "registry.example.com/acme/web:v2", "web@v2", "apps/web")
     _refused_cleanly(repo, code, log)
     assert "items of a kind: List (apps/web/list.yaml)" in log, log
+
+
+@pytest.mark.parametrize("values_here", [True, False], ids=["spec-values", "base-values"])
+def test_a_post_renderer_that_pins_the_image_is_named_not_overridden(
+        tmp_path: Path, values_here: bool) -> None:
+    """Flux applies a HelmRelease's postRenderers kustomize images after the chart renders: an
+    entry for the app's repository decides the image, so a values edit would deploy nothing
+    (it was pushed as a success, the downgrade guard comparing against the values' tag)."""
+    post = (f"  postRenderers:\n    - kustomize:\n        images:\n"
+            f"          - name: {PODINFO}\n            newTag: 6.8.0-hotfix\n")
+    repo = _flux_staging(tmp_path, post + f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                          "      tag: 6.9.0\n")
+    if values_here:
+        patch = repo.work / "apps/staging/podinfo-values.yaml"
+        patch.write_text(patch.read_text() + f"    image:\n      repository: {PODINFO}\n"
+                                              "      tag: 6.9.0\n")
+        repo.commit_all("values in the overlay")
+        repo.git("push", "-q")
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.9.2", "podinfo@6.9.2", "apps/staging")
+    assert code == 1 and outputs.get("changed") != "true", log
+    assert "post-renderer (spec.postRenderers[0].kustomize.images" in log, log
+    assert "newTag: 6.8.0-hotfix" in log and "would deploy nothing" in log, log
+    assert repo.git("rev-parse", "HEAD").strip() == head and repo.git("status", "--porcelain") == ""
