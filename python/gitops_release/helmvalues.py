@@ -242,6 +242,7 @@ def _split(key: str) -> tuple[str, ...]:
     return tuple(part for part in key.split(".") if part)
 
 
+TAG_AND_DIGEST = re.compile(r"([^@\s]+)@(sha256:[0-9a-f]{64})")
 TAG_SIBLINGS = ("imageTag", "image_tag", "imageVersion", "tag")  # beside ``image: repo``
 
 
@@ -523,6 +524,9 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     tag = y.scalar(tag_node) if tag_node is not None else None
     full = f"{registry}/{repo}" if registry and repo else repo
     dotted = ".".join(block.base)
+    pinned = TAG_AND_DIGEST.fullmatch(tag or "")  # 18.19.0@sha256:... (Renovate's pinning)
+    if pinned:
+        tag = pinned.group(1)
     _check_tag_key(tag, ".".join((*block.base, block.tag)), target, shown)
     chart = load_chart(root, tree.overlay)
     if not judged:  # helm's render shows it where helm runs
@@ -542,11 +546,21 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             setkey(block.repository, target.image.name[len(registry) + 1:], dotted)
         else:
             setkey(block.repository, target.image.name, dotted)
-    setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
     digest_node = y.get(mapping, block.digest) if block.digest else None
     templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
     reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
-    if target.image.digest:
+    if pinned:  # the tag key carries the pin: it keeps carrying it
+        if target.image.digest:
+            setkey(block.tag, f"{target.image.tag}@{target.image.digest}", f"{dotted}.{block.tag}")
+        else:
+            setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
+            plan.notes.append(f"{shown} {dotted}.{block.tag} pinned a digest; this deploy carries "
+                              "none, so the tag is written without one")
+    else:
+        setkey(block.tag, target.image.tag or "", f"{dotted}.{block.tag}")
+    if pinned:
+        pass  # the digest travels in the tag
+    elif target.image.digest:
         if digest_node is not None or reads_digest:
             setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
         else:
@@ -614,8 +628,8 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     else:
         must = []
         plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
-    if plan.refusal is not None or not plan.changes:
-        return plan
+    if plan.refusal is not None or all(c.old_text == c.new_text for c in plan.changes):
+        return plan  # refused, or nothing to change (the same image deployed again)
     renderer = Renderer(tree)
     try:
         before = renderer({})

@@ -147,6 +147,37 @@ def test_flux_helmrelease_values_patched_in_the_overlay(tmp_path: Path) -> None:
     assert "      tag: 6.14.2\n" in (repo.work / "apps/staging/podinfo-values.yaml").read_text()
 
 
+OLD_PIN = "sha256:" + "4d" * 32
+NEW_PIN = "sha256:" + "aa" * 32
+
+
+@pytest.mark.parametrize("digest", [True, False], ids=["with-digest", "without-digest"])
+def test_a_tag_that_carries_its_digest_keeps_carrying_it(tmp_path: Path, digest: bool) -> None:
+    """Renovate's pinning, in every HelmRelease of some teams' repos: ``tag: 18.19.0@sha256:...``
+    is a tag and its digest (it was refused as "a whole image", and the hint led to a second
+    refusal). The tag key gets the new tag and the deploy's digest; without one, the bare tag and
+    a note. Deploying the same image again changes nothing."""
+    files = {"apps/atuin/kustomization.yaml": "resources:\n  - helmrelease.yaml\n",
+             "apps/atuin/helmrelease.yaml": HELMRELEASE.replace("podinfo", "atuin")
+             + "  values:\n    controllers:\n      atuin:\n        containers:\n          app:\n"
+             f"            image:\n              repository: ghcr.io/atuinsh/atuin\n"
+             f"              tag: 18.19.0@{OLD_PIN}\n"}
+    repo = _repo(tmp_path, files)
+    image = "ghcr.io/atuinsh/atuin:18.20.0" + (f"@{NEW_PIN}" if digest else "")
+    argv = ["image-update", "--image", image, "--release", "atuin@18.20.0", "--path", "apps/atuin",
+            "--push", "false"]
+    code, log, outputs = run_cli(repo, tmp_path, argv)
+    assert code == 0 and outputs["previous-image"] == "ghcr.io/atuinsh/atuin:18.19.0", log
+    text = (repo.work / "apps/atuin/helmrelease.yaml").read_text()
+    assert f"              tag: 18.20.0{'@' + NEW_PIN if digest else ''}\n" in text, text
+    assert ("pinned a digest; this deploy carries none" in log) != digest, log
+    rendered = _kustomize(repo.work / "apps/atuin")[0]
+    assert rendered["spec"]["values"]["controllers"]["atuin"]["containers"]["app"]["image"] == {
+        "repository": "ghcr.io/atuinsh/atuin", "tag": f"18.20.0{'@' + NEW_PIN if digest else ''}"}
+    code, log, outputs = run_cli(repo, tmp_path, argv)
+    assert code == 0 and outputs["changed"] == "false" and "nothing to change" in log, log
+
+
 PER_COMPONENT_STRINGS = ("web:\n  image: registry.example.com/acme/web:1.0.0\n  replicas: 2\n"
                          "worker:\n  image: registry.example.com/acme/worker:1.0.0\n")
 
