@@ -145,8 +145,8 @@ def _apply(tree: Tree, edits: Edits) -> dict[str, str]:
     return {rel: y.apply_edits(tree.files[rel].text, items, rel) for rel, items in by_file.items()}
 
 
-def _probe(renderer: Renderer, places: list[Place], found: Found, env: str) -> tuple[
-        Place | None, Place | None]:
+def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
+           named: bool = False) -> tuple[Place | None, Place | None]:
     """One render with a marker in every place: which place decides the image, which the env."""
     edits: Edits = []
     for i, place in enumerate(places):
@@ -168,11 +168,43 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str) -> t
     if chosen is not None:
         marker = f"{PROBE_HOST}/p{places.index(chosen)}"
         if any(m == marker or m.startswith(marker + ":") for m in probe_markers(render, target)):
-            raise ManifestError(f"{chosen.label} also sets the image of containers other than "
-                                f"{found.label}, so it cannot deploy the target alone",
-                                hint="Give the target its own images: entry or patch, or set "
-                                "'workload'/'container'")
+            followers = _followers_only(renderer, render, target, found, marker, env)
+            if followers and named:
+                raise ManifestError(
+                    f"{chosen.label} also sets the image of other containers of "
+                    f"{found.label}'s pod that run its image; with 'container' named the target "
+                    "moves alone, which that entry cannot do", input_name="container",
+                    hint="Leave 'container' unset to move them with the target (the summary "
+                    "names them), or give the target its own images: entry or patch")
+            if not followers:
+                raise ManifestError(f"{chosen.label} also sets the image of containers other than "
+                                    f"{found.label}, so it cannot deploy the target alone",
+                                    hint="Give the target its own images: entry or patch, or set "
+                                    "'workload'/'container'")
     return chosen, (which(envs[0]) if envs else None)
+
+
+def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
+                    marker: str, env: str) -> bool:
+    """Whether the other containers that ``marker`` reached are all of the target's pod and ran
+    exactly the target's image before (a migration init container, an asset copier): they move
+    with the target, as the proof allows and the summary names. One that sets the release env
+    var ``env`` itself does not follow (nor any, once 'container' names the target)."""
+    before = renderer({})
+    if found.index >= len(before) or not isinstance(before[found.index], dict):
+        return False
+    was = {(n, init): (image, c) for n, image, init, c in containers_of(before[found.index])}
+    for i, obj in enumerate(render):
+        if not isinstance(obj, dict):
+            continue
+        for name, image, init, container in containers_of(obj):
+            if container is target or not (image == marker or image.startswith(marker + ":")):
+                continue
+            old = was.get((name, init))
+            if i != found.index or old is None or old[0] != found.image or \
+                    any(isinstance(e, dict) and e.get("name") == env for e in env_list(old[1])):
+                return False
+    return True
 
 
 # -- the plan --------------------------------------------------------------------------------
@@ -189,10 +221,12 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
     if len(entries) + len(fields) == 1 and len(envs) <= 1:
         return (entries + fields)[0], env_place, notes
     if entries or len(envs) > 1:
-        image_place, probed_env = _probe(renderer, entries + envs, found, target.release_env)
+        image_place, probed_env = _probe(renderer, entries + envs, found, target.release_env,
+                                         bool(target.container))
         env_place = probed_env or env_place
     if image_place is None and fields:
-        image_place, _ = _probe(renderer, fields, found, target.release_env)
+        image_place, _ = _probe(renderer, fields, found, target.release_env,
+                                bool(target.container))
         if image_place is None:
             notes.append("no workload field inside the overlay decides the image: "
                          + ", ".join(p.label for p in fields) + " are overridden")

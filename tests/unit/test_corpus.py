@@ -373,6 +373,27 @@ CASES: dict[str, Case] = {
     "forged-image-repository-is-refused": Case(
         {"pay/deployment.yaml": deployment("pay", f"{REG}/pay:v1.0.0")},
         "pay", "evil.example.net/x/miner:v9.9.9", "pay@v9.9.9", refused="policy"),
+    # the workload in the overlay, an images: entry, and an init container of the same image
+    # (assets copied from the app's own build): the entry moves both; the summary names it
+    "images-entry-moves-the-init-container-of-the-same-image": Case(
+        {"r/kustomization.yaml": kustomization(
+            f"resources:\n  - report.yaml\nimages:\n  - name: {REG}/report\n    newTag: '20240101'\n"),
+         "r/report.yaml": deployment("report", f"{REG}/report:20240101").replace(
+             "      containers:\n",
+             f"      initContainers:\n        - name: fetch\n          image: {REG}/report:20240101\n"
+             "      containers:\n")},
+        "r", f"{REG}/report:20240201", "report@20240201", ("Deployment", "report", "report"),
+        written=("r/kustomization.yaml", "r/report.yaml"), followers=("fetch",),
+        logged=("init container fetch too: moved to the new image with it",)),
+    "images-entry-and-a-named-container-says-what-to-unset": Case(
+        {"r/kustomization.yaml": kustomization(
+            f"resources:\n  - report.yaml\nimages:\n  - name: {REG}/report\n    newTag: '20240101'\n"),
+         "r/report.yaml": deployment("report", f"{REG}/report:20240101").replace(
+             "      containers:\n",
+             f"      initContainers:\n        - name: fetch\n          image: {REG}/report:20240101\n"
+             "      containers:\n")},
+        "r", f"{REG}/report:20240201", "report@20240201", extra=("--container", "report"),
+        error="Leave 'container' unset to move them with the target"),
     # an empty env: (null) in the target container: the release env var is added there
     "empty-env-in-a-plain-folder": Case(
         {"n/web.yaml": deployment("web", f"{REG}/web:v1.0.0") + "          env:\n"},
