@@ -324,7 +324,7 @@ class Git:
         refreshes it, statting every file of the repository; ``write-tree`` reuses the index's
         cached trees, so the cost follows the files changed, not the size of the repository.
         """
-        self.run("add", "--", *files)
+        self.run("add", "--force", "--", *files)  # tracked (checked): even in an ignored folder
         identity = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
                     "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
         # No parent on an unborn branch; update-ref then checks that HEAD is still unborn ("").

@@ -377,7 +377,8 @@ class GroupCommit:
                 entry.outcome.carried = len(landed)
             self.git.run("update-ref", "-m", f"gitops-release: {len(shas)} deploys", "HEAD",
                          shas[-1], tip)
-            self.git.run("add", "--", *sorted({f for e in landed for f in e.outcome.files}))
+            self.git.run("add", "--force", "--",  # tracked (checked): even in an ignored folder
+                         *sorted({f for e in landed for f in e.outcome.files}))
         self.attempts += 1
         if not self._push_group(tip, head, published, own):
             self.log(f"push attempt {self.attempts} (carrying {len(landed)} deploy"

@@ -2,7 +2,8 @@
 attributes runs (a filter driver such as git-crypt's, ``ident``, line-ending normalization with
 ``eol``/``text`` or ``core.autocrlf``). The commit written from the work-tree bytes used to push
 a git-crypt-style file in plaintext, rewrite every line of a CRLF file, expand ``$Id$``, and
-leave the clone with a staged change that blocked the next deploy."""
+leave the clone with a staged change that blocked the next deploy. A tracked file in a folder
+that ``.gitignore`` names is committed all the same."""
 
 from __future__ import annotations
 
@@ -89,3 +90,14 @@ def test_an_ident_keyword_is_not_expanded_in_the_commit(tmp_path: Path) -> None:
     _deploy(repo, tmp_path)
     assert repo.origin_git("show", "main:dev/deployment.yaml").startswith("# $Id$\n")
     assert len(_changed_lines(repo)) == 4, _changed_lines(repo)
+
+
+def test_a_tracked_overlay_in_an_ignored_folder_deploys(tmp_path: Path) -> None:
+    """A ``.gitignore`` that names the folder of tracked manifests (``kustomize``): git add
+    refused the deploy's own files ("paths are ignored"), which git tracks all the same."""
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
+    (repo.work / ".gitignore").write_text("dev\n")
+    repo.commit_all("Ignore dev")
+    repo.git("push", "-q")
+    _deploy(repo, tmp_path)
+    assert "ghcr.io/acme/web:1.1.0" in repo.origin_git("show", "main:dev/deployment.yaml")
