@@ -184,6 +184,24 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
     return chosen, (which(envs[0]) if envs else None)
 
 
+def _sets_env(renderer: Renderer, place: Place, found: Found, env: str) -> bool:
+    """Whether a JSON patch op on ``.../env/<n>/value`` sets ``env``: the render's env entry
+    ``n`` of the target is named so (an op on another variable, COLOR, is no place for the
+    release). Any other place: True."""
+    if place.kind != "env-op" or len(place.path) != 2:
+        return True
+    ops = list(y.iter_items(place.file.parsed.docs[0] if place.file.parsed.docs else None))
+    index = place.path[0]
+    op = ops[index] if isinstance(index, int) and index < len(ops) else None
+    match = re.search(r"/env/([0-9]+)/value$", y.scalar(y.get(op, "path")) or "")
+    if match is None:
+        return True
+    container = locate(renderer({}), found)
+    items = env_list(container)
+    n = int(match.group(1))
+    return n < len(items) and isinstance(items[n], dict) and items[n].get("name") == env
+
+
 def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
                     marker: str, env: str) -> bool:
     """Whether the other containers that ``marker`` reached are all of the target's pod and ran
@@ -216,6 +234,7 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
     entries = entry_places(tree, found, target.image)
     fields = field_places(tree, found)
     envs = env_places(tree, found, target.release_env) if target.release_env else []
+    envs = [p for p in envs if _sets_env(renderer, p, found, target.release_env)]
     image_place: Place | None = None
     env_place: Place | None = envs[0] if len(envs) == 1 else None
     if len(entries) + len(fields) == 1 and len(envs) <= 1:

@@ -243,6 +243,19 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+    # a JSON patch that sets another env var by index (COLOR, env/0): no place for the release
+    "json6902-op-on-another-env-var-is-left-alone": Case(
+        {"bgd/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "bgd/base/deployment.yaml": deployment(
+             "bgd", f"{REG}/bgd:latest", env="            - name: COLOR\n              value: green\n"),
+         "bgd/overlays/blue/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: color.yaml\n    target:\n"
+             "      kind: Deployment\n      name: bgd\n"),
+         "bgd/overlays/blue/color.yaml":
+             "- op: replace\n  path: /spec/template/spec/containers/0/env/0/value\n  value: blue\n"},
+        "bgd/overlays/blue", f"{REG}/bgd:v2", "bgd@v2", ("Deployment", "bgd", "bgd"),
+        written=("bgd/overlays/blue/kustomization.yaml",), env_written=False,
+        logged=("APP_RELEASEVERSION not written",)),
     "overlay-of-a-shared-base-gets-an-images-entry": Case(
         dict(SHARED_BASE), "apps/shop/overlays/dev", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
         ("Deployment", "shop", "shop"), written=("apps/shop/overlays/dev/kustomization.yaml",),
