@@ -24,7 +24,13 @@ from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.helmchart import Chart, load_chart, other_readers, reads
-from gitops_release.manifests import FileChange, OverlayPlan, Target, repository_refusal
+from gitops_release.manifests import (
+    FileChange,
+    OverlayPlan,
+    Refusal,
+    Target,
+    repository_refusal,
+)
 from gitops_release.reference import ImageReference, same_repository, tag_like
 from gitops_release.targets import dig, parsed_image
 
@@ -652,6 +658,11 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         check_rendered_pin(after[index], values, target, file.rel)
     if index is not None:
         check_post_renderers(before[index], target, file.rel)
+        plan.refusal = plan.refusal or _merged_repository_refusal(before, index, values, target,
+                                                                  file.rel)
+        if plan.refusal is not None:
+            plan.changes = []
+            return plan
     if not ok:
         raise ManifestError(f"the planned edit of {file.rel} does not render as the deploy needs "
                             f"(only the HelmRelease {name}'s values may change); nothing was "
@@ -660,6 +671,46 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     plan.proof = f"{renderer.proof} ({renderer.count} renders; the chart renders in the cluster)"
     plan.render_seconds = renderer.seconds
     return plan
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """Helm's merge of values: maps key by key, anything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+    return over
+
+
+def _merged_repository_refusal(render: list[Any], index: int, values: y.Node, target: Target,
+                               shown: str) -> Refusal | None:
+    """The repository the HelmRelease runs once Flux merges its values (valuesFrom entries in
+    order, then spec.values), compared with the new image's: a tag key set in ``spec.values``
+    whose repository comes from a valuesFrom ConfigMap or Secret of the render."""
+    try:
+        block = find_block(values, target, shown)
+    except ManifestError:
+        return None
+    if block.string or not block.repository:
+        return None
+    release = render[index]
+    space = dig(release, ("metadata", "namespace")) or ""
+    objects = {(o.get("kind"), dig(o, ("metadata", "namespace")) or "",
+                dig(o, ("metadata", "name"))): o for o in render if isinstance(o, dict)}
+    merged: Any = {}
+    for ref in dig(release, ("spec", "valuesFrom")) or []:
+        if isinstance(ref, dict):
+            data = _entry_values(objects, space, ref)
+            if data is _UNKNOWN:
+                return None  # not in the render: what it sets is not known here
+            merged = _merge(merged, data)
+    merged = _merge(merged, dig(release, ("spec", "values")) or {})
+    mapping = dig(merged, block.base) if block.base else merged
+    if not isinstance(mapping, dict) or not isinstance(mapping.get(block.repository), str):
+        return None
+    repo = mapping[block.repository]
+    registry = mapping.get(block.registry) if block.registry else None
+    full = f"{registry}/{repo}" if isinstance(registry, str) and registry else repo
+    return repository_refusal(f"{shown}: the HelmRelease's merged values "
+                              f"({'.'.join((*block.base, block.repository))}) give", full, target)
 
 
 def check_post_renderers(release: Any, target: Target, shown: str) -> None:

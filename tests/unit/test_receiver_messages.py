@@ -246,3 +246,35 @@ def test_a_post_renderer_that_pins_the_image_is_named_not_overridden(
     assert "post-renderer (spec.postRenderers[0].kustomize.images" in log, log
     assert "newTag: 6.8.0-hotfix" in log and "would deploy nothing" in log, log
     assert repo.git("rev-parse", "HEAD").strip() == head and repo.git("status", "--porcelain") == ""
+
+
+FLUX_CM_OVERRIDE = {
+    "apps/web/dev/kustomization.yaml":
+        "namespace: web\nresources:\n  - helmrelease.yaml\nconfigMapGenerator:\n  - name: web-values\n"
+        "    files:\n      - values.yaml=web-values.yaml\nconfigurations:\n  - kustomizeconfig.yaml\n",
+    "apps/web/dev/kustomizeconfig.yaml":
+        "nameReference:\n  - kind: ConfigMap\n    version: v1\n    fieldSpecs:\n"
+        "      - path: spec/valuesFrom/name\n        kind: HelmRelease\n",
+    "apps/web/dev/web-values.yaml": "image:\n  repository: ghcr.io/acme/web\n  tag: 1.0.0\n",
+    "apps/web/dev/helmrelease.yaml":
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n"
+        "  chart:\n    spec:\n      chart: web\n  valuesFrom:\n    - kind: ConfigMap\n"
+        "      name: web-values\n  values:\n    replicaCount: 2\n    image:\n      tag: 0.9.0\n"}
+
+
+@pytest.mark.parametrize("repository", ["ghcr.io/acme/web", "ghcr.io/acme/other"])
+def test_a_tag_in_spec_values_is_checked_against_the_merged_repository(
+        tmp_path: Path, repository: str) -> None:
+    """spec.values overrides only the tag; the repository comes from the valuesFrom ConfigMap.
+    Another program's image was given that tag and pushed (the cluster ran acme/web:1.1.0)."""
+    repo = _repo(tmp_path, FLUX_CM_OVERRIDE)
+    code, log, outputs = _deploy(repo, tmp_path, f"{repository}:1.1.0", "web@1.1.0", "apps/web/dev",
+                                 "--helm-tag-key", "image.tag")
+    assert code == 0, log
+    if repository.endswith("/web"):
+        assert "      tag: 1.1.0\n" in (repo.work / "apps/web/dev/helmrelease.yaml").read_text()
+    else:
+        assert outputs["refused-reason"] == "policy", log
+        assert "merged values (image.repository) give ghcr.io/acme/web" in log, log
+        assert repo.git("status", "--porcelain") == ""
+        assert "0.9.0" in (repo.work / "apps/web/dev/helmrelease.yaml").read_text()
