@@ -55,7 +55,8 @@ def _folders(repo_root: Path, rel_paths: Iterable[str],
         folder = rel if meta.split(" ")[1:2] == ["tree"] else str(PurePosixPath(rel).parent)
         if folder not in ("", "."):
             folders.add(folder)
-    return sorted(folders)
+    return sorted(f for f in folders  # one inside another is in the cone of that one
+                  if not any(f.startswith(other + "/") for other in folders))
 
 
 def widen(repo_root: Path, rel_paths: Iterable[str], git_config: Sequence[str] = (),
