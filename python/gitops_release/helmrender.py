@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -63,28 +64,43 @@ def _finish(proc: subprocess.Popen[str], scratch: str) -> tuple[int, str, str]:
     return proc.returncode, out, err.replace(scratch + "/", "")
 
 
-def render_pair(chart_dir: Path, values_name: str, new_text: str, release: str,
-                layered: bool) -> tuple[tuple[int, str, str], tuple[int, str, str]] | str:
-    """``helm template`` of the chart in ``chart_dir`` as it is and with ``values_name`` (a file
-    of the chart's folder) holding ``new_text``, both at once; ``layered``: the file is layered
-    over the chart's values.yaml (``--values``). A string says why no render ran."""
+def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], release: str,
+                    layered: bool) -> list[tuple[int, str, str]] | str:
+    """``helm template`` of the chart in ``chart_dir`` once per text of ``texts``, all at once:
+    ``values_name`` (a file of the chart's folder) holding that text (None: as it is);
+    ``layered``: the file is layered over the chart's values.yaml (``--values``). A string says
+    why no render ran."""
     helm = shutil.which("helm")
     if helm is None:
         return "helm is not on PATH"
     scratch = tempfile.mkdtemp(prefix="gitops-release-helm-")
     try:
-        before, after = Path(scratch) / "before" / chart_dir.name, Path(scratch) / "after" / chart_dir.name
+        charts = [Path(scratch) / str(i) / chart_dir.name for i in range(len(texts))]
         try:
-            _copy(chart_dir, before)
-            _copy(chart_dir, after)
+            for chart, text in zip(charts, texts, strict=True):
+                _copy(chart_dir, chart)
+                if text is not None:
+                    (chart / values_name).write_bytes(text.encode("utf-8"))
         except OSError as exc:
             return f"the chart could not be copied to render it ({exc})"
-        (after / values_name).write_bytes(new_text.encode("utf-8"))
         values = values_name if layered else None
-        procs = [_start(helm, before, release, values), _start(helm, after, release, values)]
-        return _finish(procs[0], str(before)), _finish(procs[1], str(after))
+        procs = [_start(helm, chart, release, values) for chart in charts]
+        return [_finish(proc, str(chart)) for proc, chart in zip(procs, charts, strict=True)]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def unstable_paths(first: list[Any], second: list[Any]) -> set[tuple[Any, ...]]:
+    """Where two renders of the same chart and values differ (``randAlphaNum``, ``now``): (object
+    index, *path) of each differing value. A difference in the objects themselves: every path of
+    those objects (their index alone)."""
+    if len(first) != len(second):
+        return {(i,) for i in range(max(len(first), len(second)))}
+    out: set[tuple[Any, ...]] = set()
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+        if a != b:
+            out |= {(i, *path) for path, _, _ in _diffs(a, b)}
+    return out
 
 
 def _diffs(old: Any, new: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
@@ -119,7 +135,8 @@ def _is_target(value: Any, target: Any, tag: bool = True) -> bool:
 
 
 def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
-          where: str) -> tuple[list[str], list[str], str | None]:
+          where: str, unstable: AbstractSet[tuple[Any, ...]] = frozenset()
+          ) -> tuple[list[str], list[str], str | None]:
     """Check the chart's render ``after`` the edit against ``before``. Returns the containers
     moved ('Deployment/web container web'), notes on the other allowed changes, and the image
     they ran before; raises ManifestError (nothing written) otherwise."""
@@ -136,8 +153,9 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     previous: set[str] = set()
     notes: list[str] = []
     wrong: list[str] = []
-    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
-    for old, new in changed:
+    changed = [(i, old, new) for i, (old, new) in enumerate(zip(before, after, strict=True))
+               if old != new]
+    for _, old, new in changed:
         images = {(n, init): image for n, image, init, _ in containers_of(old)}
         for name, image, init, _ in containers_of(new):
             was = images.get((name, init))
@@ -160,8 +178,10 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     old_tags = {old_tag} | {getattr(parsed_image(p), "tag", None) for p in previous}
     old_tags.discard(None)
     old_tags.discard("")
-    for old, new in changed:
+    for i, old, new in changed:
         for path, a, b in _diffs(old, new):
+            if (i,) in unstable or (i, *path) in unstable:
+                continue  # differs between two renders of the same input (random, time)
             if len(path) >= 3 and path[-1] == "image" and \
                     path[-3] in ("containers", "initContainers"):
                 continue  # a container's image: checked above

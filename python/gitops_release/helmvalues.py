@@ -14,6 +14,7 @@ import copy
 import posixpath
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -455,8 +456,9 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
     from gitops_release.render import load_documents
 
     name = posixpath.basename(file.rel)
-    result = helmrender.render_pair(file.path.parent, name, new_text, target.app,
-                                    layered=name != "values.yaml")
+    started = time.perf_counter()
+    result = helmrender.render_variants(file.path.parent, name, [None, new_text], target.app,
+                                        layered=name != "values.yaml")
     if isinstance(result, str):
         return result
     (code, out, err), (code_after, out_after, err_after) = result
@@ -469,15 +471,35 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
             hint="Set helm-tag-key/helm-image-key to the keys the chart reads")
     before = load_documents(out, f"helm template of {tree.overlay}")
     after = load_documents(out_after, f"helm template of {tree.overlay}")
-    moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
-                                              tree.overlay)
+    renders = 2
+    try:
+        moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
+                                                  tree.overlay)
+    except ManifestError:
+        # a chart may render differently each time (randAlphaNum, now): render it as it is
+        # once more, leave out what differs between the two, and judge the rest
+        again = helmrender.render_variants(file.path.parent, name, [None], target.app,
+                                           layered=name != "values.yaml")
+        if isinstance(again, str) or again[0][0] != 0:
+            raise
+        renders = 3
+        unstable = helmrender.unstable_paths(
+            before, load_documents(again[0][1], f"helm template of {tree.overlay}"))
+        if not unstable:
+            raise
+        moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
+                                                  tree.overlay, unstable)
+        notes.append(f"{len(unstable)} values of the chart's render differ between two renders "
+                     "of the same values (random or time-based: randAlphaNum, now) and were "
+                     "left out of the comparison")
+    plan.render_seconds += time.perf_counter() - started
     ref = parsed_image(previous) if previous else None
     plan.previous_image = previous or plan.previous_image
     if ref is not None and ref.tag:
         plan.previous_version = ref.tag  # what runs: a tag "" renders the chart's appVersion
     files = "values.yaml" if name == "values.yaml" else f"values.yaml, then {name}"
-    plan.proof = (f"rendered with `helm template` before and after ({files}): only "
-                  f"{', '.join(moved)} moved to the new image")
+    plan.proof = (f"rendered with `helm template` before and after ({files}; {renders} "
+                  f"renders): only {', '.join(moved)} moved to the new image")
     plan.notes += notes
     return None
 

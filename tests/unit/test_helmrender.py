@@ -166,3 +166,38 @@ def test_a_layered_values_file_is_rendered_over_values_yaml(tmp_path: Path, laye
     assert code == 0 and outputs["changed"] == "true", log
     assert outputs["previous-image"] == f"{REG}/web:{'1.0.5' if layered else '1.0.0'}", log
     assert ("values.yaml, then values-prod.yaml" in log) == layered, log
+
+
+def test_a_chart_that_renders_random_values_is_judged_on_the_rest(tmp_path: Path) -> None:
+    """A Secret with randAlphaNum (and a checksum of it): two renders of the same values differ
+    there, so those values are left out of the comparison, and the deploy is proven on the rest
+    (it was refused for a difference the deploy did not make)."""
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
+              "  password: {{ randAlphaNum 16 | quote }}\n")
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "apps/web/templates/secret.yaml": secret,
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "left out of the comparison" in log and "3 renders" in log, log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.1.0"
+
+
+def test_random_values_do_not_hide_another_change(tmp_path: Path) -> None:
+    """What differs between two renders is left out, nothing else: the other service that reads
+    the same key still refuses the deploy."""
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
+              "  password: {{ randAlphaNum 16 | quote }}\n")
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "apps/web/templates/secret.yaml": secret,
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}"),
+        "apps/web/templates/other.yaml": deployment(
+            "ghcr.io/acme/other:{{ .Values.image.tag }}", name="other", label=False)})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "Deployment/other container other renders 'ghcr.io/acme/other:1.1.0'" in log, log
