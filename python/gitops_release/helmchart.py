@@ -140,8 +140,12 @@ def _targets(workloads: tuple[Workload, ...], names: tuple[str, ...]) -> list[Wo
     named = [w for w in workloads if any(
         re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", w.name.lower())
         for name in names)]
-    return named or [w for w in workloads
-                     if w.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in names]
+    if not named:  # {{ include "x.fullname" . }}-frontend: the last part of the name
+        named = [w for w in workloads if any(
+            re.search(r"-" + re.escape(name) + r"$", w.name.lower().strip()) for name in names)]
+    stems = {w: w.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() for w in workloads}
+    return named or [w for w in workloads if stems[w] in names] or \
+        [w for w in workloads if any(stems[w].endswith("-" + name) for name in names)]
 
 
 def other_readers(chart: Chart, path: tuple[str, ...], app: str,
@@ -152,6 +156,9 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     a target, every reader's) runs the same image and does not count."""
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = _targets(chart.workloads, names)
+    if workload and len(mine) > 1 and len(mine) == len(chart.workloads) and \
+            len({w.images for w in mine}) > 1:
+        mine = _targets(chart.workloads, (app.lower(),))  # a name every template has picks none
     readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
     if mine:
         images = {w.images for w in mine}

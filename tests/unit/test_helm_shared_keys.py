@@ -182,3 +182,22 @@ def test_the_apps_name_is_found_after_its_labels(tmp_path: Path) -> None:
     log = _refused(repo, tmp_path, "web")
     assert "in the templates of workloads other than web's: templates/worker.yaml (Deployment " \
            "worker)" in log
+
+
+def _fullname(part: str) -> str:
+    image = "{{ .Values.images.repository }}/" + part + ":{{ .Values.images.tag }}"
+    return service(part, image=image).replace(
+        f"name: {{{{ .Values.{part}.name }}}}\n  labels", "name: {{ include \"shop.fullname\" . }}-"
+        + part + "\n  labels")
+
+
+@pytest.mark.parametrize("extra", [(), ("--workload", "shop")], ids=["app", "workload-shop"])
+def test_templates_named_with_the_fullname_helper_are_told_apart(
+        tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """``{{ include "shop.fullname" . }}-frontend``: the app's template by its last name part
+    (none was found, and the refusal named the key already in use). A workload input that every
+    template's name holds (``shop``) picks none: the shared key is still refused."""
+    repo = _repo(tmp_path, {**SHOP, "shop/templates/frontend.yaml": _fullname("frontend"),
+                            "shop/templates/cart.yaml": _fullname("cart")})
+    log = _refused(repo, tmp_path, "frontend", "--helm-tag-key", "images.tag", *extra)
+    assert "in the templates of workloads other than frontend's: templates/cart.yaml" in log, log
