@@ -31,6 +31,7 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
     target's image: (its file, its values, the image block), or None."""
     from gitops_release.helmvalues import find_block
 
+    ambiguous: ManifestError | None = None
     for file in tree.files.values():
         if file.inside:
             continue
@@ -42,8 +43,10 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
                 continue
             try:
                 return file, values, find_block(values, target, file.rel)
-            except ManifestError:
-                continue
+            except ManifestError as exc:
+                ambiguous = ambiguous or exc
+    if ambiguous is not None and "cannot tell which image block" in str(ambiguous):
+        raise ambiguous  # the base sets the image, in several blocks: say which, and how to pick
     return None
 
 

@@ -346,7 +346,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                         f"(candidates: {where}; a block with a tag but no repository is only "
                         "taken when named, since the repository it runs cannot be checked here)",
                         hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
-                        f"helm-tag-key: {tag_only[0] if tag_only else 'backend.image.tag'}")
+                        "helm-tag-key: " + (".".join((*best[-1].base, best[-1].tag)) if best and
+                                            not best[-1].string else
+                                            tag_only[0] if tag_only else "backend.image.tag"))
 
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
@@ -641,7 +643,9 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     file, d = places[0]
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
     name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
-    if not target.helm_tag_key and not _names_image(values):
+    tag_parent = _split(target.helm_tag_key)[:-1] if target.helm_tag_key else ()
+    if not _names_image(values) and (not target.helm_tag_key or (
+            tag_parent and y.node_kind(y.get_path(values, tag_parent)) != "mapping")):
         base = base_image_block(tree, name, target)
         generated = _generated_values(tree, target, root) if base is None else None
         if generated is not None:  # spec.values sets other things; the image comes from there

@@ -278,3 +278,21 @@ def test_a_tag_in_spec_values_is_checked_against_the_merged_repository(
         assert "merged values (image.repository) give ghcr.io/acme/web" in log, log
         assert repo.git("status", "--porcelain") == ""
         assert "0.9.0" in (repo.work / "apps/web/dev/helmrelease.yaml").read_text()
+
+
+def test_a_base_helmrelease_with_two_blocks_of_the_image_names_them_and_the_key_picks_one(
+        tmp_path: Path) -> None:
+    """The base HelmRelease sets image and sidecar.image, both of the app's repository; the
+    overlay's patch sets replicaCount. It said "set no image, so the chart's default runs", and
+    helm-tag-key then failed on the patch ("has no mapping spec.values.image")."""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   f"      tag: 6.9.0\n    sidecar:\n      image:\n"
+                                   f"        repository: {PODINFO}\n        tag: 6.9.0\n")
+    code, log, _ = _deploy(repo, tmp_path, f"{PODINFO}:6.9.2", "podinfo@6.9.2", "apps/staging")
+    assert code == 1 and "candidates: sidecar.image, image" in log, log
+    assert "helm-tag-key: image.tag" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.9.2", "podinfo@6.9.2",
+                                 "apps/staging", "--helm-tag-key", "image.tag")
+    assert code == 0 and outputs["files"] == "apps/staging/podinfo-values.yaml", log
+    rendered = _kustomize(repo.work / "apps/staging")[0]["spec"]["values"]
+    assert rendered["image"]["tag"] == "6.9.2" and rendered["sidecar"]["image"]["tag"] == "6.9.0"
