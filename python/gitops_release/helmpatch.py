@@ -45,7 +45,8 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
                 return file, values, find_block(values, target, file.rel)
             except ManifestError as exc:
                 ambiguous = ambiguous or exc
-    if ambiguous is not None and "cannot tell which image block" in str(ambiguous):
+    if ambiguous is not None and "cannot tell which image block" in str(ambiguous) and \
+            "(candidates: none" not in str(ambiguous):
         raise ambiguous  # the base sets the image, in several blocks: say which, and how to pick
     return None
 

@@ -33,10 +33,10 @@ def _refused_cleanly(repo: GitRepo, code: int, log: str) -> None:
     assert repo.git("log", "--format=%s") == "Initial commit\n"
 
 
-def test_helm_keys_the_overlays_patch_does_not_hold_are_named_not_a_traceback(
-        tmp_path: Path) -> None:
+def test_helm_keys_the_overlays_patch_does_not_hold_are_added_to_it(tmp_path: Path) -> None:
     """The base HelmRelease sets redis.repository/tag; the production patch sets other values
-    only: the keys cannot be written into the patch, and the error says what to add."""
+    only: the named tag key is added to the patch (as without the key), the base keeps its own
+    for the other overlays, and the render proves it (it was refused, naming the keys to add)."""
     repo = _repo(tmp_path, {
         "apps/base/podinfo/kustomization.yaml": "resources:\n  - release.yaml\n",
         "apps/base/podinfo/release.yaml": HELMRELEASE + (
@@ -50,10 +50,11 @@ def test_helm_keys_the_overlays_patch_does_not_hold_are_named_not_a_traceback(
             "  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    replicaCount: 2\n"})
     code, log, _ = _deploy(repo, tmp_path, f"{REDIS}:8.6.3", "redis@8.6.3", "apps/production",
                            "--helm-tag-key", "redis.tag", "--helm-image-key", "redis.repository")
-    _refused_cleanly(repo, code, log)
-    assert "input 'helm-tag-key'" in log
-    assert "apps/production/podinfo-values.yaml has no mapping spec.values.redis" in log
-    assert "Add spec.values.redis: with the image keys" in log
+    assert code == 0, log
+    assert "redis.tag added under spec.values for this overlay" in log, log
+    values = _kustomize(repo.work / "apps/production")[0]["spec"]["values"]
+    assert values["redis"] == {"enabled": True, "repository": REDIS, "tag": "8.6.3"}, values
+    assert "8.6.2" in (repo.work / "apps/base/podinfo/release.yaml").read_text()
 
 
 def test_several_containers_running_the_image_are_listed_by_name(tmp_path: Path) -> None:
