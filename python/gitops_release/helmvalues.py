@@ -253,6 +253,25 @@ TAG_AND_DIGEST = re.compile(r"([^@\s]+)@(sha256:[0-9a-f]{64})")
 TAG_SIBLINGS = ("imageTag", "image_tag", "imageVersion", "tag")  # beside ``image: repo``
 
 
+def _merged(node: y.Node | None, key: str, depth: int = 0) -> y.Node | None:
+    """``node``'s value at ``key``, else what a YAML merge key (``<<: *defaults``, or a list
+    of them) gives it, as Helm reads the values. For reading only: an edit writes the node's
+    own key."""
+    if node is None or y.node_kind(node) != "mapping" or depth > 8:
+        return None
+    value = y.get(node, key)
+    if value is not None:
+        return value
+    merge = y.get(node, "<<")
+    sources = [merge] if y.node_kind(merge) == "mapping" else \
+        list(y.iter_items(merge)) if y.node_kind(merge) == "sequence" else []
+    for source in sources:
+        found = _merged(source, key, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
 def _image_string(node: y.Node | None) -> ImageReference | None:
     """The image of a values key holding one ``repo:tag`` (or ``repo@digest``) string."""
     if y.node_kind(node) != "scalar":
@@ -322,9 +341,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         if bare is not None and sibling and same_repository(bare.name, target.image.name):
             # image: repo, beside imageTag: 1.0.0 (the chart joins them): the tag key is written
             found.append(Block(path, repository="image", tag=sibling, registry="", digest=""))
-        if y.get(node, "tag") is not None and y.get(node, "repository") is not None:
-            repo = y.scalar(y.get(node, "repository")) or ""
-            registry = y.scalar(y.get(node, "registry"))
+        if y.get(node, "tag") is not None and _merged(node, "repository") is not None:
+            repo = y.scalar(_merged(node, "repository")) or ""
+            registry = y.scalar(_merged(node, "registry"))
             registry = global_registry or registry
             full = f"{registry}/{repo}" if registry else repo
             rank = 0 if same_repository(full, target.image.name) else \
@@ -546,8 +565,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     mapping, fallback = mappings
 
     def read(key: str) -> str | None:
-        node = y.get(mapping, key)
-        return y.scalar(node if node is not None else y.get(fallback, key)) if key else None
+        node = _merged(mapping, key)
+        return y.scalar(node if node is not None else _merged(fallback, key)) if key else None
 
     repo, registry = read(block.repository), global_registry or read(block.registry)
     tag_node = y.get(mapping, block.tag)

@@ -43,8 +43,13 @@ def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
      "replicas: 1\nimage: registry.example.com/acme/api\ntag: 1.1.0\n"),
     ("api:\n  image: registry.example.com/acme/api\n  imageTag: v1\n", f"{REG}/api:v2",
      "api:\n  image: registry.example.com/acme/api\n  imageTag: v2\n"),
+    # the registry from a YAML merge key, as Helm reads it (it was missed: a policy refusal)
+    ("x-defaults: &img\n  registry: registry.example.com\napi:\n  image:\n    <<: *img\n"
+     "    repository: acme/api\n    tag: v1\n", f"{REG}/api:v2",
+     "x-defaults: &img\n  registry: registry.example.com\napi:\n  image:\n    <<: *img\n"
+     "    repository: acme/api\n    tag: v2\n"),
 ], ids=["repository-tag", "registry-repository-tag", "one-string", "per-component",
-        "image-and-imageTag", "image-and-tag", "component-image-and-imageTag"])
+        "image-and-imageTag", "image-and-tag", "component-image-and-imageTag", "merge-key"])
 def test_values_shapes(tmp_path: Path, values: str, image: str, expected: str) -> None:
     repo = _repo(tmp_path, {"chart/values.yaml": values})
     code, log, _ = _deploy(repo, tmp_path, image, "api@" + image.rsplit(":", 1)[1])
