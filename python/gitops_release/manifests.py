@@ -539,10 +539,17 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
         if added is None:
             env_planned = False
             shared = shared_holding(tree, found)
+            inline = sorted(f.rel for f in tree.inside() if f.role == "kustomization" and
+                            re.search(r"^\s*-?\s*patch:\s*[|>]", f.text, re.MULTILINE) and
+                            re.search(r"\bname:\s*['\"]?" + re.escape(found.container) +
+                                      r"\b", f.text))
             plan.notes.append(f"{target.release_env} not written: no document inside "
                               f"{tree.overlay} holds {found.label}"
                               + (f" that no other kustomization uses ({shared})" if shared else "")
-                              + "; add a patch for it to record releases")
+                              + (f" (an inline patch in {', '.join(inline)} may hold it: the "
+                                 "receiver does not edit inline patches; move it to a patch "
+                                 "file listed under patches:)" if inline else
+                                 "; add a patch for it to record releases"))
         else:
             edits += added[0]
             plan.places.append(f"{added[1]} (new env {target.release_env})")

@@ -243,6 +243,21 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+    # an inline patch holds the container (its env): the release env var is not written there,
+    # and the note says where and why
+    "inline-patch-of-the-container-is-named": Case(
+        {"kc/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "kc/base/deployment.yaml": deployment("keycloak", f"{REG}/keycloak:25.0.0"),
+         "kc/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n"
+             "      kind: Deployment\n      metadata:\n        name: keycloak\n      spec:\n"
+             "        template:\n          spec:\n            containers:\n"
+             "              - name: keycloak\n                env:\n"
+             "                  - name: KC_LOG_LEVEL\n                    value: debug\n")},
+        "kc/overlays/dev", f"{REG}/keycloak:26.0.0", "keycloak@26.0.0",
+        ("Deployment", "keycloak", "keycloak"), written=("kc/overlays/dev/kustomization.yaml",),
+        env_written=False, logged=("an inline patch in kc/overlays/dev/kustomization.yaml may "
+                                   "hold it",)),
     # a JSON patch that sets another env var by index (COLOR, env/0): no place for the release
     "json6902-op-on-another-env-var-is-left-alone": Case(
         {"bgd/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
