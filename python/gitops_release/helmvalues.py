@@ -126,7 +126,11 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
                 hint=f"Set helm-values-file to the one to edit, e.g. "
                 f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
         return None
-    block = find_block(_top(base), target, base.rel)
+    try:
+        block = find_block(_top(base), target, base.rel)
+    except ManifestError as exc:
+        _refuse_hard_coded(root, tree, target, exc)
+        raise
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
         files = sorted({o.split(" ", 1)[0] for o in overridden})
@@ -139,6 +143,25 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
             f"helm-values-file: {posixpath.basename(files[0])}), or values.yaml for the "
             "environments that use no override")
     return plan_values(tree, base, target, root)
+
+
+def _refuse_hard_coded(root: Path, tree: Tree, target: Target, exc: ManifestError) -> None:
+    """When no values block is the app's and the chart in the folder writes the app's image
+    literally in a template (``image: repo:0.5``), say so: no values key can deploy it."""
+    if "(candidates: none" not in str(exc):
+        return
+    chart = load_chart(root, tree.overlay)
+    for workload in chart.workloads if chart else ():
+        for line in workload.images:
+            ref = parsed_image(line.strip("\"' "))
+            if "{{" not in line and ref is not None and same_repository(ref.name, target.image.name):
+                raise ManifestError(
+                    f"the chart in {tree.overlay} writes the image {line} literally in "
+                    f"{workload.file}: no values key sets it, so no values edit can deploy "
+                    f"{target.image.name}; nothing was written",
+                    hint="Make the template read the image from values (e.g. image: \"{{ "
+                    ".Values.image.repository }}:{{ .Values.image.tag }}\") and add those keys "
+                    "to values.yaml")
 
 
 def _top(file: SourceFile) -> y.Node:

@@ -426,3 +426,19 @@ def test_a_repository_change_the_policy_allows_is_said(tmp_path: Path) -> None:
         "registry.example.com/acme/web (the policy allows it)" in log, log
     assert (repo.work / "chart/values.yaml").read_text() == values.replace(
         "acme/old", "acme/web").replace("1.0.0", "1.1.0")
+
+
+def test_a_chart_that_writes_the_image_literally_says_so(tmp_path: Path) -> None:
+    """values.yaml has no image keys; the template writes ``image: repo:0.5``: the refusal names
+    the template (it suggested helm-tag-key, which cannot help)."""
+    repo = _repo(tmp_path, {
+        "chart/Chart.yaml": "apiVersion: v2\nname: yelb\nversion: 0.1.0\n",
+        "chart/values.yaml": "replicas: 1\n",
+        "chart/templates/deployment.yaml":
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: yelb-appserver\nspec:\n"
+            "  template:\n    spec:\n      containers:\n        - name: appserver\n"
+            f"          image: {REG}/yelb-appserver:0.5\n"})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/yelb-appserver:0.6", "yelb-appserver@0.6")
+    assert code == 1, log
+    assert f"writes the image {REG}/yelb-appserver:0.5 literally in templates/deployment.yaml" in log
+    assert repo.git("status", "--porcelain") == ""
