@@ -466,7 +466,10 @@ def line_of(node: Node) -> int:
 
 
 def newline_of(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
+    """The file's line ending: CR LF when most of its lines end so (one stray CR LF line in an
+    LF file does not make the lines a deploy adds CR LF)."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
 
 
 # -- scalars ---------------------------------------------------------------------------------

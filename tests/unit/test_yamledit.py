@@ -207,3 +207,11 @@ def test_a_containers_new_list_follows_the_first_list_of_the_file(text: str, add
     file (kustomize's and kubectl's style: the dash at the key's column)."""
     assert _add(text, ("spec", "containers", 0), "env", [{"name": "E", "value": "1"}]) == \
         text + added
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: 1\nb: 2\n", "\n"), ("a: 1\r\nb: 2\r\n", "\r\n"),
+    ("a: 1\nb: 2\r\nc: 3\nd: 4\n", "\n"),  # one stray CR LF line: the file is LF
+    ("a: 1\r\nb: 2\r\nc: 3\n", "\r\n")])
+def test_added_lines_take_the_files_line_ending(text: str, expected: str) -> None:
+    assert y.newline_of(text) == expected
