@@ -36,11 +36,15 @@ class HelmRenderError(ManifestError):
 
 
 def _copy(source: Path, dest: Path) -> None:
-    """The chart folder, symlinks kept as symlinks (helm reads what the controller would);
-    refused past MAX_CHART_BYTES."""
+    """The chart folder; refused past MAX_CHART_BYTES, and when it holds a symlink (helm
+    follows symlinks: one could bring a file of the runner into the render, and so into the
+    job's log)."""
     size = 0
     for path in source.rglob("*"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_symlink():
+            raise OSError(f"the chart holds a symlink ({path.relative_to(source)}), which helm "
+                          "would follow")
+        if path.is_file():
             size += path.stat().st_size
             if size > MAX_CHART_BYTES:
                 raise OSError(f"the chart folder holds more than {MAX_CHART_BYTES >> 20} MB")

@@ -483,9 +483,9 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     if failed is not None:
         plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,
                            helm=False)  # helm cannot render the chart as it is
-        plan.notes.append(f"helm template of the chart in {tree.overlay} fails as it is in the "
-                          f"repository ({failed}), so the values keys were checked against its "
-                          "templates")
+        plan.notes.append(f"helm template cannot render the chart in {tree.overlay} as it is "
+                          f"in the repository ({failed}), so the values keys were checked "
+                          "against its templates")
         return plan
     plan.places.append(plan.target)
     plan.changes = [FileChange(file.path, file.on_disk(file.text), file.on_disk(new_text),

@@ -147,7 +147,8 @@ def test_a_chart_that_does_not_render_is_checked_by_its_templates(tmp_path: Path
             "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
-    assert "fails as it is in the repository" in log and "checked against its templates" in log, log
+    assert "cannot render the chart in apps/web as it is in the repository" in log, log
+    assert "checked against its templates" in log, log
 
 
 @pytest.mark.parametrize("layered", [True, False])
@@ -201,3 +202,20 @@ def test_random_values_do_not_hide_another_change(tmp_path: Path) -> None:
             "ghcr.io/acme/other:{{ .Values.image.tag }}", name="other", label=False)})
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert "Deployment/other container other renders 'ghcr.io/acme/other:1.1.0'" in log, log
+
+
+def test_a_chart_holding_a_symlink_is_not_rendered(tmp_path: Path) -> None:
+    """helm follows symlinks: a chart file linked to a file of the runner would bring it into
+    the render (and an error message). helm is not run; the templates check decides."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
+    (repo.work / "apps/web/files").mkdir()
+    (repo.work / "apps/web/files/host").symlink_to("/etc/hostname")
+    repo.commit_all("A symlink in the chart")
+    repo.git("push", "-q")
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "the chart holds a symlink (files/host)" in log, log
