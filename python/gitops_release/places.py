@@ -300,7 +300,14 @@ def add_env(tree: Tree, found: Found, env: str, release: str,
              prefer: SourceFile | None) -> tuple[Edits, str] | None:
     """Add the release env var to the target container in a document inside the overlay."""
     paths = container_paths(tree, found)
-    paths.sort(key=lambda p: p[0] is not prefer)
+
+    def has_env(path: tuple[SourceFile, int, tuple[y.PathKey, ...]]) -> bool:
+        env_node = y.get(y.get_path(path[0].parsed.docs[path[1]], path[2]), "env")
+        return y.node_kind(env_node) == "sequence" and not y.is_empty(env_node)
+
+    # the container's env list where a document of the overlay has one (the var joins it, not
+    # a second list in another patch), else the document that sets the image
+    paths.sort(key=lambda p: (not has_env(p), p[0] is not prefer))
     if not paths:
         return None
     file, d, cpath = paths[0]

@@ -243,6 +243,22 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+    # two patches of the container, one with an env list: the release joins that list (it was
+    # added as a second env list to the other patch)
+    "env-var-joins-the-patch-that-has-an-env-list": Case(
+        {"sb/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "sb/base/deployment.yaml": deployment("sbdemo", f"{REG}/sbdemo:1.0.0"),
+         "sb/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - path: health.yaml\n  - path: memory.yaml\n"),
+         "sb/prod/health.yaml": deployment("sbdemo", f"{REG}/sbdemo:1.0.0").replace(
+             f"          image: {REG}/sbdemo:1.0.0\n", "          readinessProbe:\n"
+             "            httpGet: {path: /health, port: 8080}\n"),
+         "sb/prod/memory.yaml": deployment("sbdemo", f"{REG}/sbdemo:1.0.0").replace(
+             f"          image: {REG}/sbdemo:1.0.0\n", "          env:\n"
+             "            - name: MEM_TOTAL_MB\n              value: '512'\n")},
+        "sb/prod", f"{REG}/sbdemo:2.0.0", "sbdemo@2.0.0", ("Deployment", "sbdemo", "sbdemo"),
+        written=("sb/prod/kustomization.yaml", "sb/prod/memory.yaml"),
+        texts={"sb/prod/memory.yaml": ("            - name: APP_RELEASEVERSION",)}),
     # an inline patch holds the container (its env): the release env var is not written there,
     # and the note says where and why
     "inline-patch-of-the-container-is-named": Case(
