@@ -12,9 +12,12 @@ an edit the chart never reads (the render does not move), an image the chart ass
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -22,9 +25,9 @@ from typing import Any
 
 from gitops_release.errors import ManifestError
 from gitops_release.reference import same_repository
-from gitops_release.targets import containers_of, object_name, parsed_image
+from gitops_release.targets import object_name, parsed_image
 
-HELM_TIMEOUT = 120
+HELM_TIMEOUT = 60
 MAX_CHART_BYTES = 64 * 1024 * 1024  # a larger chart folder is checked by its templates only
 SHOWN_DIFFS = 6
 
@@ -52,10 +55,17 @@ def _copy(source: Path, dest: Path) -> None:
 
 
 def _start(helm: str, chart: Path, release: str, values: str | None) -> subprocess.Popen[str]:
-    args = [helm, "template", release, str(chart)]
+    args = [helm, "template", release_name(release), str(chart)]
     if values is not None:
         args += ["--values", str(chart / values)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def release_name(app: str) -> str:
+    """The app as a Helm release name (lowercase letters, digits and '-', at most 53): helm
+    refuses ``payments_api`` or ``Web``; both renders use the same name."""
+    name = re.sub(r"[^a-z0-9-]+", "-", app.lower()).strip("-")[:53].strip("-")
+    return name or "release"
 
 
 def _finish(proc: subprocess.Popen[str], scratch: str) -> tuple[int, str, str]:
@@ -68,16 +78,33 @@ def _finish(proc: subprocess.Popen[str], scratch: str) -> tuple[int, str, str]:
     return proc.returncode, out, err.replace(scratch + "/", "")
 
 
+_RENDERS: dict[str, tuple[int, str, str]] = {}  # this process's helm renders, by exact input
+_LOCK = threading.Lock()
+
+
+def _input_key(helm: str, chart_dir: Path, values_name: str, text: str | None, release: str,
+               layered: bool) -> str:
+    digest = hashlib.sha256("\0".join([helm, release, str(layered), values_name,
+                                        "-" if text is None else "+" + text]).encode())
+    for path in sorted(chart_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest.update(f"\0{path.relative_to(chart_dir).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], release: str,
-                    layered: bool) -> list[tuple[int, str, str]] | str:
+                    layered: bool, fresh: bool = False) -> list[tuple[int, str, str]] | str:
     """``helm template`` of the chart in ``chart_dir`` once per text of ``texts``, all at once:
     ``values_name`` (a file of the chart's folder) holding that text (None: as it is);
-    ``layered``: the file is layered over the chart's values.yaml (``--values``). A string says
-    why no render ran."""
+    ``layered``: the file is layered over the chart's values.yaml (``--values``). A render of
+    exactly the same input (the deploy's plan made ahead, then on the fetched branch) is made
+    once, unless ``fresh``. A string says why no render ran."""
     helm = shutil.which("helm")
     if helm is None:
         return "helm is not on PATH"
     scratch = tempfile.mkdtemp(prefix="gitops-release-helm-")
+    procs: list[subprocess.Popen[str]] = []
     try:
         charts = [Path(scratch) / str(i) / chart_dir.name for i in range(len(texts))]
         try:
@@ -85,11 +112,27 @@ def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], 
                 _copy(chart_dir, chart)
                 if text is not None:
                     (chart / values_name).write_bytes(text.encode("utf-8"))
+            keys = [_input_key(helm, chart_dir, values_name, text, release, layered)
+                    for text in texts]
         except OSError as exc:
             return f"the chart could not be copied to render it ({exc})"
         values = values_name if layered else None
-        procs = [_start(helm, chart, release, values) for chart in charts]
-        return [_finish(proc, str(chart)) for proc, chart in zip(procs, charts, strict=True)]
+        with _LOCK:
+            known = {k: _RENDERS[k] for k in keys if not fresh and k in _RENDERS}
+        todo = [(k, chart) for k, chart in zip(keys, charts, strict=True) if k not in known]
+        procs = [_start(helm, chart, release, values) for _, chart in todo]
+        for (key, chart), proc in zip(todo, procs, strict=True):
+            known[key] = _finish(proc, str(chart))
+        with _LOCK:
+            _RENDERS.update({k: r for k, r in known.items() if not r[2].startswith(
+                "helm template took longer")})
+        return [known[k] for k in keys]
+    except BaseException:
+        for proc in procs:  # interrupted: no helm left running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -138,13 +181,48 @@ def _is_target(value: Any, target: Any, tag: bool = True) -> bool:
         (not tag or ref.tag == target.image.tag)
 
 
+def _runs_target(ref: Any, target: Any) -> bool:
+    """Whether a rendered image reference is exactly what the deploy asks to run: the new tag
+    (no digest left over: a stale one would keep the old image running), or with a digest the
+    new digest (with or without the tag; the tag alone where the chart reads no digest)."""
+    if ref is None or not same_repository(ref.name, target.image.name):
+        return False
+    if target.image.digest:
+        return (ref.digest == target.image.digest and ref.tag in (None, target.image.tag)) or \
+            (ref.digest is None and ref.tag == target.image.tag)
+    return ref.tag == target.image.tag and ref.digest is None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _at(obj: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        if isinstance(obj, dict):
+            obj = obj.get(key)
+        elif isinstance(obj, list) and isinstance(key, int) and 0 <= key < len(obj):
+            obj = obj[key]
+        else:
+            return None
+    return obj
+
+
 def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
           where: str, unstable: AbstractSet[tuple[Any, ...]] = frozenset()
           ) -> tuple[list[str], list[str], str | None]:
     """Check the chart's render ``after`` the edit against ``before``. Returns the containers
     moved ('Deployment/web container web'), notes on the other allowed changes, and the image
-    they ran before; raises ManifestError (nothing written) otherwise."""
-    if [_identity(o) for o in before] != [_identity(o) for o in after]:
+    they ran before; raises ManifestError (nothing written) otherwise. ``unstable``: what
+    differs between two renders of the same values (left out)."""
+    def steady(i: int, *path: Any) -> bool:
+        return (i,) not in unstable and (i, *path) not in unstable
+
+    if len(before) != len(after) or any(
+            _identity(a) != _identity(b) and steady(i, "metadata", "name")
+            and steady(i, "metadata", "generateName")
+            for i, (a, b) in enumerate(zip(before, after, strict=False))):
         gone = sorted({_shown(o) for o in before} - {_shown(o) for o in after})
         new = sorted({_shown(o) for o in after} - {_shown(o) for o in before})
         raise ManifestError(f"the values edit changes which objects the chart in {where} "
@@ -152,67 +230,71 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                             f"{', '.join(new) or 'none'}); nothing was written",
                             hint="Point helm-tag-key/helm-image-key at the image keys the chart "
                             "reads")
-    moved: list[str] = []
+    moved: list[str] = []  # containers, of any kind of object (a Pod, a ScaledJob)
     workloads: dict[str, None] = {}  # in render order
     previous: set[str] = set()
     notes: list[str] = []
     wrong: list[str] = []
-    changed = [(i, old, new) for i, (old, new) in enumerate(zip(before, after, strict=True))
-               if old != new]
-    for _, old, new in changed:
-        images = {(n, init): image for n, image, init, _ in containers_of(old)}
-        for name, image, init, _ in containers_of(new):
-            was = images.get((name, init))
-            if was is None or was == image:
-                continue
-            label = f"{_shown(new)} {'init container' if init else 'container'} {name}"
-            ref = parsed_image(image)
-            if ref is None or not same_repository(ref.name, target.image.name) or \
-                    ref.tag != target.image.tag or \
-                    (target.image.digest and ref.digest not in (None, target.image.digest)):
-                wrong.append(f"{label} renders {image!r} (was {was!r})")
-                continue
-            old_ref = parsed_image(was)
-            if old_ref is None or not same_repository(old_ref.name, target.image.name):
-                wrong.append(f"{label} ran {was!r}, another repository than {target.image.name}")
-                continue
-            moved.append(label)
-            workloads.setdefault(_shown(new), None)
-            previous.add(was)
-    old_tags = {old_tag} | {getattr(parsed_image(p), "tag", None) for p in previous}
-    old_tags.discard(None)
-    old_tags.discard("")
-    for i, old, new in changed:
+    tags: list[tuple[str, str, str]] = []  # (where, before, after): strings that may carry the tag
+    for i, (old, new) in enumerate(zip(before, after, strict=True)):
+        if old == new:
+            continue
+        secret = isinstance(new, dict) and new.get("kind") == "Secret"
         for path, a, b in _diffs(old, new):
-            if (i,) in unstable or (i, *path) in unstable:
+            if not steady(i, *path):
                 continue  # differs between two renders of the same input (random, time)
+            what = f"{_shown(new)} {'.'.join(str(p) for p in path)}".strip()
+            if secret and path[:1] in (("data",), ("stringData",)):
+                wrong.append(f"{what} changes (a Secret's value, not shown)")
+                continue
             if len(path) >= 3 and path[-1] == "image" and \
                     path[-3] in ("containers", "initContainers"):
-                continue  # a container's image: checked above
-            what = f"{_shown(new)} {'.'.join(str(p) for p in path)}".strip()
+                container = _at(new, path[:-1])
+                name = container.get("name", path[-2]) if isinstance(container, dict) else path[-2]
+                label = (f"{_shown(new)} "
+                         f"{'init container' if path[-3] == 'initContainers' else 'container'} "
+                         f"{name}")
+                if not _runs_target(parsed_image(b) if isinstance(b, str) else None, target):
+                    wrong.append(f"{label} renders {_short(b)} (was {_short(a)})")
+                elif not _is_target(a, target, tag=False):
+                    wrong.append(f"{label} ran {_short(a)}, another repository than "
+                                 f"{target.image.name}")
+                else:
+                    moved.append(label)
+                    workloads.setdefault(_shown(new), None)
+                    previous.add(str(a))
+                continue
             if _is_target(b, target) and _is_target(a, target, tag=False):
-                moved.append(what)  # an image field of a custom resource (spec.image)
-                workloads.setdefault(_shown(new), None)
-                previous.add(str(a))
-            elif a in old_tags and b == target.image.tag:
-                notes.append(f"{what} carries the tag ({a} → {b})")
+                notes.append(f"{what} carries the image ({_short(b)})")
             elif b == target.release:
                 notes.append(f"{what} carries the release ({b})")
-            elif len(path) >= 2 and path[-2] == "annotations" and str(path[-1]).startswith("checksum/"):
+            elif len(path) >= 2 and path[-2] == "annotations" and \
+                    str(path[-1]).startswith("checksum/"):
                 notes.append(f"{what} changes with the values")
+            elif isinstance(a, str) and isinstance(b, str):
+                tags.append((what, a, b))
             else:
-                wrong.append(f"{what}: {a!r} → {b!r}")
+                wrong.append(f"{what}: {_short(a)} → {_short(b)}")
+    old_tags: set[str] = {t for t in [old_tag, *(getattr(parsed_image(p), "tag", None)
+                                                   for p in previous)] if isinstance(t, str) and t}
+    for what, a, b in tags:
+        carried = [t for t in old_tags if t in a and a.replace(t, target.image.tag or "") == b]
+        if carried:
+            notes.append(f"{what} carries the tag ({_short(a)} → {_short(b)})")
+        else:
+            wrong.append(f"{what}: {_short(a)} → {_short(b)}")
     if wrong:
         raise ManifestError(f"helm template of the chart in {where} changes more than the "
                             f"target's image: {'; '.join(wrong[:SHOWN_DIFFS])}"
                             + (f" (and {len(wrong) - SHOWN_DIFFS} more)" if len(wrong) > SHOWN_DIFFS
                                else "") + "; nothing was written",
-                            hint="Set helm-tag-key/helm-image-key (and helm-registry-key) to the "
-                            "keys the chart reads for this app's image")
+                            hint="Set helm-tag-key/helm-image-key (and helm-registry-key, "
+                            "helm-digest-key) to the keys the chart reads for this app's image")
     if not moved:
-        raise ManifestError(f"helm template of the chart in {where} renders the same images "
-                            "before and after the values edit: the chart does not read the keys "
-                            "written, so the deploy would change nothing; nothing was written",
+        raise ManifestError(f"helm template of the chart in {where}: no container's image "
+                            "changes with the values edit (the chart does not read the keys "
+                            "written for a container's image), so the deploy would change "
+                            "nothing; nothing was written",
                             hint="Set helm-tag-key/helm-image-key to the keys the chart's image "
                             "template reads")
     if len(previous) > 1:

@@ -481,8 +481,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     y.verify(parsed, new_text, [i for _, i in edits])
     failed = _helm_proof(plan, tree, file, new_text, target) if judged else None
     if failed is not None:
-        plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,
-                           helm=False)  # helm cannot render the chart as it is
+        try:
+            plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,
+                               helm=False)  # helm cannot render the chart as it is
+        except ManifestError as exc:
+            exc.message = (f"{exc.message} (checked against the chart's templates: helm "
+                           f"template cannot render it as it is in the repository: {failed})")
+            exc.args = (exc.message,)
+            raise
         plan.notes.append(f"helm template cannot render the chart in {tree.overlay} as it is "
                           f"in the repository ({failed}), so the values keys were checked "
                           "against its templates")
@@ -523,7 +529,7 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         # a chart may render differently each time (randAlphaNum, now): render it as it is
         # once more, leave out what differs between the two, and judge the rest
         again = helmrender.render_variants(file.path.parent, name, [None], target.app,
-                                           layered=name != "values.yaml")
+                                           layered=name != "values.yaml", fresh=True)
         if isinstance(again, str) or again[0][0] != 0:
             raise
         renders = 3
@@ -546,6 +552,16 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
                   f"renders): only {', '.join(moved)} moved to the new image")
     plan.notes += notes
     return None
+
+
+def _app_version(chart_dir: Path) -> str | None:
+    """The chart's ``appVersion`` (Chart.yaml), what an empty tag renders in most charts."""
+    try:
+        data = _yaml_data((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeError):
+        return None
+    version = data.get("appVersion") if isinstance(data, dict) else None
+    return str(version) if version not in (None, "") else None
 
 
 def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,
@@ -603,6 +619,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     chart = load_chart(root, tree.overlay)
     if not judged:  # helm's render shows it where helm runs
         _check_shared(chart, (*block.base, block.tag), target, tree.overlay)  # the precise reason
+    if not tag and chart is not None:  # tag: "" renders the chart's appVersion (the convention)
+        tag = _app_version(root / tree.overlay) or tag
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
     if full is not None and not same_repository(full, target.image.name):

@@ -23,7 +23,9 @@ REG = "registry.example.com/acme"
 VALUES = f"# defaults of every environment\nimage:\n  repository: {REG}/web\n  tag: v1.0.0\nreplicas: 1\n"
 PROD = "replicas: 3\nimage:\n  tag: v0.9.0  # prod is pinned here\n"
 DEV = "replicas: 1\nresources: {}\n"
-TEMPLATE = "image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n"
+TEMPLATE = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
+            "    spec:\n      containers:\n        - name: web\n"
+            "          image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n")
 CHART = {"chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
          "chart/templates/deployment.yaml": TEMPLATE, "chart/values.yaml": VALUES,
          "chart/values-prod.yaml": PROD, "chart/values-dev.yaml": DEV}

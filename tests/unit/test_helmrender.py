@@ -70,7 +70,7 @@ def test_a_tag_defaulting_to_the_app_version_is_what_runs(tmp_path: Path) -> Non
     assert code == 0 and outputs["changed"] == "true", log
     assert outputs["previous-image"] == f"{REG}/web:1.2.3", log
     assert "rendered with `helm template` before and after" in log, log
-    assert "app.kubernetes.io/version carries the tag (1.2.3 → 1.3.0)" in log, log
+    assert "app.kubernetes.io/version carries the tag ('1.2.3' → '1.3.0')" in log, log
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
 
 
@@ -101,7 +101,7 @@ def test_a_key_the_chart_never_reads_deploys_nothing_and_is_refused(tmp_path: Pa
             "{{ with .Values.image }}{{ .repository }}:{{ .version }}{{ end }}",
             extra="        - name: exporter\n          image: \"exporter:{{ .Values.exporter.tag }}\"\n")})
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
-    assert "renders the same images before and after" in log, log
+    assert "no container's image changes with the values edit" in log, log
 
 
 def test_an_umbrella_charts_subchart_key_is_proven(tmp_path: Path) -> None:
@@ -219,3 +219,127 @@ def test_a_chart_holding_a_symlink_is_not_rendered(tmp_path: Path) -> None:
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
     assert "the chart holds a symlink (files/host)" in log, log
+
+
+def _chart(tmp_path: Path, values: str, template: str, extra: dict[str, str] | None = None,
+           chart: str = CHART) -> GitRepo:
+    return repo_of_files(tmp_path, {"apps/web/Chart.yaml": chart, "apps/web/values.yaml": values,
+                                    "apps/web/templates/deployment.yaml": template,
+                                    **(extra or {})})
+
+
+def test_a_digest_left_from_before_is_refused(tmp_path: Path) -> None:
+    """``repo:{{tag}}@{{sha}}`` under a key the receiver does not know: a deploy without a digest
+    renders the new tag beside the old digest, which keeps the old image running."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n"
+                            f"  sha: sha256:{'1' * 64}\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+                             "@{{ .Values.image.sha }}", label=False))
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert f"renders '{REG}/web:1.1.0@sha256:{'1' * 64}'" in log and "helm-digest-key" in log, log
+
+
+def test_a_digest_rendered_without_the_tag_is_the_new_image(tmp_path: Path) -> None:
+    """Bitnami's helper renders ``repo@digest`` alone once a digest is set."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n  digest: \"\"\n",
+                  deployment("{{ .Values.image.repository }}{{ if .Values.image.digest }}@"
+                             "{{ .Values.image.digest }}{{ else }}:{{ .Values.image.tag }}{{ end }}",
+                             label=False))
+    digest = "sha256:" + "2" * 64
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0@{digest}", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web@{digest}"
+
+
+@pytest.mark.parametrize("kind", ["Pod", "ScaledJob"])
+def test_containers_of_any_object_are_checked(tmp_path: Path, kind: str) -> None:
+    """A bare Pod or a KEDA ScaledJob reading the tag under another repository: its container
+    moved unchecked (only Deployment-style pod templates were compared)."""
+    if kind == "Pod":
+        other = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\nspec:\n  containers:\n"
+                 "    - name: smoke\n      image: docker.io/acme/smoke:{{ .Values.image.tag }}\n")
+    else:
+        other = ("apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata:\n  name: batch\nspec:\n"
+                 "  jobTargetRef:\n    template:\n      spec:\n        containers:\n"
+                 "          - name: batch\n            image: docker.io/acme/batch:"
+                 "{{ .Values.image.tag }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
+                  {"apps/web/templates/other.yaml": other})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert f"{kind}/" in log and "renders 'docker.io/acme/" in log, log
+
+
+def test_an_edit_that_moves_only_an_annotation_is_refused(tmp_path: Path) -> None:
+    template = deployment("{{ .Values.runImage }}", label=False).replace(
+        "  labels:\n", "  annotations:\n    acme.io/built-from: \"{{ .Values.image.repository }}:"
+        "{{ .Values.image.tag }}\"\n  labels:\n")
+    repo = _chart(tmp_path, f"runImage: {REG}/web:1.0.0\nimage:\n  repository: {REG}/web\n"
+                            "  tag: 1.0.0\n", template)
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "no container's image changes with the values edit" in log, log
+
+
+def test_random_object_names_and_an_app_that_is_no_release_name(tmp_path: Path) -> None:
+    """A hook Job named with randAlphaNum (its identity differs between renders), and the app
+    ``web_api``, which helm refuses as a release name (the proof was switched off)."""
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate-{{ randAlphaNum 5 | lower }}\n"
+           "  annotations:\n    helm.sh/hook: pre-upgrade\nspec:\n  template:\n    spec:\n"
+           "      containers:\n        - name: migrate\n"
+           "          image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web_api\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             name="web_api", label=False),
+                  {"apps/web/templates/job.yaml": job})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web_api:1.1.0", "web_api@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "rendered with `helm template`" in log and "left out of the comparison" in log, log
+
+
+def test_a_secrets_values_are_not_shown(tmp_path: Path) -> None:
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
+              "  token: \"hunter2-{{ .Values.image.tag }}\"\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
+                  {"apps/web/templates/secret.yaml": secret})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "Secret/web stringData.token changes (a Secret's value, not shown)" in log, log
+    assert "hunter2" not in log
+
+
+def test_the_plan_made_ahead_and_the_deploy_render_the_chart_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan made in the background and the plan on the fetched branch ask for the same
+    renders: helm runs twice in all (before and after), not four times."""
+    import os
+    import stat
+
+    from gitops_release import helmrender
+
+    monkeypatch.setattr(helmrender, "_RENDERS", {})  # nothing from another test of this process
+    real = shutil.which("helm")
+    assert real is not None
+    log_file = tmp_path / "helm.log"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "helm").write_text(f'#!/bin/sh\necho "$@" >> {log_file}\nexec {real} "$@"\n')
+    (shim / "helm").chmod((shim / "helm").stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}"))
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert len(log_file.read_text().splitlines()) == 2, log_file.read_text()
+
+
+def test_without_a_render_an_empty_tag_is_the_charts_app_version(tmp_path: Path) -> None:
+    """The chart does not render as it is (a dependency not vendored): the templates check runs,
+    and ``tag: ""`` counts as the chart's appVersion for the downgrade guard (a rollback from
+    1.2.3 to 1.0.0 was pushed with no word)."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: \"\"\n",
+                  deployment("{{ .Values.image.repository }}:"
+                             "{{ .Values.image.tag | default .Chart.AppVersion }}"),
+                  chart=CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n"
+                  "    repository: https://charts.example.com\n")
+    log = _refused(repo, tmp_path, f"{REG}/web:1.0.0", "web@1.0.0")
+    assert "1.0.0 is older than 1.2.3" in log, log
