@@ -23,6 +23,7 @@ from gitops_release import yamledit as y
 from gitops_release.discovery import Tracked, Tree, absent_paths
 from gitops_release.errors import (
     DowngradeError,
+    GitopsReleaseError,
     InputError,
     ManifestError,
     RefusedError,
@@ -374,7 +375,14 @@ def write_files(changes: list[FileChange]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for change in changes:
-            fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=temp_prefix())
+            try:
+                fd, name = tempfile.mkstemp(dir=change.path.parent, prefix=temp_prefix())
+            except PermissionError as exc:
+                raise GitopsReleaseError(
+                    f"{change.path.parent} cannot be written to ({exc.strerror}), so "
+                    f"{change.path.name} cannot be replaced; no file was changed",
+                    hint="Check the folder's permissions and attributes (chattr -i) in the "
+                    "clone") from exc
             temp = Path(name)
             staged.append((temp, change.path))
             try:
@@ -390,7 +398,13 @@ def write_files(changes: list[FileChange]) -> None:
             # a file the deploy creates (the policy file of a first hold) gets git's usual mode
             temp.chmod(change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644)
         for temp, path in staged:
-            temp.replace(path)
+            try:
+                temp.replace(path)
+            except PermissionError as exc:
+                raise GitopsReleaseError(
+                    f"{path} cannot be replaced ({exc.strerror}); the clone is restored",
+                    hint="Check the file's and folder's permissions and attributes (chattr -i) "
+                    "in the clone") from exc
     finally:
         for temp, _ in staged:
             temp.unlink(missing_ok=True)

@@ -341,3 +341,24 @@ def test_git_paths_and_revs_in_one_command_say_what_git_says(repo: GitRepo) -> N
     head = repo.git("rev-parse", "HEAD").strip()
     assert runner.revs("HEAD", "refs/remotes/origin/main") == [head, head]
     assert runner.revs("HEAD", "refs/heads/no-such-branch") == [head, ""]
+
+
+def test_a_file_that_cannot_be_replaced_is_named_not_the_temp_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An immutable file (chattr +i) or a read-only folder: the error names the target, and no
+    temp file is left beside it."""
+    from gitops_release.errors import GitopsReleaseError
+    from gitops_release.manifests import FileChange
+    from gitops_release.receiver import write_files
+
+    target = tmp_path / "deployment.yaml"
+    target.write_text("old\n", encoding="utf-8")
+
+    def refuse(self: Path, other: Path) -> Path:
+        raise PermissionError(1, "Operation not permitted", str(other))
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(GitopsReleaseError, match=r"deployment\.yaml cannot be replaced"):
+        write_files([FileChange(target, "old\n", "new\n", "", None, "manifest")])
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["deployment.yaml"]
