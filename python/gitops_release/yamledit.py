@@ -39,7 +39,7 @@ BOOL_NULL_RE = re.compile(
 INT_RE = re.compile(r"[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])*)",
                     re.ASCII)
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.ASCII)
-PROPERTIES_RE = re.compile(r"(?:[!&][^\s,\[\]{}]*\s+)+")
+PROPERTIES_RE = re.compile(r"(?:(?:!<[^>\s]*>|[!&][^\s,\[\]{}]*)\s+)+")  # tags, anchors
 STR_TAG = "tag:yaml.org,2002:str"
 
 Node = Any  # ruamel.yaml.nodes.Node: imported lazily, so typed loosely here

@@ -44,9 +44,12 @@ def _add(text: str, path: tuple[y.PathKey, ...], key: str, value: object) -> str
     ("a:\r\n  tag: v1\r\n", ("a", "tag"), "v2", "a:\r\n  tag: v2\r\n"),
     ("images:\n- {name: x, newTag: v1, digest: 'sha256:aa'}\n", ("images", 0, "digest"), "",
      "images:\n- {name: x, newTag: v1, digest: ''}\n"),
+    ("tag: !<tag:yaml.org,2002:str> v1  # c\n", ("tag",), "v2",
+     "tag: !<tag:yaml.org,2002:str> v2  # c\n"),
 ], ids=["plain-kept", "quoted-kept", "float-quoted", "float-equal-is-not-equal", "single-quotes",
         "int-quoted", "str-tag-kept", "custom-tag-kept", "empty-after-spaced-colon",
-        "empty-after-quoted-key", "empty-before-comment", "crlf", "flow-digest-emptied"])
+        "empty-after-quoted-key", "empty-before-comment", "crlf", "flow-digest-emptied",
+        "verbatim-tag-kept"])
 def test_set_scalar(text: str, path: tuple[y.PathKey, ...], value: str, expected: str) -> None:
     assert _set(text, path, value) == expected
 
