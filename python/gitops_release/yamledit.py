@@ -568,8 +568,9 @@ def set_scalar(parsed: Parsed, node: Node, value: str, what: str,
         if before_value.endswith(":") and before_value != text[:start]:
             return Edit(start, end, new)  # 'key: ' with the space already there
         if text[start - 1:start] != ":":
-            raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is an explicit "
-                                "'?' key without a value", hint="Write it as 'key: value'")
+            raise ManifestError(f"{parsed.filename}: {what} (line {line_of(node)}) is a key "
+                                "without a value or ':' (an explicit '? key', or '{name: x, "
+                                "value}' in flow style)", hint="Write it as 'key: value'")
         return Edit(start, end, " " + new)
     if start == end:
         new = " " + new if not text[start - 1:start].isspace() else new

@@ -55,7 +55,7 @@ def test_set_scalar(text: str, path: tuple[y.PathKey, ...], value: str, expected
 
 
 def test_set_refuses_an_explicit_key_without_value() -> None:
-    with pytest.raises(ManifestError, match="explicit '\\?' key"):
+    with pytest.raises(ManifestError, match="a key without a value or ':' \\(an explicit '\\? key'"):
         _set("? tag\nx: 1\n", ("tag",), "v2")
 
 
