@@ -465,6 +465,17 @@ def line_of(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def lines_of(parsed: Parsed) -> str:
+    """The line ending lines added to ``parsed`` take; a file whose lines end in CR alone (old
+    Mac OS) is refused: where a line starts cannot be told as YAML readers tell it."""
+    text = parsed.text
+    if "\r" in text and text.count("\r") > text.count("\r\n"):
+        raise ManifestError(f"{parsed.filename}: lines end in CR alone (old Mac OS line endings); "
+                            "a deploy adds lines to it and cannot place them",
+                            hint="Convert the file to LF (or CR LF) line endings")
+    return newline_of(text)
+
+
 def newline_of(text: str) -> str:
     """The file's line ending: CR LF when most of its lines end so (one stray CR LF line in an
     LF file does not make the lines a deploy adds CR LF)."""
@@ -660,7 +671,7 @@ def _check_container(parsed: Parsed, node: Node, what: str) -> None:
 
 def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -> Edit:
     """Add ``key: value`` as the last entry of ``mapping`` (block or flow)."""
-    text, nl = parsed.text, newline_of(parsed.text)
+    text, nl = parsed.text, lines_of(parsed)
     _check_container(parsed, mapping, what)
     if is_flow(mapping):
         close = int(mapping.end_mark.index) - 1
@@ -739,7 +750,7 @@ def is_empty(node: Node | None) -> bool:
 def put_block(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -> Edit:
     """Give ``key``, whose value is written as nothing, the block collection ``value``: lines
     after the key's line (its comment stays where it is)."""
-    text, nl = parsed.text, newline_of(parsed.text)
+    text, nl = parsed.text, lines_of(parsed)
     key_node = get_key(mapping, key)
     if key_node is None or not is_empty(get(mapping, key)) or is_flow(mapping):
         raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) cannot be "
@@ -766,7 +777,7 @@ def dash_column(text: str, item: Node) -> int | None:
 
 def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edit:
     """Append ``value`` to ``sequence`` in the style of its last item."""
-    text, nl = parsed.text, newline_of(parsed.text)
+    text, nl = parsed.text, lines_of(parsed)
     _check_container(parsed, sequence, what)
     if is_flow(sequence):
         close = int(sequence.end_mark.index) - 1

@@ -218,3 +218,10 @@ def test_a_containers_new_list_follows_the_first_list_of_the_file(text: str, add
     ("a: 1\r\nb: 2\r\nc: 3\n", "\r\n")])
 def test_added_lines_take_the_files_line_ending(text: str, expected: str) -> None:
     assert y.newline_of(text) == expected
+
+
+def test_lines_ending_in_cr_alone_are_refused_where_lines_are_added() -> None:
+    """Old Mac OS line endings: where a line starts cannot be told, so a new key landed at the
+    end of the file (the render proof caught it, with a long diff and no file named)."""
+    with pytest.raises(ManifestError, match=r"lines end in CR alone"):
+        _add("e:\r  k: v\rf: 1\r", ("e",), "digest", "sha256:x")
