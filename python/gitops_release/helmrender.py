@@ -216,8 +216,9 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     moved ('Deployment/web container web'), notes on the other allowed changes, and the image
     they ran before; raises ManifestError (nothing written) otherwise. ``unstable``: what
     differs between two renders of the same values (left out)."""
-    def steady(i: int, *path: Any) -> bool:
-        return (i,) not in unstable and (i, *path) not in unstable
+    def steady(i: int, *path: Any) -> bool:  # no part of (i, *path) differs between renders
+        full = (i, *path)
+        return not any(full[:k] in unstable for k in range(1, len(full) + 1))
 
     if len(before) != len(after) or any(
             _identity(a) != _identity(b) and steady(i, "metadata", "name")
