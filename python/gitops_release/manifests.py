@@ -491,6 +491,19 @@ def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
     return edits
 
 
+def _inline_images(tree: Tree, repository: str) -> list[str]:
+    """Notes for the inline patches of the overlay's kustomizations that write an image of
+    ``repository``: the images: entry decides the render (kustomize applies it after patches),
+    and the patch keeps its old value, which the receiver does not edit."""
+    return [f"{f.rel}: an inline patch still writes an image of {repository}; the images: entry "
+            "overrides it in the render, but readers of the file see the old value (move the "
+            "patch to a file, or drop its image)"
+            for f in tree.inside() if f.role == "kustomization" and
+            re.search(r"^\s*-?\s*patch:\s*[|>]", f.text, re.MULTILINE) and
+            re.search(r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]",
+                      f.text)]
+
+
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
            env_place: Place | None, env_values: list[str], plan: OverlayPlan) -> tuple[Edits, bool]:
     if image_place is None:
@@ -503,6 +516,8 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     value = str(target.image)
     edits = image_place.edit(value)
     plan.places.append(image_place.label)
+    if image_place.kind in ("entry", "new-entry"):
+        plan.notes += _inline_images(tree, target.image.name)
     if image_place.kind == "field" and not target.container and \
             not value.startswith(PROBE_HOST):  # a container the caller names moves alone
         edits += _same_pod_fields(image_place, value, target.release_env)

@@ -243,6 +243,19 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+    # an inline JSON patch writes the image: the new images: entry decides, and the note says
+    # that the inline patch keeps the old value
+    "inline-json-patch-of-the-image-is-named": Case(
+        {"bg/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "bg/base/deployment.yaml": deployment("gobg", f"{REG}/gobg:latest"),
+         "bg/aks/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - target:\n      kind: Deployment\n"
+             "      name: gobg\n    patch: |-\n      - op: replace\n"
+             "        path: /spec/template/spec/containers/0/image\n"
+             f"        value: {REG}/gobg:blue\n")},
+        "bg/aks", f"{REG}/gobg:green", "gobg@green", ("Deployment", "gobg", "gobg"),
+        written=("bg/aks/kustomization.yaml",), env_written=False,
+        logged=("an inline patch still writes an image of registry.example.com/acme/gobg",)),
     # two patches of the container, one with an env list: the release joins that list (it was
     # added as a second env list to the other patch)
     "env-var-joins-the-patch-that-has-an-env-list": Case(
