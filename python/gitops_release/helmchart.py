@@ -108,14 +108,38 @@ def _workloads(rel: str, text: str, defines: dict[str, str]) -> list[Workload]:
     for doc in re.split(r"^---[^\n]*$", text, flags=re.MULTILINE):
         kind = _KIND.search(doc)
         before += doc
-        if kind is None or kind.group(1) not in WORKLOAD_KINDS:
-            continue
+        if kind is None or (kind.group(1) not in WORKLOAD_KINDS and not _IMAGE.search(doc)):
+            continue  # any object that runs an image counts: a Pod, a ScaledJob, a Tekton Task
         name = _NAME.search(doc)
         out.append(Workload(rel, kind.group(1), name.group(1).strip() if name else "",
                             _expand(doc, defines),
                             frozenset(" ".join(m.split()) for m in _IMAGE.findall(doc)),
                             bool(_RANGE.search(before, 0, len(before) - len(doc) + kind.start()))))
     return out
+
+
+_VALUES_KEY = re.compile(r"\.Values\.([\w.]+)")
+
+
+def image_lines_read_other_keys(chart: Chart, path: tuple[str, ...], app: str,
+                                workload: str = "") -> list[str]:
+    """The image lines of the app's templates (all workloads' when none is named after it),
+    when every one of them names its values keys outright (``.Values.runImage``) and none is
+    ``path``, a parent of it, or a helper: the key written then reaches no image (it may sit in
+    an annotation). [] when a line reads the key, or reads through a helper or a variable,
+    which text cannot follow."""
+    names = tuple(n.lower() for n in (workload, app) if n)
+    mine = _targets(chart.workloads, names) or list(chart.workloads)
+    lines = [line for w in mine for line in w.images]
+    dotted = ".".join(path)
+    for line in lines:
+        keys = _VALUES_KEY.findall(line)
+        if not keys or _INCLUDE.search(line) or "$" in line or \
+                re.search(r"\{\{-?\s*\.(?!Values\.)\w", line):
+            return []  # a helper, a variable or a with-block: not followed here
+        if any(dotted == k or dotted.startswith(k + ".") for k in keys):
+            return []
+    return lines
 
 
 def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset()) -> bool:

@@ -12,12 +12,14 @@ an edit the chart never reads (the render does not move), an image the chart ass
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -68,9 +70,9 @@ def release_name(app: str) -> str:
     return name or "release"
 
 
-def _finish(proc: subprocess.Popen[str], scratch: str) -> tuple[int, str, str]:
+def _finish(proc: subprocess.Popen[str], scratch: str, deadline: float) -> tuple[int, str, str]:
     try:
-        out, err = proc.communicate(timeout=HELM_TIMEOUT)
+        out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
@@ -79,6 +81,8 @@ def _finish(proc: subprocess.Popen[str], scratch: str) -> tuple[int, str, str]:
 
 
 _RENDERS: dict[str, tuple[int, str, str]] = {}  # this process's helm renders, by exact input
+_RUNNING: set[subprocess.Popen[str]] = set()
+_SCRATCH: set[str] = set()
 _LOCK = threading.Lock()
 
 
@@ -104,6 +108,8 @@ def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], 
     if helm is None:
         return "helm is not on PATH"
     scratch = tempfile.mkdtemp(prefix="gitops-release-helm-")
+    with _LOCK:
+        _SCRATCH.add(scratch)
     procs: list[subprocess.Popen[str]] = []
     try:
         charts = [Path(scratch) / str(i) / chart_dir.name for i in range(len(texts))]
@@ -120,21 +126,39 @@ def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], 
         with _LOCK:
             known = {k: _RENDERS[k] for k in keys if not fresh and k in _RENDERS}
         todo = [(k, chart) for k, chart in zip(keys, charts, strict=True) if k not in known]
-        procs = [_start(helm, chart, release, values) for _, chart in todo]
-        for (key, chart), proc in zip(todo, procs, strict=True):
-            known[key] = _finish(proc, str(chart))
+        deadline = time.monotonic() + HELM_TIMEOUT  # one for all: they run side by side
         with _LOCK:
-            _RENDERS.update({k: r for k, r in known.items() if not r[2].startswith(
-                "helm template took longer")})
+            procs = [_start(helm, chart, release, values) for _, chart in todo]
+            _RUNNING.update(procs)
+        for (key, chart), proc in zip(todo, procs, strict=True):
+            known[key] = _finish(proc, str(chart), deadline)
+        with _LOCK:
+            _RENDERS.update(known)  # a timeout too: the same input would take as long again
         return [known[k] for k in keys]
-    except BaseException:
-        for proc in procs:  # interrupted: no helm left running
+    finally:
+        for proc in procs:  # interrupted, or stopped by close(): no helm left running
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        raise
-    finally:
+        with _LOCK:
+            _RUNNING.difference_update(procs)
+            _SCRATCH.discard(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def close() -> None:
+    """Stop every helm render still running (a signal, the process ending) and remove their
+    scratch copies: renders run in the deploy's background planning thread too."""
+    with _LOCK:
+        running, scratch = list(_RUNNING), list(_SCRATCH)
+    for proc in running:
+        if proc.poll() is None:
+            proc.kill()
+    for folder in scratch:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(close)
 
 
 def unstable_paths(first: list[Any], second: list[Any]) -> set[tuple[Any, ...]]:
@@ -179,6 +203,15 @@ def _is_target(value: Any, target: Any, tag: bool = True) -> bool:
     ref = parsed_image(value) if isinstance(value, str) and value else None
     return ref is not None and same_repository(ref.name, target.image.name) and \
         (not tag or ref.tag == target.image.tag)
+
+
+def _image_like(value: Any) -> bool:
+    """Whether a rendered string is an image reference with a tag or digest (a Tekton step's
+    ``image``, an Argo Workflow's ``container.image``, an env var naming an image)."""
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return False
+    ref = parsed_image(value)
+    return ref is not None and bool(ref.tag or ref.digest) and ("/" in ref.name or ":" in value)
 
 
 def _runs_target(ref: Any, target: Any) -> bool:
@@ -267,6 +300,9 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                 continue
             if _is_target(b, target) and _is_target(a, target, tag=False):
                 notes.append(f"{what} carries the image ({_short(b)})")
+            elif _image_like(a) and _image_like(b) and not _is_target(b, target, tag=False):
+                wrong.append(f"{what} renders {_short(b)} (was {_short(a)}), another repository "
+                             f"than {target.image.name}")
             elif b == target.release:
                 notes.append(f"{what} carries the release ({b})")
             elif len(path) >= 2 and path[-2] == "annotations" and \

@@ -24,7 +24,13 @@ from gitops_release import helmrender
 from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
-from gitops_release.helmchart import Chart, load_chart, other_readers, reads
+from gitops_release.helmchart import (
+    Chart,
+    image_lines_read_other_keys,
+    load_chart,
+    other_readers,
+    reads,
+)
 from gitops_release.manifests import (
     FileChange,
     OverlayPlan,
@@ -67,12 +73,21 @@ def values_file(tree: Tree) -> SourceFile | None:
     return None
 
 
+CHART_FILES = ("Chart.yaml", "Chart.yml", "Chart.lock", "requirements.yaml", "requirements.lock",
+               "kustomization.yaml", "kustomization.yml")
+
+
 def layered_files(tree: Tree) -> list[SourceFile]:
-    """The folder's values files that a GitOps controller may layer over ``values.yaml``."""
+    """The folder's values files that a GitOps controller may layer over ``values.yaml``:
+    ``*values*.yaml``, and beside a chart (``Chart.yaml``) any other YAML file of the folder
+    (an Argo CD Application may name ``prod.yaml`` in ``helm.valueFiles``)."""
+    chart = f"{tree.overlay}/Chart.yaml" in tree.files or \
+        (tree.root / tree.overlay / "Chart.yaml").is_file()
     return [f for rel, f in sorted(tree.files.items())
             if posixpath.dirname(rel) == tree.overlay and
-            LAYERED_RE.fullmatch(posixpath.basename(rel)) and
-            posixpath.basename(rel) not in VALUES_FILES]
+            posixpath.basename(rel) not in VALUES_FILES + CHART_FILES and
+            (LAYERED_RE.fullmatch(posixpath.basename(rel)) or
+             (chart and rel.endswith((".yaml", ".yml"))))]
 
 
 def _block_paths(block: Block) -> list[tuple[str, ...]]:
@@ -528,13 +543,16 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
     except ManifestError:
         # a chart may render differently each time (randAlphaNum, now): render it as it is
         # once more, leave out what differs between the two, and judge the rest
-        again = helmrender.render_variants(file.path.parent, name, [None], target.app,
+        # (both sides once more, after the first two ended: a value of the clock differs
+        # between the first and second "before", or between the two "after")
+        again = helmrender.render_variants(file.path.parent, name, [None, new_text], target.app,
                                            layered=name != "values.yaml", fresh=True)
-        if isinstance(again, str) or again[0][0] != 0:
+        if isinstance(again, str) or again[0][0] != 0 or again[1][0] != 0:
             raise
-        renders = 3
-        unstable = helmrender.unstable_paths(
-            before, load_documents(again[0][1], f"helm template of {tree.overlay}"))
+        renders = 4
+        shown = f"helm template of {tree.overlay}"
+        unstable = helmrender.unstable_paths(before, load_documents(again[0][1], shown)) | \
+            helmrender.unstable_paths(after, load_documents(again[1][1], shown))
         if not unstable:
             raise
         moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
@@ -662,6 +680,14 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     if templates and not judged and not reads(templates, (*block.base, block.tag), defined):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
+    others = image_lines_read_other_keys(chart, (*block.base, block.tag), target.app,
+                                         target.workload) if chart and not judged else []
+    if others:
+        raise ManifestError(f"the chart in {tree.overlay} reads .Values.{dotted}.{block.tag}, but "
+                            f"not in an image: its image lines are {'; '.join(others[:4])}; "
+                            "nothing was written", input_name="helm-tag-key",
+                            hint="Set helm-tag-key/helm-image-key to the keys those image lines "
+                            "read")
     plan.proof = ("values keys checked against the chart's templates" if templates else
                   "values file only: no chart in the folder to render (the GitOps controller "
                   "renders it)")

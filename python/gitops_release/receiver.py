@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -340,12 +341,26 @@ def settle_prerender(final: bool = False) -> None:
     """Wait for the background plan, before anything plans or changes the files; ``final`` (the
     deploy is over) also stops the renders started ahead that nothing used, and removes their
     scratch copies."""
-    while _PREPLANS:
-        _PREPLANS.pop().join()
-    if final:
-        from gitops_release import render
+    from gitops_release import signals
 
-        render.RENDERS.close()
+    while _PREPLANS:
+        thread = _PREPLANS.pop()
+        while thread.is_alive():
+            thread.join(0.2)
+            if signals.pending():  # interrupted: stop the renders the plan waits for
+                _stop_renders()
+    if final:
+        _stop_renders()
+
+
+def _stop_renders() -> None:
+    """Stop the renders still running (kustomize, helm) and remove their scratch copies."""
+    from gitops_release import render
+
+    render.RENDERS.close()
+    helm = sys.modules.get("gitops_release.helmrender")
+    if helm is not None:
+        helm.close()
 
 
 def notices(plan: Plan, s: Settings, runner: Runner) -> None:

@@ -72,6 +72,11 @@ def deferred() -> Iterator[None]:
     check()
 
 
+def pending() -> bool:
+    """Whether a signal is recorded and waiting to be raised."""
+    return _state.pending is not None
+
+
 def check() -> None:
     """Raise the recorded signal, if any, unless a deferred block is running."""
     if _state.pending is not None and not _state.deferred:

@@ -183,7 +183,7 @@ def test_a_chart_that_renders_random_values_is_judged_on_the_rest(tmp_path: Path
             "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
-    assert "left out of the comparison" in log and "3 renders" in log, log
+    assert "left out of the comparison" in log and "4 renders" in log, log
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.1.0"
 
 
@@ -343,3 +343,54 @@ def test_without_a_render_an_empty_tag_is_the_charts_app_version(tmp_path: Path)
                   "    repository: https://charts.example.com\n")
     log = _refused(repo, tmp_path, f"{REG}/web:1.0.0", "web@1.0.0")
     assert "1.0.0 is older than 1.2.3" in log, log
+
+
+def test_another_programs_image_outside_a_containers_list_is_refused(tmp_path: Path) -> None:
+    """A Tekton Task's steps[].image reading the same tag under another repository: it was
+    noted as "carries the tag" and pushed."""
+    task = ("apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: smoke\nspec:\n  steps:\n"
+            "    - name: run\n      image: docker.io/acme/smoke:{{ .Values.image.tag }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
+                  {"apps/web/templates/task.yaml": task})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "Task/smoke spec.steps.0.image renders 'docker.io/acme/smoke:1.1.0'" in log, log
+
+
+@pytest.mark.parametrize("shape", ["pod-reads-the-key", "annotation-only"])
+def test_without_a_render_the_templates_check_holds_the_same_line(
+        tmp_path: Path, shape: str) -> None:
+    """helm cannot render the chart as it is (a dependency not vendored): the templates check
+    refuses what the render refuses (another program's Pod reading the key; a key read only in
+    an annotation), which it pushed before."""
+    chart = CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n" \
+        "    repository: https://charts.example.com\n"
+    if shape == "pod-reads-the-key":
+        pod = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\nspec:\n  containers:\n"
+               "    - name: smoke\n      image: docker.io/acme/smoke:{{ .Values.image.tag }}\n")
+        repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                      deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                                 label=False), {"apps/web/templates/pod.yaml": pod}, chart=chart)
+        expected = "templates/pod.yaml (Pod smoke)"
+    else:
+        template = deployment("{{ .Values.runImage }}", label=False).replace(
+            "  labels:\n", "  annotations:\n    built: \"{{ .Values.image.tag }}\"\n  labels:\n")
+        repo = _chart(tmp_path, f"runImage: {REG}/web:1.0.0\nimage:\n  repository: {REG}/web\n"
+                                "  tag: 1.0.0\n", template, chart=chart)
+        expected = "reads .Values.image.tag, but not in an image"
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert expected in log and "helm template cannot render it" in log, log
+
+
+def test_an_override_file_of_any_name_beside_the_chart_is_named(tmp_path: Path) -> None:
+    """prod.yaml beside the chart sets the tag (an Argo CD Application lists it in
+    helm.valueFiles): an edit of values.yaml alone would deploy nothing there."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}"),
+                  {"apps/web/prod.yaml": "image:\n  tag: 1.0.3\n"})
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert "apps/web/prod.yaml image.tag (line 2) also sets it" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0", "apps/web",
+                                 "--helm-values-file", "prod.yaml")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "values.yaml, then prod.yaml" in log, log
