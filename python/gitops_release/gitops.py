@@ -472,6 +472,38 @@ def _git_out(cwd: Path, env: Mapping[str, str], args: Sequence[str],
     return result.stdout if result.returncode == 0 else None
 
 
+def _attribute_files(cwd: Path, env: Mapping[str, str], paths: Sequence[str]) -> bool:
+    """Whether an attributes file may apply to ``paths``: a ``.gitattributes`` in their
+    folders or above (a sparse checkout holds every parent folder's files), the clone's
+    ``info/attributes``, the user's ``git/attributes``, or a ``core.attributesFile`` set in the
+    environment's git config."""
+    folders = {Path(p).parent for p in paths}
+    for folder in set(folders):
+        folders.update(folder.parents)
+    if any((cwd / folder / ".gitattributes").exists() for folder in folders):
+        return True
+    home = env.get("HOME") or os.environ.get("HOME") or ""
+    xdg = env.get("XDG_CONFIG_HOME") or (f"{home}/.config" if home else "")
+    dotgit = cwd / ".git"
+    info = dotgit / "info" / "attributes" if dotgit.is_dir() else None
+    return bool((xdg and Path(xdg, "git", "attributes").exists()) or
+                (info is not None and info.exists()) or
+                any(v == "core.attributesFile" or v.lower() == "core.attributesfile"
+                    for k, v in env.items() if k.startswith("GIT_CONFIG_KEY_")) or
+                _attributes_configured(home, dotgit / "config"))
+
+
+def _attributes_configured(home: str, local: Path) -> bool:
+    """Whether the clone's, the user's or the system's git config names an attributes file."""
+    for config in (str(local), f"{home}/.gitconfig" if home else "", "/etc/gitconfig"):
+        try:
+            if config and "attributesfile" in Path(config).read_text(errors="replace").lower():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def cleaned(cwd: Path, env: Mapping[str, str],
             commits: Sequence[NewCommit]) -> list[NewCommit] | None:
     """``commits`` with each file as git would store it from the work tree: where the path's
@@ -480,8 +512,10 @@ def cleaned(cwd: Path, env: Mapping[str, str],
     that ``git hash-object --path`` writes, converted as ``git add`` would. Files without such
     attributes (one ``git check-attr`` tells) are left as they are. None when git fails."""
     paths = sorted({path for c in commits for path in c.files})
-    if not paths:
-        return list(commits)
+    if not paths or not (_attribute_files(cwd, env, paths) or any(
+            isinstance(data, bytes) and b"\r" in data
+            for c in commits for _, data in c.files.values())):
+        return list(commits)  # nothing converts (git check-attr reads the whole index: 50 ms)
     listing = _git_out(cwd, env, ["check-attr", "-z", *CONVERTING, "--", *paths])
     if listing is None:
         return None

@@ -101,3 +101,17 @@ def test_a_tracked_overlay_in_an_ignored_folder_deploys(tmp_path: Path) -> None:
     repo.git("push", "-q")
     _deploy(repo, tmp_path)
     assert "ghcr.io/acme/web:1.1.0" in repo.origin_git("show", "main:dev/deployment.yaml")
+
+
+def test_a_filter_set_in_the_clones_info_attributes_runs(tmp_path: Path) -> None:
+    """Attributes from ``.git/info/attributes`` (no .gitattributes in the repository)."""
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
+    (repo.work / ".git" / "info").mkdir(exist_ok=True)
+    (repo.work / ".git" / "info" / "attributes").write_text("dev/*.yaml filter=b64\n")
+    repo.git("config", "filter.b64.clean", "base64")
+    repo.git("config", "filter.b64.smudge", "base64 -d")
+    repo.git("add", "--renormalize", ".")
+    repo.commit_all("Store the manifests encoded")
+    repo.git("push", "-q")
+    _deploy(repo, tmp_path)
+    assert "apiVersion" not in repo.origin_git("show", "main:dev/deployment.yaml")
