@@ -43,6 +43,12 @@ def kustomization(body: str) -> str:
     return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" + body
 
 
+def base(folder: str, name: str, image: str, **kw: str) -> dict[str, str]:
+    """A base folder: its kustomization and the Deployment ``name`` it lists."""
+    return {f"{folder}/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+            f"{folder}/deployment.yaml": deployment(name, image, **kw)}
+
+
 RELEASE_ENV = "            - name: APP_RELEASEVERSION\n              value: {release}\n"
 
 
@@ -83,6 +89,15 @@ IMAGE_REPLACEMENT = ("replacements:\n  - source:\n      kind: ConfigMap\n      n
 def _name(obj: dict[str, Any]) -> Any:
     return obj["metadata"].get("name", obj["metadata"].get("generateName"))
 
+
+# a workload in the overlay, its images: entry, and an init container of the same image
+INIT_OF_THE_SAME_IMAGE = {
+    "r/kustomization.yaml": kustomization(
+        f"resources:\n  - report.yaml\nimages:\n  - name: {REG}/report\n    newTag: '20240101'\n"),
+    "r/report.yaml": deployment("report", f"{REG}/report:20240101").replace(
+        "      containers:\n",
+        f"      initContainers:\n        - name: fetch\n          image: {REG}/report:20240101\n"
+        "      containers:\n")}
 
 WEB_AND_API = deployment("web", f"{REG}/web:v1.0.0") + "---\n" + deployment("api", f"{REG}/api:v1.0.0")
 # web and api in a base; the overlay's patch file web.yaml is applied by target: to web
@@ -223,8 +238,7 @@ CASES: dict[str, Case] = {
              "    newName: registry.example.com/acme/acme-node\n    newTag: v2.0.0\n")},
         "node/overlays/prod", f"{REG}/acme-node:v1.9.0", "acme-node@v1.9.0", refused="downgrade"),
     "patch-overridden-by-a-later-patch": Case(
-        {"web/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "web/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("web/base", "web", f"{REG}/web:v1.0.0"),
          "web/overlays/prod/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - path: old-pin.yaml\n  - path: pin.yaml\n"),
          "web/overlays/prod/old-pin.yaml": deployment("web", f"{REG}/web:v1.1.0"),
@@ -233,8 +247,7 @@ CASES: dict[str, Case] = {
         "web/overlays/prod", f"{REG}/web:v1.3.0", "web@v1.3.0", ("Deployment", "web", "web"),
         written=("web/overlays/prod/pin.yaml",)),
     "json6902-patch": Case(
-        {"api/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "api/base/deployment.yaml": deployment("api", f"{REG}/api:v1.0.0"),
+        {**base("api/base", "api", f"{REG}/api:v1.0.0"),
          "api/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - path: image-patch.yaml\n    target:\n"
              "      kind: Deployment\n      name: api\n"),
@@ -246,8 +259,7 @@ CASES: dict[str, Case] = {
     # an inline JSON patch writes the image: the new images: entry decides, and the note says
     # that the inline patch keeps the old value
     "inline-json-patch-of-the-image-is-named": Case(
-        {"bg/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "bg/base/deployment.yaml": deployment("gobg", f"{REG}/gobg:latest"),
+        {**base("bg/base", "gobg", f"{REG}/gobg:latest"),
          "bg/aks/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - target:\n      kind: Deployment\n"
              "      name: gobg\n    patch: |-\n      - op: replace\n"
@@ -259,8 +271,7 @@ CASES: dict[str, Case] = {
     # two patches of the container, one with an env list: the release joins that list (it was
     # added as a second env list to the other patch)
     "env-var-joins-the-patch-that-has-an-env-list": Case(
-        {"sb/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "sb/base/deployment.yaml": deployment("sbdemo", f"{REG}/sbdemo:1.0.0"),
+        {**base("sb/base", "sbdemo", f"{REG}/sbdemo:1.0.0"),
          "sb/prod/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - path: health.yaml\n  - path: memory.yaml\n"),
          "sb/prod/health.yaml": deployment("sbdemo", f"{REG}/sbdemo:1.0.0").replace(
@@ -275,8 +286,7 @@ CASES: dict[str, Case] = {
     # an inline patch holds the container (its env): the release env var is not written there,
     # and the note says where and why
     "inline-patch-of-the-container-is-named": Case(
-        {"kc/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "kc/base/deployment.yaml": deployment("keycloak", f"{REG}/keycloak:25.0.0"),
+        {**base("kc/base", "keycloak", f"{REG}/keycloak:25.0.0"),
          "kc/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n"
              "      kind: Deployment\n      metadata:\n        name: keycloak\n      spec:\n"
@@ -369,8 +379,7 @@ CASES: dict[str, Case] = {
         "t/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
         written=("t/overlays/dev/kustomization.yaml",), env_written=False),
     "json6902-op-setting-the-whole-env-list": Case(
-        {"j/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "j/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("j/base", "web", f"{REG}/web:v1.0.0"),
          "j/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\nimages:\n  - name: registry.example.com/acme/web\n"
              "    newTag: v1.1.0\npatches:\n  - path: version.yaml\n    target:\n"
@@ -382,8 +391,7 @@ CASES: dict[str, Case] = {
         "j/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
         written=("j/overlays/dev/kustomization.yaml", "j/overlays/dev/version.yaml")),
     "release-env-in-an-inline-patch-is-refused-naming-the-form": Case(
-        {"i/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "i/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("i/base", "web", f"{REG}/web:v1.0.0"),
          "i/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
              + "".join("      " + line + "\n" for line in deployment(
@@ -420,8 +428,7 @@ CASES: dict[str, Case] = {
         "db", f"{REG}/cassandra:4.1.4", "cassandra@4.1.4", ("StatefulSet", "cassandra", "cassandra"),
         written=("db/cassandra-statefulset.yaml",)),
     "name-prefix-overlay": Case(
-        {"web/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "web/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("web/base", "web", f"{REG}/web:v1.0.0"),
          "web/overlays/prod/kustomization.yaml": kustomization(
              "namePrefix: prod-\nresources:\n  - ../../base\npatches:\n  - path: deployment.yaml\n"),
          "web/overlays/prod/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0")},
@@ -433,22 +440,12 @@ CASES: dict[str, Case] = {
     # the workload in the overlay, an images: entry, and an init container of the same image
     # (assets copied from the app's own build): the entry moves both; the summary names it
     "images-entry-moves-the-init-container-of-the-same-image": Case(
-        {"r/kustomization.yaml": kustomization(
-            f"resources:\n  - report.yaml\nimages:\n  - name: {REG}/report\n    newTag: '20240101'\n"),
-         "r/report.yaml": deployment("report", f"{REG}/report:20240101").replace(
-             "      containers:\n",
-             f"      initContainers:\n        - name: fetch\n          image: {REG}/report:20240101\n"
-             "      containers:\n")},
+        dict(INIT_OF_THE_SAME_IMAGE),
         "r", f"{REG}/report:20240201", "report@20240201", ("Deployment", "report", "report"),
         written=("r/kustomization.yaml", "r/report.yaml"), followers=("fetch",),
         logged=("init container fetch too: moved to the new image with it",)),
     "images-entry-and-a-named-container-says-what-to-unset": Case(
-        {"r/kustomization.yaml": kustomization(
-            f"resources:\n  - report.yaml\nimages:\n  - name: {REG}/report\n    newTag: '20240101'\n"),
-         "r/report.yaml": deployment("report", f"{REG}/report:20240101").replace(
-             "      containers:\n",
-             f"      initContainers:\n        - name: fetch\n          image: {REG}/report:20240101\n"
-             "      containers:\n")},
+        dict(INIT_OF_THE_SAME_IMAGE),
         "r", f"{REG}/report:20240201", "report@20240201", extra=("--container", "report"),
         error="Leave 'container' unset to move them with the target"),
     # an empty env: (null) in the target container: the release env var is added there
@@ -520,8 +517,7 @@ CASES: dict[str, Case] = {
         "x", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web-api", "web-api"),
         written=("x/api.yaml",)),
     "env-var-merged-with-a-component": Case(
-        {"e/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "e/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("e/base", "web", f"{REG}/web:v1.0.0"),
          "e/comp/kustomization.yaml":
              "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n"
              "  - path: region.yaml\n",
@@ -640,8 +636,7 @@ CASES: dict[str, Case] = {
         error="has several candidates for 'db': Job/migrate- (generateName) container main; "
               "Job/seed- (generateName) container main. Set 'workload'"),
     "json6902-op-adding-a-whole-sidecar-with-an-init-container-of-its-image": Case(
-        {"mesh/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "mesh/base/deployment.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+        {**base("mesh/base", "web", f"{REG}/web:v1.0.0"),
          "mesh/overlays/prod/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - path: sidecar.patch.yaml\n    target:\n"
              "      kind: Deployment\n      name: web\n"),

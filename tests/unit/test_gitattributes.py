@@ -11,23 +11,11 @@ from pathlib import Path
 
 from tests.harness.cli import run_cli
 from tests.harness.gitrepo import GitRepo, repo_of_files
+from tests.unit.test_corpus import deployment
 
-DEPLOYMENT = """\
-# $Id$
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: ghcr.io/acme/web:1.0.0
-          env:
-            - name: APP_RELEASEVERSION
-              value: web@1.0.0
-"""
+DEPLOYMENT = "# $Id$\n" + deployment(
+    "web", "ghcr.io/acme/web:1.0.0",
+    env="            - name: APP_RELEASEVERSION\n              value: web@1.0.0\n")
 
 
 def _deploy(repo: GitRepo, tmp_path: Path) -> str:
@@ -45,15 +33,21 @@ def _changed_lines(repo: GitRepo) -> list[str]:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
-def test_a_filtered_file_is_pushed_through_its_clean_filter(tmp_path: Path) -> None:
-    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT,
-                                    ".gitattributes": "dev/*.yaml filter=b64\n"})
+def _encoded(repo: GitRepo) -> None:
+    """A base64 filter (git-crypt's shape: clean on the way in, smudge on the way out), and the
+    manifests stored through it."""
     repo.git("config", "filter.b64.clean", "base64")
     repo.git("config", "filter.b64.smudge", "base64 -d")
     repo.git("config", "filter.b64.required", "true")
     repo.git("add", "--renormalize", ".")
     repo.commit_all("Store the manifests encoded")
     repo.git("push", "-q")
+
+
+def test_a_filtered_file_is_pushed_through_its_clean_filter(tmp_path: Path) -> None:
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT,
+                                    ".gitattributes": "dev/*.yaml filter=b64\n"})
+    _encoded(repo)
     _deploy(repo, tmp_path)
     stored = repo.origin_git("show", "main:dev/deployment.yaml")
     assert "apiVersion" not in stored, "pushed in the clear"
@@ -108,10 +102,6 @@ def test_a_filter_set_in_the_clones_info_attributes_runs(tmp_path: Path) -> None
     repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
     (repo.work / ".git" / "info").mkdir(exist_ok=True)
     (repo.work / ".git" / "info" / "attributes").write_text("dev/*.yaml filter=b64\n")
-    repo.git("config", "filter.b64.clean", "base64")
-    repo.git("config", "filter.b64.smudge", "base64 -d")
-    repo.git("add", "--renormalize", ".")
-    repo.commit_all("Store the manifests encoded")
-    repo.git("push", "-q")
+    _encoded(repo)
     _deploy(repo, tmp_path)
     assert "apiVersion" not in repo.origin_git("show", "main:dev/deployment.yaml")

@@ -23,6 +23,10 @@ REG = "ghcr.io/acme"
 CHART = "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.2.3\"\n"
 
 
+RANDOM_SECRET = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
+                 "  password: {{ randAlphaNum 16 | quote }}\n")
+
+
 def deployment(image: str, name: str = "web", extra: str = "", label: bool = True) -> str:
     version = "{{ .Values.image.tag | default .Chart.AppVersion | quote }}" if label else "v"
     return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels:\n"
@@ -173,12 +177,10 @@ def test_a_chart_that_renders_random_values_is_judged_on_the_rest(tmp_path: Path
     """A Secret with randAlphaNum (and a checksum of it): two renders of the same values differ
     there, so those values are left out of the comparison, and the deploy is proven on the rest
     (it was refused for a difference the deploy did not make)."""
-    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
-              "  password: {{ randAlphaNum 16 | quote }}\n")
     repo = repo_of_files(tmp_path, {
         "apps/web/Chart.yaml": CHART,
         "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
-        "apps/web/templates/secret.yaml": secret,
+        "apps/web/templates/secret.yaml": RANDOM_SECRET,
         "apps/web/templates/deployment.yaml": deployment(
             "{{ .Values.image.repository }}:{{ .Values.image.tag }}")})
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
@@ -190,12 +192,10 @@ def test_a_chart_that_renders_random_values_is_judged_on_the_rest(tmp_path: Path
 def test_random_values_do_not_hide_another_change(tmp_path: Path) -> None:
     """What differs between two renders is left out, nothing else: the other service that reads
     the same key still refuses the deploy."""
-    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
-              "  password: {{ randAlphaNum 16 | quote }}\n")
     repo = repo_of_files(tmp_path, {
         "apps/web/Chart.yaml": CHART,
         "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
-        "apps/web/templates/secret.yaml": secret,
+        "apps/web/templates/secret.yaml": RANDOM_SECRET,
         "apps/web/templates/deployment.yaml": deployment(
             "{{ .Values.image.repository }}:{{ .Values.image.tag }}"),
         "apps/web/templates/other.yaml": deployment(
@@ -226,6 +226,13 @@ def _chart(tmp_path: Path, values: str, template: str, extra: dict[str, str] | N
     return repo_of_files(tmp_path, {"apps/web/Chart.yaml": chart, "apps/web/values.yaml": values,
                                     "apps/web/templates/deployment.yaml": template,
                                     **(extra or {})})
+
+
+def _web_and(tmp_path: Path, name: str, text: str) -> GitRepo:
+    """The web chart (image.repository and image.tag) with one more template, ``name``."""
+    return _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
+                  {f"apps/web/templates/{name}": text})
 
 
 def test_a_digest_left_from_before_is_refused(tmp_path: Path) -> None:
@@ -263,9 +270,7 @@ def test_containers_of_any_object_are_checked(tmp_path: Path, kind: str) -> None
                  "  jobTargetRef:\n    template:\n      spec:\n        containers:\n"
                  "          - name: batch\n            image: docker.io/acme/batch:"
                  "{{ .Values.image.tag }}\n")
-    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
-                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
-                  {"apps/web/templates/other.yaml": other})
+    repo = _web_and(tmp_path, "other.yaml", other)
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert f"{kind}/" in log and "renders 'docker.io/acme/" in log, log
 
@@ -299,9 +304,7 @@ def test_random_object_names_and_an_app_that_is_no_release_name(tmp_path: Path) 
 def test_a_secrets_values_are_not_shown(tmp_path: Path) -> None:
     secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n"
               "  token: \"hunter2-{{ .Values.image.tag }}\"\n")
-    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
-                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
-                  {"apps/web/templates/secret.yaml": secret})
+    repo = _web_and(tmp_path, "secret.yaml", secret)
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert "Secret/web stringData.token changes (a Secret's value, not shown)" in log, log
     assert "hunter2" not in log
@@ -350,9 +353,7 @@ def test_another_programs_image_outside_a_containers_list_is_refused(tmp_path: P
     noted as "carries the tag" and pushed."""
     task = ("apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: smoke\nspec:\n  steps:\n"
             "    - name: run\n      image: docker.io/acme/smoke:{{ .Values.image.tag }}\n")
-    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
-                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
-                  {"apps/web/templates/task.yaml": task})
+    repo = _web_and(tmp_path, "task.yaml", task)
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert "Task/smoke spec.steps.0.image renders 'docker.io/acme/smoke:1.1.0'" in log, log
 

@@ -258,21 +258,24 @@ def test_a_receiver_command_loads_no_planner_before_it_renders() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def _deploy_with_shared_env(tmp_path: Path, env: str) -> tuple[GitRepo, tuple[int, str, dict[str, str]]]:
+    """An overlay whose configMapGenerator reads ``env`` from a folder above it, deployed."""
+    repo = _git_repo(tmp_path, {
+        "shared/common.env": env,
+        "apps/web/dev/kustomization.yaml": "resources:\n  - deployment.yaml\n"
+        "configMapGenerator:\n  - name: web-common\n    envs:\n      - ../../../shared/common.env\n",
+        "apps/web/dev/deployment.yaml": BASE})
+    return repo, run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/web:v1.2.0",
+        "--release", "web@v1.2.0", "--path", "apps/web/dev"])
+
+
 def test_an_overlay_reading_files_outside_its_folder_renders_as_flux_builds_it(
         tmp_path: Path, counted: Path) -> None:
     """A generator's env file in a shared folder: kustomize's default load restrictor refuses
     it, Flux's kustomize-controller (and Argo CD with kustomize.buildOptions) builds without it.
     The proof renders both sides without the restrictor and says so; nothing else is relaxed."""
-    files = {
-        "shared/common.env": "LOG_LEVEL=info\n",
-        "apps/web/dev/kustomization.yaml": "resources:\n  - deployment.yaml\n"
-        "configMapGenerator:\n  - name: web-common\n    envs:\n      - ../../../shared/common.env\n",
-        "apps/web/dev/deployment.yaml": BASE,
-    }
-    repo = _git_repo(tmp_path, files)
-    code, log, outputs = run_cli(repo, tmp_path, [
-        "image-update", "--image", "registry.example.com/acme/web:v1.2.0",
-        "--release", "web@v1.2.0", "--path", "apps/web/dev"])
+    repo, (code, log, outputs) = _deploy_with_shared_env(tmp_path, "LOG_LEVEL=info\n")
     assert code == 0, log
     assert outputs["changed"] == "true", log
     assert "--load-restrictor LoadRestrictionsNone" in log and "Flux builds this way" in log, log
@@ -286,16 +289,7 @@ def test_an_overlay_broken_without_the_restrictor_too_is_refused(
         tmp_path: Path, counted: Path) -> None:
     """Rendered without the restrictor, an overlay that still fails is refused with
     kustomize's own error: nothing else is relaxed."""
-    files = {
-        "shared/common.env": "A=1\nA=2\n",
-        "apps/web/dev/kustomization.yaml": "resources:\n  - deployment.yaml\n"
-        "configMapGenerator:\n  - name: web-common\n    envs:\n      - ../../../shared/common.env\n",
-        "apps/web/dev/deployment.yaml": BASE,
-    }
-    repo = _git_repo(tmp_path, files)
-    code, log, outputs = run_cli(repo, tmp_path, [
-        "image-update", "--image", "registry.example.com/acme/web:v1.2.0",
-        "--release", "web@v1.2.0", "--path", "apps/web/dev"])
+    repo, (code, log, outputs) = _deploy_with_shared_env(tmp_path, "A=1\nA=2\n")
     assert code == 1 and outputs.get("changed") != "true", log
     assert "does not render" in log and "illegally repeats the key" in log, log
     assert "Deploy" not in repo.origin_git("log", "-1", "--format=%s", "main"), log
