@@ -488,7 +488,7 @@ def _attribute_files(cwd: Path, env: Mapping[str, str], paths: Sequence[str]) ->
     info = dotgit / "info" / "attributes" if dotgit.is_dir() else None
     return bool((xdg and Path(xdg, "git", "attributes").exists()) or
                 (info is not None and info.exists()) or
-                any(v == "core.attributesFile" or v.lower() == "core.attributesfile"
+                any(v.lower() == "core.attributesfile"
                     for k, v in env.items() if k.startswith("GIT_CONFIG_KEY_")) or
                 _attributes_configured(home, dotgit / "config"))
 
