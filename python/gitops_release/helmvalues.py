@@ -736,6 +736,15 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         generated = _generated_values(tree, target, root) if base is None else None
         if generated is not None:  # spec.values sets other things; the image comes from there
             return generated
+        listed = None if base is not None else _listed_image(tree, file, values, name)
+        if listed is not None:
+            raise ManifestError(f"{listed[0]}: the HelmRelease's spec.values hold the image inside "
+                                f"a list (spec.values.{listed[1]}, line {listed[2]}), which the "
+                                "receiver does not edit: helm-image-key and helm-tag-key name "
+                                "mapping keys only; nothing was written",
+                                input_name="helm-image-key",
+                                hint="Set the image through mapping keys the chart reads, or "
+                                "deploy this release by hand")
         if base is None:
             raise ManifestError(f"{file.rel}: the HelmRelease's spec.values (line "
                                 f"{y.line_of(values)}) set no image, so the chart's default runs",
@@ -862,6 +871,41 @@ def _names_image(values: y.Node | None) -> bool:
                 return True
             stack.append((value, depth + 1))
     return False
+
+
+def _listed_image(tree: Tree, file: SourceFile, values: y.Node,
+                  name: str | None) -> tuple[str, str, int] | None:
+    """(file, path, line) of an image inside a list of the HelmRelease's values: the overlay's
+    document, else a HelmRelease of the same name elsewhere in the tree (its base)."""
+    places = [(file.rel, values)] + [
+        (f.rel, y.get_path(doc, ("spec", "values"))) for f in tree.files.values()
+        for doc in f.parsed.docs if y.scalar(y.get(doc, "kind")) == "HelmRelease"
+        and y.scalar(y.get_path(doc, ("metadata", "name"))) == name]
+    for where, node in places:
+        found = _image_in_a_list(node)
+        if found is not None:
+            return where, *found
+    return None
+
+
+def _image_in_a_list(values: y.Node | None) -> tuple[str, int] | None:
+    """The dotted path (with list indexes) and line of an ``image`` key that sits inside a
+    list of the values (``template.spec.containers[0].image``), or None."""
+    stack: list[tuple[y.Node, str, bool, int]] = [(values, "", False, 0)]
+    while stack:
+        node, at, listed, depth = stack.pop()
+        if node is None or depth > 12:
+            continue
+        if y.node_kind(node) == "mapping":
+            for key, value in node.value:
+                name = f"{at}.{y.scalar(key)}" if at else str(y.scalar(key))
+                if listed and y.scalar(key) == "image" and y.node_kind(value) == "scalar":
+                    return name, y.line_of(value)
+                stack.append((value, name, listed, depth + 1))
+        elif y.node_kind(node) == "sequence":
+            for i, item in enumerate(y.iter_items(node)):
+                stack.append((item, f"{at}[{i}]", True, depth + 1))
+    return None
 
 
 def _generated_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | None:

@@ -297,3 +297,14 @@ def test_a_base_helmrelease_with_two_blocks_of_the_image_names_them_and_the_key_
     assert code == 0 and outputs["files"] == "apps/staging/podinfo-values.yaml", log
     rendered = _kustomize(repo.work / "apps/staging")[0]["spec"]["values"]
     assert rendered["image"]["tag"] == "6.9.2" and rendered["sidecar"]["image"]["tag"] == "6.9.0"
+
+
+def test_an_image_inside_a_list_of_the_values_is_named(tmp_path: Path) -> None:
+    """A runner scale set's values embed a pod template (template.spec.containers[0].image):
+    the message said the values "set no image, so the chart's default runs"."""
+    repo = _flux_staging(tmp_path, "  values:\n    template:\n      spec:\n        containers:\n"
+                                   f"          - name: runner\n            image: {PODINFO}:6.9.0\n")
+    code, log, _ = _deploy(repo, tmp_path, f"{PODINFO}:6.9.2", "podinfo@6.9.2", "apps/staging")
+    _refused_cleanly(repo, code, log)
+    assert "inside a list (spec.values.template.spec.containers[0].image, line" in log, log
+    assert "set no image" not in log
