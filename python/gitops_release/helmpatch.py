@@ -29,9 +29,9 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
         SourceFile, y.Node, Block] | None:
     """The base HelmRelease named ``name`` outside the overlay whose ``spec.values`` set the
     target's image: (its file, its values, the image block), or None."""
-    from gitops_release.helmvalues import find_block
+    from gitops_release.helmvalues import NoImageBlock, find_block
 
-    ambiguous: ManifestError | None = None
+    ambiguous: NoImageBlock | None = None
     for file in tree.files.values():
         if file.inside:
             continue
@@ -43,10 +43,10 @@ def base_image_block(tree: Tree, name: str | None, target: Target) -> tuple[
                 continue
             try:
                 return file, values, find_block(values, target, file.rel)
-            except ManifestError as exc:
-                ambiguous = ambiguous or exc
-    if ambiguous is not None and "cannot tell which image block" in str(ambiguous) and \
-            "(candidates: none" not in str(ambiguous):
+            except ManifestError as exc:  # not this document's image: the next one
+                if isinstance(exc, NoImageBlock) and exc.candidates:
+                    ambiguous = ambiguous or exc
+    if ambiguous is not None:
         raise ambiguous  # the base sets the image, in several blocks: say which, and how to pick
     return None
 

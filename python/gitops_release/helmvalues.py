@@ -143,8 +143,9 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
         return None
     try:
         block = find_block(_top(base), target, base.rel)
-    except ManifestError as exc:
-        _refuse_hard_coded(root, tree, target, exc)
+    except NoImageBlock as exc:
+        if not exc.candidates:
+            _refuse_hard_coded(root, tree, target)
         raise
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
@@ -160,11 +161,9 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
     return plan_values(tree, base, target, root)
 
 
-def _refuse_hard_coded(root: Path, tree: Tree, target: Target, exc: ManifestError) -> None:
-    """When no values block is the app's and the chart in the folder writes the app's image
+def _refuse_hard_coded(root: Path, tree: Tree, target: Target) -> None:
+    """When the values hold no image block and the chart in the folder writes the app's image
     literally in a template (``image: repo:0.5``), say so: no values key can deploy it."""
-    if "(candidates: none" not in str(exc):
-        return
     chart = load_chart(root, tree.overlay)
     for workload in chart.workloads if chart else ():
         for line in workload.images:
@@ -291,6 +290,15 @@ TAG_AND_DIGEST = re.compile(r"([^@\s]+)@(sha256:[0-9a-f]{64})")
 TAG_SIBLINGS = ("imageTag", "image_tag", "imageVersion", "tag")  # beside ``image: repo``
 
 
+class NoImageBlock(ManifestError):
+    """No values block is the app's: ``candidates`` tells several were found (ambiguous) from
+    none at all."""
+
+    def __init__(self, candidates: bool, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.candidates = candidates
+
+
 def _merged(node: y.Node | None, key: str, depth: int = 0) -> y.Node | None:
     """``node``'s value at ``key``, else what a YAML merge key (``<<: *defaults``, or a list
     of them) gives it, as Helm reads the values. For reading only: an edit writes the node's
@@ -399,7 +407,8 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         others = tuple(".".join(b.base) for b in best if b is not chosen)
         return replace(chosen, alongside=others)
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
-    raise ManifestError(f"{shown}: cannot tell which image block is {target.app!r} "
+    raise NoImageBlock(bool(best or tag_only),
+                       f"{shown}: cannot tell which image block is {target.app!r} "
                         f"(candidates: {where}; a block with a tag but no repository is only "
                         "taken when named, since the repository it runs cannot be checked here)",
                         hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
