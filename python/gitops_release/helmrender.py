@@ -40,12 +40,14 @@ class HelmRenderError(ManifestError):
     title = "Render failed"
 
 
-def _copy(source: Path, dest: Path) -> None:
-    """The chart folder; refused past MAX_CHART_BYTES, and when it holds a symlink (helm
-    follows symlinks: one could bring a file of the runner into the render, and so into the
-    job's log)."""
-    size = 0
-    for path in source.rglob("*"):
+def _chart_files(source: Path) -> list[Path]:
+    """The chart folder's files (``.git`` left out); refused past MAX_CHART_BYTES, and when it
+    holds a symlink (helm follows symlinks: one could bring a file of the runner into the render,
+    and so into the job's log)."""
+    files, size = [], 0
+    for path in sorted(source.rglob("*")):
+        if ".git" in path.relative_to(source).parts:
+            continue
         if path.is_symlink():
             raise OSError(f"the chart holds a symlink ({path.relative_to(source)}), which helm "
                           "would follow")
@@ -53,7 +55,8 @@ def _copy(source: Path, dest: Path) -> None:
             size += path.stat().st_size
             if size > MAX_CHART_BYTES:
                 raise OSError(f"the chart folder holds more than {MAX_CHART_BYTES >> 20} MB")
-    shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            files.append(path)
+    return files
 
 
 def _start(helm: str, chart: Path, release: str, values: str | None) -> subprocess.Popen[str]:
@@ -86,15 +89,20 @@ _SCRATCH: set[str] = set()
 _LOCK = threading.Lock()
 
 
-def _input_key(helm: str, chart_dir: Path, values_name: str, text: str | None, release: str,
-               layered: bool) -> str:
-    digest = hashlib.sha256("\0".join([helm, release, str(layered), values_name,
-                                        "-" if text is None else "+" + text]).encode())
-    for path in sorted(chart_dir.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            digest.update(f"\0{path.relative_to(chart_dir).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _chart_digest(source: Path, files: list[Path]) -> Any:  # a hashlib object
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"\0{path.relative_to(source).as_posix()}\0".encode())
+        digest.update(path.read_bytes())
+    return digest
+
+
+def _input_key(chart: Any, helm: str, values_name: str, text: str | None,
+               release: str, layered: bool) -> str:
+    digest = chart.copy()
+    digest.update("\0".join([helm, release, str(layered), values_name,
+                              "-" if text is None else "+" + text]).encode())
+    return str(digest.hexdigest())
 
 
 def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], release: str,
@@ -112,20 +120,30 @@ def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], 
         _SCRATCH.add(scratch)
     procs: list[subprocess.Popen[str]] = []
     try:
-        charts = [Path(scratch) / str(i) / chart_dir.name for i in range(len(texts))]
-        try:
-            for chart, text in zip(charts, texts, strict=True):
-                _copy(chart_dir, chart)
+        try:  # the chart is read once: its digest keys the renders, its files are copied
+            files = _chart_files(chart_dir)
+            digest = _chart_digest(chart_dir, files)
+        except OSError as exc:
+            return f"the chart could not be copied to render it ({exc})"
+        keys = [_input_key(digest, helm, values_name, text, release, layered) for text in texts]
+        with _LOCK:
+            known = {k: _RENDERS[k] for k in keys if not fresh and k in _RENDERS}
+        todo: list[tuple[str, Path]] = []
+        try:  # only the renders not made yet get a copy of the chart
+            for i, (key, text) in enumerate(zip(keys, texts, strict=True)):
+                if key in known or any(key == k for k, _ in todo):
+                    continue
+                chart = Path(scratch) / str(i) / chart_dir.name
+                for path in files:
+                    target = chart / path.relative_to(chart_dir)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
                 if text is not None:
                     (chart / values_name).write_bytes(text.encode("utf-8"))
-            keys = [_input_key(helm, chart_dir, values_name, text, release, layered)
-                    for text in texts]
+                todo.append((key, chart))
         except OSError as exc:
             return f"the chart could not be copied to render it ({exc})"
         values = values_name if layered else None
-        with _LOCK:
-            known = {k: _RENDERS[k] for k in keys if not fresh and k in _RENDERS}
-        todo = [(k, chart) for k, chart in zip(keys, charts, strict=True) if k not in known]
         deadline = time.monotonic() + HELM_TIMEOUT  # one for all: they run side by side
         with _LOCK:
             procs = [_start(helm, chart, release, values) for _, chart in todo]
