@@ -512,9 +512,9 @@ def cleaned(cwd: Path, env: Mapping[str, str],
     that ``git hash-object --path`` writes, converted as ``git add`` would. Files without such
     attributes (one ``git check-attr`` tells) are left as they are. None when git fails."""
     paths = sorted({path for c in commits for path in c.files})
-    if not paths or not (_attribute_files(cwd, env, paths) or any(
-            isinstance(data, bytes) and b"\r" in data
-            for c in commits for _, data in c.files.values())):
+    carriage = any(isinstance(data, bytes) and b"\r" in data
+                   for c in commits for _, data in c.files.values())
+    if not paths or not (carriage or _attribute_files(cwd, env, paths)):
         return list(commits)  # nothing converts (git check-attr reads the whole index: 50 ms)
     listing = _git_out(cwd, env, ["check-attr", "-z", *CONVERTING, "--", *paths])
     if listing is None:
@@ -525,8 +525,7 @@ def cleaned(cwd: Path, env: Mapping[str, str],
         if fields[i + 2] not in ("unspecified", "unset"):
             attrs.setdefault(fields[i], {})[fields[i + 1]] = fields[i + 2]
     autocrlf = b""
-    if any(isinstance(data, bytes) and b"\r" in data
-           for c in commits for _, data in c.files.values()):
+    if carriage:
         autocrlf = _git_out(cwd, env, ["config", "--get", "core.autocrlf"]) or b""
     out = []
     for commit in commits:

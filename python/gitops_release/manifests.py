@@ -491,6 +491,9 @@ def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
     return edits
 
 
+INLINE_PATCH = re.compile(r"^\s*-?\s*patch:\s*[|>]", re.MULTILINE)  # a kustomization's inline patch
+
+
 def _inline_images(tree: Tree, repository: str) -> list[str]:
     """Notes for the inline patches of the overlay's kustomizations that write an image of
     ``repository``: the images: entry decides the render (kustomize applies it after patches),
@@ -499,7 +502,7 @@ def _inline_images(tree: Tree, repository: str) -> list[str]:
             "overrides it in the render, but readers of the file see the old value (move the "
             "patch to a file, or drop its image)"
             for f in tree.inside() if f.role == "kustomization" and
-            re.search(r"^\s*-?\s*patch:\s*[|>]", f.text, re.MULTILINE) and
+            INLINE_PATCH.search(f.text) is not None and
             re.search(r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]",
                       f.text)]
 
@@ -555,7 +558,7 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
             env_planned = False
             shared = shared_holding(tree, found)
             inline = sorted(f.rel for f in tree.inside() if f.role == "kustomization" and
-                            re.search(r"^\s*-?\s*patch:\s*[|>]", f.text, re.MULTILINE) and
+                            INLINE_PATCH.search(f.text) is not None and
                             re.search(r"\bname:\s*['\"]?" + re.escape(found.container) +
                                       r"\b", f.text))
             plan.notes.append(f"{target.release_env} not written: no document inside "
