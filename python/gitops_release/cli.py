@@ -174,4 +174,7 @@ def _fail(runner: Runner, name: str, exc: GitopsReleaseError, environ: Mapping[s
 
 
 def run() -> None:
+    from gitops_release import early
+
+    early.start(sys.argv[1:])  # a no-op when python -m gitops_release started it already
     sys.exit(main(sys.argv[1:], os.environ))

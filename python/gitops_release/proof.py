@@ -54,7 +54,7 @@ class Renderer:
     def proof(self) -> str:
         if self.scratch is None:
             return "plain folder: every document of its YAML files compared before and after"
-        from gitops_release.render import kustomize_command
+        from gitops_release.early import kustomize_command
 
         command = ' '.join(self.scratch.command() or kustomize_command() or ['kustomize'])
         if self.tree.unrestricted:

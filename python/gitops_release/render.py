@@ -2,8 +2,11 @@
 
 An overlay with a kustomization is rendered by the real kustomize (``kustomize build``, else
 ``kubectl kustomize``) in a scratch copy of exactly the files discovery found, so the "before" and
-"after" renders differ only by the planned edit and nothing is written in the clone. A plain folder
-renders as the documents of its YAML files (what an Argo CD directory app applies).
+"after" renders differ only by the planned edit and nothing is written in the clone. The first
+"before" render may have started on the checkout itself as the process began (early.py): it stands
+for the scratch copy's only when it succeeded and none of the tree's files or folders changed since
+it started. A plain folder renders as the documents of its YAML files (what an Argo CD directory app
+applies).
 """
 
 from __future__ import annotations
@@ -12,37 +15,28 @@ import atexit
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gitops_release import early
 from gitops_release import yamledit as y
 from gitops_release.discovery import Tree
+from gitops_release.early import Early, kustomize_command, render_env
 from gitops_release.errors import ManifestError
 
 RENDER_TIMEOUT = 120
-GO_MEMORY_LIMIT = "1GiB"
 
 
 class RenderError(ManifestError):
     """The overlay does not render."""
 
     title = "Render failed"
-
-
-def kustomize_command() -> list[str] | None:
-    """``kustomize build`` (fast), else ``kubectl kustomize``; None when neither is on PATH."""
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    return None
 
 
 def to_data(node: Any) -> Any:
@@ -71,11 +65,13 @@ class _Renders:
     """This process's kustomize renders by input: the exact bytes of every file of the scratch
     copy, the overlay and the command. A render is a pure function of them, so a second render of
     the same input (a carrier's retry, the proof after a prerender) reuses the first. A render
-    started ahead (``prerender``) is waited for, not started twice."""
+    started ahead (``prerender``) is waited for, not started twice; one started on the checkout
+    as the process began (``early``) stands for it when it read the same files."""
 
     def __init__(self) -> None:
         self.done: dict[str, tuple[int, str, str]] = {}  # key → (returncode, stdout, stderr)
-        self.running: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+        # key → (process, its scratch copy, the check its result must pass to be used)
+        self.running: dict[str, tuple[subprocess.Popen[str], Path, Callable[[], bool] | None]] = {}
         self.identity: str | None = None
 
     def start(self, key: str, args: list[str], cwd_dir: Path) -> None:
@@ -84,15 +80,23 @@ class _Renders:
             return
         try:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env=_render_env())
+                                    text=True, env=render_env())
         except OSError:
             shutil.rmtree(cwd_dir, ignore_errors=True)
             return
-        self.running[key] = (proc, cwd_dir)
+        self.running[key] = (proc, cwd_dir, None)
+
+    def adopt(self, key: str, started: Early, cwd_dir: Path, check: Callable[[], bool]) -> bool:
+        """Take the render ``started`` on the checkout as the render of ``key``, used only if
+        it succeeds and ``check()`` then holds (else this input renders again)."""
+        if key in self.done or key in self.running:
+            return False
+        self.running[key] = (started.proc, cwd_dir, check)
+        return True
 
     def result(self, key: str, args: list[str]) -> tuple[int, str, str]:
         if key in self.running:
-            proc, folder = self.running.pop(key)
+            proc, folder, check = self.running.pop(key)
             try:
                 out, err = proc.communicate(timeout=RENDER_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -101,10 +105,11 @@ class _Renders:
                 raise
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            self.done[key] = (proc.returncode, out, err)
+            if check is None or (proc.returncode == 0 and check()):
+                self.done[key] = (proc.returncode, out, err)
         if key not in self.done:
             result = subprocess.run(args, capture_output=True, text=True, timeout=RENDER_TIMEOUT,
-                                    check=False, env=_render_env())
+                                    check=False, env=render_env())
             self.done[key] = (result.returncode, result.stdout, result.stderr)
         return self.done[key]
 
@@ -112,11 +117,12 @@ class _Renders:
         return key in self.running and self.running[key][0].poll() is None
 
     def close(self) -> None:
-        for proc, folder in self.running.values():
+        for proc, folder, _check in self.running.values():
             proc.kill()
             proc.communicate()
             shutil.rmtree(folder, ignore_errors=True)
         self.running.clear()
+        early.stop()
 
 
 RENDERS = _Renders()
@@ -135,16 +141,6 @@ def while_proving(hook: Callable[[Tree, Mapping[str, str]], None]) -> Iterator[N
         yield
     finally:
         _PROVING.hook = None
-
-
-def _render_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_RELEASE_")}
-    if "GOGC" not in env and "GOMEMLIMIT" not in env:
-        # A render is a short-lived Go process: without garbage collection up to a memory
-        # limit it takes half the CPU (kustomize's OpenAPI schema load dominates a render
-        # with a strategic-merge patch); past the limit the collector runs as usual.
-        env.update(GOGC="off", GOMEMLIMIT=GO_MEMORY_LIMIT)
-    return env
 
 
 _SCRATCH_DIRS: set[str] = set()  # every scratch copy's folder: named in no message (a render
@@ -195,7 +191,18 @@ class Scratch:
             self.close()
             return
         self._write(texts)
-        RENDERS.start(self.key(command), self.args(command), self.dir)
+        key = self.key(command)
+        started = None if texts or self.tree.helm_charts else \
+            early.take(str(self.tree.root), self.tree.overlay, command)
+        if started is not None:
+            tree = self.tree
+            files = sorted(set(tree.files) | tree.other_files)
+            folders = sorted(set(tree.folders) | {str(PurePosixPath(f).parent) for f in files})
+            if RENDERS.adopt(key, started, self.dir, lambda: started.unchanged(files, folders)):
+                return
+            started.proc.kill()
+            started.proc.communicate()
+        RENDERS.start(key, self.args(command), self.dir)
 
     def _write(self, texts: Mapping[str, str]) -> None:
         for rel in set(self.written) | set(texts):
@@ -284,7 +291,7 @@ def _identity() -> str:
             version = [command[0], "version"] + (["--client"] if command[0] == "kubectl" else [])
             try:
                 out = subprocess.run(version, capture_output=True, text=True, timeout=10,
-                                     check=False, env=_render_env())
+                                     check=False, env=render_env())
             except (OSError, subprocess.TimeoutExpired):
                 return ""
             if out.returncode == 0 and out.stdout.strip():

@@ -1,0 +1,198 @@
+"""The "before" render started on the checkout as a receiver process begins (early.py): used only
+as the render of the tree discovery finds when none of its files changed since it started;
+otherwise, or when it fails, the overlay renders again from its scratch copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitops_release import early, pullrequest, render
+from gitops_release.discovery import discover
+from gitops_release.receiverspec import receiver_inputs
+from tests.harness.gitrepo import GitRepo, make_repo
+
+needs_kustomize = pytest.mark.skipif(shutil.which("kustomize") is None, reason="needs kustomize")
+
+BASE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/acme/web:v1.0.0
+"""
+FILES = {
+    "apps/web/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+    "apps/web/base/deployment.yaml": BASE,
+    "apps/web/overlays/dev/kustomization.yaml":
+        "resources:\n  - ../../base\npatches:\n  - path: deployment.yaml\n",
+    "apps/web/overlays/dev/deployment.yaml": BASE.replace("v1.0.0", "v1.1.0"),
+}
+OVERLAY = "apps/web/overlays/dev"
+ARGV = ["image-update", "--image", "registry.example.com/acme/web:v1.2.0",
+        "--release", "web@v1.2.0", "--path", OVERLAY]
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> Iterator[None]:
+    """Each test starts as a new process would: nothing tried, nothing started."""
+    early.stop()
+    early._TRIED.clear()
+    yield
+    early.stop()
+    early._TRIED.clear()
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kustomize on PATH that logs the folder of each call, then runs the real one."""
+    real = shutil.which("kustomize")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "calls.log"
+    wrapper = folder / "kustomize"
+    wrapper.write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _calls(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _repo(tmp_path: Path) -> GitRepo:
+    template = tmp_path / "template"
+    for rel, text in FILES.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    time.sleep(2 * early.CLOCK_MARGIN_NS / 1e9)  # a checkout made a moment before the job
+    return repo
+
+
+def _images(out: list[dict[str, object]]) -> list[str]:
+    spec = out[0]["spec"]
+    assert isinstance(spec, dict)
+    return [c["image"] for c in spec["template"]["spec"]["containers"]]
+
+
+def test_the_overlay_inputs_are_read_as_the_cli_reads_them() -> None:
+    env = {"GITOPS_RELEASE_PATH": "apps/env/overlays/dev", "GITOPS_RELEASE_CONFIG_ROOT": "apps"}
+    assert early.overlay_inputs(["image-update"], env) == {
+        "path": "apps/env/overlays/dev", "config-root": "apps", "write-mode": "push"}
+    assert early.overlay_inputs(
+        ["cronjob-update", "--path", "a/b", "--config-root=c", "--path=d/e"], env) == {
+        "path": "d/e", "config-root": "c", "write-mode": "push"}  # the last flag wins
+    assert early.overlay_inputs(["image-update", "--path", ""], env)["path"] == \
+        "apps/env/overlays/dev"  # an empty flag counts as unset
+    assert early.overlay_inputs(["dispatch", "--path", "a"], env) is None
+    assert early.overlay_inputs([], env) is None
+
+
+def test_the_defaults_are_the_receiver_inputs_defaults() -> None:
+    specs = {s.name: s.default for s in (*receiver_inputs("x"), pullrequest.WRITE_MODE)}
+    assert {name: specs[name] for name in early.DEFAULTS} == early.DEFAULTS
+
+
+@needs_kustomize
+def test_a_render_started_on_the_checkout_is_the_before_render(
+        tmp_path: Path, counted: Path) -> None:
+    repo = _repo(tmp_path)
+    early.start(ARGV, {}, str(repo.work))
+    assert len(early.STARTED) == 1
+    tree = discover(repo.work, OVERLAY)
+    render.prerender(tree)  # takes the render started on the checkout
+    assert not early.STARTED
+    with render.Scratch(discover(repo.work, OVERLAY)) as scratch:
+        out = scratch.render({})
+    assert _images(out) == ["registry.example.com/acme/web:v1.1.0"]
+    assert _calls(counted) == [str(repo.work / OVERLAY)]  # one render, on the checkout
+    assert repo.git("status", "--porcelain", "--untracked-files=all") == ""
+
+
+@needs_kustomize
+def test_a_file_changed_after_the_start_renders_again(tmp_path: Path, counted: Path) -> None:
+    repo = _repo(tmp_path)
+    early.start(ARGV, {}, str(repo.work))
+    patch = repo.work / OVERLAY / "deployment.yaml"
+    patch.write_text(FILES[f"{OVERLAY}/deployment.yaml"].replace("v1.1.0", "v1.5.0"))
+    render.prerender(discover(repo.work, OVERLAY))
+    with render.Scratch(discover(repo.work, OVERLAY)) as scratch:
+        out = scratch.render({})
+    assert _images(out) == ["registry.example.com/acme/web:v1.5.0"]
+    calls = _calls(counted)
+    assert len(calls) == 2 and calls[0] == str(repo.work / OVERLAY), calls
+    assert "gitops-release-render-" in calls[1]  # its scratch copy
+
+
+@needs_kustomize
+def test_a_failed_render_on_the_checkout_renders_again(tmp_path: Path) -> None:
+    """Only a render that succeeded stands in: a failure is reported from the scratch copy's
+    own render (its message, the load restrictor retry)."""
+    repo = _repo(tmp_path)
+    tree = discover(repo.work, OVERLAY)
+    command = early.kustomize_command()
+    assert command is not None
+    failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(1)"], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    early.STARTED.append(early.Early(str(repo.work), OVERLAY, command, failing, time.time_ns()))
+    render.prerender(tree)
+    with render.Scratch(discover(repo.work, OVERLAY)) as scratch:
+        assert _images(scratch.render({})) == ["registry.example.com/acme/web:v1.1.0"]
+
+
+def test_only_a_receiver_push_deploy_of_a_kustomize_overlay_starts_one(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (repo.work / "plain").mkdir()
+    for argv in (["dispatch", "--path", OVERLAY], [*ARGV, "--write-mode", "pull-request"],
+                 ["image-update", "--path", "../outside"], ["image-update", "--path", "plain"],
+                 ["image-update", "--path", "apps/missing"]):
+        early._TRIED.clear()
+        early.start(argv, {}, str(repo.work))
+        assert not early.STARTED, argv
+
+
+@needs_kustomize
+def test_a_render_nothing_took_is_stopped(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    early.start(ARGV, {}, str(repo.work))
+    early.start(ARGV, {}, str(repo.work))  # once per process
+    assert len(early.STARTED) == 1
+    proc = early.STARTED[0].proc
+    early.stop()
+    assert proc.poll() is not None and not early.STARTED
+
+
+@needs_kustomize
+def test_python_m_starts_the_render_before_the_receiver_loads(
+        tmp_path: Path, counted: Path) -> None:
+    """The whole command: the first render runs on the checkout, the second (the planned edit)
+    in a scratch copy, and nothing else."""
+    repo = _repo(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "python"),
+           "GIT_CONFIG_NOSYSTEM": "1"}
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-m", "gitops_release", *ARGV, "--push", "false"],
+                            cwd=repo.work, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = _calls(counted)
+    assert calls[0] == str(repo.work / OVERLAY) and len(calls) == 2, calls
+    assert "gitops-release-render-" in calls[1]
+    assert "image: registry.example.com/acme/web:v1.2.0" in \
+        (repo.work / OVERLAY / "deployment.yaml").read_text()
