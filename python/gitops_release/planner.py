@@ -11,7 +11,6 @@ from gitops_release import yamledit as y
 from gitops_release.clock import now_utc
 from gitops_release.discovery import Tracked, discover
 from gitops_release.errors import ManifestError
-from gitops_release.helmvalues import plan_folder_values, plan_helmrelease
 from gitops_release.manifests import (
     BuildsOnError,
     OutsideOverlayError,
@@ -42,6 +41,8 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
                              for f in tree.files.values()):
         if builds_on:
             raise BuildsOnError(f"{folder} builds on {follows}")
+        from gitops_release.helmvalues import plan_helmrelease  # Helm's modules: only for Helm
+
         return plan_helmrelease(tree, target, root)
     if tree.kustomization is not None or workloads:
         try:
@@ -50,6 +51,8 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
             if builds_on:  # nothing of its own decides: the prod overlay's edit reaches it
                 raise BuildsOnError(f"{folder} builds on {follows}") from None
             raise
+    from gitops_release.helmvalues import plan_folder_values
+
     values = plan_folder_values(tree, target, root)
     if values is not None:
         return values

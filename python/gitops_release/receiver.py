@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops_release import yamledit as y
 from gitops_release.discovery import Tracked, Tree, absent_paths
@@ -30,7 +31,6 @@ from gitops_release.errors import (
     RefusedError,
     ResourceError,
 )
-from gitops_release.gitops import Author
 from gitops_release.inputs import check_text, parse_bool, parse_int
 from gitops_release.manifests import (
     BuildsOnError,
@@ -64,6 +64,9 @@ from gitops_release.reference import ImageReference
 from gitops_release.runner import Runner, md_escape
 from gitops_release.targets import KINDS as KIND_GROUPS
 from gitops_release.versions import Order, compare
+
+if TYPE_CHECKING:
+    from gitops_release.gitops import Author
 
 KINDS = {"new-image": KIND_GROUPS["workloads"], "new-job-image": KIND_GROUPS["jobs"]}
 
@@ -174,6 +177,8 @@ def parse_settings(raw: Mapping[str, str], event: str) -> Settings:
     token = raw["token"].strip()
     check_text("token", token, max_length=1024)
     source = _source(raw["source"])
+    from gitops_release.gitops import Author  # git's module loads after the renders started
+
     return Settings(
         event=event, target=target, path=path, config_root=raw["config-root"].strip(),
         fan_out=parse_bool("fan-out", raw["fan-out"]),
