@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,7 +76,7 @@ class Early:
                 info = (root / rel).lstat()
             except OSError:
                 return False
-            regular = (info.st_mode & 0o170000) == (0o100000 if kind == "file" else 0o040000)
+            regular = stat.S_ISREG(info.st_mode) if kind == "file" else stat.S_ISDIR(info.st_mode)
             if not regular or info.st_mtime_ns >= limit or info.st_ctime_ns >= limit:
                 return False
         return True
