@@ -21,12 +21,14 @@ process loads while it runs. It is a guess and nothing more:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 COMMANDS = ("image-update", "cronjob-update")
@@ -135,6 +137,29 @@ def start(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     except Exception:  # the deploy reads the same inputs and files, and reports
         return
     STARTED.append(Early(str(base), folder.relative_to(base).as_posix(), command, proc, started))
+    _arm()
+
+
+def _arm() -> None:
+    """Until the deploy handles signals itself (signals.handled), a SIGTERM or SIGHUP, which
+    would end the process at once (no atexit), first stops every render (and removes its
+    scratch copy)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to arm
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, _ended)
+
+
+STOPPERS: list[Callable[[], None]] = []  # the renders' own stop (render.py, helmrender.py)
+
+
+def _ended(signum: int, _frame: object) -> None:
+    for stopper in STOPPERS:
+        with contextlib.suppress(Exception):
+            stopper()
+    stop()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # ends the process as the signal would have
 
 
 def take(root: str, overlay: str, command: list[str]) -> Early | None:

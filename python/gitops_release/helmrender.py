@@ -25,6 +25,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
+from gitops_release import early
 from gitops_release.errors import ManifestError
 from gitops_release.reference import same_repository
 from gitops_release.targets import object_name, parsed_image
@@ -167,8 +168,12 @@ def render_variants(chart_dir: Path, values_name: str, texts: list[str | None], 
 def close() -> None:
     """Stop every helm render still running (a signal, the process ending) and remove their
     scratch copies: renders run in the deploy's background planning thread too."""
-    with _LOCK:
+    locked = _LOCK.acquire(timeout=1)  # a signal's handler may interrupt the thread holding it
+    try:
         running, scratch = list(_RUNNING), list(_SCRATCH)
+    finally:
+        if locked:
+            _LOCK.release()
     for proc in running:
         if proc.poll() is None:
             proc.kill()
@@ -177,6 +182,7 @@ def close() -> None:
 
 
 atexit.register(close)
+early.STOPPERS.append(close)
 
 
 def unstable_paths(first: list[Any], second: list[Any]) -> set[tuple[Any, ...]]:

@@ -72,6 +72,8 @@ class _Renders:
         self.done: dict[str, tuple[int, str, str]] = {}  # key → (returncode, stdout, stderr)
         # key → (process, its scratch copy, the check its result must pass to be used)
         self.running: dict[str, tuple[subprocess.Popen[str], Path, Callable[[], bool] | None]] = {}
+        self.waiting: dict[str, subprocess.Popen[str]] = {}  # taken by a thread that waits for it
+        self.stopped: set[int] = set()  # pids of waited-for renders close() stopped
         self.identity: str | None = None
 
     def start(self, key: str, args: list[str], cwd_dir: Path) -> None:
@@ -97,6 +99,7 @@ class _Renders:
     def result(self, key: str, args: list[str]) -> tuple[int, str, str]:
         if key in self.running:
             proc, folder, check = self.running.pop(key)
+            self.waiting[key] = proc  # close() still reaches it
             try:
                 out, err = proc.communicate(timeout=RENDER_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -104,7 +107,10 @@ class _Renders:
                 proc.communicate()
                 raise
             finally:
+                self.waiting.pop(key, None)
                 shutil.rmtree(folder, ignore_errors=True)
+            if proc.pid in self.stopped:
+                raise RenderError(f"the render was stopped (the deploy is ending): {args[-1]}")
             if check is None or (proc.returncode == 0 and check()):
                 self.done[key] = (proc.returncode, out, err)
         if key not in self.done:
@@ -117,16 +123,22 @@ class _Renders:
         return key in self.running and self.running[key][0].poll() is None
 
     def close(self) -> None:
+        """Stop every render: those nothing waits for yet, and those a thread waits for (the
+        plan made in the background; it collects them and gets a RenderError)."""
         for proc, folder, _check in self.running.values():
             proc.kill()
             proc.communicate()
             shutil.rmtree(folder, ignore_errors=True)
         self.running.clear()
+        for proc in list(self.waiting.values()):
+            self.stopped.add(proc.pid)
+            proc.kill()
         early.stop()
 
 
 RENDERS = _Renders()
 atexit.register(RENDERS.close)
+early.STOPPERS.append(RENDERS.close)
 
 _PROVING = threading.local()  # this thread's while_proving hook
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -48,12 +49,16 @@ ARGV = ["image-update", "--image", "registry.example.com/acme/web:v1.2.0",
 
 @pytest.fixture(autouse=True)
 def fresh() -> Iterator[None]:
-    """Each test starts as a new process would: nothing tried, nothing started."""
+    """Each test starts as a new process would: nothing tried, nothing started, the signal
+    handlers as they were."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     early.stop()
     early._TRIED.clear()
     yield
     early.stop()
     early._TRIED.clear()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture
@@ -196,3 +201,80 @@ def test_python_m_starts_the_render_before_the_receiver_loads(
     assert "gitops-release-render-" in calls[1]
     assert "image: registry.example.com/acme/web:v1.2.0" in \
         (repo.work / OVERLAY / "deployment.yaml").read_text()
+
+
+def _slow_kustomize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kustomize on PATH that logs its pid, then sleeps (the same process: exec)."""
+    folder = tmp_path / "slow-bin"
+    folder.mkdir()
+    log = tmp_path / "pids.log"
+    (folder / "kustomize").write_text(f'#!/bin/sh\necho $$ >> {log}\nexec sleep 30\n')
+    (folder / "kustomize").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _gone(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie of this test process counts as ended
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_sigterm_before_the_deploy_handles_signals_stops_the_render(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM's default ends the process without atexit: until the deploy's own handlers are
+    in place, the render started on the checkout is stopped first."""
+    repo = _repo(tmp_path)
+    log = _slow_kustomize(tmp_path, monkeypatch)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "python")}
+    script = ("import sys, time\nfrom gitops_release import early\n"
+              "early.start(sys.argv[1:])\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, *ARGV], cwd=repo.work, env=env)
+    deadline = time.monotonic() + 10
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pid = int(log.read_text().split()[0])
+    proc.terminate()
+    assert proc.wait(10) == -15  # ended by the signal, as without the handler
+    assert _gone(pid), "the render outlived the process"
+
+
+def test_stopping_the_renders_reaches_one_a_thread_waits_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan made in the background waits for the "before" render: stopping the renders
+    (the deploy ending, a signal) stops that one too, and the waiting plan gets an error."""
+    import threading
+
+    repo = _repo(tmp_path)
+    log = _slow_kustomize(tmp_path, monkeypatch)
+    tree = discover(repo.work, OVERLAY)
+    render.prerender(tree)
+    scratch = render.Scratch(tree)
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            scratch.render({})
+        except render.RenderError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # the thread is waiting for it
+    render.RENDERS.close()
+    thread.join(10)
+    scratch.close()
+    assert not thread.is_alive() and failures, failures
+    assert all(_gone(int(pid)) for pid in log.read_text().split())
+    assert "stopped" in str(failures[0])
