@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -54,3 +57,18 @@ def github_api() -> Iterator[GitHubAPI]:
     """The local GitHub API (repository_dispatch contract) on 127.0.0.1, fresh per test."""
     with GitHubAPI() as server:
         yield server
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kustomize on PATH that logs each call, then runs the real one."""
+    real = shutil.which("kustomize")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "calls.log"
+    wrapper = folder / "kustomize"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -20,28 +19,10 @@ from gitops_release import early, pullrequest, render
 from gitops_release.discovery import discover
 from gitops_release.receiverspec import receiver_inputs
 from tests.harness.gitrepo import GitRepo, make_repo
+from tests.unit.test_render import FILES  # the web app: a base and a dev overlay's patch
 
 needs_kustomize = pytest.mark.skipif(shutil.which("kustomize") is None, reason="needs kustomize")
 
-BASE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/acme/web:v1.0.0
-"""
-FILES = {
-    "apps/web/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-    "apps/web/base/deployment.yaml": BASE,
-    "apps/web/overlays/dev/kustomization.yaml":
-        "resources:\n  - ../../base\npatches:\n  - path: deployment.yaml\n",
-    "apps/web/overlays/dev/deployment.yaml": BASE.replace("v1.0.0", "v1.1.0"),
-}
 OVERLAY = "apps/web/overlays/dev"
 ARGV = ["image-update", "--image", "registry.example.com/acme/web:v1.2.0",
         "--release", "web@v1.2.0", "--path", OVERLAY]
@@ -61,23 +42,9 @@ def fresh() -> Iterator[None]:
         signal.signal(sig, handler)
 
 
-@pytest.fixture
-def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A kustomize on PATH that logs the folder of each call, then runs the real one."""
-    real = shutil.which("kustomize")
-    assert real is not None
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    log = tmp_path / "calls.log"
-    wrapper = folder / "kustomize"
-    wrapper.write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {real} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return log
-
-
 def _calls(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
+    """The folder each kustomize call (``counted``) rendered."""
+    return [line.split()[-1] for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def _repo(tmp_path: Path) -> GitRepo:

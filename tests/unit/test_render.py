@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 
@@ -38,21 +37,6 @@ FILES = {
         "resources:\n  - ../../base\npatches:\n  - path: deployment.yaml\n",
     "apps/web/overlays/dev/deployment.yaml": PATCH,
 }
-
-
-@pytest.fixture
-def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A kustomize on PATH that logs each call, then runs the real one."""
-    real = shutil.which("kustomize")
-    assert real is not None
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    log = tmp_path / "calls.log"
-    wrapper = folder / "kustomize"
-    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return log
 
 
 def _calls(log: Path) -> int:
