@@ -407,14 +407,34 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         others = tuple(".".join(b.base) for b in best if b is not chosen)
         return replace(chosen, alongside=others)
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
+    other = "" if best or tag_only else _other_image_keys(doc)
     raise NoImageBlock(bool(best or tag_only),
                        f"{shown}: cannot tell which image block is {target.app!r} "
                         f"(candidates: {where}; a block with a tag but no repository is only "
-                        "taken when named, since the repository it runs cannot be checked here)",
+                        "taken when named, since the repository it runs cannot be checked here)"
+                        + (f"; image keys by other names: {other}" if other else ""),
                         hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
                         "helm-tag-key: " + (".".join((*best[-1].base, best[-1].tag)) if best and
                                             not best[-1].string else
                                             tag_only[0] if tag_only else "backend.image.tag"))
+
+
+def _other_image_keys(doc: y.Node) -> str:
+    """The mappings named like an image whose keys are not repository/tag (``image: {repo:
+    robotshop, version: latest}``), shown with their scalar keys, for a message."""
+    shown: list[str] = []
+    stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
+    while stack and len(shown) < 5:
+        path, node = stack.pop()
+        if y.node_kind(node) != "mapping" or len(path) > 8:
+            continue
+        keys = [str(k.value) for k, v in node.value
+                if y.node_kind(k) == "scalar" and y.node_kind(v) == "scalar"]
+        if path and "image" in path[-1].lower() and keys:
+            shown.append(f"{'.'.join(path)} ({', '.join(keys[:6])})")
+        stack += [((*path, str(k.value)), v) for k, v in reversed(node.value)
+                  if y.node_kind(k) == "scalar"]
+    return "; ".join(shown)
 
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
@@ -650,11 +670,20 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
         tag = _app_version(root / tree.overlay) or tag
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
+    if full and not same_repository(full, target.image.name) and \
+            target.image.name.startswith(full.rstrip("/") + "/"):
+        # robotshop/{service}: the key every service's image starts with, not one app's image
+        raise ManifestError(
+            f"{shown} {dotted}.{block.repository} is {full}, the start of the new image's "
+            f"repository {target.image.name}: the chart adds each service's name to it, so "
+            f"{dotted}.{block.tag} is the version of every service it renders, not "
+            f"{target.app}'s alone; nothing was written", input_name="helm-tag-key",
+            hint=f"Give {target.app} image keys of its own in the chart (e.g. "
+            f"{target.app}.image.repository and {target.app}.image.tag, read by its template) "
+            "and name them with helm-image-key and helm-tag-key")
     if full is not None and not same_repository(full, target.image.name):
         plan.refusal = repository_refusal(
-            f"{shown} {dotted}.{block.repository} gives", full, target,
-            " (a repository shared by several services is not one app's)"
-            if target.image.name.startswith(full.rstrip("/") + "/") else "")
+            f"{shown} {dotted}.{block.repository} gives", full, target)
         if plan.refusal is not None:
             return
         plan.notes.append(f"{shown} {dotted}.{block.repository}: the repository changes from "

@@ -333,7 +333,22 @@ def collector_paused() -> Iterator[None]:
 
 
 def compose(text: str, filename: str) -> list[Node]:
-    return parse(text, filename).docs
+    """The documents of a file of ours (the policy file): every key at most once per mapping,
+    also twice with the same value, which a config repo's manifests may hold."""
+    docs = parse(text, filename).docs
+    stack = [doc for doc in docs if doc is not None]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.id == "mapping":
+            _duplicate_key(node.value, filename, strict=True)
+            stack += [part for item in node.value for part in item]
+        elif node.id == "sequence":
+            stack += node.value
+    return docs
 
 
 def _check_tree(root: Node, filename: str) -> set[int]:
@@ -370,16 +385,42 @@ def _check_tree(root: Node, filename: str) -> set[int]:
     return _descendants(root, shared) if shared else shared
 
 
-def _duplicate_key(items: list[tuple[Node, Node]], filename: str) -> None:
-    keys: set[str] = set()
-    for key, _ in items:
+def _duplicate_key(items: list[tuple[Node, Node]], filename: str, strict: bool = False) -> None:
+    """Refuse a key given twice with different values (``strict``: at all): YAML readers
+    disagree on which one wins. Twice the same value (``ingresses: []`` twice) reads the same
+    everywhere; an edit that changes one copy makes them differ, and the edited file's proof
+    refuses it then."""
+    keys: dict[str, Node] = {}
+    for key, value in items:
         if node_kind(key) == "scalar":
-            if key.value in keys:
+            if key.value in keys and (strict or not _same_node(keys[key.value], value)):
                 raise ManifestError(
                     f"{filename} has the key {key.value!r} twice in one mapping "
-                    f"(line {key.start_mark.line + 1})",
+                    f"(line {key.start_mark.line + 1})" + ("" if strict else
+                                                           " with different values"),
                     hint="Remove the duplicate: YAML readers disagree on which one wins")
-            keys.add(key.value)
+            keys.setdefault(key.value, value)
+
+
+def _same_node(a: Node, b: Node) -> bool:
+    """Whether two nodes hold the same data (kinds, tags and scalar values)."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x.id != y.id or x.tag != y.tag:
+            return False
+        if x.id == "scalar":
+            if x.value != y.value:
+                return False
+        elif x.id in ("mapping", "sequence"):
+            if len(x.value) != len(y.value):
+                return False
+            if x.id == "mapping":
+                stack += [(kx, ky) for (kx, _), (ky, _) in zip(x.value, y.value, strict=True)]
+                stack += [(vx, vy) for (_, vx), (_, vy) in zip(x.value, y.value, strict=True)]
+            else:
+                stack += list(zip(x.value, y.value, strict=True))
+    return True
 
 
 def _descendants(root: Node, shared: set[int]) -> set[int]:

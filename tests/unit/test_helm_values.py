@@ -57,15 +57,35 @@ def test_values_shapes(tmp_path: Path, values: str, image: str, expected: str) -
     assert (repo.work / "chart/values.yaml").read_text() == expected
 
 
-def test_shared_repository_prefix_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", [False, True], ids=["default", "repository-change-allowed"])
+def test_shared_repository_prefix_is_refused(tmp_path: Path, policy: bool) -> None:
+    """A repository key every service's image starts with (robot-shop's image.repo: robotshop,
+    read as robotshop/rs-<service>): its tag is every service's version. Not a policy matter:
+    allowing a repository change would write the whole image name into the prefix."""
     values = "images:\n  repository: registry.example.com/acme\n  tag: v1\n"
+    files = {"chart/values.yaml": values}
+    if policy:
+        files["gitops-release.yaml"] = ("apps:\n  - match: chart\n    images:\n"
+                                        "      - registry.example.com/acme/*\n")
+    repo = _repo(tmp_path, files)
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/cart:v2", "cart@v2",
+                           "--helm-tag-key", "images.tag", "--helm-image-key",
+                           "images.repository")
+    assert code == 1, log
+    assert "images.repository is registry.example.com/acme, the start of the new image's " \
+        "repository registry.example.com/acme/cart" in log
+    assert "images.tag is the version of every service it renders" in log
+    assert "cart.image.repository and cart.image.tag" in log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+
+
+def test_image_keys_by_other_names_are_shown(tmp_path: Path) -> None:
+    values = "image:\n  repo: registry.example.com/acme\n  version: v1\n  pullPolicy: Always\n"
     repo = _repo(tmp_path, {"chart/values.yaml": values})
-    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/cart:v2", "cart@v2",
-                                 "--helm-tag-key", "images.tag", "--helm-image-key",
-                                 "images.repository")
-    assert code == 0, log
-    assert (outputs["refused"], outputs["refused-reason"]) == ("true", "policy")
-    assert "shared by several services" in log
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/cart:v2", "cart@v2")
+    assert code == 1, log
+    assert "candidates: none" in log
+    assert "image keys by other names: image (repo, version, pullPolicy)" in log
     assert (repo.work / "chart/values.yaml").read_text() == values
 
 
@@ -441,4 +461,33 @@ def test_a_chart_that_writes_the_image_literally_says_so(tmp_path: Path) -> None
     code, log, _ = _deploy(repo, tmp_path, f"{REG}/yelb-appserver:0.6", "yelb-appserver@0.6")
     assert code == 1, log
     assert f"writes the image {REG}/yelb-appserver:0.5 literally in templates/deployment.yaml" in log
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_a_key_twice_with_the_same_value_is_read_as_every_reader_reads_it(tmp_path: Path) -> None:
+    """aws-containers' retail-store ui chart has `ingresses: []` twice: every YAML reader reads
+    the same, so the deploy goes ahead; twice with different values stays refused, and so does
+    an edit that would change one copy of a duplicated block."""
+    values = ("ingresses: []\nimage:\n  repository: registry.example.com/acme/ui\n  tag: 1.0.0\n"
+              "ingresses: []\n")
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/ui:1.1.0", "ui@1.1.0")
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == values.replace("1.0.0", "1.1.0")
+
+    differ = values.replace("ingresses: []\n", "ingresses: [a]\n", 1)
+    repo = _repo(tmp_path / "differ", {"chart/values.yaml": differ})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/ui:1.1.0", "ui@1.1.0")
+    assert code == 1 and "has the key 'ingresses' twice in one mapping" in log, log
+    assert (repo.work / "chart/values.yaml").read_text() == differ
+
+    block = "image:\n  repository: registry.example.com/acme/ui\n  tag: 1.0.0\n"
+    twice = block + "replicas: 1\n" + block
+    repo = _repo(tmp_path / "twice", {"chart/values.yaml": twice})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/ui:1.1.0", "ui@1.1.0")
+    assert code == 1 and "candidates: image, image" in log, log
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/ui:1.1.0", "ui@1.1.0",
+                           "--helm-tag-key", "image.tag")  # named: the edit's proof refuses
+    assert code == 1 and "has the key 'image' twice in one mapping" in log, log
+    assert (repo.work / "chart/values.yaml").read_text() == twice
     assert repo.git("status", "--porcelain") == ""
