@@ -15,7 +15,7 @@ import posixpath
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -371,11 +371,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     global_registry = registry_of(doc, target, shown)
     found: list[Block] = []
     tag_only: list[str] = []
-    stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
-    while stack and len(found) < 50:
-        path, node = stack.pop()
-        if y.node_kind(node) != "mapping" or len(path) > 8:
-            continue
+    for path, node in _mappings(doc):
+        if len(found) >= 50:
+            break
         if y.get(node, "tag") is not None and y.get(node, "repository") is None:
             tag_only.append(".".join((*path, "tag")))
         string = _image_string(y.get(node, "image"))
@@ -397,9 +395,6 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                 2 if target.app in path else 3 if path and path[-1] == "image" else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
-        for key, value in node.value:
-            if y.node_kind(key) == "scalar":
-                stack.append(((*path, str(key.value)), value))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
     if len(best) == 1 or len(named) == 1:
@@ -423,18 +418,25 @@ def _other_image_keys(doc: y.Node) -> str:
     """The mappings named like an image whose keys are not repository/tag (``image: {repo:
     robotshop, version: latest}``), shown with their scalar keys, for a message."""
     shown: list[str] = []
-    stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
-    while stack and len(shown) < 5:
-        path, node = stack.pop()
-        if y.node_kind(node) != "mapping" or len(path) > 8:
-            continue
+    for path, node in _mappings(doc):
         keys = [str(k.value) for k, v in node.value
                 if y.node_kind(k) == "scalar" and y.node_kind(v) == "scalar"]
         if path and "image" in path[-1].lower() and keys:
             shown.append(f"{'.'.join(path)} ({', '.join(keys[:6])})")
-        stack += [((*path, str(k.value)), v) for k, v in reversed(node.value)
-                  if y.node_kind(k) == "scalar"]
-    return "; ".join(shown)
+    return "; ".join(shown[:5])
+
+
+def _mappings(doc: y.Node) -> Iterator[tuple[tuple[str, ...], y.Node]]:
+    """Every mapping of a values document under scalar keys, with its key path, to depth 8
+    (the last key of a mapping first)."""
+    stack: list[tuple[tuple[str, ...], y.Node]] = [((), doc)]
+    while stack:
+        path, node = stack.pop()
+        if y.node_kind(node) != "mapping" or len(path) > 8:
+            continue
+        yield path, node
+        stack += [((*path, str(key.value)), value) for key, value in node.value
+                  if y.node_kind(key) == "scalar"]
 
 
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
