@@ -523,6 +523,10 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                           y.Intent("add", doc_index, (*base, *keys), target.release)))
     if plan.refusal is not None:
         return plan
+    if not target.helm_release_key:
+        plan.notes.append(f"{target.release_env} not written: values record the release only "
+                          f"under helm-release-key (the key the chart reads into "
+                          f"{target.release_env}); set it to record releases")
     new_text = y.apply_edits(file.text, [e for e, _ in edits], shown)
     y.verify(parsed, new_text, [i for _, i in edits])
     failed = _helm_proof(plan, tree, file, new_text, target) if judged else None

@@ -491,3 +491,17 @@ def test_a_key_twice_with_the_same_value_is_read_as_every_reader_reads_it(tmp_pa
     assert code == 1 and "has the key 'image' twice in one mapping" in log, log
     assert (repo.work / "chart/values.yaml").read_text() == twice
     assert repo.git("status", "--porcelain") == ""
+
+
+def test_a_values_deploy_says_when_the_release_is_not_recorded(tmp_path: Path) -> None:
+    values = "image:\n  repository: registry.example.com/acme/api\n  tag: v1\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2")
+    assert code == 0, log
+    assert "APP_RELEASEVERSION not written: values record the release only under " \
+        "helm-release-key" in log
+    repo = _repo(tmp_path / "named", {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2", "--helm-release-key",
+                           "release")
+    assert code == 0 and "not written" not in log, log
+    assert (repo.work / "chart/values.yaml").read_text().endswith("release: api@v2\n")
