@@ -107,6 +107,7 @@ class Refusal:
 
     reason: str
     message: str
+    hint: str = ""  # the fix, where the receiver's default one for the reason does not fit
 
 
 def repository_refusal(what: str, current: str | None, target: Target,
@@ -465,11 +466,25 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                            else "")
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
-                        hint="Set 'workload'/'container'; or set the target's image in a "
-                        "patch of the overlay (an images: entry changes every container that "
-                        "runs the image, a patch only the one it names)" + (
-                            "; or set its image in a patch or file of the overlay that no other "
-                            "kustomization uses" if shared else ""))
+                        hint=_narrowing_hint(tree, target, shared))
+
+
+def _narrowing_hint(tree: Tree, target: Target, shared: str) -> str:
+    """What narrows an edit that moves more than the target: the inputs when they were not
+    given, a patch of the target's own (an inline patch moved to a file)."""
+    inline = [f.rel for f in tree.inside() if f.role == "kustomization" and
+              INLINE_PATCH.search(f.text) is not None and
+              re.search(r"(?:value|image):\s*['\"]?" + re.escape(target.image.name) +
+                        r"[:@'\"\s]", f.text)]
+    named = target.workload and target.container
+    return ("Set" if named else "Set 'workload'/'container' (when another workload was "
+            "chosen); or set") + " the target's image in a patch of the overlay (an images: " \
+        "entry changes every container that runs the image, a patch only the one it names)" + (
+            "; or set its image in a patch or file of the overlay that no other kustomization "
+            "uses" if shared else "") + (
+            f"; {', '.join(inline)} sets the image in an inline patch, which the receiver does "
+            "not edit: move that patch to a file listed under patches: (path:), and the deploy "
+            "edits it" if inline else "")
 
 
 def _same_pod_fields(place: Place, value: str, env: str) -> Edits:

@@ -100,7 +100,7 @@ def policy_refusal(policy: Policy, plans: Sequence[OverlayPlan], target: Target,
         forced=forced, operator=operator)
     refusal = policy.check(request)
     if refusal is not None:
-        return Refusal(refusal.reason, str(refusal))
+        return Refusal(refusal.reason, str(refusal), refusal.hint)
     app = policy.app_for(path)
     if app is None or app.verify_source == "off" or operator:
         return None

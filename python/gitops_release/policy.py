@@ -191,6 +191,7 @@ class Refusal:
     reason: str  # one of REASONS
     message: str
     rule: str  # the rule and its file:line, or "default rule: ..."
+    hint: str = ""  # the fix, where the receiver's default one does not fit
 
     def __str__(self) -> str:
         return f"{self.message} ({self.rule})"

@@ -67,7 +67,10 @@ def check_tag(policy: Policy, request: DeployRequest) -> Refusal | None:
     tag = request.image.tag
     said = f"the image tag {tag!r}" if tag is not None else "the image has no tag, so it"
     return Refusal("policy", f"{said} does not say the release's version {request.version!r}",
-                   "default rule: the image tag must be the release's version (up to a leading v)")
+                   "default rule: the image tag must be the release's version (up to a leading v)",
+                   hint="Nothing was changed. Send the image tag built for that release: no "
+                   "policy setting relaxes this rule (it keeps a payload from pairing one "
+                   "release's name with another build)")
 
 
 def check_holds(policy: Policy, request: DeployRequest) -> Refusal | None:

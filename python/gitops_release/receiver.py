@@ -445,7 +445,8 @@ def refused_error(refusal: Refusal) -> RefusedError:
              "policy": "Nothing was changed. Fix the payload, or allow it in gitops-release.yaml"}
     if refusal.reason == "downgrade":
         return DowngradeError(refusal.message, hint=hints["downgrade"])
-    error = RefusedError(refusal.message, reason=refusal.reason, hint=hints.get(refusal.reason))
+    error = RefusedError(refusal.message, reason=refusal.reason,
+                         hint=refusal.hint or hints.get(refusal.reason))
     error.title = REFUSAL_TITLES.get(refusal.reason, error.title)
     return error
 

@@ -73,7 +73,7 @@ class _Renders:
         # key → (process, its scratch copy, the check its result must pass to be used)
         self.running: dict[str, tuple[subprocess.Popen[str], Path, Callable[[], bool] | None]] = {}
         self.waiting: dict[str, subprocess.Popen[str]] = {}  # taken by a thread that waits for it
-        self.stopped: set[int] = set()  # pids of waited-for renders close() stopped
+        self.stopped: list[subprocess.Popen[str]] = []  # waited-for renders close() stopped
         self.identity: str | None = None
 
     def start(self, key: str, args: list[str], cwd_dir: Path) -> None:
@@ -109,7 +109,8 @@ class _Renders:
             finally:
                 self.waiting.pop(key, None)
                 shutil.rmtree(folder, ignore_errors=True)
-            if proc.pid in self.stopped:
+            if any(proc is stopped for stopped in self.stopped):
+                self.stopped = [p for p in self.stopped if p is not proc]
                 raise RenderError(f"the render was stopped (the deploy is ending): {args[-1]}")
             if check is None or (proc.returncode == 0 and check()):
                 self.done[key] = (proc.returncode, out, err)
@@ -131,7 +132,7 @@ class _Renders:
             shutil.rmtree(folder, ignore_errors=True)
         self.running.clear()
         for proc in list(self.waiting.values()):
-            self.stopped.add(proc.pid)
+            self.stopped.append(proc)  # the object, not its pid: pids are reused
             proc.kill()
         early.stop()
 

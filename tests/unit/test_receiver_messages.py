@@ -308,3 +308,41 @@ def test_an_image_inside_a_list_of_the_values_is_named(tmp_path: Path) -> None:
     _refused_cleanly(repo, code, log)
     assert "inside a list (spec.values.template.spec.containers[0].image, line" in log, log
     assert "set no image" not in log
+
+
+def test_a_tag_that_is_not_the_releases_version_is_not_said_to_be_allowed_by_policy(
+        tmp_path: Path) -> None:
+    """No policy key relaxes the tag rule (open-telemetry's demo tags `2.1.4-cart`): the
+    refusal says to send the right tag, not to allow it in gitops-release.yaml."""
+    repo = _repo(tmp_path, {"apps/web/deployment.yaml": deployment(
+        "web", "registry.example.com/web:1.0.0")})
+    code, log, outputs = _deploy(repo, tmp_path, "registry.example.com/web:1.1.0-web",
+                                 "web@1.1.0", "apps/web")
+    assert code == 0 and outputs["refused-reason"] == "policy", log
+    assert "Send the image tag built for that release" in log
+    assert "allow it in gitops-release.yaml" not in log
+
+
+def test_an_inline_patch_setting_the_image_is_named_with_how_to_make_it_editable(
+        tmp_path: Path) -> None:
+    """An inline JSON6902 patch sets the image; the only other place, a new images: entry,
+    would move an init container on the same image: the refusal names the inline patch and
+    says to move it to a file (which the receiver edits), not to set inputs already given."""
+    base = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
+            "    spec:\n      initContainers:\n        - name: migrate\n"
+            "          image: ghcr.io/acme/web:green\n      containers:\n        - name: web\n"
+            "          image: ghcr.io/acme/web:green\n")
+    kust = ("resources:\n  - ../../base\npatches:\n  - target:\n      kind: Deployment\n"
+            "      name: web\n    patch: |-\n      - op: replace\n"
+            "        path: /spec/template/spec/containers/0/image\n"
+            "        value: ghcr.io/acme/web:1.3.0\n")
+    repo = _repo(tmp_path, {"app/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+                            "app/base/deployment.yaml": base,
+                            "app/overlays/prod/kustomization.yaml": kust})
+    for extra in ((), ("--workload", "web", "--container", "web")):
+        code, log, _ = _deploy(repo, tmp_path, "ghcr.io/acme/web:1.4.0", "web@1.4.0",
+                               "app/overlays/prod", *extra)
+        _refused_cleanly(repo, code, log)
+        assert "app/overlays/prod/kustomization.yaml sets the image in an inline patch" in log
+        assert "move that patch to a file listed under patches:" in log
+        assert ("Set 'workload'/'container'" in log) == (not extra), log
