@@ -774,6 +774,7 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     values = y.get_path(file.parsed.docs[d], ("spec", "values"))
     name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))
     tag_parent = _split(target.helm_tag_key)[:-1] if target.helm_tag_key else ()
+    keyed = target  # with the base's keys where the patch holds only their tag (below)
     if not _names_image(values) and (not target.helm_tag_key or (
             tag_parent and y.node_kind(y.get_path(values, tag_parent)) != "mapping")):
         base = base_image_block(tree, name, target)
@@ -798,7 +799,20 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         plan, must = plan_patch_keys(tree, file, d, target, base)
     else:
         must = []
-        plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
+        try:
+            plan = plan_values(tree, file, target, root, base=("spec", "values"), doc_index=d)
+        except NoImageBlock as exc:
+            # Flux's usual layout: the patch holds only the tag of the block its base sets
+            found = None if target.helm_tag_key or not exc.candidates else \
+                base_image_block(tree, name, target)
+            if found is None or found[2].string or y.node_kind(
+                    y.get_path(values, (*found[2].base, found[2].tag))) != "scalar":
+                raise
+            keyed = _with_keys(target, found[2])
+            plan = plan_values(tree, file, keyed, root, base=("spec", "values"), doc_index=d)
+            plan.notes.append(f"{file.rel}: spec.values.{'.'.join(found[2].base)}."
+                              f"{found[2].tag} is the tag of the image block "
+                              f"{found[0].rel} sets (checked in the render)")
     if plan.refusal is not None or all(c.old_text == c.new_text for c in plan.changes):
         return plan  # refused, or nothing to change (the same image deployed again)
     renderer = Renderer(tree)
@@ -820,10 +834,10 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
         ok = expected == after[index] and before[index] != after[index] and all(
             dig(after[index], ("spec", "values", *path)) == value for path, value in must)
     if ok and index is not None and not must:
-        check_rendered_pin(after[index], values, target, file.rel)
+        check_rendered_pin(after[index], values, keyed, file.rel)
     if index is not None:
         check_post_renderers(before[index], target, file.rel)
-        plan.refusal = plan.refusal or _merged_repository_refusal(before, index, values, target,
+        plan.refusal = plan.refusal or _merged_repository_refusal(before, index, values, keyed,
                                                                   file.rel)
         if plan.refusal is not None:
             plan.changes = []

@@ -346,3 +346,28 @@ def test_an_inline_patch_setting_the_image_is_named_with_how_to_make_it_editable
         assert "app/overlays/prod/kustomization.yaml sets the image in an inline patch" in log
         assert "move that patch to a file listed under patches:" in log
         assert ("Set 'workload'/'container'" in log) == (not extra), log
+
+
+def test_a_helmrelease_patch_holding_only_the_tag_of_its_bases_image_is_deployed(
+        tmp_path: Path) -> None:
+    """Flux's usual layout: the base HelmRelease sets image.repository and image.tag, the
+    overlay's patch overrides image.tag only. The patch's tag is the base's block's: it is
+    written (it was refused, asking for helm-tag-key), the base is untouched, and the merged
+    repository is still checked (another repository is refused)."""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   "      tag: 6.5.3\n")
+    patch = repo.work / "apps/staging/podinfo-values.yaml"
+    patch.write_text(patch.read_text() + "    image:\n      tag: 6.6.0\n")
+    repo.commit_all("The staging patch pins the tag")
+    base = (repo.work / "apps/base/podinfo/release.yaml").read_text()
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.6.1", "podinfo@6.6.1",
+                                 "apps/staging")
+    assert code == 0 and outputs["commit"], log
+    assert outputs["previous-image"].endswith(":6.6.0"), outputs
+    assert patch.read_text().endswith("    image:\n      tag: 6.6.1\n")
+    assert (repo.work / "apps/base/podinfo/release.yaml").read_text() == base
+    assert _kustomize(repo.work / "apps/staging")[0]["spec"]["values"]["image"] == {
+        "repository": PODINFO, "tag": "6.6.1"}
+    code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/acme/podinfo:6.6.2", "podinfo@6.6.2",
+                                 "apps/staging")
+    assert code == 0 and outputs["refused-reason"] == "policy", log
