@@ -426,6 +426,8 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
         str(target.image) else image_replacements(tree, found)
     source = source_field(tree, found, replaced[0]) if len(replaced) == 1 else None
     allowed = with_source(before, tree, replaced[0], str(target.image)) if source else None
+    if source is not None and allowed is None and _local_config(source[0].parsed.docs[source[1]]):
+        allowed = before  # kustomize reads it, never renders it: only the target may move
     if source is not None and allowed is not None:
         file, d, path = source
 
@@ -467,6 +469,12 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
                         hint=_narrowing_hint(tree, target, shared))
+
+
+def _local_config(doc: Any) -> bool:
+    """A document kustomize reads (a replacement's source) and leaves out of the render."""
+    return str(y.scalar(y.get_path(doc, ("metadata", "annotations",
+                                         "config.kubernetes.io/local-config")))).lower() == "true"
 
 
 def _narrowing_hint(tree: Tree, target: Target, shared: str) -> str:

@@ -579,6 +579,17 @@ CASES: dict[str, Case] = {
         "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("r/versions.yaml", "r/dep.yaml"),
         also=(("ConfigMap", "versions", "data", "web", f"{REG}/web:v1.1.0"),)),
+    # kustomize's recommended replacement source: local-config, read but never rendered
+    "image-from-a-local-config-replacement-source-in-the-overlay": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP.replace(
+             "  name: versions\n", "  name: versions\n  annotations:\n"
+             "    config.kubernetes.io/local-config: \"true\"\n"),
+         "r/kustomization.yaml": kustomization("resources:\n  - dep.yaml\n  - versions.yaml\n"
+                                               + IMAGE_REPLACEMENT)},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/versions.yaml", "r/dep.yaml"),
+        texts={"r/versions.yaml": (f"  web: {REG}/web:v1.1.0",)}),
     "replacement-source-that-also-feeds-another-workload-is-refused": Case(
         {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
          + deployment("web-canary", f"{REG}/web:placeholder"),
