@@ -83,7 +83,8 @@ def check_holds(policy: Policy, request: DeployRequest) -> Refusal | None:
             return Refusal("held", f"{path} is held{pinned} since {hold.since} by {hold.by}: "
                            f"{hold.reason}",
                            f"{hold.where} (holds: {hold.path}); lift it with "
-                           f"gitops-release unhold --path {hold.path}")
+                           f"gitops-release unhold --path {hold.path}",
+                           hint=_fan_out_hint(request, path))
     return None
 
 
@@ -98,8 +99,19 @@ def check_freezes(policy: Policy, request: DeployRequest) -> Refusal | None:
             if window.active(request.now):
                 return Refusal("frozen", f"{path} is frozen ({window.shown}, UTC): "
                                f"{window.reason}",
-                               f"{window.where} (environments: {env.match!r}, freeze)")
+                               f"{window.where} (environments: {env.match!r}, freeze)",
+                               hint=_fan_out_hint(request, path))
     return None
+
+
+def _fan_out_hint(request: DeployRequest, path: str) -> str:
+    """For a prod-* sibling that stops a fan-out: the whole deploy stopped, and how to deploy
+    the requested overlay alone."""
+    requested = request.path.rstrip("/")
+    if path.rstrip("/") == requested:
+        return ""
+    return (f"Nothing was changed: {path} is a sibling in the fan-out of {requested}, and a "
+            f"fan-out deploys every overlay or none. fan-out: false deploys {requested} alone")
 
 
 def _forced_refused(policy: Policy, request: DeployRequest, path: str) -> Refusal | None:

@@ -371,3 +371,23 @@ def test_a_helmrelease_patch_holding_only_the_tag_of_its_bases_image_is_deployed
     code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/acme/podinfo:6.6.2", "podinfo@6.6.2",
                                  "apps/staging")
     assert code == 0 and outputs["refused-reason"] == "policy", log
+
+
+def test_a_held_sibling_says_the_fan_out_stopped_and_how_to_deploy_prod_alone(
+        tmp_path: Path) -> None:
+    prod = "image:\n  repository: registry.example.com/web\n  tag: 1.0.0\n"
+    hold = ("holds:\n  - path: envs/prod-ap\n    reason: pinned for the APAC launch\n"
+            "    since: 2026-11-26T10:00:00Z\n    by: sre\n")
+    repo = repo_of_files(tmp_path, {"envs/prod/values.yaml": prod,
+                                    "envs/prod-ap/values.yaml": prod,
+                                    "gitops-release.yaml": hold})
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/web:1.1.0", "--release", "web@1.1.0",
+        "--path", "envs/prod", "--fan-out", "true", "--push", "false"])
+    assert code == 0 and outputs["refused-reason"] == "held", log
+    assert "envs/prod-ap is a sibling in the fan-out of envs/prod" in log
+    assert "fan-out: false deploys envs/prod alone" in log
+    code, log, outputs = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/web:1.1.0", "--release", "web@1.1.0",
+        "--path", "envs/prod-ap", "--push", "false"])
+    assert outputs["refused-reason"] == "held" and "sibling" not in log, log
