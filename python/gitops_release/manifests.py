@@ -548,8 +548,19 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
             not value.startswith(PROBE_HOST):  # a container the caller names moves alone
         edits += _same_pod_fields(image_place, value, target.release_env)
     env_planned = bool(target.release_env)
+    from gitops_release.replacements import env_replacements
+
+    copied = env_replacements(tree, found, target.release_env) if target.release_env else []
     if not target.release_env:
         pass
+    elif copied:
+        raise ManifestError(
+            f"{found.label} gets {target.release_env} from replacements: "
+            f"{'; '.join(copied)}; kustomize applies them after patches, and the receiver "
+            "does not edit an env var's replacement source; nothing was written",
+            input_name="release-env",
+            hint=f"Set {target.release_env} in a patch file of the overlay instead of the "
+            "replacement, or set release-env to another name")
     elif env_place is not None:
         edits += env_place.edit(target.release)
         plan.places.append(env_place.label)

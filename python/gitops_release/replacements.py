@@ -88,6 +88,25 @@ def _replacements(tree: Tree) -> Iterator[tuple[str, y.Node]]:
                     yield f"{rel}:{y.line_of(one)}", one
 
 
+def env_replacements(tree: Tree, found: Found, env: str) -> list[str]:
+    """The replacements of the tree that set ``found``'s env var ``env`` ("file:line copies
+    Kind/name field"): kustomize applies them after patches, so a patch cannot set it."""
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    out = []
+    for where, item in _replacements(tree):
+        source = y.get(item, "source") if y.node_kind(item) == "mapping" else None
+        for target in y.iter_items(y.get(item, "targets")) if source is not None else ():
+            if _selects(y.get(target, "select"), found, prefixes, suffixes) and any(
+                    f"[name={env}]" in (y.scalar(path) or "")
+                    for path in y.iter_items(y.get(target, "fieldPaths"))):
+                out.append(f"{where} copies {y.scalar(y.get(source, 'kind')) or '?'}/"
+                           f"{y.scalar(y.get(source, 'name')) or '?'} "
+                           f"{y.scalar(y.get(source, 'fieldPath')) or 'metadata.name'}")
+                break
+    return out
+
+
 def image_replacements(tree: Tree, found: Found) -> list[ImageReplacement]:
     """The replacements of the tree that set ``found``'s image."""
     prefixes = [k.name_prefix for k in tree.kustomizations]

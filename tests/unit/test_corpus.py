@@ -590,6 +590,18 @@ CASES: dict[str, Case] = {
         "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("r/versions.yaml", "r/dep.yaml"),
         texts={"r/versions.yaml": (f"  web: {REG}/web:v1.1.0",)}),
+    # the release env var copied by a replacement: a patch cannot set it (applied after)
+    "release-env-from-a-replacement-is-named": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:v1.0.0", env=(
+            "            - name: APP_RELEASEVERSION\n              value: unset\n")),
+         "r/versions.yaml": VERSIONS_CONFIGMAP + "  release: web@v1.0.0\n",
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "data.web", "data.release").replace(
+                 "[name=web].image", "[name=web].env.[name=APP_RELEASEVERSION].value"))},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="Deployment/web container web gets APP_RELEASEVERSION from replacements: "
+              "r/kustomization.yaml:7 copies ConfigMap/versions data.release"),
     "replacement-source-that-also-feeds-another-workload-is-refused": Case(
         {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
          + deployment("web-canary", f"{REG}/web:placeholder"),
