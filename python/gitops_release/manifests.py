@@ -480,10 +480,7 @@ def _local_config(doc: Any) -> bool:
 def _narrowing_hint(tree: Tree, target: Target, shared: str) -> str:
     """What narrows an edit that moves more than the target: the inputs when they were not
     given, a patch of the target's own (an inline patch moved to a file)."""
-    inline = [f.rel for f in tree.inside() if f.role == "kustomization" and
-              INLINE_PATCH.search(f.text) is not None and
-              re.search(r"(?:value|image):\s*['\"]?" + re.escape(target.image.name) +
-                        r"[:@'\"\s]", f.text)]
+    inline = _inline_image_patches(tree, target.image.name)
     named = target.workload and target.container
     return ("Set" if named else "Set 'workload'/'container' (when another workload was "
             "chosen); or set") + " the target's image in a patch of the overlay (an images: " \
@@ -521,10 +518,14 @@ def _inline_images(tree: Tree, repository: str) -> list[str]:
     """Notes for the inline patches of the overlay's kustomizations that write an image of
     ``repository``: the images: entry decides the render (kustomize applies it after patches),
     and the patch keeps its old value, which the receiver does not edit."""
-    return [f"{f.rel}: an inline patch still writes an image of {repository}; the images: entry "
+    return [f"{rel}: an inline patch still writes an image of {repository}; the images: entry "
             "overrides it in the render, but readers of the file see the old value (move the "
-            "patch to a file, or drop its image)"
-            for f in tree.inside() if f.role == "kustomization" and
+            "patch to a file, or drop its image)" for rel in _inline_image_patches(tree, repository)]
+
+
+def _inline_image_patches(tree: Tree, repository: str) -> list[str]:
+    """The overlay's kustomizations with an inline patch that writes an image of ``repository``."""
+    return [f.rel for f in tree.inside() if f.role == "kustomization" and
             INLINE_PATCH.search(f.text) is not None and
             re.search(r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]",
                       f.text)]

@@ -88,45 +88,45 @@ def _replacements(tree: Tree) -> Iterator[tuple[str, y.Node]]:
                     yield f"{rel}:{y.line_of(one)}", one
 
 
+def _targeting(tree: Tree, found: Found) -> Iterator[tuple[str, y.Node, y.Node, str]]:
+    """(file:line, source, target, field path) of every replacement field path of the tree
+    whose target selects ``found``'s workload."""
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    for where, item in _replacements(tree):
+        if y.node_kind(item) != "mapping":
+            continue
+        source = y.get(item, "source")
+        for target in y.iter_items(y.get(item, "targets")):
+            if _selects(y.get(target, "select"), found, prefixes, suffixes):
+                for path in y.iter_items(y.get(target, "fieldPaths")):
+                    yield where, source, target, y.scalar(path) or ""
+
+
+def _source_of(source: y.Node) -> tuple[str, str]:
+    """A replacement source's ``Kind/name`` and field."""
+    kind, name = y.scalar(y.get(source, "kind")), y.scalar(y.get(source, "name"))
+    return f"{kind or '?'}/{name or '?'}", y.scalar(y.get(source, "fieldPath")) or "metadata.name"
+
+
 def env_replacements(tree: Tree, found: Found, env: str) -> list[str]:
     """The replacements of the tree that set ``found``'s env var ``env`` ("file:line copies
     Kind/name field"): kustomize applies them after patches, so a patch cannot set it."""
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
-    out = []
-    for where, item in _replacements(tree):
-        source = y.get(item, "source") if y.node_kind(item) == "mapping" else None
-        for target in y.iter_items(y.get(item, "targets")) if source is not None else ():
-            if _selects(y.get(target, "select"), found, prefixes, suffixes) and any(
-                    f"[name={env}]" in (y.scalar(path) or "")
-                    for path in y.iter_items(y.get(target, "fieldPaths"))):
-                out.append(f"{where} copies {y.scalar(y.get(source, 'kind')) or '?'}/"
-                           f"{y.scalar(y.get(source, 'name')) or '?'} "
-                           f"{y.scalar(y.get(source, 'fieldPath')) or 'metadata.name'}")
-                break
+    out: list[str] = []
+    for where, source, _target, text in _targeting(tree, found):
+        shown = f"{where} copies {' '.join(_source_of(source))}"
+        if f"[name={env}]" in text and shown not in out:
+            out.append(shown)
     return out
 
 
 def image_replacements(tree: Tree, found: Found) -> list[ImageReplacement]:
     """The replacements of the tree that set ``found``'s image."""
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
     out = []
-    for where, item in _replacements(tree):
-        if y.node_kind(item) != "mapping":
-            continue
-        source = y.get(item, "source")
-        kind, name = y.scalar(y.get(source, "kind")), y.scalar(y.get(source, "name"))
-        field = y.scalar(y.get(source, "fieldPath")) or "metadata.name"
-        for target in y.iter_items(y.get(item, "targets")):
-            if not _selects(y.get(target, "select"), found, prefixes, suffixes):
-                continue
+    for where, source, target, text in _targeting(tree, found):
+        if sets_image(text, found):
             whole = y.get(target, "options") is None and y.get(source, "options") is None
-            for path in y.iter_items(y.get(target, "fieldPaths")):
-                text = y.scalar(path) or ""
-                if sets_image(text, found):
-                    out.append(ImageReplacement(where, f"{kind or '?'}/{name or '?'}", field,
-                                                text, whole))
+            out.append(ImageReplacement(where, *_source_of(source), text, whole))
     return out
 
 
