@@ -474,9 +474,10 @@ def _git_out(cwd: Path, env: Mapping[str, str], args: Sequence[str],
 
 def _attribute_files(cwd: Path, env: Mapping[str, str], paths: Sequence[str]) -> bool:
     """Whether an attributes file may apply to ``paths``: a ``.gitattributes`` in their
-    folders or above (a sparse checkout holds every parent folder's files), the clone's
-    ``info/attributes``, the user's ``git/attributes``, or a ``core.attributesFile`` set in the
-    environment's git config."""
+    folders or above (a sparse checkout holds every parent folder's files), the repository's
+    ``info/attributes`` (where git keeps it: a linked worktree's or a submodule's is in the
+    common git folder), the user's ``git/attributes``, or a ``core.attributesFile`` in any git
+    config git reads (asked of git: includes, XDG, environment)."""
     folders = {Path(p).parent for p in paths}
     for folder in set(folders):
         folders.update(folder.parents)
@@ -484,24 +485,13 @@ def _attribute_files(cwd: Path, env: Mapping[str, str], paths: Sequence[str]) ->
         return True
     home = env.get("HOME") or os.environ.get("HOME") or ""
     xdg = env.get("XDG_CONFIG_HOME") or (f"{home}/.config" if home else "")
-    dotgit = cwd / ".git"
-    info = dotgit / "info" / "attributes" if dotgit.is_dir() else None
-    return bool((xdg and Path(xdg, "git", "attributes").exists()) or
-                (info is not None and info.exists()) or
-                any(v.lower() == "core.attributesfile"
-                    for k, v in env.items() if k.startswith("GIT_CONFIG_KEY_")) or
-                _attributes_configured(home, dotgit / "config"))
-
-
-def _attributes_configured(home: str, local: Path) -> bool:
-    """Whether the clone's, the user's or the system's git config names an attributes file."""
-    for config in (str(local), f"{home}/.gitconfig" if home else "", "/etc/gitconfig"):
-        try:
-            if config and "attributesfile" in Path(config).read_text(errors="replace").lower():
-                return True
-        except OSError:
-            continue
-    return False
+    if xdg and Path(xdg, "git", "attributes").exists():
+        return True
+    info = _git_out(cwd, env, ["rev-parse", "--path-format=absolute", "--git-path",
+                               "info/attributes"])
+    if info is None or Path(info.decode("utf-8", "surrogateescape").strip()).exists():
+        return True  # git could not say: ask check-attr
+    return _git_out(cwd, env, ["config", "--get", "core.attributesFile"]) is not None
 
 
 def cleaned(cwd: Path, env: Mapping[str, str],

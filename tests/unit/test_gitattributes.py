@@ -7,6 +7,7 @@ that ``.gitignore`` names is committed all the same."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tests.harness.cli import run_cli
@@ -102,6 +103,31 @@ def test_a_filter_set_in_the_clones_info_attributes_runs(tmp_path: Path) -> None
     repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
     (repo.work / ".git" / "info").mkdir(exist_ok=True)
     (repo.work / ".git" / "info" / "attributes").write_text("dev/*.yaml filter=b64\n")
+    _encoded(repo)
+    _deploy(repo, tmp_path)
+    assert "apiVersion" not in repo.origin_git("show", "main:dev/deployment.yaml")
+
+
+def test_a_filter_in_info_attributes_runs_in_a_linked_worktree(tmp_path: Path) -> None:
+    """A linked worktree's ``.git`` is a file: git keeps ``info/attributes`` in the common
+    folder. Its filter was not seen there, and the smudged text was pushed."""
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
+    (repo.work / ".git" / "info").mkdir(exist_ok=True)
+    (repo.work / ".git" / "info" / "attributes").write_text("dev/*.yaml filter=b64\n")
+    _encoded(repo)
+    repo.git("checkout", "-q", "--detach")
+    repo.git("worktree", "add", "-q", str(tmp_path / "wt"), "main")
+    _deploy(replace(repo, work=tmp_path / "wt"), tmp_path)
+    assert "apiVersion" not in repo.origin_git("show", "main:dev/deployment.yaml")
+
+
+def test_an_attributes_file_named_in_an_included_config_runs(tmp_path: Path) -> None:
+    """``core.attributesFile`` set in a config file that the clone's config includes (as the
+    XDG config or an ``[include]`` of the user's): git reads it, so the deploy must too."""
+    repo = repo_of_files(tmp_path, {"dev/deployment.yaml": DEPLOYMENT})
+    (tmp_path / "attributes").write_text("dev/*.yaml filter=b64\n")
+    (tmp_path / "included").write_text(f"[core]\n\tattributesFile = {tmp_path / 'attributes'}\n")
+    repo.git("config", "include.path", str(tmp_path / "included"))
     _encoded(repo)
     _deploy(repo, tmp_path)
     assert "apiVersion" not in repo.origin_git("show", "main:dev/deployment.yaml")
