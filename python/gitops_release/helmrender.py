@@ -266,6 +266,28 @@ def _at(obj: Any, path: tuple[Any, ...]) -> Any:
     return obj
 
 
+def _running(render: list[Any], target: Any) -> list[str]:
+    """The containers of ``render`` that run exactly what the deploy asks (``_runs_target``)."""
+    found: list[str] = []
+
+    def walk(node: Any, obj: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("containers", "initContainers") and isinstance(value, list):
+                    found.extend(f"{_shown(obj)} container {c.get('name', '?')}" for c in value
+                                 if isinstance(c, dict) and isinstance(c.get("image"), str)
+                                 and _runs_target(parsed_image(c["image"]), target))
+                else:
+                    walk(value, obj)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, obj)
+
+    for obj in render:
+        walk(obj, obj)
+    return found
+
+
 def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
           where: str, unstable: AbstractSet[tuple[Any, ...]] = frozenset()
           ) -> tuple[list[str], list[str], str | None]:
@@ -294,6 +316,7 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     notes: list[str] = []
     wrong: list[str] = []
     tags: list[tuple[str, str, str]] = []  # (where, before, after): strings that may carry the tag
+    differs = False  # anything of the render moves, beyond what differs between two renders
     for i, (old, new) in enumerate(zip(before, after, strict=True)):
         if old == new:
             continue
@@ -301,6 +324,7 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
         for path, a, b in _diffs(old, new):
             if not steady(i, *path):
                 continue  # differs between two renders of the same input (random, time)
+            differs = True
             what = f"{_shown(new)} {'.'.join(str(p) for p in path)}".strip()
             if secret and path[:1] in (("data",), ("stringData",)):
                 wrong.append(f"{what} changes (a Secret's value, not shown)")
@@ -351,6 +375,10 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                                else "") + "; nothing was written",
                             hint="Set helm-tag-key/helm-image-key (and helm-registry-key, "
                             "helm-digest-key) to the keys the chart reads for this app's image")
+    if not moved and not differs and (running := _running(before, target)):
+        # the same event again, or the version the chart's default already runs: nothing moves
+        return [], [f"{', '.join(running)} already runs {target.image}: the render does not "
+                    "change"], str(target.image)
     if not moved:
         raise ManifestError(f"helm template of the chart in {where}: no container's image "
                             "changes with the values edit (the chart does not read the keys "

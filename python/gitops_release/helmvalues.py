@@ -602,7 +602,8 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         plan.previous_version = ref.tag  # what runs: a tag "" renders the chart's appVersion
     files = "values.yaml" if name == "values.yaml" else f"values.yaml, then {name}"
     plan.proof = (f"rendered with `helm template` before and after ({files}; {renders} "
-                  f"renders): only {', '.join(moved)} moved to the new image")
+                  "renders): " + (f"only {', '.join(moved)} moved to the new image" if moved
+                                  else "the render does not change (it runs the new image)"))
     plan.notes += notes
     return None
 

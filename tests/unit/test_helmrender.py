@@ -78,6 +78,29 @@ def test_a_tag_defaulting_to_the_app_version_is_what_runs(tmp_path: Path) -> Non
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
 
 
+@pytest.mark.parametrize("random", [False, True], ids=["steady", "random-secret"])
+def test_the_version_that_already_runs_is_no_error(tmp_path: Path, random: bool) -> None:
+    """``tag: ""`` renders appVersion 1.2.3: deploying 1.2.3 changes no render (the tag is
+    written: what runs is now named), and the same event delivered again, or after a release,
+    is nothing to change (exit 0): both were refused as keys the chart does not read. With a
+    random Secret the comparison leaves out what differs between two renders."""
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART,
+        "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: \"\"\n",
+        "apps/web/templates/deployment.yaml": deployment(
+            "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"),
+        **({"apps/web/templates/secret.yaml": RANDOM_SECRET} if random else {})})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.2.3", "web@1.2.3")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert f"Deployment/web container web already runs {REG}/web:1.2.3" in log, log
+    assert "the render does not change (it runs the new image)" in log, log
+    for release in ("1.2.3", "1.3.0", "1.3.0"):
+        code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:{release}", f"web@{release}")
+        assert code == 0, log
+    assert outputs["changed"] == "false" and "nothing to change" in log, log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
+
+
 def test_an_image_string_beside_a_tag_key_is_not_given_a_second_tag(tmp_path: Path) -> None:
     """``image: repo`` + ``imageTag:``, read as ``{{ image }}:{{ imageTag }}``: writing the whole
     image into ``image`` renders ``repo:1.1.0:1.0.0``; the render shows it and nothing is written."""
