@@ -79,6 +79,8 @@ class Tree:
     data: dict[str, list[Any]] = field(default_factory=dict)  # a plain folder's documents as data
     shared: dict[str, list[str]] = field(default_factory=dict)  # file → other kustomizations using it
     notes: list[str] = field(default_factory=list)
+    inline: list[SourceFile] = field(default_factory=list)  # inline patches as files (inline.py)
+    inline_refused: list[tuple[str, str]] = field(default_factory=list)  # (which and why, text)
 
     def shared_text(self, rels: set[str]) -> str:
         """Which of ``rels`` other kustomizations use ('' when none)."""
@@ -90,7 +92,8 @@ class Tree:
         return self.kustomizations[0] if self.kustomizations else None
 
     def inside(self) -> list[SourceFile]:
-        return [f for f in self.files.values() if f.inside]
+        """The files the deploy may edit: the overlay's own, and its inline patches."""
+        return [f for f in self.files.values() if f.inside] + self.inline
 
 
 def read_file(path: Path, shown: str) -> tuple[str, str]:
@@ -396,6 +399,10 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
     listing = _drop_untracked(tree, tracked)
     if kustomized and listing is not None:
         _mark_shared(tree, listing)
+    if kustomized:
+        from gitops_release.inline import find
+
+        find(tree)
     return tree
 
 

@@ -31,6 +31,7 @@ from gitops_release.helmchart import (
     other_readers,
     reads,
 )
+from gitops_release.inline import InlinePatch
 from gitops_release.manifests import (
     FileChange,
     OverlayPlan,
@@ -816,10 +817,16 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
                               f"{found[0].rel} sets (checked in the render)")
     if plan.refusal is not None or all(c.old_text == c.new_text for c in plan.changes):
         return plan  # refused, or nothing to change (the same image deployed again)
+    written = file  # the file the change is written to: an inline patch's kustomization
+    if isinstance(file, InlinePatch):
+        written, change = file.kustomization, plan.changes[0]
+        plan.changes = [replace(change, path=written.path, old_text=written.on_disk(written.text),
+                                new_text=written.on_disk(file.outer_text(
+                                    change.new_text.removeprefix(file.bom))))]
     renderer = Renderer(tree)
     try:
         before = renderer({})
-        after = renderer({file.rel: plan.changes[0].new_text.removeprefix(file.bom)})
+        after = renderer({written.rel: plan.changes[0].new_text.removeprefix(written.bom)})
     finally:
         renderer.close()
     name = y.scalar(y.get_path(file.parsed.docs[d], ("metadata", "name")))

@@ -22,6 +22,7 @@ from typing import Any
 from gitops_release import yamledit as y
 from gitops_release.discovery import Tree
 from gitops_release.errors import ManifestError
+from gitops_release.inline import fold
 from gitops_release.places import (
     Edits,
     Place,
@@ -140,10 +141,16 @@ class OverlayPlan:
 # -- rendering and the proof -----------------------------------------------------------------
 
 def _apply(tree: Tree, edits: Edits) -> dict[str, str]:
+    """The new text of every file the edits change (an inline patch's, its kustomization's)."""
+    by_file = fold(tree, edits)[0] if tree.inline else _by_file(edits)
+    return {rel: y.apply_edits(tree.files[rel].text, items, rel) for rel, items in by_file.items()}
+
+
+def _by_file(edits: Edits) -> dict[str, list[y.Edit]]:
     by_file: dict[str, list[y.Edit]] = {}
     for rel, edit, _ in edits:
         by_file.setdefault(rel, []).append(edit)
-    return {rel: y.apply_edits(tree.files[rel].text, items, rel) for rel, items in by_file.items()}
+    return by_file
 
 
 def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
@@ -479,17 +486,17 @@ def _local_config(doc: Any) -> bool:
 
 def _narrowing_hint(tree: Tree, target: Target, shared: str) -> str:
     """What narrows an edit that moves more than the target: the inputs when they were not
-    given, a patch of the target's own (an inline patch moved to a file)."""
-    inline = _inline_image_patches(tree, target.image.name)
+    given, a patch of the target's own (an inline patch the receiver can edit)."""
+    inline = _inline_writing(tree, _image_pattern(target.image.name), editable=False)
     named = target.workload and target.container
     return ("Set" if named else "Set 'workload'/'container' (when another workload was "
             "chosen); or set") + " the target's image in a patch of the overlay (an images: " \
         "entry changes every container that runs the image, a patch only the one it names)" + (
             "; or set its image in a patch or file of the overlay that no other kustomization "
             "uses" if shared else "") + (
-            f"; {', '.join(inline)} sets the image in an inline patch, which the receiver does "
-            "not edit: move that patch to a file listed under patches: (path:), and the deploy "
-            "edits it" if inline else "")
+            f"; {'; '.join(inline)}: it sets the image, and the receiver edits an inline patch "
+            "only as a literal block (patch: |): make it one, or move it to a file listed under "
+            "patches: (path:)" if inline else "")
 
 
 def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
@@ -511,24 +518,25 @@ def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
     return edits
 
 
-INLINE_PATCH = re.compile(r"^\s*-?\s*patch:\s*[|>]", re.MULTILINE)  # a kustomization's inline patch
+def _image_pattern(repository: str) -> str:
+    return r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]"
 
 
 def _inline_images(tree: Tree, repository: str) -> list[str]:
     """Notes for the inline patches of the overlay's kustomizations that write an image of
-    ``repository``: the images: entry decides the render (kustomize applies it after patches),
-    and the patch keeps its old value, which the receiver does not edit."""
-    return [f"{rel}: an inline patch still writes an image of {repository}; the images: entry "
-            "overrides it in the render, but readers of the file see the old value (move the "
-            "patch to a file, or drop its image)" for rel in _inline_image_patches(tree, repository)]
+    ``repository`` when the images: entry decides the render (kustomize applies it after
+    patches): the patch keeps its old value."""
+    return [f"{where}: an inline patch still writes an image of {repository}; the images: "
+            "entry overrides it in the render, but readers of the file see the old value (drop "
+            "its image from the patch)"
+            for where in _inline_writing(tree, _image_pattern(repository), editable=True)]
 
 
-def _inline_image_patches(tree: Tree, repository: str) -> list[str]:
-    """The overlay's kustomizations with an inline patch that writes an image of ``repository``."""
-    return [f.rel for f in tree.inside() if f.role == "kustomization" and
-            INLINE_PATCH.search(f.text) is not None and
-            re.search(r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]",
-                      f.text)]
+def _inline_writing(tree: Tree, pattern: str, editable: bool) -> list[str]:
+    """The overlay's inline patches whose text matches ``pattern``: those the receiver cannot
+    edit (with why), and with ``editable`` those it can as well."""
+    found = [where for where, text in tree.inline_refused if re.search(pattern, text)]
+    return found + ([p.rel for p in tree.inline if re.search(pattern, p.text)] if editable else [])
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
@@ -571,14 +579,17 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
         where = sorted({f.rel for f in named if not f.inside and f.role != "kustomization"})
         mine = sorted({f.rel for f in named if f.inside and f.rel not in tree.shared})
         if mine and not where:
-            inline = [rel for rel in mine if tree.files[rel].role == "kustomization"]
+            inline = _inline_writing(tree, r"\b" + re.escape(target.release_env) + r"\b",
+                                     editable=False)
             raise ManifestError(
                 f"{found.label} gets {target.release_env} from {', '.join(mine)}, inside "
                 f"{tree.overlay}, in a form the receiver does not edit ("
-                + ("an inline patch of the kustomization" if inline else
+                + (f"an inline patch it cannot edit: {'; '.join(inline)}" if inline else
                    "not an env item of the container that it can locate")
                 + "); nothing was written", input_name="release-env",
-                hint=f"Set {target.release_env} in a patch file of the overlay listed under "
+                hint=("Write that inline patch as a literal block (patch: |), which the "
+                      "receiver edits; or set " if inline else "Set ")
+                + f"{target.release_env} in a patch file of the overlay listed under "
                 f"patches: (a strategic-merge patch of the container's env, or a JSON6902 op on "
                 f".../env/<n>/value); or set release-env to another name")
         raise OutsideOverlayError(f"{found.label} gets {target.release_env} from "
@@ -592,16 +603,14 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
         if added is None:
             env_planned = False
             shared = shared_holding(tree, found)
-            inline = sorted(f.rel for f in tree.inside() if f.role == "kustomization" and
-                            INLINE_PATCH.search(f.text) is not None and
-                            re.search(r"\bname:\s*['\"]?" + re.escape(found.container) +
-                                      r"\b", f.text))
+            inline = _inline_writing(tree, r"\bname:\s*['\"]?" + re.escape(found.container) +
+                                     r"\b", editable=False)
             plan.notes.append(f"{target.release_env} not written: no document inside "
                               f"{tree.overlay} holds {found.label}"
                               + (f" that no other kustomization uses ({shared})" if shared else "")
-                              + (f" (an inline patch in {', '.join(inline)} may hold it: the "
-                                 "receiver does not edit inline patches; move it to a patch "
-                                 "file listed under patches:)" if inline else
+                              + (f" (an inline patch may hold it: {'; '.join(inline)}; the "
+                                 "receiver edits an inline patch only as a literal block "
+                                 "(patch: |))" if inline else
                                  "; add a patch for it to record releases"))
         else:
             edits += added[0]
@@ -611,9 +620,10 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
 
 def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan) -> list[FileChange]:
     changes = []
+    intents = fold(tree, edits)[1]
     for rel, text in texts.items():
         file = tree.files[rel]
-        y.verify(file.parsed, text, [intent for r, _, intent in edits if r == rel])
+        y.verify(file.parsed, text, intents.get(rel, []))
         changes.append(FileChange(file.path, file.on_disk(file.text), file.on_disk(text),
                                   plan.previous_image, plan.previous_version, "workload"))
     return changes

@@ -552,7 +552,7 @@ def format_scalar(value: str, style: str | None, tagged_str: bool = False,
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _properties_end(text: str, node: Node) -> int:
+def properties_end(text: str, node: Node) -> int:
     """Where a node's content starts, after its tag and anchor properties."""
     start = int(node.start_mark.index)
     match = PROPERTIES_RE.match(text, start)
@@ -610,7 +610,7 @@ def set_scalar(parsed: Parsed, node: Node, value: str, what: str,
     if plain_value(parsed, node) == value and node.start_mark.index != node.end_mark.index:
         return None
     tag = explicit_tag(text, node)
-    start, end = _properties_end(text, node), int(node.end_mark.index)
+    start, end = properties_end(text, node), int(node.end_mark.index)
     if start > end:
         start = end
     new = format_scalar(value, style, tagged_str=tag in ("!!str", "!<tag:yaml.org,2002:str>"),

@@ -256,9 +256,9 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
-    # an inline JSON patch writes the image: the new images: entry decides, and the note says
-    # that the inline patch keeps the old value
-    "inline-json-patch-of-the-image-is-named": Case(
+    # an inline JSON patch writes the image (a literal block): its value is edited in place,
+    # the block's indentation and everything else of the kustomization kept
+    "inline-json-patch-of-the-image-is-edited": Case(
         {**base("bg/base", "gobg", f"{REG}/gobg:latest"),
          "bg/aks/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - target:\n      kind: Deployment\n"
@@ -267,6 +267,24 @@ CASES: dict[str, Case] = {
              f"        value: {REG}/gobg:blue\n")},
         "bg/aks", f"{REG}/gobg:green", "gobg@green", ("Deployment", "gobg", "gobg"),
         written=("bg/aks/kustomization.yaml",), env_written=False,
+        whole={"bg/aks/kustomization.yaml": kustomization(
+            "resources:\n  - ../base\npatches:\n  - target:\n      kind: Deployment\n"
+            "      name: gobg\n    patch: |-\n      - op: replace\n"
+            "        path: /spec/template/spec/containers/0/image\n"
+            f"        value: {REG}/gobg:green\n")}),
+    # an images: entry decides the render (kustomize applies it after patches): the entry is
+    # edited, and the note says that the inline patch keeps the old value
+    "inline-json-patch-under-an-images-entry-is-named": Case(
+        {**base("bg/base", "gobg", f"{REG}/gobg:latest"),
+         "bg/aks/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\nimages:\n  - name: registry.example.com/acme/gobg\n"
+             "    newTag: red\npatches:\n  - target:\n      kind: Deployment\n"
+             "      name: gobg\n    patch: |-\n      - op: replace\n"
+             "        path: /spec/template/spec/containers/0/image\n"
+             f"        value: {REG}/gobg:blue\n")},
+        "bg/aks", f"{REG}/gobg:green", "gobg@green", ("Deployment", "gobg", "gobg"),
+        written=("bg/aks/kustomization.yaml",), env_written=False,
+        texts={"bg/aks/kustomization.yaml": ("    newTag: green", f"        value: {REG}/gobg:blue")},
         logged=("an inline patch still writes an image of registry.example.com/acme/gobg",)),
     # two patches of the container, one with an env list: the release joins that list (it was
     # added as a second env list to the other patch)
@@ -283,9 +301,9 @@ CASES: dict[str, Case] = {
         "sb/prod", f"{REG}/sbdemo:2.0.0", "sbdemo@2.0.0", ("Deployment", "sbdemo", "sbdemo"),
         written=("sb/prod/kustomization.yaml", "sb/prod/memory.yaml"),
         texts={"sb/prod/memory.yaml": ("            - name: APP_RELEASEVERSION",)}),
-    # an inline patch holds the container (its env): the release env var is not written there,
-    # and the note says where and why
-    "inline-patch-of-the-container-is-named": Case(
+    # an inline patch holds the container (its env): the release env var joins that env list,
+    # and the image gets a new images: entry of the same kustomization (one file, two edits)
+    "inline-patch-of-the-container-gets-the-release": Case(
         {**base("kc/base", "keycloak", f"{REG}/keycloak:25.0.0"),
          "kc/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n"
@@ -295,8 +313,11 @@ CASES: dict[str, Case] = {
              "                  - name: KC_LOG_LEVEL\n                    value: debug\n")},
         "kc/overlays/dev", f"{REG}/keycloak:26.0.0", "keycloak@26.0.0",
         ("Deployment", "keycloak", "keycloak"), written=("kc/overlays/dev/kustomization.yaml",),
-        env_written=False, logged=("an inline patch in kc/overlays/dev/kustomization.yaml may "
-                                   "hold it",)),
+        texts={"kc/overlays/dev/kustomization.yaml": (
+            "                  - name: KC_LOG_LEVEL", "                    value: debug",
+            "                  - name: APP_RELEASEVERSION",
+            "                    value: keycloak@26.0.0", "  - name: registry.example.com/acme/keycloak",
+            "    newTag: 26.0.0")}),
     # a JSON patch that sets another env var by index (COLOR, env/0): no place for the release
     "json6902-op-on-another-env-var-is-left-alone": Case(
         {"bgd/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
@@ -390,17 +411,33 @@ CASES: dict[str, Case] = {
              "    - name: APP_RELEASEVERSION\n      value: web@v1.1.0\n"},
         "j/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
         written=("j/overlays/dev/kustomization.yaml", "j/overlays/dev/version.yaml")),
-    "release-env-in-an-inline-patch-is-refused-naming-the-form": Case(
+    # an inline strategic-merge patch sets the image and the release: both are edited there
+    "image-and-release-env-in-an-inline-patch": Case(
         {**base("i/base", "web", f"{REG}/web:v1.0.0"),
          "i/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
              + "".join("      " + line + "\n" for line in deployment(
                  "web", f"{REG}/web:v1.1.0", env=RELEASE_ENV.format(release="web@v1.1.0"))
                  .splitlines()))},
+        "i/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
+        written=("i/overlays/dev/kustomization.yaml",),
+        whole={"i/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
+            + "".join("      " + line + "\n" for line in deployment(
+                "web", f"{REG}/web:v1.2.0", env=RELEASE_ENV.format(release="web@v1.2.0"))
+                .splitlines()))}),
+    # the same patch as a quoted string: not edited, and the refusal says which form is
+    "release-env-in-a-quoted-inline-patch-is-refused-naming-the-form": Case(
+        {**base("i/base", "web", f"{REG}/web:v1.0.0"),
+         "i/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - patch: \""
+             + deployment("web", f"{REG}/web:v1.1.0", env=RELEASE_ENV.format(
+                 release="web@v1.1.0")).replace("\n", "\\n") + "\"\n")},
         "i/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0",
         error="gets APP_RELEASEVERSION from i/overlays/dev/kustomization.yaml, inside "
-              "i/overlays/dev, in a form the receiver does not edit (an inline patch of the "
-              "kustomization)"),
+              "i/overlays/dev, in a form the receiver does not edit (an inline patch it cannot "
+              "edit: i/overlays/dev/kustomization.yaml patches[0] (line 6): the patch is not a "
+              "literal block"),
     "a-sidecar-written-with-the-same-image-moves-with-it": Case(
         {"p/web.yaml": deployment(
             "web", f"{REG}/web:v1",

@@ -323,28 +323,52 @@ def test_a_tag_that_is_not_the_releases_version_is_not_said_to_be_allowed_by_pol
     assert "allow it in gitops-release.yaml" not in log
 
 
-def test_an_inline_patch_setting_the_image_is_named_with_how_to_make_it_editable(
-        tmp_path: Path) -> None:
-    """An inline JSON6902 patch sets the image; the only other place, a new images: entry,
-    would move an init container on the same image: the refusal names the inline patch and
-    says to move it to a file (which the receiver edits), not to set inputs already given."""
-    base = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
-            "    spec:\n      initContainers:\n        - name: migrate\n"
-            "          image: ghcr.io/acme/web:green\n      containers:\n        - name: web\n"
-            "          image: ghcr.io/acme/web:green\n")
+INLINE_BASE = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+               "  template:\n    spec:\n      initContainers:\n        - name: migrate\n"
+               "          image: ghcr.io/acme/web:green\n      containers:\n        - name: web\n"
+               "          image: ghcr.io/acme/web:green\n")
+INLINE_OP = ("- op: replace\n  path: /spec/template/spec/containers/0/image\n"
+             "  value: ghcr.io/acme/web:1.3.0\n")
+
+
+def test_an_inline_json_patch_setting_the_image_is_edited_in_place(tmp_path: Path) -> None:
+    """An inline JSON6902 patch (a literal block) sets the image; a new images: entry would
+    move an init container on the same image too. The op's value is edited inside the block:
+    one line of the kustomization changes, and the render moves the container alone."""
+    block = "".join("      " + line + "\n" for line in INLINE_OP.splitlines())
     kust = ("resources:\n  - ../../base\npatches:\n  - target:\n      kind: Deployment\n"
-            "      name: web\n    patch: |-\n      - op: replace\n"
-            "        path: /spec/template/spec/containers/0/image\n"
-            "        value: ghcr.io/acme/web:1.3.0\n")
+            f"      name: web\n    patch: |-\n{block}  # the op above pins prod\n")
     repo = _repo(tmp_path, {"app/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-                            "app/base/deployment.yaml": base,
+                            "app/base/deployment.yaml": INLINE_BASE,
+                            "app/overlays/prod/kustomization.yaml": kust})
+    code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/acme/web:1.4.0", "web@1.4.0",
+                                 "app/overlays/prod")
+    assert code == 0 and outputs["previous-image"] == "ghcr.io/acme/web:1.3.0", log
+    assert (repo.work / "app/overlays/prod/kustomization.yaml").read_text() == kust.replace(
+        "value: ghcr.io/acme/web:1.3.0", "value: ghcr.io/acme/web:1.4.0")
+    rendered = repo.git("show", "HEAD", "--stat")
+    assert "app/overlays/prod/kustomization.yaml | 2 +-" in rendered, rendered
+
+
+def test_an_inline_patch_it_cannot_edit_is_named_with_how_to_make_it_editable(
+        tmp_path: Path) -> None:
+    """The same op as a quoted string (not a literal block): the only other place, a new
+    images: entry, would move the init container too, so the deploy is refused; the refusal
+    names the inline patch and says to write it as a literal block or move it to a file, not
+    to set inputs already given."""
+    quoted = INLINE_OP.replace("\n", "\\n")
+    kust = ("resources:\n  - ../../base\npatches:\n  - target:\n      kind: Deployment\n"
+            f"      name: web\n    patch: \"{quoted}\"\n")
+    repo = _repo(tmp_path, {"app/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+                            "app/base/deployment.yaml": INLINE_BASE,
                             "app/overlays/prod/kustomization.yaml": kust})
     for extra in ((), ("--workload", "web", "--container", "web")):
         code, log, _ = _deploy(repo, tmp_path, "ghcr.io/acme/web:1.4.0", "web@1.4.0",
                                "app/overlays/prod", *extra)
         _refused_cleanly(repo, code, log)
-        assert "app/overlays/prod/kustomization.yaml sets the image in an inline patch" in log
-        assert "move that patch to a file listed under patches:" in log
+        assert "app/overlays/prod/kustomization.yaml patches[0] (line 7): the patch is not a " \
+            "literal block" in log, log
+        assert "make it one, or move it to a file listed under patches:" in log, log
         assert ("Set 'workload'/'container'" in log) == (not extra), log
 
 
@@ -371,6 +395,30 @@ def test_a_helmrelease_patch_holding_only_the_tag_of_its_bases_image_is_deployed
     code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/acme/podinfo:6.6.2", "podinfo@6.6.2",
                                  "apps/staging")
     assert code == 0 and outputs["refused-reason"] == "policy", log
+
+
+def test_a_helmrelease_values_patch_written_inline_is_edited_in_its_block(
+        tmp_path: Path) -> None:
+    """Flux's layout with the overlay's values patch written inline in the kustomization (a
+    literal block): the tag inside the block is edited, one line of the kustomization changes,
+    and the rendered HelmRelease runs the new tag."""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   "      tag: 6.5.3\n")
+    kust = repo.work / "apps/staging/kustomization.yaml"
+    inline = ("resources:\n  - ../base/podinfo\npatches:\n  - target:\n      kind: HelmRelease\n"
+              "    patch: |\n      apiVersion: helm.toolkit.fluxcd.io/v2\n"
+              "      kind: HelmRelease\n      metadata:\n        name: podinfo\n"
+              "      spec:\n        values:\n          image:\n            tag: 6.6.0\n")
+    kust.write_text(inline)
+    (repo.work / "apps/staging/podinfo-values.yaml").unlink()
+    repo.commit_all("The staging patch is inline")
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.6.1", "podinfo@6.6.1",
+                                 "apps/staging")
+    assert code == 0 and outputs["commit"], log
+    assert outputs["previous-image"].endswith(":6.6.0"), outputs
+    assert kust.read_text() == inline.replace("tag: 6.6.0", "tag: 6.6.1")
+    assert _kustomize(repo.work / "apps/staging")[0]["spec"]["values"]["image"] == {
+        "repository": PODINFO, "tag": "6.6.1"}
 
 
 def test_a_held_sibling_says_the_fan_out_stopped_and_how_to_deploy_prod_alone(
