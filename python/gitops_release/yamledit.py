@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -695,7 +696,19 @@ def _block_lines(value: object, indent: int, nl: str, dash_offset: int = 2) -> l
     return [f"{pad}{format_scalar(str(value), None)}{nl}"]
 
 
-def _flow_text(value: object) -> str:
+def _json_like(node: Node) -> bool:
+    """Whether a flow collection is written as JSON (its keys, or its first item's, quoted
+    with double quotes): what is added to it is written so too, and a JSON file stays JSON."""
+    first = node.value[0] if node.value else None
+    if node.id == "sequence" and first is not None:
+        return getattr(first, "style", None) == '"' or (
+            first.id == "mapping" and _json_like(first))
+    return first is not None and node.id == "mapping" and getattr(first[0], "style", None) == '"'
+
+
+def _flow_text(value: object, as_json: bool = False) -> str:
+    if as_json:
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_flow_text(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
@@ -720,7 +733,9 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
             raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is a flow "
                                 "mapping the receiver cannot extend exactly")
         sep = ", " if mapping.value else ""
-        return Edit(close, close, f"{sep}{key}: {_flow_text(value)}")
+        as_json = _json_like(mapping)
+        return Edit(close, close,
+                    f"{sep}{json.dumps(key) if as_json else key}: {_flow_text(value, as_json)}")
     if not mapping.value:
         raise ManifestError(f"{parsed.filename}: {what} (line {line_of(mapping)}) is empty",
                             hint=f"Add {key} to it by hand once")
@@ -819,6 +834,11 @@ def dash_column(text: str, item: Node) -> int | None:
 def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edit:
     """Append ``value`` to ``sequence`` in the style of its last item."""
     text, nl = parsed.text, lines_of(parsed)
+    if node_kind(sequence) != "sequence":
+        raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) holds "
+                            f"{scalar(sequence) or 'a ' + node_kind(sequence)!r}, not a list, so "
+                            "nothing can be added to it; nothing was written",
+                            hint="Write it as a list (e.g. '[]') or remove the key")
     _check_container(parsed, sequence, what)
     if is_flow(sequence):
         close = int(sequence.end_mark.index) - 1
@@ -826,7 +846,7 @@ def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edi
             raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) is a flow "
                                 "list the receiver cannot extend exactly")
         sep = ", " if sequence.value else ""
-        return Edit(close, close, f"{sep}{_flow_text(value)}")
+        return Edit(close, close, f"{sep}{_flow_text(value, _json_like(sequence))}")
     if not sequence.value:
         raise ManifestError(f"{parsed.filename}: {what} (line {line_of(sequence)}) is empty")
     last = sequence.value[-1]

@@ -90,6 +90,26 @@ def _name(obj: dict[str, Any]) -> Any:
     return obj["metadata"].get("name", obj["metadata"].get("generateName"))
 
 
+JSON_APP = """\
+{
+  "apiVersion": "apps/v1",
+  "kind": "Deployment",
+  "metadata": {"name": "app"},
+  "spec": {
+    "selector": {"matchLabels": {"app": "app"}},
+    "template": {
+      "metadata": {"labels": {"app": "app"}},
+      "spec": {
+        "containers": [
+          {"name": "app", "image": "registry.example.com/acme/app:v1"}
+        ]
+      }
+    }
+  }
+}
+"""
+
+
 # a workload in the overlay, its images: entry, and an init container of the same image
 INIT_OF_THE_SAME_IMAGE = {
     "r/kustomization.yaml": kustomization(
@@ -256,6 +276,22 @@ CASES: dict[str, Case] = {
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+    # a JSON manifest (kustomize reads it as YAML): what is added is written as JSON, so the
+    # file stays JSON (the env list was written in YAML's flow style, unquoted)
+    "a-json-manifest-stays-json": Case(
+        {"j/kustomization.yaml": kustomization("resources:\n  - app.json\n"),
+         "j/app.json": JSON_APP},
+        "j", f"{REG}/app:v2", "app@v2", ("Deployment", "app", "app"), written=("j/app.json",),
+        whole={"j/app.json": JSON_APP.replace(
+            '"image": "registry.example.com/acme/app:v1"}', '"image": "registry.example.com/'
+            'acme/app:v2", "env": [{"name": "APP_RELEASEVERSION", "value": "app@v2"}]}')}),
+    # images: written as null (kustomize renders it): refused naming the line, not a traceback
+    "images-written-as-null-is-refused-naming-the-line": Case(
+        {**base("n/base", "web", f"{REG}/web:v1.0.0"),
+         "n/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\nimages: ~\n")},
+        "n/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="n/overlays/dev/kustomization.yaml: images: (line 5) holds '~', not a list"),
     # an inline JSON patch writes the image (a literal block): its value is edited in place,
     # the block's indentation and everything else of the kustomization kept
     "inline-json-patch-of-the-image-is-edited": Case(
