@@ -396,6 +396,14 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                 2 if target.app in path else 3 if path and path[-1] == "image" else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
+        elif path and path[-1] == "image" and y.get(node, "tag") is None and \
+                y.node_kind(_merged(node, "repository")) == "scalar":
+            # image.repository exactly the image's, no tag key (the chart's default tag runs):
+            # image.tag, the documented default key, is added beside it
+            repo = y.scalar(_merged(node, "repository")) or ""
+            registry = global_registry or y.scalar(_merged(node, "registry"))
+            if same_repository(f"{registry}/{repo}" if registry else repo, target.image.name):
+                found.append(Block(path, registry="registry" if registry else "", rank=0))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
     if len(best) == 1 or len(named) == 1:
@@ -665,6 +673,11 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     repo, registry = read(block.repository), global_registry or read(block.registry)
     tag_node = y.get(mapping, block.tag)
     tag = y.scalar(tag_node) if tag_node is not None else None
+    if tag_node is None and _merged(fallback, block.tag) is None and not target.helm_tag_key:
+        plan.notes.append(f"{shown} {'.'.join(block.base)} had no {block.tag} key (the chart's "
+                          f"default tag ran): {block.tag} is added beside {block.repository}; "
+                          "a chart that reads another key for the tag names it with "
+                          "helm-tag-key")
     full = f"{registry}/{repo}" if registry and repo else repo
     dotted = ".".join(block.base)
     pinned = TAG_AND_DIGEST.fullmatch(tag or "")  # 18.19.0@sha256:... (Renovate's pinning)

@@ -48,8 +48,14 @@ def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
      "    repository: acme/api\n    tag: v1\n", f"{REG}/api:v2",
      "x-defaults: &img\n  registry: registry.example.com\napi:\n  image:\n    <<: *img\n"
      "    repository: acme/api\n    tag: v2\n"),
+    # image.repository exactly the image's and no tag key (the chart's default tag ran):
+    # image.tag, the documented default, is added beside it (it was refused, "candidates: none")
+    ("image:\n  repository: registry.example.com/acme/api\n  pullPolicy: IfNotPresent\n",
+     f"{REG}/api:1.1.0", "image:\n  repository: registry.example.com/acme/api\n"
+     "  pullPolicy: IfNotPresent\n  tag: 1.1.0\n"),
 ], ids=["repository-tag", "registry-repository-tag", "one-string", "per-component",
-        "image-and-imageTag", "image-and-tag", "component-image-and-imageTag", "merge-key"])
+        "image-and-imageTag", "image-and-tag", "component-image-and-imageTag", "merge-key",
+        "repository-without-a-tag-key"])
 def test_values_shapes(tmp_path: Path, values: str, image: str, expected: str) -> None:
     repo = _repo(tmp_path, {"chart/values.yaml": values})
     code, log, _ = _deploy(repo, tmp_path, image, "api@" + image.rsplit(":", 1)[1])
