@@ -56,7 +56,10 @@ class InlinePatch(SourceFile):
         if offset >= len(self.text):
             return self.region_end, None
         line = bisect.bisect_right(self.starts, offset) - 1
-        return self.outer_starts[line] + self.removed[line] + offset - self.starts[line], line
+        removed = self.removed[line]
+        if removed < self.indent and offset == self.starts[line]:
+            removed = 0  # a blank line's start: before its spaces, which stay on it
+        return self.outer_starts[line] + removed + offset - self.starts[line], line
 
     def _rest_of_line(self, offset: int, line: int | None) -> bool:
         """Whether the line of ``offset`` has content after it (not just its line break)."""
@@ -75,12 +78,18 @@ class InlinePatch(SourceFile):
             if first is None:
                 pad = " " * self.indent  # a new line after the block's last one
             elif edit.start == self.starts[first] and self.removed[first] < self.indent:
-                pad = " " * (self.indent - self.removed[first])  # a blank line's start
+                pad = " " * self.indent  # a blank line's start
         out = [pad + parts[0]]
         for j, part in enumerate(parts[1:], 1):
             filled = part.strip("\r") != "" or (j == len(parts) - 1 and self._rest_of_line(edit.end, last))
             out.append("\n" + (" " * self.indent if filled else "") + part)
-        return y.Edit(start, end, "".join(out))
+        new = "".join(out)
+        outer = self.kustomization.text
+        if end == len(outer) and not outer.endswith("\n") and new.endswith("\n"):
+            # the block ends the file without a line break: so do its new last lines (one
+            # there would add a line break to the block's value)
+            new = new[:-2] if new.endswith("\r\n") else new[:-1]
+        return y.Edit(start, end, new)
 
     def outer_text(self, text: str) -> str:
         """The kustomization's text with the patch's text changed to ``text`` (one edit from

@@ -723,6 +723,23 @@ def _check_container(parsed: Parsed, node: Node, what: str) -> None:
                             hint="Write it out instead of using an anchor/alias")
 
 
+def _unterminated(parsed: Parsed, node: Node, at: int) -> bool:
+    """Whether ``at`` is the end of a text without a final line break (what is added there
+    starts with one). Refused when ``node`` ends in a block scalar that keeps its final line
+    break (``|``, ``|+``, ``>``): the added line break would join that block's value."""
+    text = parsed.text
+    if at != len(text) or not text or text.endswith("\n"):
+        return False
+    leaf = _last_leaf(parsed, node)
+    header = re.match(r"[|>]([1-9+-]{0,2})", text[properties_end(text, leaf):])
+    if getattr(leaf, "style", None) in ("|", ">") and header and "-" not in header.group(1):
+        raise ManifestError(f"{parsed.filename} ends without a line break right after the "
+                            f"block scalar at line {line_of(leaf)}: a line added after it would "
+                            "add a line break to that block's text; nothing was written",
+                            hint="End the file with a line break")
+    return True
+
+
 def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -> Edit:
     """Add ``key: value`` as the last entry of ``mapping`` (block or flow)."""
     text, nl = parsed.text, lines_of(parsed)
@@ -746,7 +763,7 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
     at = _after_own_comments(text, end_of_entry(parsed, mapping), column, items)
     lines = _block_lines({key: value}, column, nl, offset)
     body = "".join(lines)
-    if at == len(text) and text and not text.endswith("\n"):
+    if _unterminated(parsed, mapping, at):
         body = nl + body
     return Edit(at, at, body)
 
@@ -862,7 +879,7 @@ def append_item(parsed: Parsed, sequence: Node, value: object, what: str) -> Edi
     lines[0] = " " * dash + "-" + " " * (key_col - dash - 1) + first[key_col:]
     at = end_of_entry(parsed, sequence)
     body = "".join(lines)
-    if at == len(text) and text and not text.endswith("\n"):
+    if _unterminated(parsed, sequence, at):
         body = nl + body
     return Edit(at, at, body)
 

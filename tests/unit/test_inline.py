@@ -78,13 +78,42 @@ def test_blank_lines_and_the_kept_final_lines_of_a_block_stay_as_they_are() -> N
     assert new == f"patches:\n  - patch: |+\n{_block(expected)}  \n\n  - path: other.yaml\n"
 
 
-def test_a_block_at_the_end_of_the_file_without_a_final_line_break() -> None:
-    text = f"patches:\n  - patch: |-\n{_block(SMP)}".removesuffix("\n")
+@pytest.mark.parametrize("chomp", ["|", "|-", "|+"])
+def test_a_block_at_the_end_of_the_file_without_a_final_line_break(chomp: str) -> None:
+    """The new lines go before the end of the file, which stays without a line break (one
+    there would join the value of a | or |+ block: refused, it was)."""
+    text = f"patches:\n  - patch: {chomp}\n{_block(SMP)}".removesuffix("\n")
     tree = _tree(text)
     [patch] = tree.inline
     new = _deploy(tree, patch)
-    assert y.parse(new, "k").docs  # valid
-    assert new.rstrip("\n") == f"patches:\n  - patch: |-\n{_block(EXPECTED)}".rstrip("\n")
+    assert new == f"patches:\n  - patch: {chomp}\n{_block(EXPECTED)}".removesuffix("\n")
+
+
+def test_a_blank_line_keeps_its_spaces_when_lines_go_before_it() -> None:
+    """A line of spaces fewer than the block's indentation right after the container: the env
+    item goes before it, and the line keeps its two spaces (they moved onto the new line)."""
+    body = SMP + "        - name: side\n          image: busybox\n"
+    text = f"patches:\n  - patch: |\n{_block(body)}".replace(
+        "value: info\n      ", "value: info\n  \n      ")
+    tree = _tree(text)
+    [patch] = tree.inline
+    new = _deploy(tree, patch)
+    assert new == f"patches:\n  - patch: |\n{_block(EXPECTED + body[len(SMP):])}".replace(
+        "value: web@2.0.0\n      ", "value: web@2.0.0\n  \n      ")
+
+
+def test_a_key_added_after_a_block_that_ends_the_file_without_a_line_break_is_refused() -> None:
+    """What is added after a | block at the end of a file without a final line break would give
+    that block's value a line break: a refusal naming the block's line, not a vague one."""
+    text = f"patches:\n  - patch: |\n{_block(SMP)}".removesuffix("\n")
+    parsed = y.parse(text, "k.yaml")
+    with pytest.raises(ManifestError, match=r"k.yaml ends without a line break right after the "
+                       r"block scalar at line 2"):
+        y.add_key(parsed, parsed.docs[0], "images", [{"name": "x", "newTag": "1"}], "images:")
+    dash = text.replace("patch: |\n", "patch: |-\n")
+    parsed = y.parse(dash, "k.yaml")
+    edit = y.add_key(parsed, parsed.docs[0], "images", [{"name": "x", "newTag": "1"}], "images:")
+    assert y.apply_edits(dash, [edit]) == dash + '\nimages:\n  - name: x\n    newTag: "1"\n'
 
 
 def test_crlf_line_breaks_are_kept() -> None:
