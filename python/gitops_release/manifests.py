@@ -576,7 +576,7 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     elif env_values:
         named = [f for f in tree.files.values()
                  if re.search(r"\b" + re.escape(target.release_env) + r"\b", f.text)]
-        where = sorted({f.rel for f in named if not f.inside and f.role != "kustomization"})
+        where = sorted({f.rel for f in named if not f.inside})
         mine = sorted({f.rel for f in named if f.inside and f.rel not in tree.shared})
         if mine and not where:
             inline = _inline_writing(tree, r"\b" + re.escape(target.release_env) + r"\b",

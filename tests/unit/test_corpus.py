@@ -462,6 +462,18 @@ CASES: dict[str, Case] = {
             + "".join("      " + line + "\n" for line in deployment(
                 "web", f"{REG}/web:v1.2.0", env=RELEASE_ENV.format(release="web@v1.2.0"))
                 .splitlines()))}),
+    # the release set by an inline patch of a base other overlays use: the refusal names that
+    # kustomization (it said "a file outside the overlay")
+    "release-env-in-an-inline-patch-of-a-shared-base-is-named": Case(
+        {**base("s/base", "web", f"{REG}/web:v1.0.0"),
+         "s/mid/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - patch: |-\n"
+             + "".join("      " + line + "\n" for line in deployment(
+                 "web", f"{REG}/web:v1.0.0", env=RELEASE_ENV.format(release="web@v1.0.0"))
+                 .splitlines())),
+         "s/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../mid\n")},
+        "s/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0",
+        error="gets APP_RELEASEVERSION from s/mid/kustomization.yaml, which other overlays share"),
     # the same patch as a quoted string: not edited, and the refusal says which form is
     "release-env-in-a-quoted-inline-patch-is-refused-naming-the-form": Case(
         {**base("i/base", "web", f"{REG}/web:v1.0.0"),
