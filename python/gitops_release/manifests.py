@@ -142,15 +142,8 @@ class OverlayPlan:
 
 def _apply(tree: Tree, edits: Edits) -> dict[str, str]:
     """The new text of every file the edits change (an inline patch's, its kustomization's)."""
-    by_file = fold(tree, edits)[0] if tree.inline else _by_file(edits)
-    return {rel: y.apply_edits(tree.files[rel].text, items, rel) for rel, items in by_file.items()}
-
-
-def _by_file(edits: Edits) -> dict[str, list[y.Edit]]:
-    by_file: dict[str, list[y.Edit]] = {}
-    for rel, edit, _ in edits:
-        by_file.setdefault(rel, []).append(edit)
-    return by_file
+    return {rel: y.apply_edits(tree.files[rel].text, items, rel)
+            for rel, items in fold(tree, edits)[0].items()}
 
 
 def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
