@@ -223,8 +223,9 @@ def _shown(obj: Any) -> str:
 
 
 def _is_target(value: Any, target: Any, tag: bool = True) -> bool:
-    """Whether ``value`` is an image of the target's repository (``tag``: with its new tag)."""
-    ref = parsed_image(value) if isinstance(value, str) and value else None
+    """Whether ``value`` is an image of the target's repository (``tag``: with its new tag).
+    ``repo:`` (a chart that joins a tag key not set yet) is that repository without a tag."""
+    ref = parsed_image(value.removesuffix(":")) if isinstance(value, str) and value else None
     return ref is not None and same_repository(ref.name, target.image.name) and \
         (not tag or ref.tag == target.image.tag)
 
@@ -266,7 +267,12 @@ def _at(obj: Any, path: tuple[Any, ...]) -> Any:
     return obj
 
 
-def _running(render: list[Any], target: Any) -> list[str]:
+class NothingMoved(ManifestError):
+    """The values edit moves no container's image: the chart does not read the keys, or (a
+    probe render tells) the container that reads them already runs the new image."""
+
+
+def running(render: list[Any], target: Any) -> list[str]:
     """The containers of ``render`` that run exactly what the deploy asks (``_runs_target``)."""
     found: list[str] = []
 
@@ -274,7 +280,8 @@ def _running(render: list[Any], target: Any) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in ("containers", "initContainers") and isinstance(value, list):
-                    found.extend(f"{_shown(obj)} container {c.get('name', '?')}" for c in value
+                    kind = "init container" if key == "initContainers" else "container"
+                    found.extend(f"{_shown(obj)} {kind} {c.get('name', '?')}" for c in value
                                  if isinstance(c, dict) and isinstance(c.get("image"), str)
                                  and _runs_target(parsed_image(c["image"]), target))
                 else:
@@ -316,7 +323,6 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     notes: list[str] = []
     wrong: list[str] = []
     tags: list[tuple[str, str, str]] = []  # (where, before, after): strings that may carry the tag
-    differs = False  # anything of the render moves, beyond what differs between two renders
     for i, (old, new) in enumerate(zip(before, after, strict=True)):
         if old == new:
             continue
@@ -324,7 +330,6 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
         for path, a, b in _diffs(old, new):
             if not steady(i, *path):
                 continue  # differs between two renders of the same input (random, time)
-            differs = True
             what = f"{_shown(new)} {'.'.join(str(p) for p in path)}".strip()
             if secret and path[:1] in (("data",), ("stringData",)):
                 wrong.append(f"{what} changes (a Secret's value, not shown)")
@@ -375,12 +380,8 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                                else "") + "; nothing was written",
                             hint="Set helm-tag-key/helm-image-key (and helm-registry-key, "
                             "helm-digest-key) to the keys the chart reads for this app's image")
-    if not moved and not differs and (running := _running(before, target)):
-        # the same event again, or the version the chart's default already runs: nothing moves
-        return [], [f"{', '.join(running)} already runs {target.image}: the render does not "
-                    "change"], str(target.image)
     if not moved:
-        raise ManifestError(f"helm template of the chart in {where}: no container's image "
+        raise NothingMoved(f"helm template of the chart in {where}: no container's image "
                             "changes with the values edit (the chart does not read the keys "
                             "written for a container's image), so the deploy would change "
                             "nothing; nothing was written",
@@ -392,6 +393,16 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                             f"): {', '.join(moved)}; nothing was written",
                             hint="Set helm-tag-key/helm-image-key to keys only this app's "
                             "workload reads")
+    named = getattr(target, "workload", "")
+    others = [w for w in workloads if named and w.split("/", 1)[-1] != named]
+    if others:
+        raise ManifestError(f"helm template of the chart in {where}: the values edit moves "
+                            f"{', '.join(others)}, not only the workload named {named!r} "
+                            "(the chart reads the same keys there); nothing was written",
+                            input_name="workload",
+                            hint="Give that workload a tag key of its own in the values (the "
+                            "chart's override for it), or deploy without 'workload' to move "
+                            "them together")
     if len(workloads) > 1:
         notes.append(f"the same image moves in {', '.join(workloads)} (the chart reads the keys "
                      "in each of them)")

@@ -538,7 +538,12 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                           f"{target.release_env}); set it to record releases")
     new_text = y.apply_edits(file.text, [e for e, _ in edits], shown)
     y.verify(parsed, new_text, [i for _, i in edits])
-    failed = _helm_proof(plan, tree, file, new_text, target) if judged else None
+    def probe(other: Target) -> str:  # the same values edit for another image, unchecked
+        again = plan_values(tree, file, other, root, base, doc_index, fallback, registry,
+                            helm=False)
+        return again.changes[0].new_text.removeprefix(file.bom) if again.changes else file.text
+
+    failed = _helm_proof(plan, tree, file, new_text, target, probe) if judged else None
     if failed is not None:
         try:
             plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,
@@ -559,9 +564,11 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
 
 
 def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
-                target: Target) -> str | None:
+                target: Target, probe: Callable[[Target], str] | None = None) -> str | None:
     """Prove the values edit with ``helm template`` before and after (see helmrender); why
-    not, when the chart does not render as it is (the templates check runs instead)."""
+    not, when the chart does not render as it is (the templates check runs instead).
+    ``probe``: the values text for another target, for a render that tells whether the keys
+    decide a container that already runs the new image (see ``_already_running``)."""
     from gitops_release.render import load_documents
 
     name = posixpath.basename(file.rel)
@@ -581,29 +588,41 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
     before = load_documents(out, f"helm template of {tree.overlay}")
     after = load_documents(out_after, f"helm template of {tree.overlay}")
     renders = 2
+    unstable: set[tuple[Any, ...]] = set()
     try:
-        moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
-                                                  tree.overlay)
-    except ManifestError:
-        # a chart may render differently each time (randAlphaNum, now): render it as it is
-        # once more, leave out what differs between the two, and judge the rest
-        # (both sides once more, after the first two ended: a value of the clock differs
-        # between the first and second "before", or between the two "after")
-        again = helmrender.render_variants(file.path.parent, name, [None, new_text], target.app,
-                                           layered=name != "values.yaml", fresh=True)
-        if isinstance(again, str) or again[0][0] != 0 or again[1][0] != 0:
+        try:
+            moved, notes, previous = helmrender.prove(before, after, target,
+                                                      plan.previous_version, tree.overlay)
+        except helmrender.NothingMoved:
+            raise  # no container's image moves: a render's randomness does not cause that
+        except ManifestError:
+            # a chart may render differently each time (randAlphaNum, now): render it as it is
+            # once more, leave out what differs between the two, and judge the rest
+            # (both sides once more, after the first two ended: a value of the clock differs
+            # between the first and second "before", or between the two "after")
+            again = helmrender.render_variants(file.path.parent, name, [None, new_text],
+                                               target.app, layered=name != "values.yaml",
+                                               fresh=True)
+            if isinstance(again, str) or again[0][0] != 0 or again[1][0] != 0:
+                raise
+            renders = 4
+            shown = f"helm template of {tree.overlay}"
+            unstable = helmrender.unstable_paths(before, load_documents(again[0][1], shown)) | \
+                helmrender.unstable_paths(after, load_documents(again[1][1], shown))
+            if not unstable:
+                raise
+            moved, notes, previous = helmrender.prove(before, after, target,
+                                                      plan.previous_version, tree.overlay,
+                                                      unstable)
+            notes.append(f"{len(unstable)} values of the chart's render differ between two "
+                         "renders of the same values (random or time-based: randAlphaNum, now) "
+                         "and were left out of the comparison")
+    except helmrender.NothingMoved:
+        accepted = _already_running(tree, file, before, target, probe, unstable)
+        if accepted is None:
             raise
-        renders = 4
-        shown = f"helm template of {tree.overlay}"
-        unstable = helmrender.unstable_paths(before, load_documents(again[0][1], shown)) | \
-            helmrender.unstable_paths(after, load_documents(again[1][1], shown))
-        if not unstable:
-            raise
-        moved, notes, previous = helmrender.prove(before, after, target, plan.previous_version,
-                                                  tree.overlay, unstable)
-        notes.append(f"{len(unstable)} values of the chart's render differ between two renders "
-                     "of the same values (random or time-based: randAlphaNum, now) and were "
-                     "left out of the comparison")
+        moved, notes, previous = [], accepted, str(target.image)
+        renders += 1
     plan.render_seconds += time.perf_counter() - started
     ref = parsed_image(previous) if previous else None
     plan.previous_image = previous or plan.previous_image
@@ -612,9 +631,50 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
     files = "values.yaml" if name == "values.yaml" else f"values.yaml, then {name}"
     plan.proof = (f"rendered with `helm template` before and after ({files}; {renders} "
                   "renders): " + (f"only {', '.join(moved)} moved to the new image" if moved
-                                  else "the render does not change (it runs the new image)"))
+                                  else "no container's image moves: the containers the keys "
+                                  "decide already run the new image"))
     plan.notes += notes
     return None
+
+
+PROBE_SUFFIX = "-gitops-release-probe"
+
+
+def _already_running(tree: Tree, file: SourceFile, before: list[Any], target: Target,
+                     probe: Callable[[Target], str] | None,
+                     unstable: set[tuple[Any, ...]]) -> list[str] | None:
+    """When the values edit moves no container's image: the notes that accept it, if a render
+    of the values with another tag (the new tag with a suffix) moves only containers that
+    already run exactly the new image (the same event sent twice; the version an empty tag
+    renders from appVersion), so the keys do decide them. None otherwise (the chart does not
+    read the keys, or they decide a container that runs something else)."""
+    from gitops_release.render import load_documents
+
+    if probe is None or not target.image.tag:
+        return None
+    other = replace(target, image=replace(target.image, tag=target.image.tag + PROBE_SUFFIX,
+                                          digest=None))
+    try:
+        text = probe(other)
+    except ManifestError:
+        return None
+    name = posixpath.basename(file.rel)
+    result = helmrender.render_variants(file.path.parent, name, [text], target.app,
+                                        layered=name != "values.yaml")
+    if isinstance(result, str) or result[0][0] != 0:
+        return None
+    shown = f"helm template of {tree.overlay}"
+    try:
+        moved, _, _ = helmrender.prove(before, load_documents(result[0][1], shown), other, None,
+                                       tree.overlay, unstable)
+    except ManifestError:
+        return None
+    running = set(helmrender.running(before, target))
+    if not moved or not running.issuperset(moved):
+        return None
+    return [f"{', '.join(moved)} already run{'s' if len(moved) == 1 else ''} {target.image}: "
+            "the render does not change (a render of the values with another tag moves it: "
+            "the values keys decide its image)"]
 
 
 def _app_version(chart_dir: Path) -> str | None:

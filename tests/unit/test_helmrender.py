@@ -93,12 +93,71 @@ def test_the_version_that_already_runs_is_no_error(tmp_path: Path, random: bool)
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.2.3", "web@1.2.3")
     assert code == 0 and outputs["changed"] == "true", log
     assert f"Deployment/web container web already runs {REG}/web:1.2.3" in log, log
-    assert "the render does not change (it runs the new image)" in log, log
+    assert "the containers the keys decide already run the new image" in log, log
     for release in ("1.2.3", "1.3.0", "1.3.0"):
         code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:{release}", f"web@{release}")
         assert code == 0, log
     assert outputs["changed"] == "false" and "nothing to change" in log, log
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
+
+
+def test_a_key_that_decides_another_container_already_on_the_version_is_refused(
+        tmp_path: Path) -> None:
+    """The Deployment reads image.version; a Job of the chart already runs the new version
+    through image.tag. Writing image.tag moves nothing, and a render with another tag moves
+    the Job, not the target: refused (a container already running the new image anywhere in
+    the chart was taken for the target)."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  version: 1.0.0\n  tag: 2.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.version }}",
+                             label=False),
+                  {"apps/web/templates/job.yaml":
+                   "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n"
+                   "  template:\n    spec:\n      containers:\n        - name: migrate\n"
+                   "          image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n"})
+    log = _refused(repo, tmp_path, f"{REG}/web:2.0.0", "web@2.0.0", "--workload", "web")
+    assert "no container's image changes with the values edit" in log, log
+
+
+def test_a_checksum_of_the_values_does_not_hide_the_version_already_running(
+        tmp_path: Path) -> None:
+    """tag: "" renders appVersion 2.0.0, and a checksum annotation of the values changes with
+    any values edit: deploying 2.0.0 moves no image, and the probe render shows the keys
+    decide the container, which already runs it: written (it was refused)."""
+    template = deployment(
+        "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}",
+        label=False).replace("    spec:\n      containers:", "    metadata:\n      annotations:\n"
+                             "        checksum/values: {{ .Values | toYaml | sha256sum }}\n"
+                             "    spec:\n      containers:")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: \"\"\n", template,
+                  chart=CHART.replace("1.2.3", "2.0.0"))
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:2.0.0", "web@2.0.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "already runs" in log, log
+
+
+def test_a_workload_named_alone_is_not_moved_with_another(tmp_path: Path) -> None:
+    """worker reads worker.tag, else image.tag: the edit of image.tag moves both. With
+    'workload: web' named, moving worker too is refused, naming it."""
+    worker = deployment("{{ .Values.image.repository }}:{{ .Values.worker.tag | default "
+                        ".Values.image.tag }}", name="worker", label=False)
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nworker: {{}}\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False),
+                  {"apps/web/templates/worker.yaml": worker})
+    log = _refused(repo, tmp_path, f"{REG}/web:2.0.0", "web@2.0.0", "--workload", "web")
+    assert "the values edit moves Deployment/worker, not only the workload named 'web'" in log, log
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/web:2.0.0", "web@2.0.0")
+    assert code == 0 and "the same image moves in Deployment/web, Deployment/worker" in log, log
+
+
+def test_a_repository_only_block_read_without_a_default_gets_its_tag(tmp_path: Path) -> None:
+    """image.repository only, and a template that joins image.tag with no default (it renders
+    'repo:'): the tag is added, and the render proves it (it was refused as another
+    repository)."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web  # tag: set by CI\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False))
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:2.0.0", "web@2.0.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:2.0.0"
 
 
 def test_an_image_string_beside_a_tag_key_is_not_given_a_second_tag(tmp_path: Path) -> None:
