@@ -52,6 +52,7 @@ class Chart:
     text: str  # every template file but NOTES.txt (it renders no object), helpers included
     workloads: tuple[Workload, ...]
     defined: frozenset[str]  # the helpers the chart's own templates define
+    bodies: tuple[tuple[str, str], ...] = ()  # (name, body) of each of them
 
 
 def load_chart(root: Path, folder: str) -> Chart | None:
@@ -68,7 +69,7 @@ def load_chart(root: Path, folder: str) -> Chart | None:
     workloads = [w for rel, text in texts.items() if _is_manifest(rel)
                  for w in _workloads(rel, text, defines)]
     shown = [text for rel, text in texts.items() if rel != "templates/NOTES.txt"]
-    return Chart("\n".join(shown), tuple(workloads), frozenset(defines))
+    return Chart("\n".join(shown), tuple(workloads), frozenset(defines), tuple(defines.items()))
 
 
 def _is_manifest(rel: str) -> bool:
@@ -127,16 +128,22 @@ def image_lines_read_other_keys(chart: Chart, path: tuple[str, ...], app: str,
     when every one of them names its values keys outright (``.Values.runImage``) and none is
     ``path``, a parent of it, or a helper: the key written then reaches no image (it may sit in
     an annotation). [] when a line reads the key, or reads through a helper or a variable,
-    which text cannot follow."""
+    which text cannot follow. A helper the chart defines is read as its body (and the helpers
+    it includes), when it names its keys outright too."""
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = _targets(chart.workloads, names) or list(chart.workloads)
     lines = [line for w in mine for line in w.images]
     dotted = ".".join(path)
+    bodies = dict(chart.bodies)
     for line in lines:
-        keys = _VALUES_KEY.findall(line)
-        if not keys or _INCLUDE.search(line) or "$" in line or \
-                re.search(r"\{\{-?\s*\.(?!Values\.)\w", line):
-            return []  # a helper, a variable or a with-block: not followed here
+        included = _INCLUDE.findall(line)
+        if any(name not in bodies for name in included):
+            return []  # a helper of a library chart: not followed here
+        text = _expand(line, bodies) if included else line
+        keys = _VALUES_KEY.findall(text)
+        if not keys or "$" in text or re.search(r"\{\{-?\s*\.(?!Values\.)\w", text) or \
+                re.search(r"\b(?:with|range)\b", text):
+            return []  # a variable or a with-block: not followed here
         if any(dotted == k or dotted.startswith(k + ".") for k in keys):
             return []
     return lines

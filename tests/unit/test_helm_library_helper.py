@@ -117,3 +117,22 @@ def test_a_map_only_tested_is_not_read(tmp_path: Path) -> None:
     code, log, _ = _deploy(repo, tmp_path)
     assert code == 1, log
     assert "the chart in web never reads .Values.image.tag" in log
+
+
+def test_a_local_helper_whose_image_reads_another_key_is_followed(tmp_path: Path) -> None:
+    """The library is not vendored (no render: the templates are read as text). The image line
+    includes the chart's own helper, which joins image.repository and image.version; image.tag
+    is read only by a label. Writing image.tag would move no image: refused, the helper read
+    through (it was taken for a helper text cannot follow, and the deploy pushed)."""
+    helpers = ('{{- define "web.image" -}}\n{{ .Values.image.repository }}:'
+               '{{ .Values.image.version }}\n{{- end -}}\n')
+    deployment = workload("web", '{{ include "web.image" . | quote }}').replace(
+        "  labels: {{- include \"common.labels.standard\" . | nindent 4 }}\n",
+        "  labels:\n    version: {{ .Values.image.tag | quote }}\n")
+    repo = _repo(tmp_path, {**CHART, "web/templates/_helpers.tpl": helpers,
+                            "web/templates/deployment.yaml": deployment,
+                            "web/values.yaml": VALUES.replace("  tag: 1.2.0-r0\n",
+                                                              "  tag: 1.2.0-r0\n  version: 1.2.0-r0\n")})
+    code, log, _ = _deploy(repo, tmp_path)
+    assert code == 1 and "reads .Values.image.tag, but not in an image" in log, log
+    assert repo.git("status", "--porcelain") == ""
