@@ -731,6 +731,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
         return y.scalar(node if node is not None else _merged(fallback, key)) if key else None
 
     repo, registry = read(block.repository), global_registry or read(block.registry)
+    plan.values_keys = tuple((*block.base, k) if k else () for k in (block.registry,
+                                                                      block.repository, block.tag))
     tag_node = y.get(mapping, block.tag)
     tag = y.scalar(tag_node) if tag_node is not None else None
     if tag_node is None and _merged(fallback, block.tag) is None and not target.helm_tag_key:
@@ -906,6 +908,15 @@ def plan_helmrelease(tree: Tree, target: Target, root: Path) -> OverlayPlan:
     index = next((i for i, o in enumerate(before) if isinstance(o, dict)
                   and o.get("kind") == "HelmRelease" and
                   (o.get("metadata") or {}).get("name") == name), None)
+    if index is not None and plan.values_keys and (
+            plan.previous_version is None or plan.previous_image.startswith("?")):
+        # the patch sets no tag (or no repository): the merged values say what runs (the
+        # base's), for the downgrade check and the previous-image output
+        merged = (before[index].get("spec") or {}).get("values") or {}
+        registry, repository, tag = (dig(merged, k) if k else None for k in plan.values_keys)
+        if isinstance(tag, str | int | float) and str(tag):
+            plan.previous_version = str(tag)
+            plan.previous_image = f"{f'{registry}/' if registry else ''}{repository or '?'}:{tag}"
     ok = index is not None and len(before) == len(after) and all(
         a == b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != index)
     if ok and index is not None:

@@ -136,6 +136,7 @@ class OverlayPlan:
     notes: list[str] = field(default_factory=list)
     refusal: Refusal | None = None
     render_seconds: float = 0.0
+    values_keys: tuple[tuple[str, ...], ...] = ()  # Helm: (registry, repository, tag) keys written
 
 
 # -- rendering and the proof -----------------------------------------------------------------

@@ -421,6 +421,37 @@ def test_a_helmrelease_values_patch_written_inline_is_edited_in_its_block(
         "repository": PODINFO, "tag": "6.6.1"}
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["patch-file", "inline-patch"])
+def test_a_helmrelease_patch_without_a_tag_is_checked_against_the_bases_tag(
+        tmp_path: Path, inline: bool) -> None:
+    """The base HelmRelease runs 6.9.0; the overlay's values patch sets image.repository only.
+    The tag it gets is compared with what the merged values run: an older release is refused as
+    a downgrade (it was deployed: the patch's missing tag hid the version), a newer one deploys
+    naming the image that ran."""
+    repo = _flux_staging(tmp_path, f"  values:\n    image:\n      repository: {PODINFO}\n"
+                                   "      tag: 6.9.0\n")
+    patch = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+             f"  name: podinfo\n  namespace: podinfo\nspec:\n  values:\n    image:\n"
+             f"      repository: {PODINFO}\n")
+    if inline:
+        (repo.work / "apps/staging/kustomization.yaml").write_text(
+            "resources:\n  - ../base/podinfo\npatches:\n  - patch: |\n"
+            + "".join(f"      {line}\n" for line in patch.splitlines()))
+        (repo.work / "apps/staging/podinfo-values.yaml").unlink()
+    else:
+        (repo.work / "apps/staging/podinfo-values.yaml").write_text(patch)
+    repo.commit_all("The staging patch names the repository only")
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.8.0", "podinfo@6.8.0",
+                                 "apps/staging")
+    assert code == 0 and outputs["refused-reason"] == "downgrade", log
+    assert outputs["previous-image"] == f"{PODINFO}:6.9.0", outputs
+    code, log, outputs = _deploy(repo, tmp_path, f"{PODINFO}:6.9.1", "podinfo@6.9.1",
+                                 "apps/staging")
+    assert code == 0 and outputs["commit"] and outputs["previous-image"] == f"{PODINFO}:6.9.0", log
+    assert _kustomize(repo.work / "apps/staging")[0]["spec"]["values"]["image"] == {
+        "repository": PODINFO, "tag": "6.9.1"}
+
+
 def test_a_held_sibling_says_the_fan_out_stopped_and_how_to_deploy_prod_alone(
         tmp_path: Path) -> None:
     prod = "image:\n  repository: registry.example.com/web\n  tag: 1.0.0\n"
