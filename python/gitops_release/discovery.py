@@ -81,6 +81,7 @@ class Tree:
     notes: list[str] = field(default_factory=list)
     inline: list[SourceFile] = field(default_factory=list)  # inline patches as files (inline.py)
     inline_refused: list[tuple[str, str]] = field(default_factory=list)  # (which and why, text)
+    dependents: list[str] = field(default_factory=list)  # beside the overlay, building on it
 
     def shared_text(self, rels: set[str]) -> str:
         """Which of ``rels`` other kustomizations use ('' when none)."""
@@ -399,6 +400,7 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
     listing = _drop_untracked(tree, tracked)
     if kustomized and listing is not None:
         _mark_shared(tree, listing)
+        _mark_beside(tree)
     if kustomized:
         from gitops_release.inline import find
 
@@ -417,21 +419,68 @@ def _mark_shared(tree: Tree, tracked: set[str]) -> None:
         tree.notes.append(f"{len(others)} other kustomizations under {tree.overlay}: only the "
                           f"first {MAX_OTHER_KUSTOMIZATIONS} were read for files they share")
     for rel in others[:MAX_OTHER_KUSTOMIZATIONS]:
-        walker = _Walker(tree.root, tree.overlay, tree.files)
-        try:
-            walker.walk(posixpath.dirname(rel))
-        except (ManifestError, PathError) as exc:  # what it reached so far still counts
-            tree.notes.append(f"{rel} was read only in part for files it shares with "
-                              f"{tree.overlay}: {exc}")
-        if tree.overlay in walker.tree.folders:
-            continue  # builds on the overlay: the overlay's changes are its changes
-        for reached in sorted(walker.reached | set(walker.tree.files)):
-            file = tree.files.get(reached)
-            if file is not None and file.inside:
-                file.inside = False
-                tree.shared.setdefault(reached, []).append(rel)
-            elif reached in tree.shared:
-                tree.shared[reached].append(rel)
+        _share_with(tree, rel)
+
+
+def _share_with(tree: Tree, rel: str) -> bool:
+    """Mark the files of the overlay that the kustomization ``rel`` (outside the overlay's
+    tree) reaches as shared; True when it builds on the overlay itself (the overlay's changes
+    are its changes: nothing shared)."""
+    walker = _Walker(tree.root, tree.overlay, tree.files)
+    try:
+        walker.walk(posixpath.dirname(rel))
+    except (ManifestError, PathError) as exc:  # what it reached so far still counts
+        tree.notes.append(f"{rel} was read only in part for files it shares with "
+                          f"{tree.overlay}: {exc}")
+    if tree.overlay in walker.tree.folders:
+        return True
+    for reached in sorted(walker.reached | set(walker.tree.files)):
+        file = tree.files.get(reached)
+        if file is not None and file.inside:
+            file.inside = False
+            tree.shared.setdefault(reached, []).append(rel)
+        elif reached in tree.shared:
+            tree.shared[reached].append(rel)
+    return False
+
+
+MAX_BESIDE = 200  # kustomizations beside the overlay read for a reference to it
+
+
+def _mark_beside(tree: Tree) -> None:
+    """Kustomizations in the folders beside the overlay (its parent's subfolders, two levels
+    down) that refer to it by name and reach into it: those that build on the overlay are its
+    dependents (the proof renders them too); files of the overlay that others reach (a
+    component in the overlay folder that a sibling overlay lists) are shared, as a base is.
+    Found on the work tree, confirmed as tracked by git; a folder a sparse checkout leaves out
+    is not seen."""
+    overlay = tree.overlay.rstrip("/")
+    if overlay in ("", "."):
+        return
+    parent, name = posixpath.dirname(overlay), posixpath.basename(overlay)
+    base = tree.root / parent if parent else tree.root
+    mine = {k.folder for k in tree.kustomizations}
+    found: list[str] = []
+    for pattern in ("*/", "*/*/"):
+        for kust in KUSTOMIZATION_FILES:
+            for path in sorted(base.glob(pattern + kust))[:MAX_BESIDE]:
+                rel = path.relative_to(tree.root).as_posix()
+                folder = posixpath.dirname(rel)
+                if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \
+                        path.is_symlink() or len(found) >= MAX_BESIDE:
+                    continue
+                try:
+                    if name not in path.read_text(encoding="utf-8", errors="replace"):
+                        continue
+                except OSError:
+                    continue
+                found.append(rel)
+    if not found:
+        return
+    tracked = tracked_files(tree.root, sorted({posixpath.dirname(r) for r in found})) or set()
+    for rel in found:
+        if rel in tracked and _share_with(tree, rel):
+            tree.dependents.append(posixpath.dirname(rel))
 
 
 def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> set[str] | None:

@@ -52,6 +52,7 @@ from gitops_release.targets import (
     containers_of,
     dig,
     env_list,
+    object_name,
     parsed_image,
     select,
 )
@@ -137,6 +138,7 @@ class OverlayPlan:
     refusal: Refusal | None = None
     render_seconds: float = 0.0
     values_keys: tuple[tuple[str, ...], ...] = ()  # Helm: (registry, repository, tag) keys written
+    dependents: list[str] = field(default_factory=list)  # overlays beside it that build on it
 
 
 # -- rendering and the proof -----------------------------------------------------------------
@@ -391,6 +393,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     plan.proof = f"{renderer.proof} ({renderer.count} renders)"
     plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
+    plan.dependents = list(tree.dependents)
     return plan
 
 
@@ -621,3 +624,89 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
         changes.append(FileChange(file.path, file.on_disk(file.text), file.on_disk(text),
                                   plan.previous_image, plan.previous_version, "workload"))
     return changes
+
+
+def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileChange],
+                     target: Target) -> list[str]:
+    """Render each overlay of ``folders`` (beside a deployed overlay, building on it) before
+    and after ``changes``: it may take the deploy whole (the target's image and release env var
+    both move to the new ones) or not at all. Taking part of it (the release env var but not the
+    image, which it pins itself: it would record a release it does not run) or anything else
+    is a ManifestError, nothing written. The notes say what each did."""
+    from gitops_release.discovery import discover
+
+    notes: list[str] = []
+    for folder in folders:
+        tree = discover(root, folder)
+        texts = {}
+        for change in changes:
+            rel = change.path.relative_to(root).as_posix()
+            if rel in tree.files and change.changed:
+                texts[rel] = change.new_text.removeprefix(tree.files[rel].bom)
+        if not texts:
+            continue
+        renderer = Renderer(tree)
+        try:
+            before, after = renderer({}), renderer(texts)
+        finally:
+            renderer.close()
+        problem = _partial_take(before, after, target)
+        if problem:
+            raise ManifestError(
+                f"{folder} builds on the overlay deployed, and with this edit {problem}; "
+                "nothing was written",
+                hint=f"Give {folder} the release env var where it pins the image (a patch that "
+                f"sets {target.release_env} beside it), or deploy an overlay that no other "
+                "overlay builds on")
+        notes.append(f"{folder} builds on the overlay deployed: "
+                     + ("its render does not change" if before == after else
+                        "it takes this deploy too (its render moves the same way)"))
+    return notes
+
+
+def _partial_take(before: list[Any], after: list[Any], target: Target) -> str:
+    """What is wrong with ``after`` against ``before`` for an overlay that builds on the one
+    deployed ('' when nothing, or only the target's image and release env var moved, together,
+    to exactly the new ones)."""
+    env = target.release_env
+    if len(before) != len(after):
+        return "its render has other objects"
+    for old, new in zip(before, after, strict=True):
+        if old == new:
+            continue
+        label = f"{new.get('kind')}/{object_name(new)}" if isinstance(new, dict) else "an object"
+        if _without_images(old, env) != _without_images(new, env):
+            return f"{label} changes beyond its image and {env}"
+        was = {(n, init): (image, _env_value(c, env)) for n, image, init, c in containers_of(old)}
+        for name, image, init, container in containers_of(new):
+            old_image, old_release = was.get((name, init), ("", None))
+            release = _env_value(container, env)
+            shown = f"{label} {'init container' if init else 'container'} {name}"
+            moved = image != old_image
+            if moved and image != str(target.image):
+                return f"{shown} would run {image}"
+            if release != old_release and (release != target.release or image != str(target.image)):
+                return (f"{shown} would record {release} in {env} but run {image} (it pins "
+                        "its image itself)")
+            if moved and release is not None and release != target.release:
+                return f"{shown} would run the new image with {env} {release}"
+    return ""
+
+
+def _env_value(container: Any, env: str) -> str | None:
+    values = [e.get("value") for e in env_list(container)
+              if isinstance(e, dict) and e.get("name") == env]
+    return str(values[0]) if values else None
+
+
+def _without_images(obj: Any, env: str) -> Any:
+    """A copy of ``obj`` without its containers' images and ``env`` entries."""
+    import copy
+
+    out = copy.deepcopy(obj)
+    for _name, _image, _init, container in containers_of(out):
+        container.pop("image", None)
+        if isinstance(container.get("env"), list):
+            container["env"] = [e for e in container["env"]
+                                if not (isinstance(e, dict) and e.get("name") == env)]
+    return out

@@ -39,6 +39,7 @@ from gitops_release.manifests import (
     OverlayPlan,
     Refusal,
     Target,
+    check_dependents,
     render_ahead,
 )
 from gitops_release.paths import check_relative, fan_out_siblings, resolve_overlay
@@ -286,6 +287,11 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             refusal = overlay_plan.refusal
             return refusal if folder == overlay else \
                 Refusal(refusal.reason, _fanned(s, shown, refusal.message))
+    changes = [change for p in plan.overlays for change in p.changes]
+    for overlay_plan in plan.overlays:  # overlays beside it that build on it, not deployed here
+        beside = [d for d in overlay_plan.dependents if d not in shown_folders]
+        if beside:
+            overlay_plan.notes += check_dependents(root, beside, changes, target)
     return None
 
 

@@ -285,6 +285,42 @@ CASES: dict[str, Case] = {
         whole={"j/app.json": JSON_APP.replace(
             '"image": "registry.example.com/acme/app:v1"}', '"image": "registry.example.com/'
             'acme/app:v2", "env": [{"name": "APP_RELEASEVERSION", "value": "app@v2"}]}')}),
+    # prod builds on the overlay deployed (dev's folder) and pins its own image: the release
+    # env var would reach prod while its image stays: refused naming it (it was pushed)
+    "an-overlay-beside-that-would-take-half-the-deploy-is-refused": Case(
+        {"e/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "e/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+         "e/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../dev\nimages:\n  - name: registry.example.com/acme/web\n"
+             "    newTag: v0.9.0\n")},
+        "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="e/prod builds on the overlay deployed, and with this edit Deployment/web "
+              "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
+              "registry.example.com/acme/web:v0.9.0"),
+    # the same without prod's own pin: prod takes the whole deploy, as its kustomization says
+    "an-overlay-beside-that-takes-the-whole-deploy-is-named": Case(
+        {"e/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "e/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+         "e/prod/kustomization.yaml": kustomization("resources:\n  - ../dev\nnamePrefix: p-\n")},
+        "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("e/dev/web.yaml",),
+        logged=("e/prod builds on the overlay deployed: it takes this deploy too",)),
+    # a component in the overlay's folder that an overlay beside it lists too: shared, not
+    # edited (staging's render does not move); the overlay gets an images: entry of its own
+    "a-component-in-the-overlay-that-an-overlay-beside-lists-is-shared": Case(
+        {**base("c/base", "web", f"{REG}/web:v1.0.0"),
+         "c/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\ncomponents:\n  - comp\n"),
+         "c/overlays/dev/comp/kustomization.yaml":
+             "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nimages:\n"
+             "  - name: registry.example.com/acme/web\n    newTag: v1.1.0\n",
+         "c/overlays/staging/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\ncomponents:\n  - ../dev/comp\n")},
+        "c/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
+        written=("c/overlays/dev/kustomization.yaml",), env_written=False,
+        unchanged=("c/overlays/staging",)),
     # images: written as null (kustomize renders it): refused naming the line, not a traceback
     "images-written-as-null-is-refused-naming-the-line": Case(
         {**base("n/base", "web", f"{REG}/web:v1.0.0"),
