@@ -391,9 +391,11 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
             registry = y.scalar(_merged(node, "registry"))
             registry = global_registry or registry
             full = f"{registry}/{repo}" if registry else repo
+            # a block of another name running another repository (rabbitmq.image in an
+            # umbrella chart) is no candidate: only the chart's own top-level image is
             rank = 0 if same_repository(full, target.image.name) else \
                 1 if repo.endswith("/" + target.app) else \
-                2 if target.app in path else 3 if path and path[-1] == "image" else 4
+                2 if target.app in path else 3 if path == ("image",) else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
         elif path and path[-1] == "image" and y.get(node, "tag") is None and \
@@ -420,7 +422,22 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                         hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
                         "helm-tag-key: " + (".".join((*best[-1].base, best[-1].tag)) if best and
                                             not best[-1].string else
-                                            tag_only[0] if tag_only else "backend.image.tag"))
+                                            tag_only[0] if tag_only else
+                                            _example_tag_key(doc, target.app) or
+                                            f"{target.app}.image.tag"))
+
+
+def _example_tag_key(doc: y.Node, app: str) -> str:
+    """A tag-like key of the first mapping named like an image under a key named after the app
+    (for a message's example)."""
+    mappings = [(p, n) for p, n in _mappings(doc) if p and "image" in p[-1].lower()]
+    for path, node in sorted(mappings, key=lambda m: (app not in m[0], m[0] != ("image",))):
+        if app in path or path == ("image",):
+            for key, value in node.value:
+                if y.node_kind(value) == "scalar" and str(key.value) in ("tag", "version",
+                                                                         "imageTag"):
+                    return ".".join((*path, str(key.value)))
+    return ""
 
 
 def _other_image_keys(doc: y.Node) -> str:
@@ -753,6 +770,18 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
         tag = _app_version(root / tree.overlay) or tag
     plan.previous_image = f"{full or '?'}:{tag}" if tag else (full or "")
     plan.previous_version = tag or None
+    rest = target.image.name[len(full.rstrip("/")) + 1:] if full else ""
+    joined = next((str(k.value) for k, v in mapping.value if y.node_kind(v) == "scalar"
+                   and y.scalar(v) == rest and str(k.value) != block.tag), None) \
+        if rest and y.node_kind(mapping) == "mapping" else None
+    if full and joined and not same_repository(full, target.image.name) and \
+            target.image.name.startswith(full.rstrip("/") + "/"):
+        raise ManifestError(
+            f"{shown} {dotted}.{block.repository} ({full}) and {dotted}.{joined} ({rest}) "
+            f"together name the image {target.image.name}: {dotted}.{block.repository} is not "
+            "its repository; nothing was written", input_name="helm-image-key",
+            hint=f"Set helm-registry-key: {dotted}.{block.repository} and helm-image-key: "
+            f"{dotted}.{joined} (and helm-tag-key: {dotted}.{block.tag})")
     if full and not same_repository(full, target.image.name) and \
             target.image.name.startswith(full.rstrip("/") + "/"):
         # robotshop/{service}: the key every service's image starts with, not one app's image

@@ -511,3 +511,34 @@ def test_a_values_deploy_says_when_the_release_is_not_recorded(tmp_path: Path) -
                            "release")
     assert code == 0 and "not written" not in log, log
     assert (repo.work / "chart/values.yaml").read_text().endswith("release: api@v2\n")
+
+
+def test_another_components_image_block_is_no_candidate(tmp_path: Path) -> None:
+    """An umbrella chart's values: rabbitmq.image (another repository) is the only block with
+    repository and tag; cart's image comes through keys of other names. Deploying cart is an
+    error listing the image keys (it was a policy refusal, exit 0, naming rabbitmq's block)."""
+    values = (".image: &tag\n  repository: acme\n  version: abc123\n"
+              "rabbitmq:\n  image:\n    registry: docker.io\n    repository: bitnami/rabbitmq\n"
+              "    tag: 4.1.3\ncart:\n  image:\n    <<: *tag\n")
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, outputs = _deploy(repo, tmp_path, "acme/rs-cart:2.0.0", "cart@2.0.0")
+    assert code == 1 and outputs.get("refused") != "true", log
+    assert "cannot tell which image block is 'cart'" in log, log
+    assert "rabbitmq.image (registry, repository, tag)" in log, log
+
+
+def test_a_repository_and_a_name_that_join_into_the_image_are_named(tmp_path: Path) -> None:
+    """image: {repository: acme, name: rs-cart, version: 1.0.0}, read as repository/name:version:
+    naming the version key alone, the refusal says which keys name the image (it said the
+    repository is every service's); with them the deploy writes the version."""
+    values = "image:\n  repository: acme\n  name: rs-cart\n  version: 1.0.0\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, "acme/rs-cart:2.0.0", "cart@2.0.0",
+                           "--helm-tag-key", "image.version")
+    assert code == 1, log
+    assert "Set helm-registry-key: image.repository and helm-image-key: image.name" in log, log
+    code, log, _ = _deploy(repo, tmp_path, "acme/rs-cart:2.0.0", "cart@2.0.0",
+                           "--helm-tag-key", "image.version", "--helm-image-key", "image.name",
+                           "--helm-registry-key", "image.repository")
+    assert code == 0, log
+    assert (repo.work / "chart/values.yaml").read_text() == values.replace("1.0.0", "2.0.0")
