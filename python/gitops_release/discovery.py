@@ -444,43 +444,75 @@ def _share_with(tree: Tree, rel: str) -> bool:
     return False
 
 
-MAX_BESIDE = 200  # kustomizations beside the overlay read for a reference to it
+MAX_BESIDE = 200  # kustomizations beside the overlay that name it, read to see what they reach
 
 
 def _mark_beside(tree: Tree) -> None:
     """Kustomizations in the folders beside the overlay (its parent's subfolders, two levels
-    down) that refer to it by name and reach into it: those that build on the overlay are its
-    dependents (the proof renders them too); files of the overlay that others reach (a
-    component in the overlay folder that a sibling overlay lists) are shared, as a base is.
-    Found on the work tree, confirmed as tracked by git; a folder a sparse checkout leaves out
-    is not seen."""
+    down) that name it, or name one of them that builds on it (a chain: staging → qa → dev),
+    and reach into it: those that build on the overlay are its dependents (the deploy renders
+    them too); files of the overlay that others reach (a component in the overlay folder that a
+    sibling overlay lists) are shared, as a base is. Found on the work tree, confirmed as
+    tracked by git; a folder a sparse checkout leaves out is not seen."""
     overlay = tree.overlay.rstrip("/")
     if overlay in ("", "."):
         return
-    parent, name = posixpath.dirname(overlay), posixpath.basename(overlay)
+    parent = posixpath.dirname(overlay)
     base = tree.root / parent if parent else tree.root
     mine = {k.folder for k in tree.kustomizations}
-    found: list[str] = []
+    texts: dict[str, str] = {}
     for pattern in ("*/", "*/*/"):
         for kust in KUSTOMIZATION_FILES:
-            for path in sorted(base.glob(pattern + kust))[:MAX_BESIDE]:
+            for path in sorted(base.glob(pattern + kust)):
                 rel = path.relative_to(tree.root).as_posix()
                 folder = posixpath.dirname(rel)
                 if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \
-                        path.is_symlink() or len(found) >= MAX_BESIDE:
+                        path.is_symlink():
                     continue
                 try:
-                    if name not in path.read_text(encoding="utf-8", errors="replace"):
-                        continue
+                    texts[rel] = path.read_text(encoding="utf-8", errors="replace")
                 except OSError:
                     continue
-                found.append(rel)
-    if not found:
-        return
-    tracked = tracked_files(tree.root, sorted({posixpath.dirname(r) for r in found})) or set()
-    for rel in found:
-        if rel in tracked and _share_with(tree, rel):
-            tree.dependents.append(posixpath.dirname(rel))
+    names = {posixpath.basename(overlay)}
+    done: set[str] = set()
+    tracked: set[str] | None = None
+    while True:
+        found = sorted(rel for rel, text in texts.items()
+                       if rel not in done and any(name in text for name in names))
+        if not found:
+            return
+        if len(done) + len(found) > MAX_BESIDE:
+            tree.notes.append(f"{len(done) + len(found)} kustomizations beside {overlay} name "
+                              f"it: only the first {MAX_BESIDE} were read for what they reach")
+            found = found[:max(0, MAX_BESIDE - len(done))]
+            if not found:
+                return
+        if tracked is None:
+            tracked = tracked_files(tree.root, sorted({posixpath.dirname(r) for r in texts})) \
+                or set()
+        for rel in found:
+            done.add(rel)
+            if rel in tracked and (_share_with(tree, rel) or _lists(tree, rel, overlay)):
+                tree.dependents.append(posixpath.dirname(rel))
+                names.add(posixpath.basename(posixpath.dirname(rel)))
+
+
+def _lists(tree: Tree, rel: str, overlay: str) -> bool:
+    """Whether the kustomization ``rel`` lists ``overlay`` (or a folder that builds on it) in its
+    resources, bases or components, read as written: a walk of its tree that stopped early (a
+    symlink listed first) may not have reached it."""
+    try:
+        docs = y.parse(read_file(tree.root / rel, rel)[0], rel).docs
+    except ManifestError:
+        return False
+    doc = docs[0] if docs else None
+    targets = {overlay, *tree.dependents}
+    for key in ("resources", "bases", "components"):
+        for item in y.iter_items(y.get(doc, key)) if y.node_kind(doc) == "mapping" else ():
+            ref = y.scalar(item) or ""
+            if posixpath.normpath(posixpath.join(posixpath.dirname(rel), ref)) in targets:
+                return True
+    return False
 
 
 def _drop_untracked(tree: Tree, listed: Tracked | None = None) -> set[str] | None:

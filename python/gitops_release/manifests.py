@@ -629,15 +629,22 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
 def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileChange],
                      target: Target) -> list[str]:
     """Render each overlay of ``folders`` (beside a deployed overlay, building on it) before
-    and after ``changes``: it may take the deploy whole (the target's image and release env var
-    both move to the new ones) or not at all. Taking part of it (the release env var but not the
-    image, which it pins itself: it would record a release it does not run) or anything else
-    is a ManifestError, nothing written. The notes say what each did."""
+    and after ``changes``: it may take the deploy whole (the target's image, at the new tag, and
+    release env var both move) or not at all. Taking part of it (the release env var but not the
+    image, which it pins itself: it would record a release it does not run), or anything else,
+    is a ManifestError, nothing written. One that does not render as it is (broken before this
+    deploy) is not checked: a note says so. The notes say what each did."""
     from gitops_release.discovery import discover
+    from gitops_release.errors import PathError
 
     notes: list[str] = []
     for folder in folders:
-        tree = discover(root, folder)
+        try:
+            tree = discover(root, folder)
+        except (ManifestError, PathError) as exc:
+            notes.append(f"{folder} builds on the overlay deployed but could not be read, so its "
+                         f"render was not checked ({exc})")
+            continue
         texts = {}
         for change in changes:
             rel = change.path.relative_to(root).as_posix()
@@ -647,50 +654,75 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
             continue
         renderer = Renderer(tree)
         try:
-            before, after = renderer({}), renderer(texts)
+            try:
+                before = renderer({})
+            except ManifestError as exc:
+                notes.append(f"{folder} builds on the overlay deployed but does not render as "
+                             f"it is, so its render was not checked ({exc.message})")
+                continue
+            try:
+                after = renderer(texts)
+            except ManifestError as exc:
+                raise ManifestError(f"{folder} builds on the overlay deployed, and it does not "
+                                    f"render with this edit ({exc.message}); nothing was "
+                                    "written", hint=f"Deploy {folder} on its own, or fix what "
+                                    "the edit breaks there") from None
         finally:
             renderer.close()
-        problem = _partial_take(before, after, target)
+        problem, hint = _partial_take(before, after, target)
         if problem:
-            raise ManifestError(
-                f"{folder} builds on the overlay deployed, and with this edit {problem}; "
-                "nothing was written",
-                hint=f"Give {folder} the release env var where it pins the image (a patch that "
-                f"sets {target.release_env} beside it), or deploy an overlay that no other "
-                "overlay builds on")
+            raise ManifestError(f"{folder} builds on the overlay deployed, and with this edit "
+                                f"{problem}; nothing was written", hint=hint.format(folder=folder,
+                                                                                    env=target.release_env))
         notes.append(f"{folder} builds on the overlay deployed: "
                      + ("its render does not change" if before == after else
                         "it takes this deploy too (its render moves the same way)"))
     return notes
 
 
-def _partial_take(before: list[Any], after: list[Any], target: Target) -> str:
+AWAY = "; or deploy an overlay that no other overlay builds on"
+
+
+def _partial_take(before: list[Any], after: list[Any], target: Target) -> tuple[str, str]:
     """What is wrong with ``after`` against ``before`` for an overlay that builds on the one
-    deployed ('' when nothing, or only the target's image and release env var moved, together,
-    to exactly the new ones)."""
+    deployed, and the fix (('', '') when nothing changed, or only the target's image, to the new
+    tag and digest under any name the overlay gives it, and release env var moved together)."""
     env = target.release_env
     if len(before) != len(after):
-        return "its render has other objects"
+        return "its render has other objects", "Deploy {folder} on its own" + AWAY
     for old, new in zip(before, after, strict=True):
         if old == new:
             continue
         label = f"{new.get('kind')}/{object_name(new)}" if isinstance(new, dict) else "an object"
         if _without_images(old, env) != _without_images(new, env):
-            return f"{label} changes beyond its image and {env}"
+            return (f"{label} changes beyond its image and {env}",
+                    "Deploy {folder} on its own" + AWAY)
         was = {(n, init): (image, _env_value(c, env)) for n, image, init, c in containers_of(old)}
         for name, image, init, container in containers_of(new):
             old_image, old_release = was.get((name, init), ("", None))
             release = _env_value(container, env)
             shown = f"{label} {'init container' if init else 'container'} {name}"
-            moved = image != old_image
-            if moved and image != str(target.image):
-                return f"{shown} would run {image}"
-            if release != old_release and (release != target.release or image != str(target.image)):
-                return (f"{shown} would record {release} in {env} but run {image} (it pins "
-                        "its image itself)")
+            moved, new_version = image != old_image, _is_new_version(image, target)
+            if moved and not new_version:
+                return f"{shown} would run {image}", "Deploy {folder} on its own" + AWAY
+            if release != old_release and (release != target.release or not new_version):
+                return (f"{shown} would record {release} in {env} but run {image} (it pins its "
+                        "image itself)", "Set {env} in {folder} too, beside its pin of the "
+                        "image (a patch), or remove the pin" + AWAY)
             if moved and release is not None and release != target.release:
-                return f"{shown} would run the new image with {env} {release}"
-    return ""
+                return (f"{shown} would run the new image with {env} {release} (it sets {env} "
+                        "itself)", "Remove {folder}'s own {env}, or update it with its image"
+                        + AWAY)
+    return "", ""
+
+
+def _is_new_version(image: str, target: Target) -> bool:
+    """Whether a rendered image is the deploy's new one, under any name (an overlay that maps
+    the image to a mirror with newName runs the same tag and digest)."""
+    if image == str(target.image):
+        return True
+    ref = parsed_image(image)
+    return ref is not None and ref.tag == target.image.tag and ref.digest == target.image.digest
 
 
 def _env_value(container: Any, env: str) -> str | None:

@@ -288,8 +288,9 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             return refusal if folder == overlay else \
                 Refusal(refusal.reason, _fanned(s, shown, refusal.message))
     changes = [change for p in plan.overlays for change in p.changes]
+    deployed = {p.folder for p in plan.overlays}
     for overlay_plan in plan.overlays:  # overlays beside it that build on it, not deployed here
-        beside = [d for d in overlay_plan.dependents if d not in shown_folders]
+        beside = [d for d in overlay_plan.dependents if d not in deployed]
         if beside:
             overlay_plan.notes += check_dependents(root, beside, changes, target)
     return None
@@ -386,7 +387,7 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
             runner.notice(f"{overlay.folder}: {current!r} and {s.target.version!r} are not in one "
                           "version scheme, so they cannot be ordered; deploying",
                           title="Versions not compared")
-        for note in overlay.notes:
+        for note in dict.fromkeys(overlay.notes):  # once each (the tree's, the plan's)
             runner.warning(f"{overlay.folder}: {note}", title="Deploy note")
         if overlay.proof:
             runner.info(f"proof of {overlay.folder}: {overlay.proof}, "

@@ -307,6 +307,47 @@ CASES: dict[str, Case] = {
         "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("e/dev/web.yaml",),
         logged=("e/prod builds on the overlay deployed: it takes this deploy too",)),
+    # prod-eu builds on prod and pins its own image: the fan-out leaves it (nothing of its
+    # own decides the image the fan-out moves), and prod's edit would give it the release env
+    # var alone: refused naming it (it was pushed: a sibling left by the fan-out was not checked)
+    "a-fan-out-sibling-left-as-it-is-is-checked-as-an-overlay-beside": Case(
+        {"f/prod/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "f/prod/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                       env=RELEASE_ENV.format(release="web@v1.0.0")),
+         "f/prod-eu/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\nnamePrefix: eu-\nimages:\n"
+             "  - name: registry.example.com/acme/web\n    newTag: v1.0.0\n")},
+        "f/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="f/prod-eu builds on the overlay deployed, and with this edit Deployment/eu-web "
+              "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
+              "registry.example.com/acme/web:v1.0.0"),
+    # staging builds on qa, which builds on dev; staging pins its image and names only qa:
+    # found through qa (it was not read: its text does not name dev)
+    "an-overlay-beside-that-builds-on-it-through-another-is-checked": Case(
+        {"t/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "t/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+         "t/qa/kustomization.yaml": kustomization("resources:\n  - ../dev\n"),
+         "t/staging/kustomization.yaml": kustomization(
+             "resources:\n  - ../qa\nimages:\n  - name: registry.example.com/acme/web\n"
+             "    newTag: v0.9.0\n")},
+        "t/dev", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="t/staging builds on the overlay deployed, and with this edit"),
+    # an overlay beside it that maps the image to a mirror (newName) takes the same tag: it
+    # takes the deploy whole (it was refused: 'would run mirror...'); one that does not render
+    # as it is (a missing file) is named in a note, not checked, and does not stop the deploy
+    "an-overlay-beside-on-a-mirror-takes-the-deploy-and-a-broken-one-is-noted": Case(
+        {"m/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "m/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+         "m/mirror/kustomization.yaml": kustomization(
+             "resources:\n  - ../dev\nimages:\n  - name: registry.example.com/acme/web\n"
+             "    newName: mirror.example.com/web\n"),
+         "m/broken/kustomization.yaml": kustomization("resources:\n  - ../dev\n  - gone.yaml\n")},
+        "m/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("m/dev/web.yaml",),
+        logged=("m/mirror builds on the overlay deployed: it takes this deploy too",
+                "m/broken builds on the overlay deployed but could not be read")),
     # a component in the overlay's folder that an overlay beside it lists too: shared, not
     # edited (staging's render does not move); the overlay gets an images: entry of its own
     "a-component-in-the-overlay-that-an-overlay-beside-lists-is-shared": Case(
