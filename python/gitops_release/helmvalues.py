@@ -468,12 +468,13 @@ def _mappings(doc: y.Node) -> Iterator[tuple[tuple[str, ...], y.Node]]:
 def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                 base: tuple[y.PathKey, ...] = (), doc_index: int = 0,
                 fallback: y.Node | None = None, registry: str | None = None,
-                helm: bool = True) -> OverlayPlan:
+                helm: bool = True, proven: bool = True) -> OverlayPlan:
     """Plan the values edit of ``file`` (its document ``doc_index``, under ``base``);
     ``fallback``: the image block of the values.yaml that ``file`` is layered over (its
     repository and registry count where ``file`` sets none). A values file of a chart in the
     folder is proven with ``helm template`` where helm is on PATH (``helm``: try it), else
-    checked against the chart's templates as text."""
+    checked against the chart's templates as text. ``proven`` false: the edit alone (no render
+    and no templates check), for a probe render."""
     judged = helm and not base and posixpath.dirname(file.rel) == tree.overlay and \
         (root / tree.overlay / "Chart.yaml").is_file() and shutil.which("helm") is not None
     shown = file.rel
@@ -557,10 +558,11 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
     y.verify(parsed, new_text, [i for _, i in edits])
     def probe(other: Target) -> str:  # the same values edit for another image, unchecked
         again = plan_values(tree, file, other, root, base, doc_index, fallback, registry,
-                            helm=False)
+                            proven=False)
         return again.changes[0].new_text.removeprefix(file.bom) if again.changes else file.text
 
-    failed = _helm_proof(plan, tree, file, new_text, target, probe) if judged else None
+    failed = _helm_proof(plan, tree, file, new_text, target, probe) if judged and proven \
+        else None
     if failed is not None:
         try:
             plan = plan_values(tree, file, target, root, base, doc_index, fallback, registry,

@@ -160,6 +160,26 @@ def test_a_repository_only_block_read_without_a_default_gets_its_tag(tmp_path: P
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:2.0.0"
 
 
+def test_an_image_in_a_library_charts_helper_sent_again_is_nothing_to_change(
+        tmp_path: Path) -> None:
+    """The image line is in a helper of a library chart (vendored under charts/), which the
+    templates check cannot read: the probe render for a re-delivery used that check and
+    refused it (exit 1); it now only renders."""
+    library = ('{{- define "common.deployment" -}}\n' + deployment(
+        "{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False) + "{{- end -}}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.2.0\n",
+                  '{{- include "common.deployment" . -}}\n',
+                  {"apps/web/charts/common/Chart.yaml":
+                   "apiVersion: v2\nname: common\nversion: 0.1.0\ntype: library\n",
+                   "apps/web/charts/common/templates/_deployment.tpl": library},
+                  chart=CHART + "dependencies:\n  - name: common\n    version: 0.1.0\n")
+    for _ in range(2):
+        code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.3.0", "web@1.3.0")
+        assert code == 0, log
+    assert outputs["changed"] == "false" and "nothing to change" in log, log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
+
+
 def test_an_image_string_beside_a_tag_key_is_not_given_a_second_tag(tmp_path: Path) -> None:
     """``image: repo`` + ``imageTag:``, read as ``{{ image }}:{{ imageTag }}``: writing the whole
     image into ``image`` renders ``repo:1.1.0:1.0.0``; the render shows it and nothing is written."""
