@@ -110,6 +110,19 @@ JSON_APP = """\
 """
 
 
+def built_on(base: str, pin: str, extra: str = "") -> str:
+    """A kustomization on ``base`` whose images: entry for the web image sets ``pin``."""
+    return kustomization(f"resources:\n  - {base}\n{extra}images:\n"
+                         f"  - name: registry.example.com/acme/web\n    {pin}\n")
+
+
+def web_overlay(folder: str) -> dict[str, str]:
+    """A kustomization listing web.yaml, a Deployment that records web@v1.0.0."""
+    return {f"{folder}/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+            f"{folder}/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
+                                             env=RELEASE_ENV.format(release="web@v1.0.0"))}
+
+
 # a workload in the overlay, its images: entry, and an init container of the same image
 INIT_OF_THE_SAME_IMAGE = {
     "r/kustomization.yaml": kustomization(
@@ -288,21 +301,15 @@ CASES: dict[str, Case] = {
     # prod builds on the overlay deployed (dev's folder) and pins its own image: the release
     # env var would reach prod while its image stays: refused naming it (it was pushed)
     "an-overlay-beside-that-would-take-half-the-deploy-is-refused": Case(
-        {"e/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
-         "e/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
-                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
-         "e/prod/kustomization.yaml": kustomization(
-             "resources:\n  - ../dev\nimages:\n  - name: registry.example.com/acme/web\n"
-             "    newTag: v0.9.0\n")},
+        {**web_overlay("e/dev"),
+         "e/prod/kustomization.yaml": built_on("../dev", "newTag: v0.9.0")},
         "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="e/prod builds on the overlay deployed, and with this edit Deployment/web "
               "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
               "registry.example.com/acme/web:v0.9.0"),
     # the same without prod's own pin: prod takes the whole deploy, as its kustomization says
     "an-overlay-beside-that-takes-the-whole-deploy-is-named": Case(
-        {"e/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
-         "e/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
-                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+        {**web_overlay("e/dev"),
          "e/prod/kustomization.yaml": kustomization("resources:\n  - ../dev\nnamePrefix: p-\n")},
         "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("e/dev/web.yaml",),
@@ -311,12 +318,8 @@ CASES: dict[str, Case] = {
     # own decides the image the fan-out moves), and prod's edit would give it the release env
     # var alone: refused naming it (it was pushed: a sibling left by the fan-out was not checked)
     "a-fan-out-sibling-left-as-it-is-is-checked-as-an-overlay-beside": Case(
-        {"f/prod/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
-         "f/prod/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
-                                       env=RELEASE_ENV.format(release="web@v1.0.0")),
-         "f/prod-eu/kustomization.yaml": kustomization(
-             "resources:\n  - ../prod\nnamePrefix: eu-\nimages:\n"
-             "  - name: registry.example.com/acme/web\n    newTag: v1.0.0\n")},
+        {**web_overlay("f/prod"),
+         "f/prod-eu/kustomization.yaml": built_on("../prod", "newTag: v1.0.0", "namePrefix: eu-\n")},
         "f/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="f/prod-eu builds on the overlay deployed, and with this edit Deployment/eu-web "
               "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
@@ -324,25 +327,17 @@ CASES: dict[str, Case] = {
     # staging builds on qa, which builds on dev; staging pins its image and names only qa:
     # found through qa (it was not read: its text does not name dev)
     "an-overlay-beside-that-builds-on-it-through-another-is-checked": Case(
-        {"t/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
-         "t/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
-                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
+        {**web_overlay("t/dev"),
          "t/qa/kustomization.yaml": kustomization("resources:\n  - ../dev\n"),
-         "t/staging/kustomization.yaml": kustomization(
-             "resources:\n  - ../qa\nimages:\n  - name: registry.example.com/acme/web\n"
-             "    newTag: v0.9.0\n")},
+         "t/staging/kustomization.yaml": built_on("../qa", "newTag: v0.9.0")},
         "t/dev", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="t/staging builds on the overlay deployed, and with this edit"),
     # an overlay beside it that maps the image to a mirror (newName) takes the same tag: it
     # takes the deploy whole (it was refused: 'would run mirror...'); one that does not render
     # as it is (a missing file) is named in a note, not checked, and does not stop the deploy
     "an-overlay-beside-on-a-mirror-takes-the-deploy-and-a-broken-one-is-noted": Case(
-        {"m/dev/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
-         "m/dev/web.yaml": deployment("web", f"{REG}/web:v1.0.0",
-                                      env=RELEASE_ENV.format(release="web@v1.0.0")),
-         "m/mirror/kustomization.yaml": kustomization(
-             "resources:\n  - ../dev\nimages:\n  - name: registry.example.com/acme/web\n"
-             "    newName: mirror.example.com/web\n"),
+        {**web_overlay("m/dev"),
+         "m/mirror/kustomization.yaml": built_on("../dev", "newName: mirror.example.com/web"),
          "m/broken/kustomization.yaml": kustomization("resources:\n  - ../dev\n  - gone.yaml\n")},
         "m/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("m/dev/web.yaml",),
