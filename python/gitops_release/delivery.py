@@ -145,10 +145,12 @@ class Own:
     """What only this receiver's own deploy carries (never a carried one): a config-repo
     command's extra changes and trailers, and the token for the policy's source check."""
 
-    key: str
     extra: ExtraChanges | None = None
     trailers: tuple[tuple[str, str], ...] = ()
     token: str = ""
+
+
+OWN_PLAN = ""  # the key of this receiver's own plan (a carried one's: its id and request)
 
 
 class Applier:
@@ -163,11 +165,11 @@ class Applier:
             root, git, txn, plans, environ, own
         self.defaults = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
 
-    def _plan(self, request: Request) -> tuple[Settings, Plan, ExtraChanges | None]:
+    def _plan(self, request: Request, mine: bool) -> tuple[Settings, Plan, ExtraChanges | None]:
         if request.event not in EVENTS:
             raise InputError(f"{request.event!r} is not a receiver event", input_name="event")
         own = self.own
-        mine = own is not None and request.to_json() == own.key
+        mine = mine and own is not None
         s = parse_settings({**self.defaults, **request.inputs,
                             "token": own.token if mine and own else ""}, request.event)
         if mine and own is not None and own.trailers:
@@ -179,7 +181,7 @@ class Applier:
         if sparse_checkout:  # a carrier plans other apps' queued deploys too
             self._widen([_app_folder(s.path)])
         settle_prerender()
-        plan = self.plans[request.to_json()] = plan_deploy(
+        plan = self.plans[OWN_PLAN if mine else f"{request.id}\n{request.to_json()}"] = plan_deploy(
             self.root, s, self.environ, operator=bool(extra and extra.operator),
             widen=self._widen if sparse_checkout else None)
         if plan.refusal is not None:
@@ -190,10 +192,10 @@ class Applier:
         return _widened(self.git, self.root, paths)
 
     def check(self, request: Request) -> None:
-        self._plan(request)
+        self._plan(request, True)
 
-    def __call__(self, request: Request) -> Applied:
-        s, plan, extra = self._plan(request)
+    def __call__(self, request: Request, mine: bool) -> Applied:
+        s, plan, extra = self._plan(request, mine)
         root = self.root
         changed = plan.changed + [c for c in (extra.plan(root) if extra else []) if c.changed]
         files = [plan.shown(c) for c in changed]
@@ -236,7 +238,7 @@ def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: Applie
     applied: list[Applied] = []
 
     def own_files() -> list[str] | None:
-        applied[:] = [apply(own)]
+        applied[:] = [apply(own, True)]
         return list(applied[0].files) or None
 
     try:
@@ -255,7 +257,7 @@ def _push(git: Git, s: Settings, opts: PushSettings, own: Request, apply: Applie
 def _commit_locally(git: Git, s: Settings, own: Request, apply: ApplyRequest) -> Outcome:
     """push: false commits on the checked-out branch, never pushes."""
     try:
-        applied = apply(own)
+        applied = apply(own, True)
     except RefusedError as exc:
         return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title)
     if not applied.files:
@@ -304,14 +306,14 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
             return
         own = Request(event, {k: v for k, v in raw.items() if k not in NOT_CARRIED})
         plans: dict[str, Plan] = {}
-        mine = Own(own.to_json(), extra, trailers, s.token)
+        mine = Own(extra, trailers, s.token)
         with Transaction.open(git, runner.warning) as txn:
             apply = Applier(root, git, txn, plans, environ, mine)
             outcome = _push(git, s, opts, own, apply, runner) if s.push else \
                 _commit_locally(git, s, own, apply)
     finally:
         settle_prerender(final=True)  # no render left running, no scratch copy
-    _finish(runner, s, plans.get(own.to_json()), outcome, mode="push" if s.push else "local")
+    _finish(runner, s, plans.get(OWN_PLAN), outcome, mode="push" if s.push else "local")
 
 
 def _finish(runner: Runner, s: Settings, plan: Plan | None, outcome: Outcome, mode: str) -> None:

@@ -84,9 +84,10 @@ class Applied:
 
 
 # Plan ``request`` on the work tree as it is now, with every check of a deploy; write its files
-# (journaled) and return them. Raises RefusedError for a refusal, GitopsReleaseError for an
-# error; in both cases it has written nothing.
-ApplyRequest = Callable[[Request], Applied]
+# (journaled) and return them. The flag: it is this receiver's own deploy (not one it carries
+# for another receiver, even one with the same inputs). Raises RefusedError for a refusal,
+# GitopsReleaseError for an error; in both cases it has written nothing.
+ApplyRequest = Callable[[Request, bool], Applied]
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,7 @@ class GroupCommit:
             self.git.move_to(tip)
         self.git.cache_index(True, whole=len(entries) > 1)
         try:
-            commits = self._apply_all(entries)
+            commits = self._apply_all(entries, own)
         finally:
             self.git.cache_index(False)
         mine = next((e for e in entries if e.request.id == own.id), None)
@@ -391,11 +392,12 @@ class GroupCommit:
         mine.outcome.attempts = self.attempts
         return mine.outcome
 
-    def _apply_all(self, entries: list[Entry]) -> list[tuple[str, Author, dict[str, tuple[str, bytes]]]]:
+    def _apply_all(self, entries: list[Entry], own: Request) -> list[tuple[str, Author, dict[
+            str, tuple[str, bytes]]]]:
         """Apply every entry in order in the work tree; returns the commits to write."""
         commits = []
         for entry in entries:
-            entry.outcome, applied = self._apply(entry.request)
+            entry.outcome, applied = self._apply(entry.request, entry.request.id == own.id)
             if applied is not None:
                 modes = self.git.index_entries(applied.files)
                 commits.append((applied.message, applied.author, {  # a new file: 100644
@@ -403,11 +405,11 @@ class GroupCommit:
                     for f in applied.files}))
         return commits
 
-    def _apply(self, request: Request) -> tuple[Outcome, Applied | None]:
+    def _apply(self, request: Request, mine: bool) -> tuple[Outcome, Applied | None]:
         try:
             if not request.inputs:
                 raise GitError("the pending ref holds no valid request")
-            applied = self.apply(request)
+            applied = self.apply(request, mine)
         except RefusedError as exc:
             return Outcome("refused", message=str(exc), reason=exc.reason, title=exc.title), None
         except GitopsReleaseError as exc:

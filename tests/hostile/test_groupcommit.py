@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from gitops_release.delivery import NOT_CARRIED
 from gitops_release.groupcommit import PENDING, RESULT, Request
+from gitops_release.receiverspec import receiver_inputs
 from tests.harness.gitrepo import GitRepo, git, make_repo
 from tests.harness.outputs import read_outputs
 from tests.hostile.conftest import (
@@ -80,10 +82,11 @@ def piped(cwd: Path, text: str, *args: str) -> str:
                           check=True).stdout.strip()
 
 
-def queue(repo: GitRepo, app: str, version: str, age: float, renders: str = "") -> str:
+def queue(repo: GitRepo, app: str, version: str, age: float, renders: str = "",
+          **extra: str) -> str:
     """A deploy queued ``age`` seconds ago by a receiver that is gone: its pending ref, in the
     receiver's own wire format (with the renders its own plan made, when given)."""
-    request = Request("new-image", inputs(app, version))
+    request = Request("new-image", inputs(app, version, **extra))
     blob = piped(repo.bare, request.to_json(), "hash-object", "-w", "--stdin")
     listing = f"100644 blob {blob}\trequest.json\n"
     if renders:
@@ -346,3 +349,55 @@ def test_a_carrier_in_a_sparse_checkout_adds_the_folders_of_the_deploys_it_carri
                         ).read_text()
     assert git(runner, "status", "--porcelain") == ""
     assert_only_fast_forwards(repo, since)
+
+
+CHART_TEMPLATE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: h
+spec:
+  template:
+    spec:
+      containers:
+        - name: h
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          env:
+            - name: APP_RELEASEVERSION
+              value: {{ .Values.release | quote }}
+"""
+
+
+def test_a_carrier_reports_its_own_plan_not_a_carried_copy_of_its_request(
+        tmp_path: Path) -> None:
+    """Helm charts in prod and prod-eu. Queued behind the carrier: a newer release to prod-eu,
+    then the same event as the carrier's own (prod, fanned out to prod-eu: a duplicate
+    dispatch). The carrier lands its own; the copy is refused as a downgrade in its result. The
+    carrier reported the copy's plan as its own (kept under the same key): a diff of prod-eu
+    from v1.2.0 that never landed and a false 'Downgrade allowed' notice."""
+    template = tmp_path / "template"
+    for overlay in ("prod", "prod-eu"):
+        folder = template / "apps/h/overlays" / overlay
+        (folder / "templates").mkdir(parents=True)
+        (folder / "Chart.yaml").write_text("apiVersion: v2\nname: h\nversion: 0.1.0\n")
+        (folder / "values.yaml").write_text("image:\n  repository: registry.example.com/h\n"
+                                            '  tag: "v1.0.0"\nrelease: "h@v1.0.0"\n')
+        (folder / "templates/deployment.yaml").write_text(CHART_TEMPLATE)
+    repo = make_repo(tmp_path / "repos", "acme", "k8s-configurations", template)
+    prod = "apps/h/overlays/prod"
+    keys = {"path": prod, "helm-release-key": "release"}
+    queue(repo, "h", "v1.2.0", age=-60, **{**keys, "path": f"{prod}-eu"})  # behind ours
+    full = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")
+            if spec.name not in NOT_CARRIED}  # the carrier's own request, as it queues it
+    copy = queue(repo, "h", "v1.1.0", age=-61,
+                 **{**full, "write-mode": "push", **inputs("h", "v1.1.0", **keys)})
+    carrier = Step("image-update", inputs("h", "v1.1.0", **keys), clone(repo, tmp_path / "carrier"))
+    assert carrier.finish() == 0, carrier.stdout
+    assert carrier.outputs["changed"] == "true", carrier.stdout
+    assert "Downgrade allowed" not in carrier.stdout and "rolling" not in carrier.stdout, \
+        carrier.stdout
+    assert 'tag: "v1.2.0"' not in carrier.stdout, carrier.stdout
+    assert deploys_on_origin(repo) == ["Deploy h@v1.2.0", "Deploy h@v1.1.0"]
+    result = repo.origin_git("show", f"{RESULT}{copy}:{copy}.json")
+    assert '"reason": "downgrade"' in result, result
+    assert pending(repo) == []

@@ -47,7 +47,7 @@ def test_ids_sort_by_time_of_queueing() -> None:
 def test_the_first_in_line_carries_and_a_stalled_head_lets_the_next_carry(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repos", "acme", "config")
     git = Git(repo.work, {})
-    group = GroupCommit(git, git.upstream(), lambda r: None, Options(60, stale=10),  # type: ignore[arg-type,return-value]
+    group = GroupCommit(git, git.upstream(), lambda r, mine: None, Options(60, stale=10),  # type: ignore[arg-type,return-value]
                         lambda _: None)
     a, b, c = new_id(), new_id(), new_id()
     # a queue that just formed: only the first carries
