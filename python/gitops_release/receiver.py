@@ -287,12 +287,12 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             refusal = overlay_plan.refusal
             return refusal if folder == overlay else \
                 Refusal(refusal.reason, _fanned(s, shown, refusal.message))
+    # Overlays beside one deployed that build on it: rendered with every change of this
+    # commit, also those the fan-out deploys (each was proven against its own edit alone)
     changes = [change for p in plan.overlays for change in p.changes]
-    deployed = {p.folder for p in plan.overlays}
-    for overlay_plan in plan.overlays:  # overlays beside it that build on it, not deployed here
-        beside = [d for d in overlay_plan.dependents if d not in deployed]
-        if beside:
-            overlay_plan.notes += check_dependents(root, beside, changes, target)
+    for overlay_plan in plan.overlays:
+        if overlay_plan.dependents:
+            overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target)
     return None
 
 

@@ -324,6 +324,27 @@ CASES: dict[str, Case] = {
         error="f/prod-eu builds on the overlay deployed, and with this edit Deployment/eu-web "
               "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
               "registry.example.com/acme/web:v1.0.0"),
+    # prod-tuned builds on prod and is in the fan-out: its inline JSON patch sets env/0 (its
+    # LOG_LEVEL) by position. prod's edit adds the release env var first: with both edits,
+    # prod-tuned's render would write its LOG_LEVEL into the release env var. Each overlay's
+    # proof alone holds; their render together is checked (it was pushed)
+    "a-fan-out-sibling-on-prod-is-rendered-with-the-whole-commit": Case(
+        {**base("g/base", "web", f"{REG}/web:v1.0.0",
+                env="            - name: LOG_LEVEL\n              value: info\n"),
+         "g/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - patch: |\n"
+             + "".join(f"      {line}\n" for line in deployment(
+                 "web", f"{REG}/web:v1.0.0").splitlines())),
+         "g/prod-tuned/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\nnameSuffix: -tuned\npatches:\n"
+             "  - target: {kind: Deployment}\n    patch: |\n      - op: replace\n"
+             "        path: /spec/template/spec/containers/0/image\n"
+             f"        value: {REG}/web:v1.0.0\n      - op: replace\n"
+             "        path: /spec/template/spec/containers/0/env/0/value\n"
+             "        value: debug\n")},
+        "g/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="g/prod-tuned builds on the overlay deployed, and with this edit "
+              "Deployment/web-tuned changes beyond its image and APP_RELEASEVERSION"),
     # staging builds on qa, which builds on dev; staging pins its image and names only qa:
     # found through qa (it was not read: its text does not name dev)
     "an-overlay-beside-that-builds-on-it-through-another-is-checked": Case(
