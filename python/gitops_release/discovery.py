@@ -474,6 +474,9 @@ def _mark_beside(tree: Tree) -> None:
                 except OSError:
                     continue
     names = {posixpath.basename(overlay)}
+    target = (tree.root / overlay).resolve()
+    with contextlib.suppress(OSError):  # a symlink beside it that kustomize follows to it
+        names.update(p.name for p in base.iterdir() if p.is_symlink() and p.resolve() == target)
     done: set[str] = set()
     tracked: set[str] | None = None
     while True:
@@ -507,10 +510,11 @@ def _lists(tree: Tree, rel: str, overlay: str) -> bool:
         return False
     doc = docs[0] if docs else None
     targets = {overlay, *tree.dependents}
+    real = {(tree.root / t).resolve() for t in targets}  # kustomize follows a symlink to it
     for key in ("resources", "bases", "components"):
         for item in y.iter_items(y.get(doc, key)) if y.node_kind(doc) == "mapping" else ():
-            ref = y.scalar(item) or ""
-            if posixpath.normpath(posixpath.join(posixpath.dirname(rel), ref)) in targets:
+            ref = posixpath.normpath(posixpath.join(posixpath.dirname(rel), y.scalar(item) or ""))
+            if ref in targets or (not ref.startswith("../") and (tree.root / ref).resolve() in real):
                 return True
     return False
 

@@ -641,7 +641,13 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
     for folder in folders:
         try:
             tree = discover(root, folder)
-        except (ManifestError, PathError) as exc:
+        except PathError as exc:  # a symlink: kustomize follows it, the receiver does not
+            raise ManifestError(f"{folder} builds on the overlay deployed, and the receiver "
+                                f"cannot render it to check what this edit does there "
+                                f"({exc.message}); "
+                                "nothing was written", hint="Replace the symlink in "
+                                f"{folder} with the file or a kustomize reference") from None
+        except ManifestError as exc:  # it does not build as it is: this edit cannot break it
             notes.append(f"{folder} builds on the overlay deployed but could not be read, so its "
                          f"render was not checked ({exc})")
             continue

@@ -470,3 +470,24 @@ def test_a_held_sibling_says_the_fan_out_stopped_and_how_to_deploy_prod_alone(
         "image-update", "--image", "registry.example.com/web:1.1.0", "--release", "web@1.1.0",
         "--path", "envs/prod-ap", "--push", "false"])
     assert outputs["refused-reason"] == "held" and "sibling" not in log, log
+
+
+def test_an_overlay_beside_that_builds_on_it_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    """staging lists ../PROD_LINK, a symlink to prod, and pins its own image: kustomize follows
+    it, the receiver does not, so what prod's edit does to staging cannot be rendered: the
+    deploy is refused naming staging (staging was not seen, and got half the deploy)."""
+    web = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
+           "    spec:\n      containers:\n        - name: web\n"
+           "          image: registry.example.com/web:v1.0.0\n          env:\n"
+           "            - name: APP_RELEASEVERSION\n              value: web@v1.0.0\n")
+    repo = _repo(tmp_path, {
+        "o/prod/kustomization.yaml": "resources:\n  - web.yaml\n", "o/prod/web.yaml": web,
+        "o/staging/kustomization.yaml": "resources:\n  - ../PROD_LINK\nimages:\n"
+                                        "  - name: registry.example.com/web\n    newTag: v1.0.0\n"})
+    (repo.work / "o/PROD_LINK").symlink_to("prod")
+    repo.commit_all("prod by another name")
+    code, log, _ = _deploy(repo, tmp_path, "registry.example.com/web:v1.1.0", "web@v1.1.0", "o/prod")
+    assert code == 1 and "o/staging builds on the overlay deployed, and the receiver cannot " \
+        "render it" in log, log
+    assert "Replace the symlink in o/staging" in log and "input 'path'" not in log, log
+    assert repo.git("status", "--porcelain") == ""
