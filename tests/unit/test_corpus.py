@@ -110,6 +110,11 @@ JSON_APP = """\
 """
 
 
+def block(text: str) -> str:
+    """``text`` as the lines of a literal block under ``  - patch: |``."""
+    return "".join(f"      {line}\n" for line in text.splitlines())
+
+
 def built_on(base: str, pin: str, extra: str = "") -> str:
     """A kustomization on ``base`` whose images: entry for the web image sets ``pin``."""
     return kustomization(f"resources:\n  - {base}\n{extra}images:\n"
@@ -333,8 +338,7 @@ CASES: dict[str, Case] = {
                 env="            - name: LOG_LEVEL\n              value: info\n"),
          "g/prod/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - patch: |\n"
-             + "".join(f"      {line}\n" for line in deployment(
-                 "web", f"{REG}/web:v1.0.0").splitlines())),
+             + block(deployment("web", f"{REG}/web:v1.0.0"))),
          "g/prod-tuned/kustomization.yaml": kustomization(
              "resources:\n  - ../prod\nnameSuffix: -tuned\npatches:\n"
              "  - target: {kind: Deployment}\n    patch: |\n      - op: replace\n"
@@ -545,25 +549,22 @@ CASES: dict[str, Case] = {
         {**base("i/base", "web", f"{REG}/web:v1.0.0"),
          "i/overlays/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
-             + "".join("      " + line + "\n" for line in deployment(
-                 "web", f"{REG}/web:v1.1.0", env=RELEASE_ENV.format(release="web@v1.1.0"))
-                 .splitlines()))},
+             + block(deployment(
+                 "web", f"{REG}/web:v1.1.0", env=RELEASE_ENV.format(release="web@v1.1.0"))))},
         "i/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0", ("Deployment", "web", "web"),
         written=("i/overlays/dev/kustomization.yaml",),
         whole={"i/overlays/dev/kustomization.yaml": kustomization(
             "resources:\n  - ../../base\npatches:\n  - patch: |-\n"
-            + "".join("      " + line + "\n" for line in deployment(
-                "web", f"{REG}/web:v1.2.0", env=RELEASE_ENV.format(release="web@v1.2.0"))
-                .splitlines()))}),
+            + block(deployment(
+                "web", f"{REG}/web:v1.2.0", env=RELEASE_ENV.format(release="web@v1.2.0"))))}),
     # the release set by an inline patch of a base other overlays use: the refusal names that
     # kustomization (it said "a file outside the overlay")
     "release-env-in-an-inline-patch-of-a-shared-base-is-named": Case(
         {**base("s/base", "web", f"{REG}/web:v1.0.0"),
          "s/mid/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - patch: |-\n"
-             + "".join("      " + line + "\n" for line in deployment(
-                 "web", f"{REG}/web:v1.0.0", env=RELEASE_ENV.format(release="web@v1.0.0"))
-                 .splitlines())),
+             + block(deployment(
+                 "web", f"{REG}/web:v1.0.0", env=RELEASE_ENV.format(release="web@v1.0.0")))),
          "s/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../mid\n")},
         "s/overlays/dev", f"{REG}/web:v1.2.0", "web@v1.2.0",
         error="gets APP_RELEASEVERSION from s/mid/kustomization.yaml, which other overlays share"),
