@@ -82,6 +82,7 @@ class Tree:
     inline: list[SourceFile] = field(default_factory=list)  # inline patches as files (inline.py)
     inline_refused: list[tuple[str, str]] = field(default_factory=list)  # (which and why, text)
     dependents: list[str] = field(default_factory=list)  # beside the overlay, building on it
+    follows: str = ""  # a fan-out's prod overlay this one builds on (deployed with it)
 
     def shared_text(self, rels: set[str]) -> str:
         """Which of ``rels`` other kustomizations use ('' when none)."""

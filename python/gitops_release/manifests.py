@@ -589,6 +589,13 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
                 + f"{target.release_env} in a patch file of the overlay listed under "
                 f"patches: (a strategic-merge patch of the container's env, or a JSON6902 op on "
                 f".../env/<n>/value); or set release-env to another name")
+        follows = tree.follows.rstrip("/") + "/" if tree.follows else ""
+        if follows and where and all(rel.startswith(follows) for rel in where):
+            # a prod-* overlay on prod: prod's edit in this commit sets it (the whole commit
+            # is rendered for this overlay too: manifests.check_dependents)
+            plan.notes.append(f"{target.release_env} comes from {tree.follows}, which this "
+                              "deploy updates in the same commit")
+            return edits, False
         raise OutsideOverlayError(f"{found.label} gets {target.release_env} from "
                             f"{', '.join(where) or 'a file outside ' + tree.overlay}, which other "
                             "overlays share; the release cannot be recorded in this overlay alone",

@@ -36,6 +36,7 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
     ``tracked``: what git tracks, listed once for all the overlays of a fan-out."""
     tree = discover(root, folder, tracked)
     builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
+    tree.follows = follows if builds_on else ""
     workloads = any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values())
     if not workloads and any(_has_workloads(f.parsed.docs, ("HelmRelease",))
                              for f in tree.files.values()):

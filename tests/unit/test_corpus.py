@@ -319,16 +319,18 @@ CASES: dict[str, Case] = {
         "e/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("e/dev/web.yaml",),
         logged=("e/prod builds on the overlay deployed: it takes this deploy too",)),
-    # prod-eu builds on prod and pins its own image: the fan-out leaves it (nothing of its
-    # own decides the image the fan-out moves), and prod's edit would give it the release env
-    # var alone: refused naming it (it was pushed: a sibling left by the fan-out was not checked)
-    "a-fan-out-sibling-left-as-it-is-is-checked-as-an-overlay-beside": Case(
+    # prod-eu builds on prod and pins its own image; its release env var comes from prod: the
+    # fan-out moves its pin, prod's edit in the same commit sets the env var, and prod-eu's
+    # render with the whole commit takes the deploy whole (it was left out of the fan-out, and
+    # pushed with the release env var alone)
+    "a-fan-out-sibling-on-prod-with-its-own-pin-is-deployed-with-it": Case(
         {**web_overlay("f/prod"),
          "f/prod-eu/kustomization.yaml": built_on("../prod", "newTag: v1.0.0", "namePrefix: eu-\n")},
-        "f/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
-        error="f/prod-eu builds on the overlay deployed, and with this edit Deployment/eu-web "
-              "container web would record web@v1.1.0 in APP_RELEASEVERSION but run "
-              "registry.example.com/acme/web:v1.0.0"),
+        "f/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("f/prod/web.yaml", "f/prod-eu/kustomization.yaml"),
+        texts={"f/prod-eu/kustomization.yaml": ("    newTag: v1.1.0",)},
+        logged=("APP_RELEASEVERSION comes from f/prod, which this deploy updates in the same "
+                "commit", "f/prod-eu builds on the overlay deployed: it takes this deploy too")),
     # prod-tuned builds on prod and is in the fan-out: its inline JSON patch sets env/0 (its
     # LOG_LEVEL) by position. prod's edit adds the release env var first: with both edits,
     # prod-tuned's render would write its LOG_LEVEL into the release env var. Each overlay's
