@@ -386,11 +386,12 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         if bare is not None and sibling and same_repository(bare.name, target.image.name):
             # image: repo, beside imageTag: 1.0.0 (the chart joins them): the tag key is written
             found.append(Block(path, repository="image", tag=sibling, registry="", digest=""))
-        if y.get(node, "tag") is not None and _merged(node, "repository") is not None:
-            repo = y.scalar(_merged(node, "repository")) or ""
-            registry = y.scalar(_merged(node, "registry"))
-            registry = global_registry or registry
-            full = f"{registry}/{repo}" if registry else repo
+        if _merged(node, "repository") is None:
+            continue
+        repo = y.scalar(_merged(node, "repository")) or ""
+        registry = global_registry or y.scalar(_merged(node, "registry"))
+        full = f"{registry}/{repo}" if registry else repo
+        if y.get(node, "tag") is not None:
             # a block of another name running another repository (rabbitmq.image in an
             # umbrella chart) is no candidate: only the chart's own top-level image is
             rank = 0 if same_repository(full, target.image.name) else \
@@ -398,14 +399,10 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                 2 if target.app in path else 3 if path == ("image",) else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
-        elif path and path[-1] == "image" and y.get(node, "tag") is None and \
-                y.node_kind(_merged(node, "repository")) == "scalar":
+        elif path and path[-1] == "image" and same_repository(full, target.image.name):
             # image.repository exactly the image's, no tag key (the chart's default tag runs):
             # image.tag, the documented default key, is added beside it
-            repo = y.scalar(_merged(node, "repository")) or ""
-            registry = global_registry or y.scalar(_merged(node, "registry"))
-            if same_repository(f"{registry}/{repo}" if registry else repo, target.image.name):
-                found.append(Block(path, registry="registry" if registry else "", rank=0))
+            found.append(Block(path, registry="registry" if registry else "", rank=0))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
     if len(best) == 1 or len(named) == 1:
