@@ -150,19 +150,16 @@ class Own:
     token: str = ""
 
 
-OWN_PLAN = ""  # the key of this receiver's own plan (a carried one's: its id and request)
-
-
 class Applier:
     """The one callback group commit re-plans any deploy through (``__call__``, an
     ApplyRequest): the receiver inputs of a request are parsed, planned on the work tree as it is
     now and checked (the render proof, the policy and the downgrade guard), then written,
     journaled, to tracked files only. ``check`` plans without writing (a deploy about to queue)."""
 
-    def __init__(self, root: Path, git: Git, txn: Transaction, plans: dict[str, Plan],
-                 environ: Mapping[str, str], own: Own | None = None) -> None:
-        self.root, self.git, self.txn, self.plans, self.environ, self.own = \
-            root, git, txn, plans, environ, own
+    def __init__(self, root: Path, git: Git, txn: Transaction, environ: Mapping[str, str],
+                 own: Own | None = None) -> None:
+        self.root, self.git, self.txn, self.environ, self.own = root, git, txn, environ, own
+        self.own_plan: Plan | None = None  # the latest plan of this receiver's own deploy
         self.defaults = {spec.name: spec.default for spec in receiver_inputs("Deploy {release}")}
 
     def _plan(self, request: Request, mine: bool) -> tuple[Settings, Plan, ExtraChanges | None]:
@@ -181,9 +178,10 @@ class Applier:
         if sparse_checkout:  # a carrier plans other apps' queued deploys too
             self._widen([_app_folder(s.path)])
         settle_prerender()
-        plan = self.plans[OWN_PLAN if mine else f"{request.id}\n{request.to_json()}"] = plan_deploy(
-            self.root, s, self.environ, operator=bool(extra and extra.operator),
-            widen=self._widen if sparse_checkout else None)
+        plan = plan_deploy(self.root, s, self.environ, operator=bool(extra and extra.operator),
+                           widen=self._widen if sparse_checkout else None)
+        if mine:  # what the summary shows; a carried deploy's plan is its own receiver's
+            self.own_plan = plan
         if plan.refusal is not None:
             raise refused_error(plan.refusal)
         return s, plan, extra
@@ -305,15 +303,13 @@ def run(raw: Mapping[str, str], runner: Runner, environ: Mapping[str, str], even
             _finish(runner, s, plan, outcome, mode="dry-run")
             return
         own = Request(event, {k: v for k, v in raw.items() if k not in NOT_CARRIED})
-        plans: dict[str, Plan] = {}
-        mine = Own(extra, trailers, s.token)
         with Transaction.open(git, runner.warning) as txn:
-            apply = Applier(root, git, txn, plans, environ, mine)
+            apply = Applier(root, git, txn, environ, Own(extra, trailers, s.token))
             outcome = _push(git, s, opts, own, apply, runner) if s.push else \
                 _commit_locally(git, s, own, apply)
     finally:
         settle_prerender(final=True)  # no render left running, no scratch copy
-    _finish(runner, s, plans.get(OWN_PLAN), outcome, mode="push" if s.push else "local")
+    _finish(runner, s, apply.own_plan, outcome, mode="push" if s.push else "local")
 
 
 def _finish(runner: Runner, s: Settings, plan: Plan | None, outcome: Outcome, mode: str) -> None:
