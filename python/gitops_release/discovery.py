@@ -480,7 +480,7 @@ def _mark_beside(tree: Tree) -> None:
         names.update(p.name for p in base.iterdir() if p.is_symlink() and p.resolve() == target)
     done: set[str] = set()
     tracked: set[str] | None = None
-    while True:
+    while len(done) < MAX_BESIDE:  # a round per link of a chain
         found = sorted(rel for rel, text in texts.items()
                        if rel not in done and any(name in text for name in names))
         if not found:
@@ -488,29 +488,27 @@ def _mark_beside(tree: Tree) -> None:
         if len(done) + len(found) > MAX_BESIDE:
             tree.notes.append(f"{len(done) + len(found)} kustomizations beside {overlay} name "
                               f"it: only the first {MAX_BESIDE} were read for what they reach")
-            found = found[:max(0, MAX_BESIDE - len(done))]
-            if not found:
-                return
+            found = found[:MAX_BESIDE - len(done)]
         if tracked is None:
             tracked = tracked_files(tree.root, sorted({posixpath.dirname(r) for r in texts})) \
                 or set()
         for rel in found:
             done.add(rel)
-            if rel in tracked and (_share_with(tree, rel) or _lists(tree, rel, overlay)):
+            if rel in tracked and (_share_with(tree, rel) or _lists(tree, rel, texts[rel])):
                 tree.dependents.append(posixpath.dirname(rel))
                 names.add(posixpath.basename(posixpath.dirname(rel)))
 
 
-def _lists(tree: Tree, rel: str, overlay: str) -> bool:
-    """Whether the kustomization ``rel`` lists ``overlay`` (or a folder that builds on it) in its
-    resources, bases or components, read as written: a walk of its tree that stopped early (a
-    symlink listed first) may not have reached it."""
+def _lists(tree: Tree, rel: str, text: str) -> bool:
+    """Whether the kustomization ``rel`` (``text``) lists the overlay (or a folder that builds
+    on it) in its resources, bases or components, read as written: a walk of its tree that
+    stopped early (a symlink listed first) may not have reached it."""
     try:
-        docs = y.parse(read_file(tree.root / rel, rel)[0], rel).docs
+        docs = y.parse(text.removeprefix(BOM), rel).docs
     except ManifestError:
         return False
     doc = docs[0] if docs else None
-    targets = {overlay, *tree.dependents}
+    targets = {tree.overlay.rstrip("/"), *tree.dependents}
     real = {(tree.root / t).resolve() for t in targets}  # kustomize follows a symlink to it
     for key in ("resources", "bases", "components"):
         for item in y.iter_items(y.get(doc, key)) if y.node_kind(doc) == "mapping" else ():

@@ -382,7 +382,9 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                   "its folder")
     tries = [image_place] + ([None] if image_place is not None and tree.kustomization is not None
                              and image_place.kind != "new-entry" and new_entry else [])
+    picked = list(plan.notes)
     for place in tries:
+        plan.notes = list(picked)  # an attempt that did not hold leaves no note
         edits, texts, after, proven, expected = _attempt(renderer, (found, target), place,
                                                          (env_place, env_values), plan, before)
         if proven:

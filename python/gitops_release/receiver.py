@@ -387,7 +387,7 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
             runner.notice(f"{overlay.folder}: {current!r} and {s.target.version!r} are not in one "
                           "version scheme, so they cannot be ordered; deploying",
                           title="Versions not compared")
-        for note in dict.fromkeys(overlay.notes):  # once each (the tree's, the plan's)
+        for note in overlay.notes:
             runner.warning(f"{overlay.folder}: {note}", title="Deploy note")
         if overlay.proof:
             runner.info(f"proof of {overlay.folder}: {overlay.proof}, "
