@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tree
-from gitops_release.errors import ManifestError
+from gitops_release.discovery import Tree, discover
+from gitops_release.errors import ManifestError, PathError
 from gitops_release.inline import fold
 from gitops_release.places import (
     Edits,
@@ -258,7 +258,6 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
 
 def read_image(root: Path, folder: str, app: str, event: str, container: str = "") -> str | None:
     """The image the overlay at ``folder`` renders for ``app`` (no edit, nothing written)."""
-    from gitops_release.discovery import discover
     from gitops_release.targets import KINDS
 
     kinds = KINDS["jobs" if event == "new-job-image" else "workloads"]
@@ -643,9 +642,6 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
     image, which it pins itself: it would record a release it does not run), or anything else,
     is a ManifestError, nothing written. One that does not render as it is (broken before this
     deploy) is not checked: a note says so. The notes say what each did."""
-    from gitops_release.discovery import discover
-    from gitops_release.errors import PathError
-
     notes: list[str] = []
     for folder in folders:
         try:
