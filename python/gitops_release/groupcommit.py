@@ -225,12 +225,8 @@ class GroupCommit:
             if own.id not in ids:
                 raise GitError(f"the pending deploy {PENDING}{own.id} was removed without a result",
                                hint="Something else deleted it; run the job again")
-            # A long queue takes a while to carry: look less often, the more so the more pushes
-            # must land before ours can (one carries BATCH), so the waiting receivers leave the
-            # machine and the remote to the one carrying.
             place = ids.index(own.id)
-            delay = min(max(self.opts.poll[1], 0.05 * len(ids), 2.0 * (place // BATCH)),
-                        delay * 1.5)
+            delay = self._next_delay(place, len(ids), delay)
             if (tip, ids[0]) != seen:  # a carry landed (or the queue's head changed)
                 seen, progress = (tip, ids[0]), time.time()
             if place > self._stalled(ids, progress):
@@ -244,6 +240,21 @@ class GroupCommit:
             f"the deploy did not land on {self.up.remote}/{self.up.branch} within "
             f"{self.opts.timeout:.0f} s", input_name="push-timeout",
             hint="Raise push-timeout; a wave of deploys queues behind the one carrying it")
+
+    def _next_delay(self, place: int, queued: int, delay: float) -> float:
+        """The wait before the next look at the remote, at ``place`` in a queue of ``queued``.
+
+        A long queue takes a while to carry: the further back, the less often (the more pushes
+        must land before ours can; one carries BATCH), so the waiting receivers leave the remote
+        (and a shared machine) to the one carrying. Except where the next carrier is: the wave
+        waits for it to see that its turn came. That is the deploy right after the batch being
+        carried (at most BATCH + 1 in line, fewer when the carrier found a shorter queue) and,
+        for the pushes after that one, those about a multiple of BATCH further back, which
+        move up by a batch with every push: they look as often as the first in line."""
+        low, high = self.opts.poll
+        turn_near = place <= BATCH + 1 or place % BATCH <= 2 or place % BATCH >= BATCH - 2
+        longest = high if turn_near else max(high, 0.05 * queued, 2.0 * (place // BATCH))
+        return max(low, min(longest, delay * 1.5))
 
     def _stalled(self, ids: list[str], progress: float) -> int:
         """How many deploys at the head of the queue made no progress for too long: the first

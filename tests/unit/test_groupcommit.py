@@ -17,7 +17,7 @@ from gitops_release.gitops import (
     prepare_commits,
     write_commits,
 )
-from gitops_release.groupcommit import GroupCommit, Options, Request, _id_time, new_id
+from gitops_release.groupcommit import BATCH, GroupCommit, Options, Request, _id_time, new_id
 from tests.harness.gitrepo import make_repo
 
 
@@ -58,6 +58,27 @@ def test_the_first_in_line_carries_and_a_stalled_head_lets_the_next_carry(tmp_pa
     assert group._stalled([old, a, b], progress=0.0) == 5
     # a carry landed a moment ago: progress, so only the first again
     assert group._stalled([old, a, b], progress=time.time()) == 0
+
+
+def test_the_next_carrier_looks_often_the_rest_of_a_long_queue_less(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repos", "acme", "config")
+    git = Git(repo.work, {})
+    group = GroupCommit(git, git.upstream(), lambda r, mine: None, Options(60),  # type: ignore[arg-type,return-value]
+                        lambda _: None)
+    # the waits grow by half from the first (0.2 s) ...
+    assert group._next_delay(100, 200, 0.2) == pytest.approx(0.3)
+    # ... up to 10 s far back in a queue of 200 (0.05 s per queued deploy) ...
+    assert group._next_delay(60, 200, 30.0) == pytest.approx(10.0)
+    assert group._next_delay(130, 200, 30.0) == pytest.approx(10.0)
+    assert group._next_delay(190, 400, 30.0) == pytest.approx(20.0)
+    # ... but where the next carrier is, at most the longest poll (2 s), even after a long
+    # wait: the batch being carried and the one right after it (the carrier may have found a
+    # shorter queue), and those about a batch further back each, who move up with each push
+    for place in (0, 1, 17, BATCH, BATCH + 1, 2 * BATCH - 1, 2 * BATCH, 2 * BATCH + 2,
+                  3 * BATCH, 4 * BATCH + 1):
+        assert group._next_delay(place, 200, 30.0) == pytest.approx(2.0), place
+    # a short queue: the longest poll for everyone
+    assert group._next_delay(25, 30, 30.0) == pytest.approx(2.0)
 
 
 def test_write_commits_chains_them_without_touching_the_work_tree(tmp_path: Path) -> None:
