@@ -85,10 +85,14 @@ def test_set_refuses_a_block_scalar() -> None:
      "r:\n  - a\n  # - b\ndigest: sha256:x\n\n# trailing\n"),
     ("r:\n- a\n# - b\n#   - c\n# trailing", (),
      "r:\n- a\n# - b\n#   - c\ndigest: sha256:x\n# trailing"),
+    ("r:\n- a\nc:\n# - b\n# - d\n\n# trailing\n", (),
+     "r:\n- a\nc:\n# - b\n# - d\ndigest: sha256:x\n\n# trailing\n"),
+    ("r:\n- a\nc: ''\n# - b\n", (), "r:\n- a\nc: ''\ndigest: sha256:x\n# - b\n"),
 ], ids=["after-multiline-flow-list", "after-keep-block-scalar", "after-clip-block-scalar",
         "flow-mapping", "no-final-newline", "after-flow-with-comment",
         "deeper-comment-stays-with-its-entry", "commented-item-stays-in-its-list",
-        "commented-item-of-a-list-at-the-key-column"])
+        "commented-item-of-a-list-at-the-key-column",
+        "every-item-commented-out", "an-empty-string-has-no-items"])
 def test_add_key_lands_after_the_last_entry(text: str, path: tuple[y.PathKey, ...],
                                             expected: str) -> None:
     assert _add(text, path, "digest", "sha256:x") == expected
