@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -379,8 +379,17 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     if image_place is None and not new_entry:
         raise OutsideOverlayError(f"{tree.overlay} takes the image of {found.label} from outside "
                                   "its folder")
-    tries = [image_place] + ([None] if image_place is not None and tree.kustomization is not None
-                             and image_place.kind != "new-entry" and new_entry else [])
+    tries: list[Place | None] = [image_place] + (
+        [None] if image_place is not None and tree.kustomization is not None
+        and image_place.kind != "new-entry" and new_entry else [])
+    if found.image == str(target.image):
+        # The render runs exactly this image already (a redelivered event): no image field is
+        # edited, not even one that differs and renders nothing (a field a replacement or an
+        # images: entry overrides); the release env var still is, when it is not yet set.
+        base = image_place or new_entry_place(tree, found, target.image)
+        if base is not None:
+            tries.insert(0, replace(base, kind="running", edit=lambda _value: [],
+                                                label=f"{found.label} runs {target.image} already"))
     picked = list(plan.notes)
     for place in tries:
         plan.notes = list(picked)  # an attempt that did not hold leaves no note
@@ -548,7 +557,8 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
                                 "sets the image, or add a kustomization.yaml to it")
     value = str(target.image)
     edits = image_place.edit(value)
-    plan.places.append(image_place.label)
+    if image_place.kind != "running":
+        plan.places.append(image_place.label)
     if image_place.kind in ("entry", "new-entry"):
         plan.notes += _inline_images(tree, target.image.name)
     if image_place.kind == "field" and not target.container and \

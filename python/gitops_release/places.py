@@ -40,7 +40,7 @@ class Place:
     file: SourceFile
     doc: int
     path: tuple[y.PathKey, ...]  # to the node to set (or the mapping/sequence to add to)
-    kind: str  # entry | field | op | new-entry | env | env-op
+    kind: str  # entry | field | op | new-entry | env | env-op | running (no edit: runs it already)
     label: str
     edit: Callable[[str], Edits]
 

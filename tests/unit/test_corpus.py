@@ -948,3 +948,8 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
         text = (repo.work / rel).read_text()
         for line in lines:
             assert line in text.splitlines(), text
+    # the same event delivered again: nothing to change, nothing committed
+    deployed = repo.git("rev-parse", "HEAD").strip()
+    code, log, outputs = _deploy(repo, tmp_path, case)
+    assert (code, outputs["changed"]) == (0, "false"), log
+    assert repo.git("rev-parse", "HEAD").strip() == deployed
