@@ -761,8 +761,8 @@ def add_key(parsed: Parsed, mapping: Node, key: str, value: object, what: str) -
     last = mapping.value[-1][1]
     # a list whose `-` sits under its key, or a key with nothing after it yet (`components:`
     # and its items commented out): commented-out items `# - x` under the key are its own
-    items = offset == 0 and (node_kind(last) == "sequence" and not is_flow(last) or
-                             node_kind(last) == "scalar" and last.value == "" and not last.style)
+    empty = node_kind(last) == "scalar" and last.value == "" and not last.style
+    items = offset == 0 and ((node_kind(last) == "sequence" and not is_flow(last)) or empty)
     at = _after_own_comments(text, end_of_entry(parsed, mapping), column, items)
     lines = _block_lines({key: value}, column, nl, offset)
     body = "".join(lines)
