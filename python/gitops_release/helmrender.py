@@ -338,7 +338,9 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                     path[-3] in ("containers", "initContainers"):
                 container = _at(new, path[:-1])
                 name = container.get("name", path[-2]) if isinstance(container, dict) else path[-2]
-                label = (f"{_shown(new)} "
+                # named as before the edit: a name the chart draws at random (a test Pod's
+                # randAlphaNum) is left out of the comparison, and differs in every render
+                label = (f"{_shown(old)} "
                          f"{'init container' if path[-3] == 'initContainers' else 'container'} "
                          f"{name}")
                 if not _runs_target(parsed_image(b) if isinstance(b, str) else None, target):
@@ -348,7 +350,7 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                                  f"{target.image.name}")
                 else:
                     moved.append(label)
-                    workloads.setdefault(_shown(new), None)
+                    workloads.setdefault(_shown(old), None)
                     previous.add(str(a))
                 continue
             if _is_target(b, target) and _is_target(a, target, tag=False):

@@ -78,21 +78,33 @@ def test_a_tag_defaulting_to_the_app_version_is_what_runs(tmp_path: Path) -> Non
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.3.0"
 
 
-@pytest.mark.parametrize("random", [False, True], ids=["steady", "random-secret"])
-def test_the_version_that_already_runs_is_no_error(tmp_path: Path, random: bool) -> None:
+RANDOM_TEST_POD = ("apiVersion: v1\nkind: Pod\nmetadata:\n"
+                   "  name: \"web-ui-test-{{ randAlphaNum 5 | lower }}\"\n"
+                   "  annotations:\n    helm.sh/hook: test-success\nspec:\n  containers:\n"
+                   "    - name: ui-test\n      image: \"{{ .Values.image.repository }}:"
+                   "{{ .Values.image.tag | default .Chart.AppVersion }}\"\n")
+
+
+@pytest.mark.parametrize("random", ["", "secret.yaml", "test-pod.yaml"],
+                         ids=["steady", "random-secret", "randomly-named-test-pod"])
+def test_the_version_that_already_runs_is_no_error(tmp_path: Path, random: str) -> None:
     """``tag: ""`` renders appVersion 1.2.3: deploying 1.2.3 changes no render (the tag is
     written: what runs is now named), and the same event delivered again, or after a release,
     is nothing to change (exit 0): both were refused as keys the chart does not read. With a
-    random Secret the comparison leaves out what differs between two renders."""
+    random Secret, or a test Pod named at random that runs the image too (jenkins' chart), the
+    comparison leaves out what differs between two renders."""
+    random_files = {"secret.yaml": RANDOM_SECRET, "test-pod.yaml": RANDOM_TEST_POD}
     repo = repo_of_files(tmp_path, {
         "apps/web/Chart.yaml": CHART,
         "apps/web/values.yaml": f"image:\n  repository: {REG}/web\n  tag: \"\"\n",
         "apps/web/templates/deployment.yaml": deployment(
             "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"),
-        **({"apps/web/templates/secret.yaml": RANDOM_SECRET} if random else {})})
+        **({f"apps/web/templates/{random}": random_files[random]} if random else {})})
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.2.3", "web@1.2.3")
     assert code == 0 and outputs["changed"] == "true", log
-    assert f"Deployment/web container web already runs {REG}/web:1.2.3" in log, log
+    said = "container web, Pod/web-ui-test-" if random == "test-pod.yaml" else "container web"
+    assert f"Deployment/web {said}" in log and "already run" in log, log
+    assert f"run{'' if random == 'test-pod.yaml' else 's'} {REG}/web:1.2.3" in log, log
     assert "the containers the keys decide already run the new image" in log, log
     for release in ("1.2.3", "1.3.0", "1.3.0"):
         code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:{release}", f"web@{release}")
