@@ -6,7 +6,8 @@ whole (``include "common.images.image" (dict "imageRoot" .Values.image ...)``, `
 .Values.image``), where the text then reads the key's last name (``.tag``) or hands the map
 to a helper the chart does not define (a library chart's, perhaps not vendored: Bitnami's
 ``common.images.image`` reads registry, repository, tag and digest). A workload template is one
-document of a template file with a workload ``kind:``; the helpers it includes
+document of a template file with a workload ``kind:``, or that includes a helper of the chart
+writing one (``include "demo.deployment"`` in a range over components); the helpers it includes
 (``include``/``template``, followed through the chart's ``define`` blocks) count as its text.
 The target's templates are the ones named after the app: the workload's ``metadata.name`` as
 written (``{{ .Values.frontend.name }}``), else the file (``frontend.yaml``).
@@ -107,15 +108,19 @@ def _workloads(rel: str, text: str, defines: dict[str, str]) -> list[Workload]:
     out = []
     before = ""
     for doc in re.split(r"^---[^\n]*$", text, flags=re.MULTILINE):
-        kind = _KIND.search(doc)
         before += doc
-        if kind is None or (kind.group(1) not in WORKLOAD_KINDS and not _IMAGE.search(doc)):
+        expanded = _expand(doc, defines)
+        kind, source = _KIND.search(doc), doc
+        if kind is None:  # the object is a helper's, included here (`include "x.deployment"`,
+            kind, source = _KIND.search(expanded), expanded  # inside a range perhaps)
+        if kind is None or (kind.group(1) not in WORKLOAD_KINDS and not _IMAGE.search(source)):
             continue  # any object that runs an image counts: a Pod, a ScaledJob, a Tekton Task
-        name = _NAME.search(doc)
+        name = _NAME.search(source)
+        ranged = _RANGE.search(before, 0, len(before) - len(doc) + kind.start()) \
+            if source is doc else _RANGE.search(before)
         out.append(Workload(rel, kind.group(1), name.group(1).strip() if name else "",
-                            _expand(doc, defines),
-                            frozenset(" ".join(m.split()) for m in _IMAGE.findall(doc)),
-                            bool(_RANGE.search(before, 0, len(before) - len(doc) + kind.start()))))
+                            expanded, frozenset(" ".join(m.split()) for m in _IMAGE.findall(source)),
+                            bool(ranged)))
     return out
 
 

@@ -271,6 +271,36 @@ def test_a_chart_that_does_not_render_is_checked_by_its_templates(tmp_path: Path
     assert "checked against its templates" in log, log
 
 
+def test_without_a_render_a_key_every_component_of_a_range_reads_is_refused(
+        tmp_path: Path) -> None:
+    """The opentelemetry-demo shape, its dependency not vendored: one template ranges over the
+    components and includes a helper that writes each one's Deployment, which reads the shared
+    default.image.tag through an alias (``set . "defaultValues" $.Values.default``). Writing it
+    moved every component (pushed); the helper's object is now a workload of that template."""
+    helper = ('{{- define "demo.deployment" }}\n---\napiVersion: apps/v1\nkind: Deployment\n'
+              "metadata:\n  name: {{ .name }}\nspec:\n  template:\n    spec:\n      containers:\n"
+              "        - name: {{ .name }}\n          image: '{{ .defaultValues.image.repository }}:"
+              "{{ printf \"%s-%s\" (default .Chart.AppVersion .defaultValues.image.tag) .name }}'\n"
+              "{{- end }}\n")
+    component = ("{{- range $name, $config := .Values.components }}\n"
+                 "{{- $config := set . \"name\" $name }}\n{{- $config := set . \"Chart\" $.Chart }}\n"
+                 "{{- $config := set . \"defaultValues\" $.Values.default }}\n"
+                 "{{- include \"demo.deployment\" $config }}\n{{- end }}\n")
+    repo = repo_of_files(tmp_path, {
+        "apps/web/Chart.yaml": CHART + "dependencies:\n  - name: collector\n    version: 1.0.0\n"
+                               "    repository: https://charts.example.com\n",
+        "apps/web/values.yaml": f"default:\n  image:\n    repository: {REG}/demo\n    tag: \"\"\n"
+                                "components:\n  frontend: {}\n  cart: {}\n",
+        "apps/web/templates/_objects.tpl": helper,
+        "apps/web/templates/component.yaml": component})
+    log = _refused(repo, tmp_path, f"{REG}/demo:1.3.0-frontend", "frontend@1.3.0-frontend",
+                   "--helm-tag-key", "default.image.tag", "--helm-image-key",
+                   "default.image.repository")
+    assert "reads .Values.default.image.tag in the templates of 1 workloads" in log, log
+    assert "templates/component.yaml (Deployment {{ .name }}, in a range: several workloads)" \
+        in log, log
+
+
 @pytest.mark.parametrize("layered", [True, False])
 def test_a_layered_values_file_is_rendered_over_values_yaml(tmp_path: Path, layered: bool) -> None:
     """helm-values-file: values-prod.yaml is rendered as the environment renders it, over the
