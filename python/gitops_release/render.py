@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -284,11 +285,26 @@ class Scratch:
             message = err.strip()
             for scratch_dir in _SCRATCH_DIRS:
                 message = message.replace(scratch_dir + "/", "")
+            remote = REMOTE_RESOURCE.search(message)
+            if remote is not None and UNREACHABLE.search(message):
+                raise RenderError(
+                    f"{self.tree.overlay} does not render: kustomize could not fetch the remote "
+                    f"resource {remote.group(1)} (the network or the remote failed, not the "
+                    f"overlay): {message[-1000:]}",
+                    hint="Run the job again once the remote answers; to render without the "
+                    "network, vendor that base into the config repo and list its folder instead")
             raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
         return load_documents(out, f"the render of {self.tree.overlay}")
 
 
+# kustomize fetching a remote base (a git URL or an http(s) file) and the network failing
+REMOTE_RESOURCE = re.compile(r"accumulating resources from '((?:https?|ssh|git)://[^']+|"
+                             r"(?:github\.com|gitlab\.com|bitbucket\.org)/[^']+|git@[^']+)'")
+UNREACHABLE = re.compile(r"connection refused|could not resolve host|no such host|"
+                         r"i/o timeout|network is unreachable|connection timed out|"
+                         r"TLS handshake timeout|unable to access|Could not read from remote",
+                         re.IGNORECASE)
 UNRESTRICTED = ("--load-restrictor", "LoadRestrictionsNone")
 RESTRICTED = ("security; file", "is not in or below")  # the load restrictor refusing a file
 

@@ -953,3 +953,24 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     code, log, outputs = _deploy(repo, tmp_path, case)
     assert (code, outputs["changed"]) == (0, "false"), log
     assert repo.git("rev-parse", "HEAD").strip() == deployed
+
+
+def test_a_remote_base_that_cannot_be_fetched_is_named(tmp_path: Path) -> None:
+    """A remote base the runner cannot fetch (polar-deployment's production overlay, offline):
+    named as the remote's failure, with the fix, not as an overlay to fix."""
+    case = Case({"q/overlays/prod/kustomization.yaml": kustomization(
+        "resources:\n  - https://127.0.0.1:9/acme/web//k8s?ref=main\n"
+        "images:\n  - name: registry.example.com/acme/web\n    newTag: v1.0.0\n")},
+        "q/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0")
+    template = tmp_path / "template"
+    for rel, text in case.files.items():
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        (template / rel).write_text(text)
+    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    head = repo.git("rev-parse", "HEAD").strip()
+    code, log, _ = _deploy(repo, tmp_path, case)
+    assert code == 1, log
+    assert "kustomize could not fetch the remote resource https://127.0.0.1:9/acme/web//k8s" \
+        in log and "Run the job again once the remote answers" in log, log
+    assert repo.git("rev-parse", "HEAD").strip() == head
+    assert repo.git("status", "--porcelain") == ""
