@@ -370,6 +370,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
     if _image_string(y.get(doc, "image")) is not None:
         return Block(("image",), string=True)
     global_registry = registry_of(doc, target, shown)
+    # values under a top-level key named after the app: a subchart's (mariadb: in an umbrella
+    # chart whose own top-level image is wordpress'), so that image is not the app's
+    subchart = y.node_kind(y.get(doc, target.app)) == "mapping"
     found: list[Block] = []
     tag_only: list[str] = []
     for path, node in _mappings(doc):
@@ -396,7 +399,7 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
             # umbrella chart) is no candidate: only the chart's own top-level image is
             rank = 0 if same_repository(full, target.image.name) else \
                 1 if repo.endswith("/" + target.app) else \
-                2 if target.app in path else 3 if path == ("image",) else 4
+                2 if target.app in path else 3 if path == ("image",) and not subchart else 4
             if rank < 4:
                 found.append(Block(path, registry="registry" if registry else "", rank=rank))
         elif path and path[-1] == "image" and same_repository(full, target.image.name):
@@ -410,6 +413,15 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         others = tuple(".".join(b.base) for b in best if b is not chosen)
         return replace(chosen, alongside=others)
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
+    if subchart and not best and not tag_only:
+        raise NoImageBlock(False, f"{shown}: no values block runs {target.image.name}: "
+                           f"{target.app}: holds the values of a subchart, without an image "
+                           "block, and the chart's own image block runs another program; "
+                           "nothing was written",
+                           hint=f"Add {target.app}.image.repository and {target.app}.image.tag "
+                           f"(the keys the subchart reads, under {target.app}:) to the values "
+                           f"and set helm-tag-key: {target.app}.image.tag (helm-image-key: "
+                           f"{target.app}.image.repository)")
     other = "" if best or tag_only else _other_image_keys(doc)
     raise NoImageBlock(bool(best or tag_only),
                        f"{shown}: cannot tell which image block is {target.app!r} "

@@ -527,6 +527,29 @@ def test_another_components_image_block_is_no_candidate(tmp_path: Path) -> None:
     assert "rabbitmq.image (registry, repository, tag)" in log, log
 
 
+@pytest.mark.parametrize("policy", [False, True], ids=["no-policy", "policy-allowing-it"])
+def test_a_subcharts_image_is_not_the_umbrella_charts_own(tmp_path: Path, policy: bool) -> None:
+    """bitnami/wordpress: deploying mariadb, whose subchart values (mariadb:) set no image.
+    The chart's top-level image (wordpress) was taken as mariadb's: a repository-change policy
+    refusal advising to allow it, and with a policy allowing docker.io/bitnami/* mariadb's
+    repository was written into wordpress' block. It is an error naming the keys to add."""
+    values = ("image:\n  registry: docker.io\n  repository: bitnami/wordpress\n"
+              "  tag: 6.8.2-debian-12-r5\nmariadb:\n  enabled: true\n  auth:\n"
+              "    database: bitnami_wordpress\n")
+    files = {"chart/values.yaml": values}
+    if policy:
+        files["gitops-release.yaml"] = ("version: 1\napps:\n  - match: \"**\"\n"
+                                        "    images: [\"docker.io/bitnami/*\"]\n")
+    repo = _repo(tmp_path, files)
+    code, log, outputs = _deploy(repo, tmp_path, "docker.io/bitnami/mariadb:12.0.3-debian-12-r0",
+                                 "mariadb@12.0.3-debian-12-r0")
+    assert code == 1 and outputs.get("changed") != "true", log
+    assert "no values block runs docker.io/bitnami/mariadb: mariadb: holds the values of a " \
+        "subchart" in log, log
+    assert "set helm-tag-key: mariadb.image.tag" in log and "allow" not in log, log
+    assert (repo.work / "chart/values.yaml").read_text() == values
+
+
 def test_a_repository_and_a_name_that_join_into_the_image_are_named(tmp_path: Path) -> None:
     """image: {repository: acme, name: rs-cart, version: 1.0.0}, read as repository/name:version:
     naming the version key alone, the refusal says which keys name the image (it said the
