@@ -413,7 +413,8 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         others = tuple(".".join(b.base) for b in best if b is not chosen)
         return replace(chosen, alongside=others)
     where = ", ".join([".".join(b.base) for b in best] + tag_only) or "none"
-    if subchart and not best and not tag_only:
+    if subchart and not best and not tag_only and not any(
+            path[:1] == (target.app,) and "image" in path[-1].lower() for path, _ in _mappings(doc)):
         raise NoImageBlock(False, f"{shown}: no values block runs {target.image.name}: "
                            f"{target.app}: holds the values of a subchart, without an image "
                            "block, and the chart's own image block runs another program; "
