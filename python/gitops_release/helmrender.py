@@ -272,27 +272,31 @@ class NothingMoved(ManifestError):
     probe render tells) the container that reads them already runs the new image."""
 
 
-def running(render: list[Any], target: Any) -> list[str]:
-    """The containers of ``render`` that run exactly what the deploy asks (``_runs_target``)."""
-    found: list[str] = []
-
-    def walk(node: Any, obj: Any) -> None:
+def _containers(render: list[Any]) -> Iterator[tuple[str, str]]:
+    """Every container of ``render`` with an image, in any kind of object: (its label,
+    'Deployment/web container web', and its image)."""
+    def walk(node: Any, obj: Any) -> Iterator[tuple[str, str]]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in ("containers", "initContainers") and isinstance(value, list):
                     kind = "init container" if key == "initContainers" else "container"
-                    found.extend(f"{_shown(obj)} {kind} {c.get('name', '?')}" for c in value
-                                 if isinstance(c, dict) and isinstance(c.get("image"), str)
-                                 and _runs_target(parsed_image(c["image"]), target))
+                    yield from ((f"{_shown(obj)} {kind} {c.get('name', '?')}", c["image"])
+                                for c in value
+                                if isinstance(c, dict) and isinstance(c.get("image"), str))
                 else:
-                    walk(value, obj)
+                    yield from walk(value, obj)
         elif isinstance(node, list):
             for item in node:
-                walk(item, obj)
+                yield from walk(item, obj)
 
     for obj in render:
-        walk(obj, obj)
-    return found
+        yield from walk(obj, obj)
+
+
+def running(render: list[Any], target: Any) -> list[str]:
+    """The containers of ``render`` that run exactly what the deploy asks (``_runs_target``)."""
+    return [label for label, image in _containers(render)
+            if _runs_target(parsed_image(image), target)]
 
 
 def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
@@ -383,6 +387,13 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                             hint="Set helm-tag-key/helm-image-key (and helm-registry-key, "
                             "helm-digest-key) to the keys the chart reads for this app's image")
     if not moved:
+        if not any(_is_target(image, target, tag=False) for _, image in _containers(before)):
+            raise NothingMoved(f"helm template of the chart in {where}: no container of the "
+                               f"render runs {target.image.name}, so the values edit changes "
+                               "no container's image; nothing was written",
+                               hint="Enable the component that runs it in the values (a "
+                               "disabled component renders no container), or point 'path' at "
+                               "the chart that runs it")
         raise NothingMoved(f"helm template of the chart in {where}: no container's image "
                             "changes with the values edit (the chart does not read the keys "
                             "written for a container's image), so the deploy would change "

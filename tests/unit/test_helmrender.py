@@ -208,6 +208,24 @@ def test_an_image_string_beside_a_tag_key_is_not_given_a_second_tag(tmp_path: Pa
         assert repo.origin_git("log", "-1", "--format=%s", "main") != "Deploy web@1.1.0"
 
 
+def test_a_disabled_component_is_named_as_rendering_no_container(tmp_path: Path) -> None:
+    """bitnami/nginx's metrics exporter, disabled in the values: the edit of its keys moves
+    nothing because no container of the render runs its image (it said the chart does not
+    read the keys, which it does)."""
+    exporter = ("{{- if .Values.metrics.enabled }}\n" + deployment(
+        "{{ .Values.metrics.image.repository }}:{{ .Values.metrics.image.tag }}", name="exporter")
+        + "{{- end }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nmetrics:\n"
+                            f"  enabled: false\n  image:\n    repository: {REG}/exporter\n"
+                            "    tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}"),
+                  {"apps/web/templates/exporter.yaml": exporter})
+    log = _refused(repo, tmp_path, f"{REG}/exporter:1.1.0", "exporter@1.1.0",
+                   "--helm-tag-key", "metrics.image.tag")
+    assert f"no container of the render runs {REG}/exporter" in log, log
+    assert "Enable the component that runs it in the values" in log, log
+
+
 def test_a_key_the_chart_never_reads_deploys_nothing_and_is_refused(tmp_path: Path) -> None:
     """The template reads ``image.version``; values.yaml still carries a stale ``image.tag``, and
     another container reads ``.tag`` of another block (the text check took that for a read)."""
