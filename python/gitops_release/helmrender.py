@@ -256,6 +256,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _change(a: Any, b: Any) -> str:
+    """``a → b`` for a message; two long strings shown around where they first differ (a
+    ConfigMap's embedded config: its first 120 characters are the same on both sides)."""
+    if isinstance(a, str) and isinstance(b, str) and max(len(a), len(b)) > 120:
+        at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                  min(len(a), len(b)))
+        start = max(0, at - 40)
+        return (f"{'…' if start else ''}{_short(a[start:start + 100])} → "
+                f"{'…' if start else ''}{_short(b[start:start + 100])} (from character {at})")
+    return f"{_short(a)} → {_short(b)}"
+
+
 def _at(obj: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
         if isinstance(obj, dict):
@@ -370,7 +382,7 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
             elif isinstance(a, str) and isinstance(b, str):
                 tags.append((what, a, b))
             else:
-                wrong.append(f"{what}: {_short(a)} → {_short(b)}")
+                wrong.append(f"{what}: {_change(a, b)}")
     old_tags: set[str] = {t for t in [old_tag, *(getattr(parsed_image(p), "tag", None)
                                                    for p in previous)] if isinstance(t, str) and t}
     for what, a, b in tags:
@@ -378,7 +390,7 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
         if carried:
             notes.append(f"{what} carries the tag ({_short(a)} → {_short(b)})")
         else:
-            wrong.append(f"{what}: {_short(a)} → {_short(b)}")
+            wrong.append(f"{what}: {_change(a, b)}")
     if wrong:
         raise ManifestError(f"helm template of the chart in {where} changes more than the "
                             f"target's image: {'; '.join(wrong[:SHOWN_DIFFS])}"

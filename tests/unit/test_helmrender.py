@@ -559,3 +559,16 @@ def test_an_override_file_of_any_name_beside_the_chart_is_named(tmp_path: Path) 
                                  "--helm-values-file", "prod.yaml")
     assert code == 0 and outputs["changed"] == "true", log
     assert "values.yaml, then prod.yaml" in log, log
+
+
+def test_two_long_strings_are_shown_where_they_differ() -> None:
+    """A ConfigMap's embedded config (jenkins' agent template): the refusal showed the same
+    first 120 characters on both sides."""
+    from gitops_release.helmrender import _change
+
+    a = "x" * 150 + "image: jenkins/inbound-agent:3301.v4363ddcca_4e7-1" + "y" * 50
+    b = "x" * 150 + "image: jenkins/inbound-agent:3302.v1cfe4e081049-1" + "y" * 50
+    shown = _change(a, b)
+    assert "inbound-agent:3301" in shown and "inbound-agent:3302" in shown, shown
+    assert shown.endswith("(from character 180)"), shown
+    assert _change("a", "b") == "'a' → 'b'"
