@@ -570,5 +570,5 @@ def test_two_long_strings_are_shown_where_they_differ() -> None:
     b = "x" * 150 + "image: jenkins/inbound-agent:3302.v1cfe4e081049-1" + "y" * 50
     shown = _change(a, b)
     assert "inbound-agent:3301" in shown and "inbound-agent:3302" in shown, shown
-    assert shown.endswith("(from character 180)"), shown
+    assert shown.endswith(f"(from character {150 + len('image: jenkins/inbound-agent:330')})"), shown
     assert _change("a", "b") == "'a' → 'b'"
