@@ -361,7 +361,33 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         return Block(base, repository=repo, tag=tag[-1],
                      registry=registry_key[0] if len(registry_key) == 1 else
                      "" if registry_key else "registry",
-                     digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
+                     digest=_named_digest(target, base, shown) or "")
+    block = _found_block(doc, target, shown)
+    digest = _named_digest(target, block.base, shown) if not block.string else None
+    return replace(block, digest=digest) if digest else block
+
+
+def _named_digest(target: Target, base: tuple[str, ...], shown: str) -> str | None:
+    """The digest key ``helm-digest-key`` names, beside the tag of the block at ``base``: a
+    name alone (``sha``), or the dotted key from the top (``image.sha``). A key elsewhere is
+    refused: the digest is written beside the tag it pins. None when not named."""
+    path = _split(target.helm_digest_key)
+    if not path:
+        return None
+    if len(path) > 1 and path[:-1] != base:
+        beside = ".".join((*base, path[-1]))
+        raise ManifestError(f"{shown}: helm-digest-key {target.helm_digest_key} is not beside "
+                            f"the image's tag key ({'.'.join(base) or 'the top'}): the digest is "
+                            "written beside the tag it pins; nothing was written",
+                            input_name="helm-digest-key",
+                            hint=f"Set helm-digest-key: {beside} (or the name alone: "
+                            f"helm-digest-key: {path[-1]}), or name the block's tag with "
+                            "helm-tag-key")
+    return path[-1]
+
+
+def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
+    """The image block of ``doc`` found by its shape and repository (no helm-tag-key)."""
     if target.helm_image_key:  # only the image key: one string, repo:tag, there
         path = _split(target.helm_image_key)
         node = y.get_path(doc, path)
@@ -820,6 +846,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     elif target.image.digest:
         if digest_node is not None or reads_digest:
             setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
+        elif target.helm_digest_key:
+            plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key "
+                              "(helm-digest-key) and no chart here shows that it reads one (add "
+                              "the key to the values once, where the chart reads it)")
         else:
             plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key and "
                               "no chart here shows that it reads one (set helm-digest-key to the "
