@@ -1,9 +1,10 @@
 """Helm values whose image keys leave part of the image to the chart, and keys the caller names.
 
 Shapes written after public charts: kube-state-metrics (``image.sha`` beside the tag, named with
-``helm-digest-key``). Each case runs with helm (the render decides) and without it (the templates
-check decides), and asserts the values written and the image rendered, or a refusal naming the
-file, the key and the fix, with nothing written.
+``helm-digest-key``); argo-cd (a component's ``repository: ""`` falling back to
+``global.image.repository``; tempo-distributed's is ``null``). Cases run with helm (the render
+decides) and without it (the templates check decides), and assert the values written and the
+image rendered, or a refusal naming the file, the key and the fix, with nothing written.
 """
 
 from __future__ import annotations
@@ -99,3 +100,114 @@ def test_a_named_digest_key_of_another_block_is_refused(tmp_path: Path, helm: bo
         "key (image)" in log, log
     assert "Set helm-digest-key: image.sha" in log, log
     assert (repo.work / "ksm/values.yaml").read_text() == KSM_VALUES
+
+
+# -- argo-cd: per-component blocks whose repository falls back to global.image.repository -----
+
+ARGO_VALUES = (
+    "global:\n  image:\n    # -- If defined, a repository applied to all Argo CD deployments\n"
+    "    repository: quay.io/argoproj/argocd\n    tag: \"\"\n"
+    "server:\n  image:\n    # @default -- `\"\"` (defaults to global.image.repository)\n"
+    "    repository: \"\" # defaults to global.image.repository\n    tag: \"\"\n"
+    "repoServer:\n  image:\n    repository: {repo}\n    tag: \"\"\n")
+
+
+def _argo(tmp_path: Path, repo: str = "\"\"", server_repo: str = "\"\"") -> GitRepo:
+    files = {"argo-cd/Chart.yaml": "apiVersion: v2\nname: argo-cd\nversion: 10.1.1\n"
+             "appVersion: v3.4.4\n",
+             "argo-cd/values.yaml": ARGO_VALUES.format(repo=repo).replace(
+                 "    repository: \"\" # defaults", f"    repository: {server_repo} # defaults"),
+             "argo-cd/templates/_helpers.tpl":
+             "{{- define \"argo-cd.defaultTag\" -}}{{- default .Chart.AppVersion "
+             ".Values.global.image.tag }}{{- end -}}\n"}
+    for key, name in (("server", "server"), ("repoServer", "repo-server")):
+        files[f"argo-cd/templates/{name}.yaml"] = _deployment(
+            f"argocd-{name}", "          image: {{ default .Values.global.image.repository "
+            f".Values.{key}.image.repository }}}}:{{{{ default (include \"argo-cd.defaultTag\" .) "
+            f".Values.{key}.image.tag }}}}\n")
+    return repo_of_files(tmp_path, files)
+
+
+ARGO_NEW = "quay.io/argoproj/argocd:v3.4.5"
+
+
+@pytest.mark.parametrize("held", ["\"\"", "null"], ids=["empty", "null"])
+def test_an_inherited_repository_is_what_the_render_runs(tmp_path: Path, held: str) -> None:
+    """server.image.repository "" or null (tempo-distributed's ingester.image): the chart runs
+    global.image.repository there. The tag key is written and the render shows only the server
+    container moving; it was a policy refusal ("server.image.repository gives , and the new
+    image is ...")."""
+    repo = _argo(tmp_path, server_repo=held)
+    before = (repo.work / "argo-cd/values.yaml").read_text()
+    code, log, outputs = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW, "argocd-server@v3.4.5",
+                                 "--helm-tag-key", "server.image.tag")
+    assert code == 0 and outputs["refused"] == "false", log
+    assert "only Deployment/argocd-server container argocd-server moved to the new image" in log
+    assert outputs["previous-image"] == "quay.io/argoproj/argocd:v3.4.4", log
+    assert (repo.work / "argo-cd/values.yaml").read_text() == before.replace(
+        "    tag: \"\"\nrepoServer", "    tag: \"v3.4.5\"\nrepoServer")
+    assert _rendered(repo, "argo-cd") == ["quay.io/argoproj/argocd:v3.4.4", ARGO_NEW]
+
+
+def test_an_inherited_repository_of_another_program_is_refused_by_the_render(
+        tmp_path: Path) -> None:
+    """The global repository is another program's: the server container would run it with the
+    new tag. The render refuses, naming what it would run; nothing is written."""
+    repo = _argo(tmp_path)
+    values = (repo.work / "argo-cd/values.yaml").read_text()
+    code, log, _ = _deploy(repo, tmp_path, "argo-cd", "quay.io/acme/argocd-fork:v3.4.5",
+                           "argocd-server@v3.4.5", "--helm-tag-key", "server.image.tag")
+    assert code == 1, log
+    assert "renders 'quay.io/argoproj/argocd:v3.4.5'" in log, log
+    assert (repo.work / "argo-cd/values.yaml").read_text() == values
+
+
+def test_an_inherited_repository_without_a_render_names_the_key_to_compare(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without helm no render shows the repository: refused (not by policy), naming the key the
+    templates fall back to; naming it with helm-image-key compares it and deploys."""
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "helm"
+                        else which(name, *a, **k))
+    repo = _argo(tmp_path)
+    values = (repo.work / "argo-cd/values.yaml").read_text()
+    code, log, outputs = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW, "argocd-server@v3.4.5",
+                                 "--helm-tag-key", "server.image.tag")
+    assert code == 1 and outputs.get("refused-reason") != "policy", log
+    assert "argo-cd/values.yaml server.image.repository is empty: the chart fills the " \
+        "repository in (its templates fall back to .Values.global.image.repository)" in log, log
+    assert "helm-image-key: global.image.repository; it is compared, never written" in log, log
+    assert (repo.work / "argo-cd/values.yaml").read_text() == values
+    code, log, outputs = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW, "argocd-server@v3.4.5",
+                                 "--helm-tag-key", "server.image.tag",
+                                 "--helm-image-key", "global.image.repository")
+    assert code == 0 and outputs["refused"] == "false", log
+    assert (repo.work / "argo-cd/values.yaml").read_text() == values.replace(
+        "    tag: \"\"\nrepoServer", "    tag: \"v3.4.5\"\nrepoServer")
+
+
+def test_a_named_image_key_away_from_the_tag_is_read_where_named(tmp_path: Path,
+                                                                 helm: bool) -> None:
+    """helm-image-key global.image.repository beside helm-tag-key server.image.tag is that key,
+    never server.image.repository (it was cut to its last name): another program there is
+    compared and refused by policy, a key that is not there is named."""
+    repo = _argo(tmp_path, server_repo="quay.io/acme/other")
+    values = (repo.work / "argo-cd/values.yaml").read_text()
+    code, log, outputs = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW,
+                                 "argocd-repo-server@v3.4.5", "--helm-tag-key", "repoServer.image.tag",
+                                 "--helm-image-key", "global.image.repository")
+    assert code == 0 and outputs["refused"] == "false", log
+    assert (repo.work / "argo-cd/values.yaml").read_text() == values.replace(
+        "    tag: \"\"\n", "    tag: \"v3.4.5\"\n", 3).replace(
+        "    tag: \"v3.4.5\"\n", "    tag: \"\"\n", 2)
+    repo = _argo(tmp_path / "again")
+    code, log, outputs = _deploy(repo, tmp_path, "argo-cd", "quay.io/acme/other:v2",
+                                 "other@v2", "--helm-tag-key", "server.image.tag",
+                                 "--helm-image-key", "global.image.repository")
+    assert code == 0 and outputs["refused-reason"] == "policy", log
+    assert "argo-cd/values.yaml global.image.repository gives quay.io/argoproj/argocd" in log, log
+    code, log, _ = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW, "argocd-server@v3.4.5",
+                           "--helm-tag-key", "server.image.tag",
+                           "--helm-image-key", "global.images.repository")
+    assert code == 1, log
+    assert "argo-cd/values.yaml sets no global.images.repository (helm-image-key)" in log, log
