@@ -149,12 +149,17 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
                 hint=f"Set helm-values-file to the one to edit, e.g. "
                 f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
         return None
+    chosen: str | None = None  # why the render chose the block, when it did
     try:
         block = find_block(_top(base), target, base.rel)
     except NoImageBlock as exc:
         if not exc.candidates:
             _refuse_hard_coded(root, tree, target)
-        raise
+        picked = _rendered_choice(tree, base, target, root, exc.blocks)
+        if picked is None:
+            raise
+        block, chosen = picked
+        target = _with_keys(target, block)
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
         files = sorted({o.split(" ", 1)[0] for o in overridden})
@@ -166,7 +171,34 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
             hint="Set helm-values-file to the file of the environment to deploy (e.g. "
             f"helm-values-file: {posixpath.basename(files[0])}), or values.yaml for the "
             "environments that use no override")
-    return plan_values(tree, base, target, root)
+    plan = plan_values(tree, base, target, root)
+    if chosen:
+        plan.notes.append(chosen)
+    return plan
+
+
+def _rendered_choice(tree: Tree, file: SourceFile, target: Target, root: Path,
+                     blocks: tuple[Block, ...]) -> tuple[Block, str] | None:
+    """Of image blocks the values cannot tell apart, the one whose edit the chart's render
+    proves (only the target's containers move to the new image), with a note saying so; None
+    without a render, or unless exactly one is proven."""
+    if not blocks or (target.helm_tag_key or target.helm_image_key) or \
+            not (root / tree.overlay / "Chart.yaml").is_file() or shutil.which("helm") is None:
+        return None
+    proven: list[Block] = []
+    for block in blocks[:6]:
+        try:
+            plan = plan_values(tree, file, _with_keys(target, block), root)
+        except ManifestError:
+            continue  # the chart does not read it, or reads it for other containers too
+        if plan.refusal is None and plan.proof.startswith("rendered with `helm template`"):
+            proven.append(block)
+    if len(proven) != 1:
+        return None
+    others = ", ".join(".".join(b.base) for b in blocks if b is not proven[0])
+    return proven[0], (f"{file.rel}: {'.'.join(proven[0].base)} is the image block the chart "
+                       f"renders for {target.app} (the render of its edit moves only the "
+                       f"target's containers; an edit of {others} does not deploy it)")
 
 
 def _refuse_hard_coded(root: Path, tree: Tree, target: Target) -> None:
@@ -303,9 +335,11 @@ class NoImageBlock(ManifestError):
     """No values block is the app's: ``candidates`` tells several were found (ambiguous) from
     none at all."""
 
-    def __init__(self, candidates: bool, message: str, **kw: Any) -> None:
+    def __init__(self, candidates: bool, message: str, blocks: tuple[Block, ...] = (),
+                 **kw: Any) -> None:
         super().__init__(message, **kw)
         self.candidates = candidates
+        self.blocks = blocks  # candidates a render of the chart may tell apart
 
 
 def _merged(node: y.Node | None, key: str, depth: int = 0) -> y.Node | None:
@@ -443,6 +477,9 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
             found.append(Block(path, registry="registry" if registry else "", rank=0))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
+    own = _own_block(doc)
+    if own is not None and best and not named and all(b.base != own.base for b in best):
+        _refuse_beside_own(own, best, doc, target, shown)
     if len(best) == 1 or len(named) == 1:
         chosen = (named or best)[0]
         others = tuple(".".join(b.base) for b in best if b is not chosen)
@@ -460,6 +497,39 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
                                             tag_only[0] if tag_only else
                                             _example_tag_key(doc, target.app) or
                                             f"{target.app}.image.tag"))
+
+
+def _own_block(doc: y.Node) -> Block | None:
+    """The chart's own top-level ``image`` block when it holds a tag key and leaves the
+    repository to the chart (traefik's ``repository: null``, a template default), else None."""
+    node = y.get(doc, "image")
+    if y.node_kind(node) != "mapping" or y.get(node, "tag") is None or \
+            not _unset(y.get(node, "repository")):
+        return None
+    return Block(("image",), registry="registry" if y.get(node, "registry") is not None else "")
+
+
+def _tag_key(block: Block) -> str:
+    return ".".join(block.base if block.string else (*block.base, block.tag))
+
+
+def _refuse_beside_own(own: Block, best: list[Block], doc: y.Node, target: Target,
+                       shown: str) -> None:
+    """Another block runs the image by its values (traefik's ``global.azure.images.proxy``, a
+    marketplace image the chart reads only when its flag is on), while the chart's own ``image``
+    block leaves its repository to the chart: only a render tells which one runs. The blocks
+    are handed on for the render to tell apart."""
+    held = "null" if _null(y.get_path(doc, ("image", "repository"))) else "empty"
+    others = ", ".join(".".join(b.base) for b in best)
+    raise NoImageBlock(
+        True, f"{shown}: cannot tell which image block is {target.app!r}: image, the chart's own, "
+        f"leaves its repository to the chart (image.repository is {held}), and {others} "
+        f"{'runs' if len(best) == 1 else 'run'} {target.image.name} by the values but may be "
+        "read only under a condition (a marketplace or an OCI flag); which one runs is not "
+        f"known without a render (candidates: image, {others})", blocks=(own, *best),
+        hint=f"Set helm-tag-key: {_tag_key(own)} for the chart's own image (and helm-image-key "
+        f"to the key the chart falls back to), or helm-tag-key: {_tag_key(best[0])}; with helm "
+        "on PATH and the chart renderable, the render decides")
 
 
 def _example_tag_key(doc: y.Node, app: str) -> str:
@@ -784,10 +854,11 @@ def _inherited(plan: OverlayPlan, tree: Tree, root: Path, key: str, node: y.Node
            "a default in its templates, or another key")
         + "), and no helm render here shows which repository runs, so it cannot be compared "
         f"with {target.image.name}; nothing was written", input_name="helm-image-key",
-        hint="Set helm-image-key to the key the chart falls back to (e.g. helm-image-key: "
-        f"{fallback or 'global.image.repository'}; it is compared, never written), or write "
-        f"the repository into {key} once; with helm on PATH and the chart renderable, the "
-        "render decides")
+        hint=(f"Set helm-image-key: {fallback} (it is compared, never written), or write "
+              f"the repository into {key} once" if fallback else
+              f"Write the repository the chart runs into {key} once, or set helm-image-key to "
+              "the values key the chart falls back to (compared, never written)")
+        + "; with helm on PATH and the chart renderable, the render decides")
 
 
 def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,

@@ -176,7 +176,7 @@ def test_an_inherited_repository_without_a_render_names_the_key_to_compare(
     assert code == 1 and outputs.get("refused-reason") != "policy", log
     assert "argo-cd/values.yaml server.image.repository is empty: the chart fills the " \
         "repository in (its templates fall back to .Values.global.image.repository)" in log, log
-    assert "helm-image-key: global.image.repository; it is compared, never written" in log, log
+    assert "Set helm-image-key: global.image.repository (it is compared, never written)" in log
     assert (repo.work / "argo-cd/values.yaml").read_text() == values
     code, log, outputs = _deploy(repo, tmp_path, "argo-cd", ARGO_NEW, "argocd-server@v3.4.5",
                                  "--helm-tag-key", "server.image.tag",
@@ -211,3 +211,75 @@ def test_a_named_image_key_away_from_the_tag_is_read_where_named(tmp_path: Path,
                            "--helm-image-key", "global.images.repository")
     assert code == 1, log
     assert "argo-cd/values.yaml sets no global.images.repository (helm-image-key)" in log, log
+
+
+# -- traefik: image.{registry,repository,tag} null, beside marketplace image blocks -----------
+
+TRAEFIK_VALUES = (
+    "image:  # @schema additionalProperties: false\n"
+    "  # -- Traefik image host registry. Defaults to `docker.io`\n"
+    "  registry:  # @schema type:[string, null]\n"
+    "  # -- Traefik image repository. Defaults to `traefik`\n"
+    "  repository:  # @schema type:[string, null]\n"
+    "  # -- defaults to appVersion.\n  tag:  # @schema type:[string, null]\n"
+    "  pullPolicy: IfNotPresent\n"
+    "global:\n  azure:\n    enabled: false\n    images:\n      proxy:\n        image: traefik\n"
+    "        tag: latest\n        registry: docker.io/library\n")
+OCI_META = ("oci_meta:\n  enabled: false\n  repo: traefik\n  images:\n    proxy:\n"
+            "      image: traefik\n      tag: v3.7.0\n")
+TRAEFIK_HELPER = (
+    "{{- define \"traefik.image-name\" -}}\n{{- if .Values.global.azure.enabled -}}\n"
+    "{{- printf \"%s/%s:%s\" .Values.global.azure.images.proxy.registry "
+    ".Values.global.azure.images.proxy.image .Values.global.azure.images.proxy.tag }}\n"
+    "{{- else if .Values.oci_meta.enabled -}}\n"
+    "{{- printf \"%s/%s:%s\" .Values.oci_meta.repo .Values.oci_meta.images.proxy.image "
+    ".Values.oci_meta.images.proxy.tag }}\n{{- else -}}\n"
+    "{{- printf \"%s/%s:%s\" (.Values.image.registry | default \"docker.io\") "
+    "(.Values.image.repository | default \"traefik\") (.Values.image.tag | default "
+    ".Chart.AppVersion) }}\n{{- end -}}\n{{- end -}}\n")
+
+
+def _traefik(tmp_path: Path, oci: bool) -> GitRepo:
+    return repo_of_files(tmp_path, {
+        "traefik/Chart.yaml": "apiVersion: v2\nname: traefik\nversion: 41.3.0\n"
+        "appVersion: v3.7.11\n",
+        "traefik/values.yaml": TRAEFIK_VALUES + (OCI_META if oci else ""),
+        "traefik/templates/_helpers.tpl": TRAEFIK_HELPER if oci else TRAEFIK_HELPER.replace(
+            TRAEFIK_HELPER[TRAEFIK_HELPER.index("{{- else if"):TRAEFIK_HELPER.index(
+                "{{- else -}}")], ""),
+        "traefik/templates/deployment.yaml": _deployment(
+            "traefik", "          image: {{ include \"traefik.image-name\" . }}\n")})
+
+
+@pytest.mark.parametrize("oci", [False, True], ids=["azure", "azure-and-oci-meta"])
+def test_the_charts_own_image_block_is_told_from_marketplace_blocks(tmp_path: Path, helm: bool,
+                                                                    oci: bool) -> None:
+    """No keys named. global.azure.images.proxy (image: traefik, registry: docker.io/library)
+    runs docker.io/traefik by its values, but the chart reads it only when global.azure.enabled;
+    image, the chart's own block, leaves the repository to the template (null). With helm the
+    render tells them apart: image.tag is written (the azure block was written, then refused as
+    read by no container; with oci_meta too the hint named the azure key). Without helm: refused,
+    naming image.tag first."""
+    repo = _traefik(tmp_path, oci)
+    values = (repo.work / "traefik/values.yaml").read_text()
+    code, log, outputs = _deploy(repo, tmp_path, "traefik", "docker.io/traefik:v3.7.12",
+                                 "traefik@v3.7.12")
+    if helm:
+        assert code == 0 and outputs["refused"] == "false", log
+        assert "traefik/values.yaml: image is the image block the chart renders for traefik" in log
+        assert (repo.work / "traefik/values.yaml").read_text() == values.replace(
+            "  tag:  # @schema", "  tag: v3.7.12  # @schema")
+        assert _rendered(repo, "traefik") == ["docker.io/traefik:v3.7.12"]
+        return
+    assert code == 1, log
+    assert "traefik/values.yaml: cannot tell which image block is 'traefik': image, the chart's " \
+        "own, leaves its repository to the chart (image.repository is null), and " in log, log
+    assert "(candidates: image, " in log and "global.azure.images.proxy" in log, log
+    assert "Set helm-tag-key: image.tag for the chart's own image" in log, log
+    code, log, _ = _deploy(repo, tmp_path, "traefik", "docker.io/traefik:v3.7.12",
+                           "traefik@v3.7.12", "--helm-tag-key", "image.tag")
+    assert code == 1, log
+    assert "traefik/values.yaml image.repository is null: the chart fills the repository in (a " \
+        "default in its templates, or another key)" in log, log
+    assert "Write the repository the chart runs into image.repository once" in log, log
+    assert (repo.work / "traefik/values.yaml").read_text() == values
