@@ -105,8 +105,9 @@ def _new_keys(base_file: SourceFile, values: y.Node, block: Block, target: Targe
                                      image.name if image else None, target)
         return [(("image",), str(target.image))], (current, image.tag if image else None, refusal)
     mapping = y.get_path(values, base)
-    repo = y.scalar(y.get(mapping, block.repository))
-    registry = y.scalar(y.get(mapping, block.registry)) if block.registry \
+    home = mapping if block.repository_at is None else y.get_path(values, block.repository_at)
+    repo = y.scalar(y.get(home, block.repository))
+    registry = y.scalar(y.get(home, block.registry)) if block.registry \
         else None
     tag = y.scalar(y.get(mapping, block.tag))
     full = f"{registry}/{repo}" if registry and repo else repo

@@ -64,6 +64,13 @@ class Block:
     string: bool = False  # image: repo:tag in one string
     rank: int = 0  # how well a found block matches the image (0: same repository)
     alongside: tuple[str, ...] = ()  # other blocks of the same repository, left as they are
+    # where the repository key sits when helm-image-key names it away from the tag (the global
+    # image an argo-cd component falls back to): read and compared there, never written
+    repository_at: tuple[str, ...] | None = None
+
+    def repository_path(self) -> tuple[str, ...]:
+        at = self.base if self.repository_at is None else self.repository_at
+        return (*at, self.repository)
 
 
 def values_file(tree: Tree) -> SourceFile | None:
@@ -94,8 +101,8 @@ def layered_files(tree: Tree) -> list[SourceFile]:
 def _block_paths(block: Block) -> list[tuple[str, ...]]:
     if block.string:
         return [block.base]
-    return [(*block.base, key) for key in (block.repository, block.tag, block.registry,
-                                           block.digest) if key]
+    return [block.repository_path()] + [(*block.base, key) for key in (
+        block.tag, block.registry, block.digest) if key]
 
 
 def _sets(doc: y.Node, path: tuple[str, ...]) -> y.Node | None:
@@ -142,12 +149,17 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
                 hint=f"Set helm-values-file to the one to edit, e.g. "
                 f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
         return None
+    chosen: str | None = None  # why the render chose the block, when it did
     try:
         block = find_block(_top(base), target, base.rel)
     except NoImageBlock as exc:
         if not exc.candidates:
             _refuse_hard_coded(root, tree, target)
-        raise
+        picked = _rendered_choice(tree, base, target, root, exc.blocks)
+        if picked is None:
+            raise
+        block, chosen = picked
+        target = _with_keys(target, block)
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
         files = sorted({o.split(" ", 1)[0] for o in overridden})
@@ -159,7 +171,34 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
             hint="Set helm-values-file to the file of the environment to deploy (e.g. "
             f"helm-values-file: {posixpath.basename(files[0])}), or values.yaml for the "
             "environments that use no override")
-    return plan_values(tree, base, target, root)
+    plan = plan_values(tree, base, target, root)
+    if chosen:
+        plan.notes.append(chosen)
+    return plan
+
+
+def _rendered_choice(tree: Tree, file: SourceFile, target: Target, root: Path,
+                     blocks: tuple[Block, ...]) -> tuple[Block, str] | None:
+    """Of image blocks the values cannot tell apart, the one whose edit the chart's render
+    proves (only the target's containers move to the new image), with a note saying so; None
+    without a render, or unless exactly one is proven."""
+    if not blocks or (target.helm_tag_key or target.helm_image_key) or \
+            not (root / tree.overlay / "Chart.yaml").is_file() or shutil.which("helm") is None:
+        return None
+    proven: list[Block] = []
+    for block in blocks[:6]:
+        try:
+            plan = plan_values(tree, file, _with_keys(target, block), root)
+        except ManifestError:
+            continue  # the chart does not read it, or reads it for other containers too
+        if plan.refusal is None and plan.proof.startswith("rendered with `helm template`"):
+            proven.append(block)
+    if len(proven) != 1:
+        return None
+    others = ", ".join(".".join(b.base) for b in blocks if b is not proven[0])
+    return proven[0], (f"{file.rel}: {'.'.join(proven[0].base)} is the image block the chart "
+                       f"renders for {target.app} (the render of its edit moves only the "
+                       f"target's containers; an edit of {others} does not deploy it)")
 
 
 def _refuse_hard_coded(root: Path, tree: Tree, target: Target) -> None:
@@ -256,7 +295,8 @@ def _with_keys(target: Target, block: Block) -> Target:
     def key(name: str) -> str:
         return ".".join((*block.base, name)) if name else ""
 
-    return replace(target, helm_tag_key=key(block.tag), helm_image_key=key(block.repository),
+    return replace(target, helm_tag_key=key(block.tag),
+                   helm_image_key=".".join(block.repository_path()),
                    helm_registry_key=block.registry,  # beside the repository, not from the top
                    helm_digest_key=key(block.digest))
 
@@ -295,9 +335,11 @@ class NoImageBlock(ManifestError):
     """No values block is the app's: ``candidates`` tells several were found (ambiguous) from
     none at all."""
 
-    def __init__(self, candidates: bool, message: str, **kw: Any) -> None:
+    def __init__(self, candidates: bool, message: str, blocks: tuple[Block, ...] = (),
+                 **kw: Any) -> None:
         super().__init__(message, **kw)
         self.candidates = candidates
+        self.blocks = blocks  # candidates a render of the chart may tell apart
 
 
 def _merged(node: y.Node | None, key: str, depth: int = 0) -> y.Node | None:
@@ -353,15 +395,45 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
         base = tag[:-1]
         # beside the tag, unless named: the repository (and registry) it runs, compared
         beside = y.get_path(doc, base) if base else doc
-        repo = _split(target.helm_image_key)[-1] if target.helm_image_key else next(
+        named = _split(target.helm_image_key)
+        repo = named[-1] if named else next(
             (k for k in REPOSITORY_KEYS if y.node_kind(y.get(beside, k)) == "scalar" and (
                 k in ("repository", "repo") or "/" in str(y.scalar(y.get(beside, k))))),
             "repository")
         registry_key = _split(target.helm_registry_key)
+        # a dotted helm-image-key away from the tag (global.image.repository): read there, as
+        # named, never taken for the key of that name beside the tag
         return Block(base, repository=repo, tag=tag[-1],
+                     repository_at=named[:-1] if len(named) > 1 and named[:-1] != base else None,
                      registry=registry_key[0] if len(registry_key) == 1 else
                      "" if registry_key else "registry",
-                     digest=_split(target.helm_digest_key)[-1] if target.helm_digest_key else "")
+                     digest=_named_digest(target, base, shown) or "")
+    block = _found_block(doc, target, shown)
+    digest = _named_digest(target, block.base, shown) if not block.string else None
+    return replace(block, digest=digest) if digest else block
+
+
+def _named_digest(target: Target, base: tuple[str, ...], shown: str) -> str | None:
+    """The digest key ``helm-digest-key`` names, beside the tag of the block at ``base``: a
+    name alone (``sha``), or the dotted key from the top (``image.sha``). A key elsewhere is
+    refused: the digest is written beside the tag it pins. None when not named."""
+    path = _split(target.helm_digest_key)
+    if not path:
+        return None
+    if len(path) > 1 and path[:-1] != base:
+        beside = ".".join((*base, path[-1]))
+        raise ManifestError(f"{shown}: helm-digest-key {target.helm_digest_key} is not beside "
+                            f"the image's tag key ({'.'.join(base) or 'the top'}): the digest is "
+                            "written beside the tag it pins; nothing was written",
+                            input_name="helm-digest-key",
+                            hint=f"Set helm-digest-key: {beside} (or the name alone: "
+                            f"helm-digest-key: {path[-1]}), or name the block's tag with "
+                            "helm-tag-key")
+    return path[-1]
+
+
+def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
+    """The image block of ``doc`` found by its shape and repository (no helm-tag-key)."""
     if target.helm_image_key:  # only the image key: one string, repo:tag, there
         path = _split(target.helm_image_key)
         node = y.get_path(doc, path)
@@ -408,6 +480,9 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
             found.append(Block(path, registry="registry" if registry else "", rank=0))
     best = [b for b in found if b.rank == min((b.rank for b in found), default=0)]
     named = [b for b in best if target.app in b.base]
+    own = _own_block(doc)
+    if own is not None and best and not named and all(b.base != own.base for b in best):
+        _refuse_beside_own(own, best, doc, target, shown)
     if len(best) == 1 or len(named) == 1:
         chosen = (named or best)[0]
         others = tuple(".".join(b.base) for b in best if b is not chosen)
@@ -435,6 +510,39 @@ def find_block(doc: y.Node, target: Target, shown: str) -> Block:
                                             tag_only[0] if tag_only else
                                             _example_tag_key(doc, target.app) or
                                             f"{target.app}.image.tag"))
+
+
+def _own_block(doc: y.Node) -> Block | None:
+    """The chart's own top-level ``image`` block when it holds a tag key and leaves the
+    repository to the chart (traefik's ``repository: null``, a template default), else None."""
+    node = y.get(doc, "image")
+    if y.node_kind(node) != "mapping" or y.get(node, "tag") is None or \
+            not _unset(y.get(node, "repository")):
+        return None
+    return Block(("image",), registry="registry" if y.get(node, "registry") is not None else "")
+
+
+def _tag_key(block: Block) -> str:
+    return ".".join(block.base if block.string else (*block.base, block.tag))
+
+
+def _refuse_beside_own(own: Block, best: list[Block], doc: y.Node, target: Target,
+                       shown: str) -> None:
+    """Another block runs the image by its values (traefik's ``global.azure.images.proxy``, a
+    marketplace image the chart reads only when its flag is on), while the chart's own ``image``
+    block leaves its repository to the chart: only a render tells which one runs. The blocks
+    are handed on for the render to tell apart."""
+    held = "null" if _null(y.get_path(doc, ("image", "repository"))) else "empty"
+    others = ", ".join(".".join(b.base) for b in best)
+    raise NoImageBlock(
+        True, f"{shown}: cannot tell which image block is {target.app!r}: image, the chart's own, "
+        f"leaves its repository to the chart (image.repository is {held}), and {others} "
+        f"{'runs' if len(best) == 1 else 'run'} {target.image.name} by the values but may be "
+        "read only under a condition (a marketplace or an OCI flag); which one runs is not "
+        f"known without a render (candidates: image, {others})", blocks=(own, *best),
+        hint=f"Set helm-tag-key: {_tag_key(own)} for the chart's own image (and helm-image-key "
+        f"to the key the chart falls back to), or helm-tag-key: {_tag_key(best[0])}; with helm "
+        "on PATH and the chart renderable, the render decides")
 
 
 def _example_tag_key(doc: y.Node, app: str) -> str:
@@ -542,8 +650,10 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
             if edit:
                 edits.append((edit, y.Intent("set", doc_index, mapping_path, str(target.image))))
     else:
+        source = y.get_path(values, block.repository_at) \
+            if block.repository_at is not None else None
         _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
-                     registry_of(values, target, shown) or registry, judged)
+                     registry_of(values, target, shown) or registry, judged, source)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -716,6 +826,54 @@ def _app_version(chart_dir: Path) -> str | None:
     return str(version) if version not in (None, "") else None
 
 
+def _unset(node: y.Node | None) -> bool:
+    """Whether a values key is there but holds nothing: ``""``, ``null``, ``~`` or no value
+    (the chart's template default, or another key, fills it in)."""
+    return node is not None and y.node_kind(node) == "scalar" and (
+        node.value == "" or _null(node))
+
+
+def _null(node: y.Node | None) -> bool:
+    """A plain ``null``/``~`` (the parser resolves no tags: read from the text as YAML does)."""
+    return node is not None and not getattr(node, "style", None) and \
+        not getattr(node, "tag", None) and node.value in ("null", "Null", "NULL", "~", "")
+
+
+def _fallback_key(chart: Chart | None, key: str) -> str:
+    """The values key a chart's template falls back to when ``key`` is empty (``default
+    .Values.global.image.repository .Values.server.image.repository``), or ''."""
+    text, at = chart.text if chart else "", re.escape(key)
+    found = re.search(rf"\bdefault\s+\(?\s*\.Values\.([\w.]+)\s*\)?\s+\(?\s*\.Values\.{at}"
+                      r"(?![\w.])", text) or \
+        re.search(rf"\.Values\.{at}\s*\)?\s*\|\s*default\s+\(?\s*\.Values\.([\w.]+)", text)
+    return found.group(1) if found else ""
+
+
+def _inherited(plan: OverlayPlan, tree: Tree, root: Path, key: str, node: y.Node | None,
+               target: Target, shown: str, judged: bool) -> None:
+    """A repository key that holds nothing: the render decides (the edit must move only
+    containers that run the new image's repository already, as ``helmrender.prove`` checks),
+    and without one the deploy is refused, naming the key to compare instead."""
+    held = "null" if _null(node) else "empty"
+    if judged:
+        plan.notes.append(f"{shown} {key} is {held}: the chart fills the repository in, so its "
+                          "render says which repository runs (only containers that ran "
+                          f"{target.image.name} may move)")
+        return
+    fallback = _fallback_key(load_chart(root, tree.overlay), key)
+    raise ManifestError(
+        f"{shown} {key} is {held}: the chart fills the repository in ("
+        + (f"its templates fall back to .Values.{fallback}" if fallback else
+           "a default in its templates, or another key")
+        + "), and no helm render here shows which repository runs, so it cannot be compared "
+        f"with {target.image.name}; nothing was written", input_name="helm-image-key",
+        hint=(f"Set helm-image-key: {fallback} (it is compared, never written), or write "
+              f"the repository into {key} once" if fallback else
+              f"Write the repository the chart runs into {key} once, or set helm-image-key to "
+              "the values key the chart falls back to (compared, never written)")
+        + "; with helm on PATH and the chart renderable, the render decides")
+
+
 def _check_repository(plan: OverlayPlan, current: object, target: Target, shown: str,
                       key: str) -> None:
     plan.previous_version = getattr(current, "tag", None)
@@ -752,16 +910,34 @@ def _check_tag_key(current: str | None, key: str, target: Target, shown: str) ->
 def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.Node, y.Node],
                  block: Block, target: Target, shown: str,
                  setkey: Callable[[str, str, str], None],
-                 global_registry: str | None = None, judged: bool = False) -> None:
+                 global_registry: str | None = None, judged: bool = False,
+                 source: y.Node | None = None) -> None:
+    """``source``: the mapping of the repository key ``helm-image-key`` names away from the
+    tag (``block.repository_at``)."""
     mapping, fallback = mappings
+    home, spare = (mapping, fallback) if block.repository_at is None else (source, None)
+    repo_key = ".".join(block.repository_path())
 
-    def read(key: str) -> str | None:
-        node = _merged(mapping, key)
-        return y.scalar(node if node is not None else _merged(fallback, key)) if key else None
+    def read(key: str) -> y.Node | None:
+        node = _merged(home, key)
+        return (node if node is not None else _merged(spare, key)) if key else None
 
-    repo, registry = read(block.repository), global_registry or read(block.registry)
-    plan.values_keys = tuple((*block.base, k) if k else () for k in (block.registry,
-                                                                      block.repository, block.tag))
+    if block.repository_at is not None and y.node_kind(read(block.repository)) != "scalar":
+        raise ManifestError(f"{shown} sets no {repo_key} (helm-image-key)",
+                            input_name="helm-image-key",
+                            hint="Name the key that holds the repository the chart runs, from "
+                            "the top of the values (e.g. global.image.repository), or the "
+                            "repository key beside the tag")
+    repo_node, registry_node = read(block.repository), read(block.registry)
+    repo = None if _unset(repo_node) else y.scalar(repo_node)
+    registry = global_registry or (None if _unset(registry_node) else y.scalar(registry_node))
+    if _unset(repo_node):
+        # repository: "" or null: the chart fills it in (argo-cd's default to
+        # global.image.repository, traefik's default "traefik"): only a render shows what runs
+        _inherited(plan, tree, root, repo_key, repo_node, target, shown, judged)
+        registry = None
+    plan.values_keys = ((*block.base, block.registry) if block.registry else (),
+                        block.repository_path(), (*block.base, block.tag))
     tag_node = y.get(mapping, block.tag)
     tag = y.scalar(tag_node) if tag_node is not None else None
     if tag_node is None and _merged(fallback, block.tag) is None and not target.helm_tag_key:
@@ -806,11 +982,19 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             f"{target.app}.image.repository and {target.app}.image.tag, read by its template) "
             "and name them with helm-image-key and helm-tag-key")
     if full is not None and not same_repository(full, target.image.name):
-        plan.refusal = repository_refusal(
-            f"{shown} {dotted}.{block.repository} gives", full, target)
+        plan.refusal = repository_refusal(f"{shown} {repo_key} gives", full, target)
         if plan.refusal is not None:
             return
-        plan.notes.append(f"{shown} {dotted}.{block.repository}: the repository changes from "
+        if block.repository_at is not None:
+            raise ManifestError(f"{shown} {repo_key} (helm-image-key) gives {full}, and the new "
+                                f"image is {target.image.name}: that key is read to compare the "
+                                f"repository, not written (it is not beside {dotted}."
+                                f"{block.tag}); nothing was written",
+                                input_name="helm-image-key",
+                                hint=f"Write the repository into {dotted}.{block.repository} "
+                                "once and name it with helm-image-key, or deploy the image "
+                                f"{repo_key} names")
+        plan.notes.append(f"{shown} {repo_key}: the repository changes from "
                           f"{full} to {target.image.name} (the policy allows it)")
         if registry and target.image.name.startswith(registry + "/"):
             setkey(block.repository, target.image.name[len(registry) + 1:], dotted)
@@ -833,6 +1017,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     elif target.image.digest:
         if digest_node is not None or reads_digest:
             setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
+        elif target.helm_digest_key:
+            plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key "
+                              "(helm-digest-key) and no chart here shows that it reads one (add "
+                              "the key to the values once, where the chart reads it)")
         else:
             plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key and "
                               "no chart here shows that it reads one (set helm-digest-key to the "
@@ -1015,9 +1203,11 @@ def _merged_repository_refusal(render: list[Any], index: int, values: y.Node, ta
                 return None  # not in the render: what it sets is not known here
             merged = _merge(merged, data)
     merged = _merge(merged, dig(release, ("spec", "values")) or {})
-    mapping = dig(merged, block.base) if block.base else merged
-    if not isinstance(mapping, dict) or not isinstance(mapping.get(block.repository), str):
-        return None
+    at = block.base if block.repository_at is None else block.repository_at
+    mapping = dig(merged, at) if at else merged
+    if not isinstance(mapping, dict) or not isinstance(mapping.get(block.repository), str) or \
+            not mapping[block.repository]:
+        return None  # no repository, or an empty one the chart fills in
     repo = mapping[block.repository]
     registry = mapping.get(block.registry) if block.registry else None
     full = f"{registry}/{repo}" if isinstance(registry, str) and registry else repo
