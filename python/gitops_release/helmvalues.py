@@ -328,6 +328,7 @@ def _split(key: str) -> tuple[str, ...]:
 
 
 TAG_AND_DIGEST = re.compile(r"([^@\s]+)@(sha256:[0-9a-f]{64})")
+DIGEST_VALUE = re.compile(r"(?:sha256:)?[0-9a-f]{64}")  # a values key pinning a build
 TAG_SIBLINGS = ("imageTag", "image_tag", "imageVersion", "tag")  # beside ``image: repo``
 
 
@@ -1000,7 +1001,20 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             setkey(block.repository, target.image.name[len(registry) + 1:], dotted)
         else:
             setkey(block.repository, target.image.name, dotted)
+    if block.digest and not target.helm_digest_key and y.get(mapping, block.digest) is None:
+        # a key of another name holding a digest pins the build (kube-state-metrics' image.sha):
+        # left as it is, the new tag would run with the old digest, i.e. the old image
+        pin = next((str(k.value) for k, v in mapping.value
+                    if y.node_kind(v) == "scalar" and str(k.value) not in (block.tag,
+                                                                          block.repository)
+                    and DIGEST_VALUE.fullmatch(str(y.scalar(v) or ""))), None)
+        if pin is not None:
+            block = replace(block, digest=pin)
+            plan.notes.append(f"{shown} {dotted}.{pin} holds a digest: it pins the image, and is "
+                              "written with the tag")
     digest_node = y.get(mapping, block.digest) if block.digest else None
+    # written as the key holds it: `sha256:<hex>`, or the bare hex a chart prefixes itself
+    bare = re.fullmatch(r"[0-9a-f]{64}", str(y.scalar(digest_node) or "")) is not None
     templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
     reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
     if pinned:  # the tag key carries the pin: it keeps carrying it
@@ -1016,7 +1030,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
         pass  # the digest travels in the tag
     elif target.image.digest:
         if digest_node is not None or reads_digest:
-            setkey(block.digest, target.image.digest, f"{dotted}.{block.digest}")
+            setkey(block.digest, target.image.digest.split(":", 1)[-1] if bare else
+                   target.image.digest, f"{dotted}.{block.digest}")
         elif target.helm_digest_key:
             plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key "
                               "(helm-digest-key) and no chart here shows that it reads one (add "

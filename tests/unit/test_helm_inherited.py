@@ -102,6 +102,32 @@ def test_a_named_digest_key_of_another_block_is_refused(tmp_path: Path, helm: bo
     assert (repo.work / "ksm/values.yaml").read_text() == KSM_VALUES
 
 
+@pytest.mark.parametrize(("pinned", "digest"), [
+    (DIGEST, ""), (DIGEST, DIGEST), ("c" * 64, DIGEST)],
+    ids=["pin-cleared", "pin-moved", "bare-hex-pin-moved-as-bare-hex"])
+def test_a_digest_under_another_key_is_cleared_or_moved(tmp_path: Path, helm: bool,
+                                                        pinned: str, digest: str) -> None:
+    """A digest already pinned under the chart's own key (image.sha), no helm-digest-key: the
+    tag moved and the pin stayed, so the render ran the new tag at the old digest (the old
+    build) and the deploy was pushed. The pin is cleared, or moved to the deploy's digest in
+    the form the key holds it (sha256:<hex>, or the bare hex)."""
+    bare = not pinned.startswith("sha256:")  # the real chart's form: it writes @sha256: itself
+    repo = repo_of_files(tmp_path, {
+        **KSM, "ksm/values.yaml": KSM_VALUES.replace('tag: ""', 'tag: "v2.20.0"').replace(
+            'sha: ""', f'sha: "{pinned}"'),
+        "ksm/templates/deployment.yaml": KSM["ksm/templates/deployment.yaml"].replace(
+            "%s/%s:%s@%s", "%s/%s:%s@sha256:%s" if bare else "%s/%s:%s@%s")})
+    code, log, _ = _deploy(repo, tmp_path, "ksm", KSM_NEW, "kube-state-metrics@v2.21.0",
+                           *(("--digest", digest) if digest else ()))
+    assert code == 0, log
+    written = "" if not digest else digest.split(":", 1)[1] if bare else digest
+    assert (repo.work / "ksm/values.yaml").read_text() == KSM_VALUES.replace(
+        'tag: ""', 'tag: "v2.21.0"').replace('sha: ""', f'sha: "{written}"')
+    assert "image.sha holds a digest: it pins the image" in log, log
+    if helm:
+        assert _rendered(repo, "ksm") == [f"{KSM_NEW}@{digest}" if digest else KSM_NEW]
+
+
 # -- argo-cd: per-component blocks whose repository falls back to global.image.repository -----
 
 ARGO_VALUES = (
