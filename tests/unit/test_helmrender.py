@@ -401,13 +401,15 @@ def _web_and(tmp_path: Path, name: str, text: str) -> GitRepo:
 
 def test_a_digest_left_from_before_is_refused(tmp_path: Path) -> None:
     """``repo:{{tag}}@{{sha}}`` under a key the receiver does not know: a deploy without a digest
-    renders the new tag beside the old digest, which keeps the old image running."""
+    rendered the new tag beside the old digest, which keeps the old image running. The pin is
+    now cleared with the tag, and this chart appends ``@`` whatever it holds: the render proof
+    refuses that image too."""
     repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n"
                             f"  sha: sha256:{'1' * 64}\n",
                   deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}"
                              "@{{ .Values.image.sha }}", label=False))
     log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
-    assert f"renders '{REG}/web:1.1.0@sha256:{'1' * 64}'" in log and "helm-digest-key" in log, log
+    assert f"renders '{REG}/web:1.1.0@'" in log and "helm-digest-key" in log, log
 
 
 def test_a_digest_rendered_without_the_tag_is_the_new_image(tmp_path: Path) -> None:
