@@ -419,7 +419,8 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     after = renderer(texts, planned=True)
     notes: list[str] = []
     proven, expected = prove(before, after, found, target.image, target.release_env,
-                             target.release, env_planned, notes, followers=not target.container)
+                             target.release, env_planned, notes, followers=not target.container,
+                             others=not target.container and not target.workload)
     if proven:
         plan.notes += notes
     return edits, texts, after, proven, expected
@@ -478,8 +479,11 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                            + ", ".join(f"{k}: {v}" for k, v in sorted(selector.items())) + ")"
                            if wide and env_place is not None else "")
                         + (f" (it would also move {', '.join(elsewhere)}, which run the same "
-                           "image: a workload of its own, deployed on its own)" if elsewhere
-                           else "")
+                           "image: "
+                           + ("deploy without 'workload' and 'container' to move them with it, "
+                              "or give the target a place of its own)" if target.workload or
+                              target.container else "one that sets the release env var itself "
+                              "would claim the old release)") if elsewhere else "")
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
                         hint=_narrowing_hint(tree, target, shared))

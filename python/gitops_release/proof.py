@@ -157,14 +157,17 @@ def _copy_target(obj: Any, found: Found, env: str) -> Any:
 
 def prove(before: list[Any], after: list[Any], found: Found, image: ImageReference,
             env: str, release: str, env_planned: bool,
-            notes: list[str] | None = None, followers: bool = True) -> tuple[bool, list[Any]]:
+            notes: list[str] | None = None, followers: bool = True,
+            others: bool = False) -> tuple[bool, list[Any]]:
     """Whether ``after`` is ``before`` with only the target's image and release env var set as
     the deploy must set them; and the expected render (for the error's difference). Other
     containers of the target's pod that ran exactly its image (a migration init container, a
     sidecar of the same build) may move to exactly its new image with it (an ``images:`` entry
     moves them all): the pod runs one version, unless the caller named the container
-    (``followers`` false). ``notes`` gets which moved, and which run the old image still. Other
-    workloads never move."""
+    (``followers`` false). With ``others`` (neither workload nor container named), so may the
+    containers of other workloads that ran exactly the target's image (the app's worker and
+    CronJob under one ``images:`` entry: one build, one version); nothing else of them changes.
+    ``notes`` gets which moved, and which run the old image still."""
     index = _target_index(before, found)
     if index is None or len(before) != len(after) or _target_index(after, found) != index:
         return False, before
@@ -199,7 +202,7 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
             else:
                 items.append({"name": env, "value": release})
     expected, moved, stayed = _followers(expected, after, found, env, (
-        old_image, str(new.get("image", "")))) if followers else (expected, [], [])
+        old_image, str(new.get("image", ""))), others) if followers else (expected, [], [])
     same = all(a == b for a, b in zip(expected, after, strict=True))
     if same and notes is not None:
         if moved:
@@ -214,11 +217,13 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
 
 
 def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
-               images: tuple[str, str]) -> tuple[list[Any], list[str], list[str]]:
-    """``expected`` with every other container of the target's pod that ran the old image
-    (``images``: old, new) set to the new one where the render of the edit runs it; the labels
-    of those that moved and of those that kept the old image. A container that sets the
-    release env var ``env`` is no follower: its release would claim the old version."""
+               images: tuple[str, str], others: bool = False) -> tuple[list[Any], list[str],
+                                                                     list[str]]:
+    """``expected`` with every other container of the target's pod (``others``: of any
+    workload) that ran the old image (``images``: old, new) set to the new one where the render
+    of the edit runs it; the labels of those that moved and of those that kept the old image
+    (in the target's pod). A container that sets the release env var ``env`` is no follower:
+    its release would claim the old version."""
     old_image, new_image = images
     index = _target_index(expected, found)
     moved: list[str] = []
@@ -227,10 +232,10 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
         return expected, moved, stayed
     out = list(expected)
     for i, (obj, got) in enumerate(zip(expected, after, strict=True)):
-        if i != index or not isinstance(obj, dict) or not isinstance(got, dict):
+        if (i != index and not others) or not isinstance(obj, dict) or not isinstance(got, dict):
             continue
         mine = [c for c in containers_of(obj) if c[1] == old_image and not (
-            c[0] == found.container and c[2] == found.init)]
+            i == index and c[0] == found.container and c[2] == found.init)]
         if not mine:
             continue
         theirs = {(n, init): image for n, image, init, _ in containers_of(got)}
@@ -246,6 +251,6 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                     if (n, ini) == (name, init):
                         container["image"] = new_image
                 moved.append(shown)
-            elif theirs.get((name, init)) == old_image:
+            elif theirs.get((name, init)) == old_image and i == index:
                 stayed.append(shown + (f" (it sets {env} itself)" if releases else ""))
     return out, moved, stayed

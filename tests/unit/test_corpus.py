@@ -70,9 +70,14 @@ class Case:
     also: tuple[tuple[str, str, str, str, str], ...] = ()  # kind, name, key, key, value it gets
     unchanged: tuple[str, ...] = ()  # other overlays (folders) whose render must not change
     followers: tuple[str, ...] = ()  # containers of the target's pod moved to the image with it
+    moved: tuple[tuple[str, str, str], ...] = ()  # other workloads' containers moved with it
     logged: tuple[str, ...] = ()  # what the deploy's log must say
 
 
+CRONJOB = ("apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n"
+           "  schedule: \"0 3 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n"
+           "          restartPolicy: Never\n          containers:\n            - name: {name}\n"
+           "              image: {image}\n")
 GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\nspec:\n"
                  "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
                  f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
@@ -490,11 +495,43 @@ CASES: dict[str, Case] = {
          "x/overlays/dev/kustomization.yaml": kustomization("resources:\n  - ../../base\n")},
         "x/overlays/dev", f"{REG}/x:v2", "x@v2", extra=("--container", "x"),
         error="does not render as the deploy needs"),
-    "images-entry-that-would-move-another-workload-is-refused": Case(
+    # one images: entry for the app's web, worker and CronJob (dbca-wa/prs, a dev-cluster's
+    # infobiz): one build, one version, so they move together (they were refused with no way
+    # out); the release env var is the target's
+    "images-entry-shared-by-the-apps-worker-and-cronjob-moves-them-too": Case(
+        {"x/base/kustomization.yaml": kustomization(
+            "resources:\n  - deployment.yaml\n  - worker.yaml\n  - cron.yaml\n"),
+         "x/base/deployment.yaml": deployment("x", "x-image"),
+         "x/base/worker.yaml": deployment("x-worker", "x-image"),
+         "x/base/cron.yaml": CRONJOB.format(name="x-dump", image="x-image"),
+         "x/overlays/dev/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
+             "    newTag: v1\n")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", ("Deployment", "x", "x"),
+        written=("x/overlays/dev/kustomization.yaml",), env_written=False,
+        moved=(("Deployment", "x-worker", "x-worker"), ("CronJob", "x-dump", "x-dump")),
+        logged=("ran in Deployment/x-worker container x-worker, CronJob/x-dump container "
+                "x-dump too: moved to the new image with it",)),
+    # ... but not when the caller names the workload: it moves alone, or not at all
+    "images-entry-that-would-move-another-workload-than-the-one-named-is-refused": Case(
         {"x/base/kustomization.yaml": kustomization(
             "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
          "x/base/deployment.yaml": deployment("x", "x-image"),
          "x/base/worker.yaml": deployment("x-worker", "x-image"),
+         "x/overlays/dev/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
+             "    newTag: v1\n")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", extra=("--workload", "x"),
+        error="it would also move Deployment/x-worker container x-worker, which run the same "
+              "image"),
+    # another workload on the same image that records its own release keeps the proof's
+    # refusal: moved without its release env var, it would claim the old version
+    "images-entry-moving-a-worker-that-records-its-own-release-is-refused": Case(
+        {"x/base/kustomization.yaml": kustomization(
+            "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
+         "x/base/deployment.yaml": deployment("x", "x-image"),
+         "x/base/worker.yaml": deployment("x-worker", "x-image",
+                                          env=RELEASE_ENV.format(release="x@v1")),
          "x/overlays/dev/kustomization.yaml": kustomization(
              f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
              "    newTag: v1\n")},
@@ -783,9 +820,24 @@ CASES: dict[str, Case] = {
         "r", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="Deployment/web container web gets APP_RELEASEVERSION from replacements: "
               "r/kustomization.yaml:7 copies ConfigMap/versions data.release"),
+    # a replacement source feeding the app's other workload too: they move together, as under
+    # one images: entry
+    "replacement-source-that-also-feeds-the-apps-other-workload-moves-both": Case(
+        {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
+         + deployment("web-worker", f"{REG}/web:placeholder"),
+         "r/versions.yaml": VERSIONS_CONFIGMAP,
+         "r/kustomization.yaml": kustomization(
+             "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
+                 "          name: web\n", "").replace("[name=web]", "0"))},
+        "r", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("r/versions.yaml", "r/dep.yaml"),
+        moved=(("Deployment", "web-worker", "web-worker"),),
+        also=(("ConfigMap", "versions", "data", "web", f"{REG}/web:v1.1.0"),)),
+    # ... refused when that workload records a release of its own (it would claim the old one)
     "replacement-source-that-also-feeds-another-workload-is-refused": Case(
         {"r/dep.yaml": deployment("web", f"{REG}/web:placeholder") + "---\n"
-         + deployment("web-canary", f"{REG}/web:placeholder"),
+         + deployment("web-canary", f"{REG}/web:placeholder",
+                      env=RELEASE_ENV.format(release="web@v1.0.0")),
          "r/versions.yaml": VERSIONS_CONFIGMAP,
          "r/kustomization.yaml": kustomization(
              "resources:\n  - dep.yaml\n  - versions.yaml\n" + IMAGE_REPLACEMENT.replace(
@@ -926,6 +978,13 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
                             hit[0]["value"] = case.release
                         else:
                             envs.append({"name": "APP_RELEASEVERSION", "value": case.release})
+    for kind_, name_, container_ in case.moved:  # the app's other workloads on its image
+        for obj in expected:
+            if obj.get("kind") == kind_ and _name(obj) == name_:
+                spec = obj["spec"]["jobTemplate"]["spec"] if kind_ == "CronJob" else obj["spec"]
+                for item in spec["template"]["spec"]["containers"]:
+                    if item["name"] == container_:
+                        item["image"] = case.image
     for kind_, name_, key, sub, value in case.also:  # a replacement's source, set with it
         for obj in expected:
             if obj.get("kind") == kind_ and _name(obj) == name_:
