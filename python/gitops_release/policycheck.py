@@ -28,31 +28,47 @@ def _matches_any(patterns: tuple[str, ...], value: str, *, ignore_case: bool) ->
 
 
 def check_source(policy: Policy, request: DeployRequest) -> Refusal | None:
-    app = policy.app_for(request.path)
-    if app is None or app.sources is None or request.operator:
+    """Every overlay the deploy writes or moves (a fan-out's prod-* siblings, an overlay that
+    builds on the one deployed) by its own app rule: a sibling's rule is not the requested
+    path's."""
+    if request.operator:
         return None  # a rollback comes from the config repo itself, not from a source repository
-    rule = f"{app.where} (apps: {app.match!r}, sources)"
-    allowed = ", ".join(app.sources) or "none"
-    if not request.source_repository:
-        return Refusal("policy", f"{request.path} may be deployed only from {allowed}, and the "
-                       "release names no source repository", rule)
-    # GitHub owner and repository names are case-insensitive.
-    if not _matches_any(app.sources, request.source_repository, ignore_case=True):
-        return Refusal("policy", f"{request.source_repository} may not deploy {request.path}; "
-                       f"allowed sources: {allowed}", rule)
+    for path in overlays_of(request):
+        app = policy.app_for(path)
+        if app is None or app.sources is None:
+            continue
+        rule = f"{app.where} (apps: {app.match!r}, sources)"
+        allowed = ", ".join(app.sources) or "none"
+        if not request.source_repository:
+            return Refusal("policy", f"{path} may be deployed only from {allowed}, and the "
+                           "release names no source repository", rule,
+                           hint=_fan_out_hint(request, path))
+        # GitHub owner and repository names are case-insensitive.
+        if not _matches_any(app.sources, request.source_repository, ignore_case=True):
+            return Refusal("policy", f"{request.source_repository} may not deploy {path}; "
+                           f"allowed sources: {allowed}", rule, hint=_fan_out_hint(request, path))
     return None
 
 
 def check_image_repository(policy: Policy, request: DeployRequest) -> Refusal | None:
-    app = policy.app_for(request.path)
+    """The new image's repository for every overlay the deploy writes or moves: an app rule's
+    ``images`` where its rule lists them (each overlay by its own rule), else the default: the
+    repository each runs now."""
     name = request.image.name
-    if app is not None and app.images is not None:
-        if _matches_any(app.images, name, ignore_case=False):
-            return None
-        return Refusal("policy", f"{request.path} may run only {', '.join(app.images) or 'no'} "
-                       f"images; the release brings {name}",
-                       f"{app.where} (apps: {app.match!r}, images)")
+    ruled: set[str] = set()
+    for path in overlays_of(request):
+        app = policy.app_for(path)
+        if app is None or app.images is None:
+            continue
+        ruled.add(path)
+        if not _matches_any(app.images, name, ignore_case=False):
+            return Refusal("policy", f"{path} may run only {', '.join(app.images) or 'no'} "
+                           f"images; the release brings {name}",
+                           f"{app.where} (apps: {app.match!r}, images)",
+                           hint=_fan_out_hint(request, path))
     for running in request.running:
+        if running.path in ruled:
+            continue
         if running.image is not None and not same_repository(running.image.name, name):
             return Refusal("policy", f"{running.path} runs {running.image.name}; the release "
                            f"brings {name}",
@@ -148,11 +164,18 @@ def check_scheme(policy: Policy, request: DeployRequest) -> Refusal | None:
 
 
 def check_downgrade(policy: Policy, request: DeployRequest) -> Refusal | None:
+    # The image's tag too: a version's build metadata is dropped when it is compared
+    # (1.1.0+rc.1 is 1.1.0), while the tag that agrees with it (1.1.0-rc.1, as a tag has no
+    # '+') is a prerelease of it, older
+    tag = request.image.tag
+    versions = [request.version] + ([tag] if tag and tag != request.version else [])
     for running in request.running:
-        if running.version is None or compare(running.version, request.version) is not Order.OLDER:
+        older = next((v for v in versions if running.version is not None
+                      and compare(running.version, v) is Order.OLDER), None)
+        if older is None:
             continue
         if not request.forced:
-            return Refusal("downgrade", f"{request.version} is older than {running.version}, "
+            return Refusal("downgrade", f"{older} is older than {running.version}, "
                            f"which {running.path} runs",
                            "default rule: an environment only moves forward; set "
                            "allow-downgrade: true to roll back")

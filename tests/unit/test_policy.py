@@ -224,6 +224,47 @@ def test_a_deploy_writing_a_held_sibling_is_refused_whole() -> None:
     assert refusal.message.startswith("apps/checkout/overlays/prod-us is held")
 
 
+def test_a_fan_out_sibling_is_checked_by_its_own_app_rule() -> None:
+    """prod-eu's own rule allows another source and another image repository than prod's: a
+    deploy to prod (fanned out to prod-eu) was checked against prod's rule alone, and rewrote
+    prod-eu's image."""
+    policy = parse_policy(
+        "apps:\n  - match: apps/checkout/overlays/prod-eu\n    sources: [acme/checkout-eu]\n"
+        "    images: [eu.example.com/acme/checkout]\n  - match: apps/checkout/**\n"
+        "    sources: [acme/checkout]\n    images: [registry.example.com/acme/checkout]\n")
+    eu = "apps/checkout/overlays/prod-eu"
+    both = ((PROD, f"{REPO}:v1.4.0"), (eu, "eu.example.com/acme/checkout:v1.4.0"))
+    refusal = policy.check(request(running=both))
+    assert refusal is not None and refusal.reason == "policy", refusal
+    assert refusal.message == f"acme/checkout may not deploy {eu}; allowed sources: " \
+        "acme/checkout-eu", refusal
+    assert "fan-out deploys every overlay or none" in refusal.hint
+    refusal = policy.check(request(running=both, source="acme/checkout-eu"))
+    assert refusal is not None and refusal.message.startswith(
+        "acme/checkout-eu may not deploy apps/checkout/overlays/prod;"), refusal
+    # with sources that allow both, the images: prod-eu runs only the EU mirror's
+    open_sources = parse_policy(
+        "apps:\n  - match: apps/checkout/overlays/prod-eu\n"
+        "    images: [eu.example.com/acme/checkout]\n  - match: apps/checkout/**\n"
+        "    images: [registry.example.com/acme/checkout]\n")
+    refusal = open_sources.check(request(running=both))
+    assert refusal is not None and refusal.message == (
+        f"{eu} may run only eu.example.com/acme/checkout images; the release brings {REPO}")
+    assert open_sources.check(request()) is None
+
+
+def test_build_metadata_does_not_hide_a_prerelease_tag() -> None:
+    """web@1.1.0+rc.1 with the tag 1.1.0-rc.1 (a tag has no '+'): the version compares as
+    1.1.0 (build metadata dropped), the same as the 1.1.0 running, while the image deployed is
+    the prerelease 1.1.0-rc.1, older: a downgrade past the guard."""
+    refusal = Policy().check(request("1.1.0+rc.1", image=f"{REPO}:1.1.0-rc.1",
+                                     running=((PROD, f"{REPO}:1.1.0"),)))
+    assert refusal is not None and refusal.reason == "downgrade", refusal
+    assert refusal.message == f"1.1.0-rc.1 is older than 1.1.0, which {PROD} runs"
+    assert Policy().check(request("1.2.0+build.7", image=f"{REPO}:1.2.0-build.7",
+                                  running=((PROD, f"{REPO}:1.1.0"),))) is None
+
+
 def test_settings_for(policy: Policy) -> None:
     assert policy.settings_for(PROD) == TargetSettings(
         container="checkout", release_env="CHECKOUT_RELEASE", helm_tag_key="image.version",
