@@ -649,13 +649,16 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
 
 
 def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileChange],
-                     target: Target) -> list[str]:
+                     target: Target,
+                     taken: list[tuple[str, str, str | None]] | None = None) -> list[str]:
     """Render each overlay of ``folders`` (beside a deployed overlay, building on it) before
     and after ``changes``: it may take the deploy whole (the target's image, at the new tag, and
     release env var both move) or not at all. Taking part of it (the release env var but not the
     image, which it pins itself: it would record a release it does not run), or anything else,
     is a ManifestError, nothing written. One that does not render as it is (broken before this
-    deploy) is not checked: a note says so. The notes say what each did."""
+    deploy) is not checked: a note says so. The notes say what each did; ``taken`` gets each
+    that takes the deploy, with the image and version it ran (the policy judges it as an
+    overlay the deploy moves: its holds, freezes, version scheme and app rule)."""
     notes: list[str] = []
     for folder in folders:
         try:
@@ -702,7 +705,23 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
         notes.append(f"{folder} builds on the overlay deployed: "
                      + ("its render does not change" if before == after else
                         "it takes this deploy too (its render moves the same way)"))
+        if before != after and taken is not None:
+            ran = _moved_from(before, after)
+            ref = parsed_image(ran) if ran else None
+            taken.append((folder, ran, ref.tag if ref is not None else None))
     return notes
+
+
+def _moved_from(before: list[Any], after: list[Any]) -> str:
+    """The image the first container whose image the edit moves ran before ('' for none)."""
+    for old, new in zip(before, after, strict=False):
+        if old == new:
+            continue
+        now = {(n, init): image for n, image, init, _ in containers_of(new)}
+        for name, image, init, _ in containers_of(old):
+            if now.get((name, init), image) != image:
+                return image
+    return ""
 
 
 AWAY = "; or deploy an overlay that no other overlay builds on"

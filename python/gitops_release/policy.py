@@ -169,8 +169,9 @@ class Running:
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """One deploy, as the receiver planned it. ``running`` lists every overlay it writes (the
-    overlay named by ``path`` and its fan-out siblings) with what each runs now."""
+    """One deploy, as the receiver planned it. ``running`` lists every overlay it writes or
+    moves (the overlay named by ``path``, its fan-out siblings, the overlays that build on it and
+    take the deploy) with what each runs now."""
 
     path: str
     image: ImageReference
@@ -182,6 +183,9 @@ class DeployRequest:
     # A deploy made from the config repo itself (rollback): holds, freezes, sources and
     # allow-forced-downgrade: false do not apply; the image rules do.
     operator: bool = False
+    # of ``running``, the overlays that build on the one deployed and take the deploy (not
+    # written: its edit reaches them)
+    builds_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

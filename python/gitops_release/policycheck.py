@@ -55,10 +55,12 @@ def check_image_repository(policy: Policy, request: DeployRequest) -> Refusal | 
     ``images`` where its rule lists them (each overlay by its own rule), else the default: the
     repository each runs now."""
     name = request.image.name
-    ruled: set[str] = set()
+    # an overlay that builds on the one deployed runs what its own kustomization makes of the
+    # new image (a mirror's newName): the rules on repositories are the written overlays'
+    ruled: set[str] = set(request.builds_on)
     for path in overlays_of(request):
         app = policy.app_for(path)
-        if app is None or app.images is None:
+        if app is None or app.images is None or path in request.builds_on:
             continue
         ruled.add(path)
         if not _matches_any(app.images, name, ignore_case=False):
@@ -126,6 +128,10 @@ def _fan_out_hint(request: DeployRequest, path: str) -> str:
     requested = request.path.rstrip("/")
     if path.rstrip("/") == requested:
         return ""
+    if path in request.builds_on:
+        return (f"Nothing was changed: {path} builds on {requested}, and its render takes this "
+                f"deploy with it, so it is judged as deployed too. Give {path} an image pin of "
+                f"its own (an images: entry), or lift what stops it")
     return (f"Nothing was changed: {path} is a sibling in the fan-out of {requested}, and a "
             f"fan-out deploys every overlay or none. fan-out: false deploys {requested} alone")
 

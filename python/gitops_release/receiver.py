@@ -200,6 +200,8 @@ class Plan:
     overlays: list[OverlayPlan] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     refusal: Refusal | None = None
+    # overlays that build on one deployed and take the deploy: (folder, image, version they ran)
+    taken: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     @property
     def changes(self) -> list[FileChange]:
@@ -251,7 +253,7 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
         return plan
     plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
                                   forced=s.allow_downgrade, operator=operator, token=s.token,
-                                  environ=environ or {})
+                                  environ=environ or {}, taken=plan.taken)
     return plan
 
 
@@ -292,7 +294,8 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
     changes = [change for p in plan.overlays for change in p.changes]
     for overlay_plan in plan.overlays:
         if overlay_plan.dependents:
-            overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target)
+            overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target,
+                                                   plan.taken)
     return None
 
 

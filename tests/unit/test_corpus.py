@@ -61,7 +61,7 @@ class Case:
     target: tuple[str, str, str] = ("", "", "")  # kind, rendered name, container
     extra: tuple[str, ...] = ()
     command: str = "image-update"
-    error: str = ""
+    error: str = ""  # words of the error (exit 1), or of the refusal with refused
     refused: str = ""
     written: tuple[str, ...] = ()  # files the deploy must change
     env_written: bool = True
@@ -356,6 +356,25 @@ CASES: dict[str, Case] = {
         "g/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="g/prod-tuned builds on the overlay deployed, and with this edit "
               "Deployment/web-tuned changes beyond its image and APP_RELEASEVERSION"),
+    # an overlay that builds on the one deployed takes the deploy: it is judged as deployed,
+    # by its hold (an adversarial round: a held prod-eu on ../prod, a held staging on ../dev,
+    # moved without a word)
+    "a-held-overlay-that-builds-on-the-one-deployed-refuses-the-deploy": Case(
+        {**web_overlay("h/overlays/dev"),
+         "h/overlays/staging/kustomization.yaml": kustomization(
+             "resources:\n  - ../dev\nnamePrefix: staging-\n"),
+         "gitops-release.yaml": "holds:\n  - path: h/overlays/staging\n    reason: load test\n"
+                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+        "h/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
+        error="h/overlays/staging builds on h/overlays/dev, and its render takes this deploy"),
+    "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
+        {**web_overlay("h/overlays/prod"),
+         "h/overlays/prod-eu/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\nnamePrefix: eu-\n"),
+         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod-eu\n    reason: migration\n"
+                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+        "h/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
+        error="h/overlays/prod-eu is held since 2026-01-01T00:00:00Z by alice: migration"),
     # staging builds on qa, which builds on dev; staging pins its image and names only qa:
     # found through qa (it was not read: its text does not name dev)
     "an-overlay-beside-that-builds-on-it-through-another-is-checked": Case(
@@ -947,7 +966,7 @@ def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str)
     others = {folder: _render(repo.work / folder) for folder in case.unchanged}
     code, log, outputs = _deploy(repo, tmp_path, case)
     if case.error or case.refused:
-        assert code == (1 if case.error else 0), log
+        assert code == (1 if case.error and not case.refused else 0), log  # error: the words
         assert case.error in log
         if case.refused:
             assert (outputs["refused"], outputs["refused-reason"]) == ("true", case.refused), log
