@@ -401,6 +401,7 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
     listing = _drop_untracked(tree, tracked)
     if kustomized and listing is not None:
         _mark_shared(tree, listing)
+    if listing is not None:  # a plain folder too: one an overlay reads its patches from
         _mark_beside(tree)
     if kustomized:
         from gitops_release.inline import find
@@ -450,7 +451,8 @@ MAX_BESIDE = 200  # kustomizations beside the overlay that name it, read to see 
 
 def _mark_beside(tree: Tree) -> None:
     """Kustomizations in the folders beside the overlay (its parent's subfolders, two levels
-    down) that name it, or name one of them that builds on it (a chain: staging → qa → dev),
+    down) and above it (its ancestors' own) that name it, or name one of them that builds on it
+    (a chain: staging → qa → dev),
     and reach into it: those that build on the overlay are its dependents (the deploy renders
     them too); files of the overlay that others reach (a component in the overlay folder that a
     sibling overlay lists) are shared, as a base is. Found on the work tree, confirmed as
@@ -462,9 +464,17 @@ def _mark_beside(tree: Tree) -> None:
     base = tree.root / parent if parent else tree.root
     mine = {k.folder for k in tree.kustomizations}
     texts: dict[str, str] = {}
-    for pattern in ("*/", "*/*/"):
+    # and the overlay's own ancestors: a kustomization above it that reads its files (a folder
+    # of patches inside prod, sent as the path) or lists it
+    above = [posixpath.dirname(overlay)]
+    while above[-1] not in ("", "."):
+        above.append(posixpath.dirname(above[-1]))
+    ancestors = [tree.root / folder / kust if folder not in ("", ".") else tree.root / kust
+                 for folder in above for kust in KUSTOMIZATION_FILES]
+    for pattern in ("*/", "*/*/", ""):
         for kust in KUSTOMIZATION_FILES:
-            for path in sorted(base.glob(pattern + kust)):
+            for path in sorted(base.glob(pattern + kust)) if pattern else \
+                    [a for a in ancestors if a.name == kust and a.is_file()]:
                 rel = path.relative_to(tree.root).as_posix()
                 folder = posixpath.dirname(rel)
                 if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \

@@ -13,6 +13,7 @@ When more than one place could decide, a probe render with a marker in each tell
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -555,10 +556,15 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     if image_place is None:
         image_place = new_entry_place(tree, found, target.image)
         if image_place is None:
+            readers = sorted({k for users in tree.shared.values() for k in users})
             raise OutsideOverlayError(f"{tree.overlay}: the image of {found.label} comes from outside "
                                 "the overlay folder and the overlay has no kustomization to add "
-                                "an images: entry to", hint="Point 'path' at the overlay that "
-                                "sets the image, or add a kustomization.yaml to it")
+                                "an images: entry to"
+                                + (f" (its files are read by {', '.join(readers)}: shared, not "
+                                   "edited)" if readers else ""),
+                                hint="Point 'path' at the overlay that sets the image"
+                                + (f" ({posixpath.dirname(readers[0])})" if readers else
+                                   ", or add a kustomization.yaml to it"))
     value = str(target.image)
     edits = image_place.edit(value)
     if image_place.kind != "running":
@@ -785,4 +791,6 @@ def _without_images(obj: Any, env: str) -> Any:
         if isinstance(container.get("env"), list):
             container["env"] = [e for e in container["env"]
                                 if not (isinstance(e, dict) and e.get("name") == env)]
+            if not container["env"]:  # the release env var added where no env was
+                container.pop("env")
     return out

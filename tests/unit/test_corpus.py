@@ -367,6 +367,25 @@ CASES: dict[str, Case] = {
                                 "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
         "h/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/staging builds on h/overlays/dev, and its render takes this deploy"),
+    # a folder of patches inside prod sent as the path (plain: no kustomization of its own):
+    # prod reads its files, so they are prod's, not edited (pushed past prod's hold before)
+    "a-folder-of-patches-inside-an-overlay-sent-as-the-path-is-refused": Case(
+        {**base("h/base", "web", f"{REG}/web:v1.0.0"),
+         "h/overlays/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: patches/web.yaml\n"),
+         "h/overlays/prod/patches/web.yaml": deployment("web", f"{REG}/web:v1.0.0"),
+         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod\n    reason: migration\n"
+                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+        "h/overlays/prod/patches", f"{REG}/web:v1.1.0", "web@v1.1.0",
+        error="(its files are read by h/overlays/prod/kustomization.yaml: shared, not edited)"),
+    # a base sent as the path: the overlays on it that take the deploy are judged as deployed
+    "a-base-sent-as-the-path-with-a-held-overlay-on-it-is-refused": Case(
+        {**base("h/base", "web", f"{REG}/web:v1.0.0"),  # no env yet: the release env var added
+         "h/overlays/prod/kustomization.yaml": kustomization("resources:\n  - ../../base\n"),
+         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod\n    reason: migration\n"
+                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+        "h/base", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
+        error="h/overlays/prod builds on h/base, and its render takes this deploy"),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
         {**web_overlay("h/overlays/prod"),
          "h/overlays/prod-eu/kustomization.yaml": kustomization(
