@@ -111,6 +111,31 @@ def render_ahead(raw: Mapping[str, str], root: Path, event: str) -> None:
         pass
 
 
+def _write_mode(raw: Mapping[str, str], runner: Runner) -> str:
+    """The input's write mode, or pull-request where the policy's environments rule for the
+    overlay asks for it (the config repo decides: a release cannot push past it). A policy that
+    does not load is left to the deploy, which fails on it."""
+    mode = pullrequest.parse_mode(raw["write-mode"])
+    if mode == "pull-request":
+        return mode
+    from gitops_release.errors import GitopsReleaseError
+    from gitops_release.paths import resolve_overlay
+    from gitops_release.policyfile import load_policy
+
+    root = Path.cwd()
+    try:
+        path = resolve_overlay(root, raw.get("config-root", ".") or ".", raw.get("path", ""))
+        required = load_policy(root).settings_for(path.relative_to(root).as_posix()).write_mode
+    except (GitopsReleaseError, OSError, ValueError):
+        return mode
+    if required == "pull-request":
+        runner.notice(f"{raw.get('path', '')}: gitops-release.yaml asks for write-mode: "
+                      "pull-request there, so the deploy opens a pull request instead of "
+                      "pushing", "Write mode")
+        return required
+    return mode
+
+
 def receiver_command(event: str, name: str, help_text: str) -> tuple[
         CommandSpec, Callable[[Mapping[str, str], Runner, Mapping[str, str]], None]]:
     """The SPEC and ``execute`` of a receiver command for ``event`` (new-image, new-job-image)."""
@@ -124,7 +149,7 @@ def receiver_command(event: str, name: str, help_text: str) -> tuple[
         def deploy(tap: Runner) -> None:
             from gitops_release import receiver
 
-            if pullrequest.parse_mode(raw["write-mode"]) == "pull-request":
+            if _write_mode(raw, tap) == "pull-request":
                 pullrequest.deploy(raw, tap, environ, event,
                                    lambda settings, inner: receiver.run(settings, inner, environ,
                                                                         event))

@@ -119,3 +119,23 @@ def test_an_unknown_write_mode_names_the_input(config_repo: GitRepo, tmp_path: P
     code, log, _ = receive(config_repo, tmp_path, api, "v1.5.0", "--write-mode", "email")
     assert code == 1
     assert "input 'write-mode': 'email' is not a write mode" in log
+
+
+def test_the_policys_write_mode_is_honoured_over_the_input(config_repo: GitRepo, tmp_path: Path,
+                                                          api: GitHubAPI) -> None:
+    """An environments rule with write-mode: pull-request, and the input push (the workflow's
+    default): the deploy opens the pull request, main untouched. The setting was returned by
+    the policy and never used, so the release was pushed straight to main."""
+    (config_repo.work / "gitops-release.yaml").write_text(
+        "environments:\n  - match: prod*\n    write-mode: pull-request\n")
+    config_repo.commit_all("prod through pull requests")
+    config_repo.push()
+    base = config_repo.origin_head()
+    code, log, _ = deploy(config_repo, tmp_path, *web_api("v1.5.0", PROD), "--write-mode",
+                            "push", "--token", TOKEN,
+                            env={"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": "acme/config"})
+    assert code == 0, log
+    assert "gitops-release.yaml asks for write-mode: pull-request there" in log, log
+    assert config_repo.origin_head() == base
+    [pr] = pulls(api)
+    assert pr["head"]["ref"] == BRANCH and pr["state"] == "open"
