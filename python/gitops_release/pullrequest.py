@@ -15,6 +15,7 @@ Auto-merge is GraphQL-only on GitHub and not done here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,14 +87,25 @@ def _body(raw: Mapping[str, str], diff: str) -> str:
     except ValueError:
         pass
     fence = "`" * max(3, max((len(r) for r in diff.split("\n") if set(r) == {"`"}), default=0) + 1)
-    lines = [f"Release: `{raw['release'].strip()}`", f"Image: `{raw['image'].strip()}`"]
+    lines = [f"Release: {_code(raw['release'].strip())}", f"Image: {_code(raw['image'].strip())}"]
     if raw.get("digest", "").strip():
-        lines.append(f"Digest: `{raw['digest'].strip()}`")
+        lines.append(f"Digest: {_code(raw['digest'].strip())}")
     for key in ("repository", "sha", "run_url"):
         if isinstance(source.get(key), str) and source[key]:
-            lines.append(f"Source {key.replace('_', ' ')}: {source[key]}")
+            # a code span: the payload's text is shown as it is, never as markdown or HTML a
+            # reviewer would take for the page's own (a link, "Approved by", an image)
+            lines.append(f"Source {key.replace('_', ' ')}: {_code(source[key])}")
     return "\n".join([*lines, "", f"{fence}diff", diff.rstrip("\n")[:60000], fence, "",
                       "Opened by gitops-release; a newer release to this overlay updates it."])
+
+
+def _code(text: str) -> str:
+    """``text`` as a markdown code span, whatever backticks it holds (CommonMark: a run of
+    backticks longer than any inside it, with a space inside when it starts or ends with one)."""
+    text = " ".join(text.split())  # one line
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def _repository(environ: Mapping[str, str]) -> str:

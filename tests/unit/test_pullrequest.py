@@ -139,3 +139,19 @@ def test_the_policys_write_mode_is_honoured_over_the_input(config_repo: GitRepo,
     assert config_repo.origin_head() == base
     [pr] = pulls(api)
     assert pr["head"]["ref"] == BRANCH and pr["state"] == "open"
+
+
+def test_the_body_shows_the_payloads_text_as_code() -> None:
+    """source.run_url passes validation (http(s), no spaces) with markdown and HTML in its
+    fragment: in the body it was rendered, a link and an image a reviewer would take for the
+    page's own. Every payload value is a code span, whatever backticks it holds."""
+    from gitops_release.pullrequest import _body
+
+    url = ("https://github.com/acme/web/actions/runs/1#**Approved**_by_[security-team]"
+           "(https://evil.example/login)<br><img/src=https://evil.example/pixel.png>")
+    body = _body({"release": "web@1.1.0", "image": "registry.example.com/acme/web:1.1.0",
+                  "source": json.dumps({"repository": "acme/web", "run_url": url,
+                                        "sha": "`a``b`"})}, "--- a/x\n+++ b/x\n")
+    assert f"Source run url: `{url}`" in body
+    assert "Source sha: ``` `a``b` ```" in body
+    assert "Release: `web@1.1.0`" in body
