@@ -291,7 +291,8 @@ def parse_policy(text: str, filename: str = POLICY_FILE) -> Policy:
         return Policy(filename=filename)
     r = Reader(filename)
     top = r.mapping(docs[0], "(top level)", ("version", *SECTIONS)) or {}
-    if "version" in top and typed_scalar(top["version"]) != 1:
+    version = typed_scalar(top["version"]) if "version" in top else 1
+    if type(version) is not int or version != 1:  # true == 1 in Python, not in the format
         r.fail(top["version"], "version", "must be 1 (the only policy format so far)")
     parsed: dict[str, tuple[Any, ...]] = {}
     for section, read in SECTIONS.items():

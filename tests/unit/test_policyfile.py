@@ -33,6 +33,7 @@ CASES: list[tuple[str, str, str | None, bool]] = [
      "gitops-release.yaml:2: (top level): unknown key 'app'; known keys: version, apps, "
      "environments, holds", True),
     ("version-2", "version: 2\n", "gitops-release.yaml:1: version: must be 1", True),
+    ("version-true", "version: true\n", "gitops-release.yaml:1: version: must be 1", True),
     ("apps-not-a-list", "apps:\n  match: x\n", "gitops-release.yaml:2: apps: must be a list", True),
     ("app-without-match", "apps:\n  - sources: [acme/a]\n",
      "gitops-release.yaml:2: apps[0]: the key 'match' is required", True),
