@@ -64,6 +64,7 @@ from gitops_release.receiverspec import (
 from gitops_release.reference import ImageReference
 from gitops_release.runner import Runner, md_escape
 from gitops_release.targets import KINDS as KIND_GROUPS
+from gitops_release.targets import NoAppWorkload
 from gitops_release.versions import Order, compare
 
 if TYPE_CHECKING:
@@ -278,6 +279,21 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
         except ManifestError as exc:
             if folder == overlay:
                 raise
+            if isinstance(exc, NoAppWorkload) and plan.overlays and \
+                    not _same_workload(plan.overlays[0].target, exc.workloads):
+                # a sibling that runs none of the app (a Job-only prod-migrate, a database's
+                # prod-db) is not its environment; one that renders the deployed workload under
+                # another image (a mirror) stops the fan-out below, as an error
+                plan.skipped.append(f"{shown} runs no workload of {target.app} ({exc.message}); "
+                                    "left as it is")
+                continue
+            if isinstance(exc, NoAppWorkload) and plan.overlays:
+                exc.message = (f"{exc.message}; it renders {plan.overlays[0].target.split(' ', 1)[0]}"
+                               f" as {s.path.rstrip('/')} does, so the app runs there from another "
+                               "image repository (a registry mirror?)")
+                exc.hint = (f"Deploy {s.path.rstrip('/')} with fan-out: false and {shown} on its "
+                            "own with its own image; or, for one build in both, allow that "
+                            f"repository for {shown} in gitops-release.yaml (apps[].images)")
             if "has nothing to update" not in exc.message:
                 exc.message = _fanned(s, shown, exc.message)
                 exc.args = (exc.message,)
@@ -297,6 +313,14 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target,
                                                    plan.taken)
     return None
+
+
+def _same_workload(label: str, workloads: frozenset[tuple[str, str]]) -> bool:
+    """Whether one of ``workloads`` (kind, rendered name) is the deployed overlay's target
+    (``label``: 'Deployment/web container web'), under a name prefix or suffix of its own."""
+    kind, _, name = label.split(" ", 1)[0].partition("/")
+    return any(k == kind and (n == name or n.endswith("-" + name) or n.startswith(name + "-")
+                              or f"-{name}-" in n) for k, n in workloads)
 
 
 def _fanned(s: Settings, sibling: str, message: str) -> str:

@@ -136,13 +136,23 @@ def _candidates_text(render: Sequence[Any], kinds: Sequence[str]) -> str:
     return "; ".join(items[:12]) + (" …" if len(items) > 12 else "") if items else "none"
 
 
+class NoAppWorkload(ManifestError):
+    """The render holds no workload of the app: none named after it or running its image's
+    repository (``workloads``: the (kind, name) of those it renders). A fan-out sibling like it
+    (a Job-only prod-migrate, a database's prod-db) is not the app's environment."""
+
+    def __init__(self, message: str, workloads: frozenset[tuple[str, str]], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.workloads = workloads
+
+
 def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
            suffixes: Sequence[str], shown: str) -> Found:
     """The one target container of ``want`` in ``render``."""
     workloads = [(i, o) for i, o in enumerate(render)
                  if isinstance(o, dict) and o.get("kind") in want.kinds]
     if not workloads:
-        raise ManifestError(f"{shown} renders no {'/'.join(want.kinds)}",
+        raise NoAppWorkload(f"{shown} renders no {'/'.join(want.kinds)}", frozenset(),
                             hint=f"Point 'path' at the overlay of the app, or {other_event(want.kinds)}")
 
     def named(obj: Any, wanted: str) -> bool:
@@ -203,9 +213,13 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                  if c[2] and same_repository(repository(c[1]) or "", want.repository)]
         taken = (f" ({'; '.join(inits)} runs {want.repository}: an init container is taken "
                  "only when 'container' names it)") if inits and not want.container else ""
-        raise ManifestError(f"{shown} has no container {what}; candidates: {listing}{taken}",
-                            hint="Set 'workload' and 'container' (or the policy's target "
-                            "settings) to the one to update")
+        message = f"{shown} has no container {what}; candidates: {listing}{taken}"
+        hint = ("Set 'workload' and 'container' (or the policy's target settings) to the one to "
+                "update")
+        if not want.container and not want.workload:
+            raise NoAppWorkload(message, frozenset((str(o.get("kind")), object_name(o))
+                                                   for _, o in workloads), hint=hint)
+        raise ManifestError(message, hint=hint)
     raise ManifestError(f"{shown} has several candidates for {want.app!r}: "
                         + "; ".join(f.label for f in found),
                         hint="Set 'workload' (and 'container') to pick one")

@@ -356,6 +356,31 @@ CASES: dict[str, Case] = {
         "g/prod", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="g/prod-tuned builds on the overlay deployed, and with this edit "
               "Deployment/web-tuned changes beyond its image and APP_RELEASEVERSION"),
+    # a prod-* sibling that runs none of the app (a migration Job, the app's database): not
+    # its environment, skipped with a warning (it stopped the whole fan-out)
+    "a-prod-sibling-that-runs-none-of-the-app-is-skipped": Case(
+        {**web_overlay("f/prod"), **web_overlay("f/prod-eu"),
+         "f/prod-migrate/kustomization.yaml": kustomization("resources:\n  - job.yaml\n"),
+         "f/prod-migrate/job.yaml": GENERATED_JOB.format(name="migrate").replace(
+             "  generateName: migrate-\n", "  name: migrate\n"),
+         "f/prod-db/kustomization.yaml": kustomization("resources:\n  - db.yaml\n"),
+         "f/prod-db/db.yaml": deployment("db", "postgres:16.6", kind="StatefulSet")},
+        "f/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("f/prod/web.yaml", "f/prod-eu/web.yaml"), unchanged=("f/prod-migrate", "f/prod-db"),
+        logged=("Fan-out skipped: f/prod-migrate runs no workload of web",
+                "Fan-out skipped: f/prod-db runs no workload of web")),
+    # ... but one that renders the deployed workload from another repository (a mirror) stops
+    # the fan-out, saying so
+    # (many-appsets-demo: the app is found by its image, in a workload and container of other
+    # names, and prod-eu pulls it from a mirror)
+    "a-prod-sibling-that-runs-the-app-from-a-mirror-stops-the-fan-out": Case(
+        {"f/prod/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "f/prod/web.yaml": deployment("storefront", f"{REG}/shop:v1.0.0"),
+         "f/prod-eu/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "f/prod-eu/web.yaml": deployment("storefront", "mirror.example.com/acme/shop:v1.0.0")},
+        "f/prod", f"{REG}/shop:v1.1.0", "shop@v1.1.0",
+        error="it renders Deployment/storefront as f/prod does, so the app runs there from "
+              "another image repository (a registry mirror?)"),
     # an overlay that builds on the one deployed takes the deploy: it is judged as deployed,
     # by its hold (an adversarial round: a held prod-eu on ../prod, a held staging on ../dev,
     # moved without a word)
