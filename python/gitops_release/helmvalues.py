@@ -654,7 +654,8 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
         source = y.get_path(values, block.repository_at) \
             if block.repository_at is not None else None
         _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
-                     registry_of(values, target, shown) or registry, judged, source)
+                     registry_of(values, target, shown) or registry, judged, source,
+                     values_file=not base)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -912,9 +913,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                  block: Block, target: Target, shown: str,
                  setkey: Callable[[str, str, str], None],
                  global_registry: str | None = None, judged: bool = False,
-                 source: y.Node | None = None) -> None:
+                 source: y.Node | None = None, values_file: bool = True) -> None:
     """``source``: the mapping of the repository key ``helm-image-key`` names away from the
-    tag (``block.repository_at``)."""
+    tag (``block.repository_at``). ``values_file``: a values file (not a HelmRelease's
+    ``spec.values``, whose merged repository helmpatch checks)."""
     mapping, fallback = mappings
     home, spare = (mapping, fallback) if block.repository_at is None else (source, None)
     repo_key = ".".join(block.repository_path())
@@ -982,6 +984,19 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             hint=f"Give {target.app} image keys of its own in the chart (e.g. "
             f"{target.app}.image.repository and {target.app}.image.tag, read by its template) "
             "and name them with helm-image-key and helm-tag-key")
+    if values_file and not full and not judged and chart is None and not _unset(repo_node) \
+            and fallback is None and not target.allow_repository_change:
+        # no repository in the values and no chart here to render: the repository the tag is
+        # for cannot be compared with the new image's, and any image's tag would be written
+        plan.refusal = Refusal(
+            "policy", f"{shown} sets {dotted + '.' if dotted else ''}{block.tag} and no "
+            "repository, and no chart in this folder renders it, so the repository that runs "
+            f"cannot be compared with the new image's ({target.image.name}): a target's image "
+            "repository never changes unless the policy allows it",
+            hint="Nothing was changed. Name the app's image repositories in gitops-release.yaml "
+            "(apps[].images: the policy then decides), or add the repository key the chart "
+            "reads to the values and name it with helm-image-key")
+        return
     if full is not None and not same_repository(full, target.image.name):
         plan.refusal = repository_refusal(f"{shown} {repo_key} gives", full, target)
         if plan.refusal is not None:

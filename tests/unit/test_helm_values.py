@@ -565,3 +565,27 @@ def test_a_repository_and_a_name_that_join_into_the_image_are_named(tmp_path: Pa
                            "--helm-registry-key", "image.repository")
     assert code == 0, log
     assert (repo.work / "chart/values.yaml").read_text() == values.replace("1.0.0", "2.0.0")
+
+
+def test_a_tag_only_values_file_without_a_chart_is_refused_for_an_unchecked_repository(
+        tmp_path: Path) -> None:
+    """multi-app-multi-value-argocd: prod-values.yaml holds only imageVersion, the chart (which
+    hard-codes the repository) lives elsewhere. Any image's tag was written (an unrelated
+    repository's 4.1 reached prod, previous-image '?:1.0'). Without a repository to compare,
+    the policy refuses, unless the app's images are listed in gitops-release.yaml."""
+    files = {"chart/prod-values.yaml": 'imageVersion: "1.0"\n'}
+    repo = _repo(tmp_path / "plain", files)
+    code, log, outputs = _deploy(repo, tmp_path, "ghcr.io/someone/unrelated:4.1", "app1@4.1",
+                                 "--helm-values-file", "prod-values.yaml", "--helm-tag-key",
+                                 "imageVersion")
+    assert code == 0 and outputs["refused-reason"] == "policy", log
+    assert "sets imageVersion and no repository, and no chart in this folder renders it" in log
+    assert (repo.work / "chart/prod-values.yaml").read_text() == 'imageVersion: "1.0"\n'
+    allowed = _repo(tmp_path / "allowed", {
+        **files, "gitops-release.yaml": "apps:\n  - match: chart\n"
+                                        "    images: [docker.io/acme/app1]\n"})
+    code, log, outputs = _deploy(allowed, tmp_path, "docker.io/acme/app1:4.1", "app1@4.1",
+                                 "--helm-values-file", "prod-values.yaml", "--helm-tag-key",
+                                 "imageVersion")
+    assert code == 0 and outputs.get("refused") != "true", log
+    assert (allowed.work / "chart/prod-values.yaml").read_text() == 'imageVersion: "4.1"\n'
