@@ -126,6 +126,12 @@ def built_on(base: str, pin: str, extra: str = "") -> str:
                          f"  - name: registry.example.com/acme/web\n    {pin}\n")
 
 
+def held(path: str, reason: str) -> str:
+    """A policy holding ``path`` (by alice, since 2026-01-01)."""
+    return (f"holds:\n  - path: {path}\n    reason: {reason}\n"
+            "    since: 2026-01-01T00:00:00Z\n    by: alice\n")
+
+
 def web_overlay(folder: str) -> dict[str, str]:
     """A kustomization listing web.yaml, a Deployment that records web@v1.0.0."""
     return {f"{folder}/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
@@ -388,8 +394,7 @@ CASES: dict[str, Case] = {
         {**web_overlay("h/overlays/dev"),
          "h/overlays/staging/kustomization.yaml": kustomization(
              "resources:\n  - ../dev\nnamePrefix: staging-\n"),
-         "gitops-release.yaml": "holds:\n  - path: h/overlays/staging\n    reason: load test\n"
-                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+         "gitops-release.yaml": held("h/overlays/staging", "load test")},
         "h/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/staging builds on h/overlays/dev, and its render takes this deploy"),
     # a folder of patches inside prod sent as the path (plain: no kustomization of its own):
@@ -399,24 +404,21 @@ CASES: dict[str, Case] = {
          "h/overlays/prod/kustomization.yaml": kustomization(
              "resources:\n  - ../../base\npatches:\n  - path: patches/web.yaml\n"),
          "h/overlays/prod/patches/web.yaml": deployment("web", f"{REG}/web:v1.0.0"),
-         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod\n    reason: migration\n"
-                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+         "gitops-release.yaml": held("h/overlays/prod", "migration")},
         "h/overlays/prod/patches", f"{REG}/web:v1.1.0", "web@v1.1.0",
         error="(its files are read by h/overlays/prod/kustomization.yaml: shared, not edited)"),
     # a base sent as the path: the overlays on it that take the deploy are judged as deployed
     "a-base-sent-as-the-path-with-a-held-overlay-on-it-is-refused": Case(
         {**base("h/base", "web", f"{REG}/web:v1.0.0"),  # no env yet: the release env var added
          "h/overlays/prod/kustomization.yaml": kustomization("resources:\n  - ../../base\n"),
-         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod\n    reason: migration\n"
-                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+         "gitops-release.yaml": held("h/overlays/prod", "migration")},
         "h/base", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/prod builds on h/base, and its render takes this deploy"),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
         {**web_overlay("h/overlays/prod"),
          "h/overlays/prod-eu/kustomization.yaml": kustomization(
              "resources:\n  - ../prod\nnamePrefix: eu-\n"),
-         "gitops-release.yaml": "holds:\n  - path: h/overlays/prod-eu\n    reason: migration\n"
-                                "    since: 2026-01-01T00:00:00Z\n    by: alice\n"},
+         "gitops-release.yaml": held("h/overlays/prod-eu", "migration")},
         "h/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/prod-eu is held since 2026-01-01T00:00:00Z by alice: migration"),
     # staging builds on qa, which builds on dev; staging pins its image and names only qa:
