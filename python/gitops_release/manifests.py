@@ -40,11 +40,13 @@ from gitops_release.places import (
 from gitops_release.proof import (
     PROBE_HOST,
     Renderer,
+    apps_own_image,
     locate,
     moved_elsewhere,
     probe_markers,
     prove,
     render_diff,
+    same_namespace,
 )
 from gitops_release.reference import ImageReference, same_repository
 from gitops_release.targets import (
@@ -151,7 +153,7 @@ def _apply(tree: Tree, edits: Edits) -> dict[str, str]:
 
 
 def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
-           named: bool = False) -> tuple[Place | None, Place | None]:
+           named: bool = False, others: bool = False) -> tuple[Place | None, Place | None]:
     """One render with a marker in every place: which place decides the image, which the env."""
     edits: Edits = []
     for i, place in enumerate(places):
@@ -173,7 +175,7 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
     if chosen is not None:
         marker = f"{PROBE_HOST}/p{places.index(chosen)}"
         if any(m == marker or m.startswith(marker + ":") for m in probe_markers(render, target)):
-            followers = _followers_only(renderer, render, target, found, marker, env)
+            followers = _followers_only(renderer, render, target, found, marker, env, others)
             if followers and named:
                 raise ManifestError(
                     f"{chosen.label} also sets the image of other containers of "
@@ -183,9 +185,12 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
                     "names them), or give the target its own images: entry or patch")
             if not followers:
                 raise ManifestError(f"{chosen.label} also sets the image of containers other than "
-                                    f"{found.label}, so it cannot deploy the target alone",
-                                    hint="Give the target its own images: entry or patch, or set "
-                                    "'workload'/'container'")
+                                    f"{found.label}, so it cannot deploy the target alone (the "
+                                    "app's other workloads move with it only when they ran "
+                                    "exactly its image, in its namespace, the image is the app's "
+                                    "own, named after it, and neither 'workload' nor 'container' "
+                                    "is set)", hint="Give the target its own images: entry or "
+                                    "patch")
     return chosen, (which(envs[0]) if envs else None)
 
 
@@ -207,24 +212,38 @@ def _sets_env(renderer: Renderer, place: Place, found: Found, env: str) -> bool:
     return n < len(items) and isinstance(items[n], dict) and items[n].get("name") == env
 
 
+def _others_follow(target: Target) -> bool:
+    """Whether the app's other workloads on the target's image may move with it: neither
+    workload nor container named, and the image is the app's own build (proof.apps_own_image)."""
+    return not target.container and not target.workload and \
+        apps_own_image(target.image.name, target.app)
+
+
 def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
-                    marker: str, env: str) -> bool:
-    """Whether the other containers that ``marker`` reached are all of the target's pod and ran
-    exactly the target's image before (a migration init container, an asset copier): they move
+                    marker: str, env: str, others: bool = False) -> bool:
+    """Whether the other containers that ``marker`` reached are all of the target's pod (or,
+    with ``others``, of the app's other workloads in its namespace) and ran exactly the target's
+    image before (a migration init container, an asset copier, the app's worker): they move
     with the target, as the proof allows and the summary names. One that sets the release env
     var ``env`` itself does not follow (nor any, once 'container' names the target)."""
     before = renderer({})
     if found.index >= len(before) or not isinstance(before[found.index], dict):
         return False
-    was = {(n, init): (image, c) for n, image, init, c in containers_of(before[found.index])}
     for i, obj in enumerate(render):
-        if not isinstance(obj, dict):
+        if not isinstance(obj, dict) or i >= len(before) or not isinstance(before[i], dict):
             continue
+        if i != found.index and not (others and same_namespace(before[i], before[found.index])):
+            mine = [c for c in containers_of(obj) if c[3] is not target and (
+                c[1] == marker or c[1].startswith(marker + ":"))]
+            if mine:
+                return False
+            continue
+        was = {(n, init): (image, c) for n, image, init, c in containers_of(before[i])}
         for name, image, init, container in containers_of(obj):
             if container is target or not (image == marker or image.startswith(marker + ":")):
                 continue
             old = was.get((name, init))
-            if i != found.index or old is None or old[0] != found.image or \
+            if old is None or old[0] != found.image or \
                     any(isinstance(e, dict) and e.get("name") == env for e in env_list(old[1])):
                 return False
     return True
@@ -246,11 +265,11 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
         return (entries + fields)[0], env_place, notes
     if entries or len(envs) > 1:
         image_place, probed_env = _probe(renderer, entries + envs, found, target.release_env,
-                                         bool(target.container))
+                                         bool(target.container), _others_follow(target))
         env_place = probed_env or env_place
     if image_place is None and fields:
         image_place, _ = _probe(renderer, fields, found, target.release_env,
-                                bool(target.container))
+                                bool(target.container), _others_follow(target))
         if image_place is None:
             notes.append("no workload field inside the overlay decides the image: "
                          + ", ".join(p.label for p in fields) + " are overridden")
@@ -421,7 +440,7 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     notes: list[str] = []
     proven, expected = prove(before, after, found, target.image, target.release_env,
                              target.release, env_planned, notes, followers=not target.container,
-                             others=not target.container and not target.workload)
+                             others=_others_follow(target))
     if proven:
         plan.notes += notes
     return edits, texts, after, proven, expected
@@ -483,8 +502,10 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                            "image: "
                            + ("deploy without 'workload' and 'container' to move them with it, "
                               "or give the target a place of its own)" if target.workload or
-                              target.container else "one that sets the release env var itself "
-                              "would claim the old release)") if elsewhere else "")
+                              target.container else "another workload moves with the target only "
+                              "when it ran exactly its image, in its namespace, sets no "
+                              f"{target.release_env} itself, and the image is the app's own, "
+                              "named after it)") if elsewhere else "")
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
                         hint=_narrowing_hint(tree, target, shared))

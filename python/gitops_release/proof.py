@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from gitops_release.targets import (
     POD_SPEC,
     Found,
     containers_of,
+    dig,
     env_list,
     object_name,
     parsed_image,
@@ -216,6 +218,22 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
     return same, expected
 
 
+def apps_own_image(repository: str, app: str) -> bool:
+    """Whether ``repository`` is the app's own build (its last part named after the app:
+    ghcr.io/dbca-wa/prs for prs, infobiz-back for back), not a public image such as nginx that
+    other apps may run too: only then do the app's other workloads on it move with the target."""
+    def norm(text: str) -> str:
+        return re.sub(r"[-_.]+", "-", text.lower())
+
+    return bool(app) and norm(app) in norm(repository.rsplit("/", 1)[-1])
+
+
+def same_namespace(one: Any, other: Any) -> bool:
+    """Whether two rendered objects sit in the same namespace (none set counts as one)."""
+    return (dig(one, ("metadata", "namespace")) or "") == (dig(other, ("metadata", "namespace"))
+                                                          or "")
+
+
 def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                images: tuple[str, str], others: bool = False) -> tuple[list[Any], list[str],
                                                                      list[str]]:
@@ -232,7 +250,9 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
         return expected, moved, stayed
     out = list(expected)
     for i, (obj, got) in enumerate(zip(expected, after, strict=True)):
-        if (i != index and not others) or not isinstance(obj, dict) or not isinstance(got, dict):
+        if (i != index and not (others and index is not None
+                                and same_namespace(obj, expected[index]))) or \
+                not isinstance(obj, dict) or not isinstance(got, dict):
             continue
         mine = [c for c in containers_of(obj) if c[1] == old_image and not (
             i == index and c[0] == found.container and c[2] == found.init)]

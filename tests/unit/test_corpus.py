@@ -577,6 +577,30 @@ CASES: dict[str, Case] = {
         moved=(("Deployment", "x-worker", "x-worker"), ("CronJob", "x-dump", "x-dump")),
         logged=("ran in Deployment/x-worker container x-worker, CronJob/x-dump container "
                 "x-dump too: moved to the new image with it",)),
+    # the same with the workloads' files inside the overlay folder (the probe of the places
+    # refused it, while the proof allowed it for a base's files)
+    "images-entry-shared-by-the-apps-worker-in-the-overlay-folder-moves-it-too": Case(
+        {"x/overlays/dev/kustomization.yaml": kustomization(
+            "resources:\n  - deployment.yaml\n  - worker.yaml\nimages:\n  - name: x-image\n"
+            f"    newName: {REG}/x\n    newTag: v1\n"),
+         "x/overlays/dev/deployment.yaml": deployment("x", "x-image"),
+         "x/overlays/dev/worker.yaml": deployment("x-worker", "x-image")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", ("Deployment", "x", "x"),
+        written=("x/overlays/dev/kustomization.yaml", "x/overlays/dev/deployment.yaml"),
+        moved=(("Deployment", "x-worker", "x-worker"),)),
+    # a public image other apps run too (nginx for the app proxy): not the app's own build,
+    # so another workload on it is never moved with the target (an adversarial round: a static
+    # site, another team's workload in another namespace and a CronJob's init container moved)
+    "images-entry-of-a-public-image-that-would-move-another-workload-is-refused": Case(
+        {"n/base/kustomization.yaml": kustomization(
+            "resources:\n  - proxy.yaml\n  - site.yaml\n"),
+         "n/base/proxy.yaml": deployment("proxy", "nginx"),
+         "n/base/site.yaml": deployment("static-site", "nginx"),
+         "n/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\nimages:\n  - name: nginx\n    newTag: \"1.25\"\n")},
+        "n/overlays/dev", "nginx:1.26", "proxy@1.26",
+        error="it would also move Deployment/static-site container static-site, which run the "
+              "same image"),
     # ... but not when the caller names the workload: it moves alone, or not at all
     "images-entry-that-would-move-another-workload-than-the-one-named-is-refused": Case(
         {"x/base/kustomization.yaml": kustomization(
