@@ -28,6 +28,7 @@ from gitops_release.errors import (
     GitopsReleaseError,
     InputError,
     ManifestError,
+    PathError,
     RefusedError,
     ResourceError,
 )
@@ -236,6 +237,7 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     adds folders to a sparse checkout (returns those added): a kustomize tree that reaches
     outside the checked-out folders gets them first, round by round (a base's own bases)."""
     overlay = resolve_overlay(root, s.config_root, s.path)
+    _refuse_inside_a_chart(root, overlay)
     policy = load_policy(root)
     plan = Plan(root)
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
@@ -313,6 +315,18 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target,
                                                    plan.taken)
     return None
+
+
+def _refuse_inside_a_chart(root: Path, overlay: Path) -> None:
+    """A folder inside a Helm chart (its templates/) is the chart's, not an overlay of its own:
+    deployed as a plain folder, it moved what the chart renders past the chart's hold."""
+    for folder in overlay.relative_to(root).parents:
+        if folder != Path() and (root / folder / "Chart.yaml").is_file():
+            raise PathError(f"{overlay.relative_to(root).as_posix()} is inside the Helm chart "
+                            f"{folder.as_posix()} (its Chart.yaml): the chart is what renders it, "
+                            "so it is deployed as the chart; nothing was written",
+                            input_name="path", hint=f"Point 'path' at {folder.as_posix()} (the "
+                            "receiver edits its values file)")
 
 
 def _same_workload(label: str, workloads: frozenset[tuple[str, str]]) -> bool:

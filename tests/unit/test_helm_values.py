@@ -589,3 +589,21 @@ def test_a_tag_only_values_file_without_a_chart_is_refused_for_an_unchecked_repo
                                  "imageVersion")
     assert code == 0 and outputs.get("refused") != "true", log
     assert (allowed.work / "chart/prod-values.yaml").read_text() == 'imageVersion: "4.1"\n'
+
+
+def test_a_folder_inside_a_chart_sent_as_the_path_is_refused(tmp_path: Path) -> None:
+    """charts/web/templates sent as the path: deployed as a plain folder, its template was
+    edited and pushed past the chart's hold (an adversarial round). The chart is the unit."""
+    repo = _repo(tmp_path, {
+        "chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        "chart/values.yaml": f"image:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+        "chart/templates/static.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+            "  template:\n    spec:\n      containers:\n        - name: web\n"
+            f"          image: {REG}/web:1.0.0\n")})
+    code, log, _ = run_cli(repo, tmp_path, ["image-update", "--image", f"{REG}/web:1.1.0",
+                                            "--release", "web@1.1.0", "--path",
+                                            "chart/templates", "--push", "false"])
+    assert code == 1, log
+    assert "chart/templates is inside the Helm chart chart (its Chart.yaml)" in log, log
+    assert repo.git("status", "--porcelain") == ""
