@@ -16,13 +16,13 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tracked, Tree, absent_paths
+from gitops_release.discovery import Tracked, Tree, absent_paths, discover
 from gitops_release.errors import (
     DowngradeError,
     GitopsReleaseError,
@@ -54,6 +54,7 @@ from gitops_release.payload import (
     validate_release,
 )
 from gitops_release.planner import apply_settings, plan_overlay, policy_refusal
+from gitops_release.policy import Hold
 from gitops_release.policyfile import load_policy
 from gitops_release.receiverspec import (
     CONTAINER_RE,
@@ -254,6 +255,8 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     if refusal is not None:
         plan.refusal = refusal
         return plan
+    if not operator:
+        _far_holds(root, policy.holds, plan, target, widen)
     plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
                                   forced=s.allow_downgrade, operator=operator, token=s.token,
                                   environ=environ or {}, taken=plan.taken)
@@ -315,6 +318,39 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
             overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target,
                                                    plan.taken)
     return None
+
+
+def _far_holds(root: Path, holds: Sequence[Hold], plan: Plan, target: Target,
+               widen: Callable[[list[str]], list[str]] | None) -> None:
+    """A held overlay anywhere in the repository whose kustomize tree reads a file this deploy
+    changes is rendered before and after, as the overlays that build on the one deployed are
+    (``check_dependents``): one that takes the deploy is handed to the policy with them
+    (``plan.taken``), whose hold then refuses it; one that pins its own image is left alone.
+    Discovery finds those beside the overlay and above it; a hold names its overlay, so one
+    further away (a region three folders off that lists ../../../overlays/dev) is read here,
+    brought into a sparse checkout first."""
+    changed = {c.path.relative_to(root).as_posix() for c in plan.changes if c.changed}
+    judged = {o.folder for o in plan.overlays} | {t[0] for t in plan.taken}
+    for hold in holds:
+        held = hold.path.rstrip("/")
+        if not changed or held in judged:
+            continue
+        if widen is not None:
+            if not (root / held).exists():
+                widen([held])
+            for _ in range(MAX_WIDENINGS):
+                absent = absent_paths(root, held)
+                if not absent or not widen(absent):
+                    break
+        if not (root / held).is_dir() or (root / held).is_symlink():
+            continue
+        try:
+            tree = discover(root, held)
+        except GitopsReleaseError:
+            continue  # it does not build as it is: this deploy does not decide it
+        if changed & set(tree.files):
+            plan.overlays[0].notes += check_dependents(root, [held], plan.changes, target,
+                                                       plan.taken)
 
 
 def _refuse_inside_a_chart(root: Path, overlay: Path) -> None:

@@ -414,6 +414,26 @@ CASES: dict[str, Case] = {
          "gitops-release.yaml": held("h/overlays/prod", "migration")},
         "h/base", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/prod builds on h/base, and its render takes this deploy"),
+    # a held overlay further away than discovery looks (three folders off): read through its
+    # hold, rendered, and judged when it takes the deploy (it moved without a word) ...
+    "a-held-overlay-far-away-that-takes-the-deploy-refuses-it": Case(
+        {**web_overlay("a/overlays/dev"),
+         "a/regions/eu/far/kustomization.yaml": kustomization(
+             "resources:\n  - ../../../overlays/dev\nnamePrefix: far-\n"),
+         "gitops-release.yaml": held("a/regions/eu/far", "region freeze")},
+        "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
+        error="a/regions/eu/far is held since 2026-01-01T00:00:00Z by alice: region freeze"),
+    # ... and left alone when it pins its own image and release (its render does not move)
+    "a-held-overlay-far-away-with-its-own-pin-does-not-stop-the-deploy": Case(
+        {**web_overlay("a/overlays/dev"),
+         "a/regions/eu/far/kustomization.yaml": built_on(
+             "../../../overlays/dev", "newTag: v0.9.0", "patches:\n  - path: release.yaml\n"),
+         "a/regions/eu/far/release.yaml": deployment(
+             "web", f"{REG}/web:v0.9.0", env=RELEASE_ENV.format(release="web@v0.9.0")).replace(
+             "  selector:\n    matchLabels:\n      app: web\n", ""),
+         "gitops-release.yaml": held("a/regions/eu/far", "region freeze")},
+        "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
+        written=("a/overlays/dev/web.yaml",), unchanged=("a/regions/eu/far",)),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
         {**web_overlay("h/overlays/prod"),
          "h/overlays/prod-eu/kustomization.yaml": kustomization(
