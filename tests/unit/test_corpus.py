@@ -304,7 +304,9 @@ CASES: dict[str, Case] = {
              "- op: replace\n  path: /spec/template/spec/containers/0/image\n"
              f"  value: {REG}/api:v1.1.0\n"},
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
-        written=("api/overlays/dev/image-patch.yaml",), env_written=False),
+        written=("api/overlays/dev/image-patch.yaml",), env_written=False,
+        logged=("api/overlays/dev/image-patch.yaml (JSON patch op 1) sets its image: a JSON "
+                "patch, to which the receiver adds no env list); add an op on its env",)),
     # a JSON manifest (kustomize reads it as YAML): what is added is written as JSON, so the
     # file stays JSON (the env list was written in YAML's flow style, unquoted)
     "a-json-manifest-stays-json": Case(
