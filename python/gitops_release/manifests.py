@@ -41,12 +41,13 @@ from gitops_release.proof import (
     PROBE_HOST,
     Renderer,
     apps_own_image,
+    in_reach,
     locate,
     moved_elsewhere,
     probe_markers,
     prove,
     render_diff,
-    same_namespace,
+    sets_env,
 )
 from gitops_release.reference import ImageReference, same_repository
 from gitops_release.targets import (
@@ -232,19 +233,13 @@ def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: F
     for i, obj in enumerate(render):
         if not isinstance(obj, dict) or i >= len(before) or not isinstance(before[i], dict):
             continue
-        if i != found.index and not (others and same_namespace(before[i], before[found.index])):
-            mine = [c for c in containers_of(obj) if c[3] is not target and (
-                c[1] == marker or c[1].startswith(marker + ":"))]
-            if mine:
-                return False
-            continue
+        reach = in_reach(before[i], before[found.index], others)
         was = {(n, init): (image, c) for n, image, init, c in containers_of(before[i])}
         for name, image, init, container in containers_of(obj):
             if container is target or not (image == marker or image.startswith(marker + ":")):
                 continue
             old = was.get((name, init))
-            if old is None or old[0] != found.image or \
-                    any(isinstance(e, dict) and e.get("name") == env for e in env_list(old[1])):
+            if not reach or old is None or old[0] != found.image or sets_env(old[1], env):
                 return False
     return True
 

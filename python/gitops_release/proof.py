@@ -228,10 +228,18 @@ def apps_own_image(repository: str, app: str) -> bool:
     return bool(app) and norm(app) in norm(repository.rsplit("/", 1)[-1])
 
 
-def same_namespace(one: Any, other: Any) -> bool:
-    """Whether two rendered objects sit in the same namespace (none set counts as one)."""
-    return (dig(one, ("metadata", "namespace")) or "") == (dig(other, ("metadata", "namespace"))
-                                                          or "")
+def in_reach(obj: Any, target_obj: Any, others: bool) -> bool:
+    """Whether the containers of ``obj`` may move with the target (``target_obj``, the object
+    holding it, in the same render): those of its pod; with ``others``, also those of a workload
+    in its namespace (none set counts as one). The proof and the probe of places share it."""
+    return obj is target_obj or (others and (dig(obj, ("metadata", "namespace")) or "")
+                                 == (dig(target_obj, ("metadata", "namespace")) or ""))
+
+
+def sets_env(container: Any, env: str) -> bool:
+    """Whether a container sets the release env var ``env`` itself: it does not move with the
+    target (its release would claim the old version)."""
+    return any(isinstance(e, dict) and e.get("name") == env for e in env_list(container))
 
 
 def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
@@ -249,10 +257,10 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
     if not old_image or new_image == old_image:
         return expected, moved, stayed
     out = list(expected)
+    mark = expected[index] if index is not None else None
     for i, (obj, got) in enumerate(zip(expected, after, strict=True)):
-        if (i != index and not (others and index is not None
-                                and same_namespace(obj, expected[index]))) or \
-                not isinstance(obj, dict) or not isinstance(got, dict):
+        if not in_reach(obj, mark, others) or not isinstance(obj, dict) or \
+                not isinstance(got, dict):
             continue
         mine = [c for c in containers_of(obj) if c[1] == old_image and not (
             i == index and c[0] == found.container and c[2] == found.init)]
@@ -262,8 +270,7 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
         label = f"{obj.get('kind')}/{object_name(obj)}"
         for name, _image, init, container in mine:
             shown = f"{label} {'init container' if init else 'container'} {name}"
-            releases = any(isinstance(e, dict) and e.get("name") == env
-                           for e in env_list(container))  # would claim the old one
+            releases = sets_env(container, env)
             if theirs.get((name, init)) == new_image and not releases:
                 if out[i] is obj:
                     out[i] = copy.deepcopy(obj)
