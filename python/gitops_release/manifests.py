@@ -37,6 +37,7 @@ from gitops_release.places import (
     set_value,
     shared_holding,
 )
+from gitops_release.policy import Running
 from gitops_release.proof import (
     PROBE_HOST,
     Renderer,
@@ -675,8 +676,7 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
 
 
 def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileChange],
-                     target: Target,
-                     taken: list[tuple[str, str, str | None]] | None = None) -> list[str]:
+                     target: Target, taken: list[Running] | None = None) -> list[str]:
     """Render each overlay of ``folders`` (beside a deployed overlay, building on it) before
     and after ``changes``: it may take the deploy whole (the target's image, at the new tag, and
     release env var both move) or not at all. Taking part of it (the release env var but not the
@@ -734,7 +734,7 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
         if before != after and taken is not None:
             ran = _moved_from(before, after)
             ref = parsed_image(ran) if ran else None
-            taken.append((folder, ran, ref.tag if ref is not None else None))
+            taken.append(Running.of(folder, ran, ref.tag if ref is not None else None))
     return notes
 
 

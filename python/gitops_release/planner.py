@@ -90,18 +90,16 @@ def apply_settings(target: Target, policy: Policy, path: str) -> Target:
 
 def policy_refusal(policy: Policy, plans: Sequence[OverlayPlan], target: Target, path: str, *,
                    source: Source | None, forced: bool, operator: bool, token: str,
-                   environ: Mapping[str, str],
-                   taken: Sequence[tuple[str, str, str | None]] = ()) -> Refusal | None:
+                   environ: Mapping[str, str], taken: Sequence[Running] = ()) -> Refusal | None:
     """The policy's verdict on the planned deploy (the default rules without a policy file):
     sources, image repositories, tag agreement, holds, freezes, version scheme, downgrade; then
     the optional source check through the GitHub API."""
     request = DeployRequest(
         path=path, image=target.image, version=target.version,
         running=tuple(Running.of(p.folder, p.previous_image, p.previous_version) for p in plans)
-        + tuple(Running.of(folder, image, version) for folder, image, version in taken
-                if all(folder != p.folder for p in plans)),
+        + tuple(r for r in taken if all(r.path != p.folder for p in plans)),
         now=now_utc(environ), source_repository=source.repository if source else "",
-        forced=forced, operator=operator, builds_on=tuple(folder for folder, _, _ in taken))
+        forced=forced, operator=operator, builds_on=tuple(r.path for r in taken))
     refusal = policy.check(request)
     if refusal is not None:
         return Refusal(refusal.reason, str(refusal), refusal.hint)

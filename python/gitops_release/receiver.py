@@ -54,7 +54,7 @@ from gitops_release.payload import (
     validate_release,
 )
 from gitops_release.planner import apply_settings, plan_overlay, policy_refusal
-from gitops_release.policy import Hold
+from gitops_release.policy import Hold, Running
 from gitops_release.policyfile import load_policy
 from gitops_release.receiverspec import (
     CONTAINER_RE,
@@ -203,8 +203,8 @@ class Plan:
     overlays: list[OverlayPlan] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     refusal: Refusal | None = None
-    # overlays that build on one deployed and take the deploy: (folder, image, version they ran)
-    taken: list[tuple[str, str, str | None]] = field(default_factory=list)
+    # overlays that build on one deployed and take the deploy, with what they ran
+    taken: list[Running] = field(default_factory=list)
 
     @property
     def changes(self) -> list[FileChange]:
@@ -330,7 +330,7 @@ def _far_holds(root: Path, holds: Sequence[Hold], plan: Plan, target: Target,
     further away (a region three folders off that lists ../../../overlays/dev) is read here,
     brought into a sparse checkout first."""
     changed = {c.path.relative_to(root).as_posix() for c in plan.changes if c.changed}
-    judged = {o.folder for o in plan.overlays} | {t[0] for t in plan.taken}
+    judged = {o.folder for o in plan.overlays} | {r.path for r in plan.taken}
     for hold in holds:
         held = hold.path.rstrip("/")
         if not changed or held in judged:
