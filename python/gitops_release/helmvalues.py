@@ -149,7 +149,7 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
                 hint=f"Set helm-values-file to the one to edit, e.g. "
                 f"helm-values-file: {posixpath.basename(layered[-1].rel)}")
         return None
-    chosen: str | None = None  # why the render chose the block, when it did
+    picked: tuple[Block, str, OverlayPlan] | None = None  # the block a render chose
     try:
         block = find_block(_top(base), target, base.rel)
     except NoImageBlock as exc:
@@ -158,8 +158,7 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
         picked = _rendered_choice(tree, base, target, root, exc.blocks)
         if picked is None:
             raise
-        block, chosen = picked
-        target = _with_keys(target, block)
+        block = picked[0]
     overridden = _overrides(layered, _block_paths(block))
     if overridden:
         files = sorted({o.split(" ", 1)[0] for o in overridden})
@@ -171,34 +170,36 @@ def plan_folder_values(tree: Tree, target: Target, root: Path) -> OverlayPlan | 
             hint="Set helm-values-file to the file of the environment to deploy (e.g. "
             f"helm-values-file: {posixpath.basename(files[0])}), or values.yaml for the "
             "environments that use no override")
-    plan = plan_values(tree, base, target, root)
-    if chosen:
-        plan.notes.append(chosen)
+    if picked is None:
+        return plan_values(tree, base, target, root)
+    _, chosen, plan = picked
+    plan.notes.append(chosen)
     return plan
 
 
 def _rendered_choice(tree: Tree, file: SourceFile, target: Target, root: Path,
-                     blocks: tuple[Block, ...]) -> tuple[Block, str] | None:
+                     blocks: tuple[Block, ...]) -> tuple[Block, str, OverlayPlan] | None:
     """Of image blocks the values cannot tell apart, the one whose edit the chart's render
-    proves (only the target's containers move to the new image), with a note saying so; None
-    without a render, or unless exactly one is proven."""
+    proves (only the target's containers move to the new image), with a note saying so and
+    its plan; None without a render, or unless exactly one is proven."""
     if not blocks or (target.helm_tag_key or target.helm_image_key) or \
             not (root / tree.overlay / "Chart.yaml").is_file() or shutil.which("helm") is None:
         return None
-    proven: list[Block] = []
+    proven: list[tuple[Block, OverlayPlan]] = []
     for block in blocks[:6]:
         try:
             plan = plan_values(tree, file, _with_keys(target, block), root)
         except ManifestError:
             continue  # the chart does not read it, or reads it for other containers too
         if plan.refusal is None and plan.proof.startswith("rendered with `helm template`"):
-            proven.append(block)
+            proven.append((block, plan))
     if len(proven) != 1:
         return None
-    others = ", ".join(".".join(b.base) for b in blocks if b is not proven[0])
-    return proven[0], (f"{file.rel}: {'.'.join(proven[0].base)} is the image block the chart "
-                       f"renders for {target.app} (the render of its edit moves only the "
-                       f"target's containers; an edit of {others} does not deploy it)")
+    block, plan = proven[0]
+    others = ", ".join(".".join(b.base) for b in blocks if b is not block)
+    return block, (f"{file.rel}: {'.'.join(block.base)} is the image block the chart renders "
+                   f"for {target.app} (the render of its edit moves only the target's "
+                   f"containers; an edit of {others} does not deploy it)"), plan
 
 
 def _refuse_hard_coded(root: Path, tree: Tree, target: Target) -> None:
@@ -836,9 +837,11 @@ def _unset(node: y.Node | None) -> bool:
 
 
 def _null(node: y.Node | None) -> bool:
-    """A plain ``null``/``~`` (the parser resolves no tags: read from the text as YAML does)."""
-    return node is not None and not getattr(node, "style", None) and \
-        not getattr(node, "tag", None) and node.value in ("null", "Null", "NULL", "~", "")
+    """A plain ``null``/``~`` (the parser resolves no tags: read as YAML 1.2's core schema
+    types it, untagged)."""
+    from gitops_release.policyfile import typed_scalar
+
+    return node is not None and not getattr(node, "tag", None) and typed_scalar(node) is None
 
 
 def _fallback_key(chart: Chart | None, key: str) -> str:
