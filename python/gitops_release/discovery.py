@@ -464,26 +464,22 @@ def _mark_beside(tree: Tree) -> None:
     base = tree.root / parent if parent else tree.root
     mine = {k.folder for k in tree.kustomizations}
     texts: dict[str, str] = {}
-    # and the overlay's own ancestors: a kustomization above it that reads its files (a folder
-    # of patches inside prod, sent as the path) or lists it
-    above = [posixpath.dirname(overlay)]
-    while above[-1] not in ("", "."):
-        above.append(posixpath.dirname(above[-1]))
-    ancestors = [tree.root / folder / kust if folder not in ("", ".") else tree.root / kust
-                 for folder in above for kust in KUSTOMIZATION_FILES]
-    for pattern in ("*/", "*/*/", ""):
-        for kust in KUSTOMIZATION_FILES:
-            for path in sorted(base.glob(pattern + kust)) if pattern else \
-                    [a for a in ancestors if a.name == kust and a.is_file()]:
-                rel = path.relative_to(tree.root).as_posix()
-                folder = posixpath.dirname(rel)
-                if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \
-                        path.is_symlink():
-                    continue
-                try:
-                    texts[rel] = path.read_text(encoding="utf-8", errors="replace")
-                except OSError:
-                    continue
+    candidates = [path for pattern in ("*/", "*/*/") for kust in KUSTOMIZATION_FILES
+                  for path in sorted(base.glob(pattern + kust))]
+    # and the overlay's own ancestors': a kustomization above it that reads its files (a
+    # folder of patches inside prod, sent as the path) or lists it
+    candidates += [tree.root / folder / kust for folder in Path(overlay).parents
+                   for kust in KUSTOMIZATION_FILES if (tree.root / folder / kust).is_file()]
+    for path in candidates:
+        rel = path.relative_to(tree.root).as_posix()
+        folder = posixpath.dirname(rel)
+        if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \
+                path.is_symlink():
+            continue
+        try:
+            texts[rel] = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
     names = {posixpath.basename(overlay)}
     target = (tree.root / overlay).resolve()
     with contextlib.suppress(OSError):  # a symlink beside it that kustomize follows to it
