@@ -132,6 +132,16 @@ def held(path: str, reason: str) -> str:
             "    since: 2026-01-01T00:00:00Z\n    by: alice\n")
 
 
+def held_on(deployed: str, held_folder: str, base: str, prefix: str,
+            reason: str) -> dict[str, str]:
+    """``deployed`` (web_overlay) and a held overlay ``held_folder`` that builds on it through
+    ``base``, naming its objects with ``prefix``: the deploy moves it too."""
+    return {**web_overlay(deployed),
+            f"{held_folder}/kustomization.yaml": kustomization(
+                f"resources:\n  - {base}\nnamePrefix: {prefix}-\n"),
+            "gitops-release.yaml": held(held_folder, reason)}
+
+
 def web_overlay(folder: str) -> dict[str, str]:
     """A kustomization listing web.yaml, a Deployment that records web@v1.0.0."""
     return {f"{folder}/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
@@ -393,10 +403,7 @@ CASES: dict[str, Case] = {
     # by its hold (an adversarial round: a held prod-eu on ../prod, a held staging on ../dev,
     # moved without a word)
     "a-held-overlay-that-builds-on-the-one-deployed-refuses-the-deploy": Case(
-        {**web_overlay("h/overlays/dev"),
-         "h/overlays/staging/kustomization.yaml": kustomization(
-             "resources:\n  - ../dev\nnamePrefix: staging-\n"),
-         "gitops-release.yaml": held("h/overlays/staging", "load test")},
+        held_on("h/overlays/dev", "h/overlays/staging", "../dev", "staging", "load test"),
         "h/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/staging builds on h/overlays/dev, and its render takes this deploy"),
     # a folder of patches inside prod sent as the path (plain: no kustomization of its own):
@@ -419,10 +426,8 @@ CASES: dict[str, Case] = {
     # a held overlay further away than discovery looks (three folders off): read through its
     # hold, rendered, and judged when it takes the deploy (it moved without a word) ...
     "a-held-overlay-far-away-that-takes-the-deploy-refuses-it": Case(
-        {**web_overlay("a/overlays/dev"),
-         "a/regions/eu/far/kustomization.yaml": kustomization(
-             "resources:\n  - ../../../overlays/dev\nnamePrefix: far-\n"),
-         "gitops-release.yaml": held("a/regions/eu/far", "region freeze")},
+        held_on("a/overlays/dev", "a/regions/eu/far", "../../../overlays/dev", "far",
+                "region freeze"),
         "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="a/regions/eu/far is held since 2026-01-01T00:00:00Z by alice: region freeze"),
     # ... and left alone when it pins its own image and release (its render does not move)
@@ -437,10 +442,7 @@ CASES: dict[str, Case] = {
         "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("a/overlays/dev/web.yaml",), unchanged=("a/regions/eu/far",)),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
-        {**web_overlay("h/overlays/prod"),
-         "h/overlays/prod-eu/kustomization.yaml": kustomization(
-             "resources:\n  - ../prod\nnamePrefix: eu-\n"),
-         "gitops-release.yaml": held("h/overlays/prod-eu", "migration")},
+        held_on("h/overlays/prod", "h/overlays/prod-eu", "../prod", "eu", "migration"),
         "h/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="h/overlays/prod-eu is held since 2026-01-01T00:00:00Z by alice: migration"),
     # staging builds on qa, which builds on dev; staging pins its image and names only qa:
@@ -1045,14 +1047,19 @@ def _deploy(repo: GitRepo, tmp_path: Path, case: Case) -> tuple[int, str, dict[s
                                     *case.extra])
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str) -> None:
-    case = CASES[name]
+def _repo_of(tmp_path: Path, case: Case) -> GitRepo:
+    """A config repo (with its bare origin) holding the case's files."""
     template = tmp_path / "template"
     for rel, text in case.files.items():
         (template / rel).parent.mkdir(parents=True, exist_ok=True)
         (template / rel).write_text(text)
-    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    return make_repo(tmp_path / "repos", "acme", "config", template)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_deploy_changes_only_the_target_in_the_render(tmp_path: Path, name: str) -> None:
+    case = CASES[name]
+    repo = _repo_of(tmp_path, case)
     head = repo.git("rev-parse", "HEAD").strip()
     before = _render(repo.work / case.path)
     others = {folder: _render(repo.work / folder) for folder in case.unchanged}
@@ -1132,11 +1139,7 @@ def test_a_remote_base_that_cannot_be_fetched_is_named(tmp_path: Path) -> None:
         "resources:\n  - https://127.0.0.1:9/acme/web//k8s?ref=main\n"
         "images:\n  - name: registry.example.com/acme/web\n    newTag: v1.0.0\n")},
         "q/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0")
-    template = tmp_path / "template"
-    for rel, text in case.files.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    repo = make_repo(tmp_path / "repos", "acme", "config", template)
+    repo = _repo_of(tmp_path, case)
     head = repo.git("rev-parse", "HEAD").strip()
     code, log, _ = _deploy(repo, tmp_path, case)
     assert code == 1, log
