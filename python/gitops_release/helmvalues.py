@@ -945,7 +945,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     plan.values_keys = ((*block.base, block.registry) if block.registry else (),
                         block.repository_path(), (*block.base, block.tag))
     tag_node = y.get(mapping, block.tag)
-    tag = y.scalar(tag_node) if tag_node is not None else None
+    # tag: null (or ~, or nothing) is no tag: the chart's default runs, as for tag: ""
+    tag = y.scalar(tag_node) if tag_node is not None and not _unset(tag_node) else None
     if tag_node is None and _merged(fallback, block.tag) is None and not target.helm_tag_key:
         plan.notes.append(f"{shown} {'.'.join(block.base)} had no {block.tag} key (the chart's "
                           f"default tag ran): {block.tag} is added beside {block.repository}; "

@@ -501,11 +501,14 @@ def test_the_plan_made_ahead_and_the_deploy_render_the_chart_once(
     assert len(log_file.read_text().splitlines()) == 2, log_file.read_text()
 
 
-def test_without_a_render_an_empty_tag_is_the_charts_app_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("empty", ['""', "null", "~", ""])
+def test_without_a_render_an_empty_tag_is_the_charts_app_version(
+        tmp_path: Path, empty: str) -> None:
     """The chart does not render as it is (a dependency not vendored): the templates check runs,
     and ``tag: ""`` counts as the chart's appVersion for the downgrade guard (a rollback from
-    1.2.3 to 1.0.0 was pushed with no word)."""
-    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: \"\"\n",
+    1.2.3 to 1.0.0 was pushed with no word). So does a null tag (``null``, ``~``, nothing: the
+    version read was "null", not compared, and the rollback pushed; tempo-distributed)."""
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: {empty}\n".replace(" \n", "\n"),
                   deployment("{{ .Values.image.repository }}:"
                              "{{ .Values.image.tag | default .Chart.AppVersion }}"),
                   chart=CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n"
