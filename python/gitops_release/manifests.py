@@ -30,6 +30,7 @@ from gitops_release.places import (
     add_env,
     container_paths,
     entry_places,
+    no_second_entry,
     env_places,
     field_places,
     is_pattern,
@@ -412,6 +413,8 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
         edits, texts, after, proven, expected = _attempt(renderer, (found, target), place,
                                                          (env_place, env_values), plan, before)
         if proven:
+            if place is None:  # a new images: entry is written
+                no_second_entry(tree, found)
             break
     else:
         edits, texts = _through_replacement(renderer, (before, after, expected), found, target,

@@ -82,11 +82,17 @@ def entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place]
 def _entries_of(file: SourceFile, current: ImageReference, image: ImageReference) -> list[Place]:
     doc = file.parsed.docs[0]
     places = []
-    for index, entry in enumerate(y.iter_items(y.get(doc, "images"))):
+    items = list(y.iter_items(y.get(doc, "images")))
+    for index, entry in enumerate(items):
         name = y.scalar(y.get(entry, "name"))
         new_name = y.scalar(y.get(entry, "newName"))
         if name is None or not any(
                 same_repository(current.name, n) for n in (name, new_name) if n):
+            continue
+        if new_name and any(same_repository(new_name, y.scalar(y.get(later, "name")) or "")
+                            for later in items[index + 1:]):
+            # a chain (argocd-image-updater leaves them): kustomize applies the entries in
+            # order, so a later entry named as this one renames the image decides its tag
             continue
         path: tuple[y.PathKey, ...] = ("images", index)
 
@@ -268,6 +274,26 @@ def new_entry_place(tree: Tree, found: Found, image: ImageReference) -> Place | 
 
     return Place(kust.file, 0, ("images",), "new-entry",
                  f"{kust.file.rel} (new images: entry {current.name})", edit)
+
+
+def no_second_entry(tree: Tree, found: Found) -> None:
+    """Before a new ``images:`` entry that proved is written: when an entry of the image's name
+    is there already, it does not decide the image (something after it does), and a second entry
+    of the same name would leave the kustomization with two, which kustomize applies in order
+    and no later deploy can edit."""
+    current = parsed_image(found.image)
+    if tree.kustomization is None or current is None:
+        return
+    file = tree.kustomization.file
+    for entry in y.iter_items(y.get(file.parsed.docs[0], "images")):
+        if same_repository(y.scalar(y.get(entry, "name")) or "", current.name):
+            name = current.name
+            raise ManifestError(
+                f"{file.rel} images: entry {name} (line {y.line_of(entry)}) does not decide the "
+                f"image {found.label} runs, and another entry of that name would leave two; "
+                "nothing was written",
+                hint="Make that entry the one that sets the image (remove what overrides it "
+                "after it), or remove the entry")
 
 
 def env_places(tree: Tree, found: Found, env: str) -> list[Place]:

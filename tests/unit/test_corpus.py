@@ -838,6 +838,18 @@ CASES: dict[str, Case] = {
          "d/web.yaml": deployment("web", f"{REG}/web:v0")},
         "d", f"{REG}/web:v2", "web@v2",
         error=f"has 2 images: entries named {REG}/web; kustomize applies every one of them"),
+    "chained-images-entries-the-last-one-is-edited": Case(
+        # argocd-image-updater's write-back leaves a chain: the first entry renames the image,
+        # the second (named as renamed) sets its tag. A third entry was appended, and every
+        # later deploy of the app refused ("2 images: entries named").
+        {"d/kustomization.yaml": kustomization(
+            f"resources:\n  - web.yaml\nimages:\n  - name: web\n    newName: {REG}/web\n"
+            f"    newTag: v1.0.1\n  - name: {REG}/web\n    newTag: v1.0.2\n"),
+         "d/web.yaml": deployment("web", "web")},
+        "d", f"{REG}/web:v1.0.3", "web@v1.0.3", ("Deployment", "web", "web"),
+        written=("d/kustomization.yaml", "d/web.yaml"), whole={"d/kustomization.yaml": kustomization(
+            f"resources:\n  - web.yaml\nimages:\n  - name: web\n    newName: {REG}/web\n"
+            f"    newTag: v1.0.1\n  - name: {REG}/web\n    newTag: v1.0.3\n")}),
     "docker-hub-short-name-is-the-same-repository": Case(
         {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
         "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",
