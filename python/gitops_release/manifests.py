@@ -30,11 +30,11 @@ from gitops_release.places import (
     add_env,
     container_paths,
     entry_places,
-    no_second_entry,
     env_places,
     field_places,
     is_pattern,
     new_entry_place,
+    no_second_entry,
     set_value,
     shared_holding,
 )
