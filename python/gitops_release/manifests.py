@@ -389,6 +389,15 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
         plan.previous_version = env_values[0].rsplit("@", 1)[1]
     plan.refusal = repository_refusal(f"{found.label} in {tree.overlay} runs",
                                       current.name if current is not None else None, target)
+    if current is None and not target.allow_repository_change:
+        # ${TAG} (Flux postBuild, envsubst) or empty: nothing to compare the repository with
+        plan.refusal = Refusal(
+            "policy", f"{found.label} in {tree.overlay} runs {found.image!r}, which is no image "
+            "reference (a variable filled in later, or empty), so the repository that runs "
+            f"cannot be compared with the new image's ({target.image.name}): a target's image "
+            "repository never changes unless the policy allows it",
+            hint="Nothing was changed. Name the app's image repositories in gitops-release.yaml "
+            "(apps[].images: the policy then decides), or write the image the overlay runs")
     if plan.refusal is not None:
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)

@@ -212,9 +212,9 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
                          f"{', '.join(moved)} too: moved to the new image with it")
         if stayed:
             notes.append(f"the image of {found.label} ({old_image}) runs in "
-                         f"{', '.join(stayed)} too, which this edit leaves on it (the pod "
-                         "runs two versions); set their image where the target's is set to "
-                         "move them too")
+                         f"{', '.join(stayed)} too, which this edit leaves on it (two "
+                         "versions run); set their image where the target's is set to move "
+                         "them too")
     return same, expected
 
 
@@ -248,7 +248,7 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
     """``expected`` with every other container of the target's pod (``others``: of any
     workload) that ran the old image (``images``: old, new) set to the new one where the render
     of the edit runs it; the labels of those that moved and of those that kept the old image
-    (in the target's pod). A container that sets the release env var ``env`` is no follower:
+    (in the target's pod, or with ``others`` in reach). A container that sets the release env var ``env`` is no follower:
     its release would claim the old version."""
     old_image, new_image = images
     index = _target_index(expected, found)
@@ -278,6 +278,8 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                     if (n, ini) == (name, init):
                         container["image"] = new_image
                 moved.append(shown)
-            elif theirs.get((name, init)) == old_image and i == index:
+            elif theirs.get((name, init)) == old_image:
+                # of the target's pod, or (``others``) another workload of the app's: the
+                # summary names it (a CronJob on the app's image, set in a place of its own)
                 stayed.append(shown + (f" (it sets {env} itself)" if releases else ""))
     return out, moved, stayed

@@ -464,6 +464,11 @@ def notices(plan: Plan, s: Settings, runner: Runner) -> None:
             runner.notice(f"{overlay.folder}: {current!r} and {s.target.version!r} are not in one "
                           "version scheme, so they cannot be ordered; deploying",
                           title="Versions not compared")
+        elif current is None and overlay.previous_image and not overlay.refusal:
+            runner.notice(f"{overlay.folder}: no version can be read from what runs now "
+                          f"({overlay.previous_image!r}), so the downgrade guard has nothing to "
+                          f"compare {s.target.version!r} with; deploying",
+                          title="Versions not compared")
         for note in overlay.notes:
             runner.warning(f"{overlay.folder}: {note}", title="Deploy note")
         if overlay.proof:

@@ -746,6 +746,15 @@ CASES: dict[str, Case] = {
         "p", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"), written=("p/web.yaml",),
         logged=("runs in Deployment/web container migrate (it sets APP_RELEASEVERSION itself) "
                 "too, which this edit leaves on it",)),
+    # the app's CronJob on the same image, set in a field of its own: left on the old image,
+    # and the summary did not say so
+    "the-apps-cronjob-left-on-the-old-image-is-named": Case(
+        {"b/billing.yaml": deployment("billing", f"{REG}/billing:1.4.0") + "---\n"
+         + CRONJOB.format(name="billing-invoices", image=f"{REG}/billing:1.4.0")},
+        "b", f"{REG}/billing:1.5.0", "billing@1.5.0", ("Deployment", "billing", "billing"),
+        written=("b/billing.yaml",),
+        logged=("runs in CronJob/billing-invoices container billing-invoices too, which this "
+                "edit leaves on it",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
@@ -850,6 +859,21 @@ CASES: dict[str, Case] = {
         written=("d/kustomization.yaml", "d/web.yaml"), whole={"d/kustomization.yaml": kustomization(
             f"resources:\n  - web.yaml\nimages:\n  - name: web\n    newName: {REG}/web\n"
             f"    newTag: v1.0.1\n  - name: {REG}/web\n    newTag: v1.0.3\n")}),
+    # the image that runs is a variable filled in later (Flux postBuild) or empty: the
+    # repository rule had nothing to compare, and another repository's image was pushed
+    "running-image-a-variable-is-refused": Case(
+        {"v/web.yaml": deployment("web", REG + "/web:${TAG}")},
+        "v", "evil.example.net/x/web:v2.0.0", "web@v2.0.0",
+        refused="policy", error="which is no image reference"),
+    "running-image-empty-is-refused": Case(
+        {"v/web.yaml": deployment("web", '""')},
+        "v", "evil.example.net/x/web:v2.0.0", "web@v2.0.0",
+        refused="policy", error="runs '', which is no image reference"),
+    "running-image-a-variable-allowed-by-the-policy-says-versions-not-compared": Case(
+        {"v/web.yaml": deployment("web", REG + "/web:v3.0.0-${SUFFIX}"),
+         "gitops-release.yaml": f"apps:\n  - match: v\n    images: [{REG}/web]\n"},
+        "v", f"{REG}/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
+        written=("v/web.yaml",), logged=("no version can be read from what runs now",)),
     "docker-hub-short-name-is-the-same-repository": Case(
         {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
         "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",
