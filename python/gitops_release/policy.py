@@ -38,11 +38,15 @@ DEFAULT_GUARDED_ENVIRONMENTS = "prod*"
 @lru_cache(maxsize=256)
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """``*`` and ``?`` stay inside one path component; ``**`` spans any number of them
-    (``apps/checkout/**`` matches every folder below apps/checkout)."""
+    (``apps/checkout/**`` matches apps/checkout and every folder below it: an app whose
+    deployable folder is its own, a Helm chart at apps/checkout, is the app's too)."""
     out = []
     index = 0
     while index < len(pattern):
-        if pattern.startswith("**/", index):
+        if index and index + 3 == len(pattern) and pattern.endswith("/**"):
+            out.append("(?:/.*)?")
+            index += 3
+        elif pattern.startswith("**/", index):
             out.append("(?:[^/]+/)*")
             index += 3
         elif pattern.startswith("**", index):
@@ -139,8 +143,11 @@ class Hold:
     version: str | None = None
 
     def covers(self, path: str) -> bool:
+        """The held overlay itself, every overlay below a held folder (``clusters/prod`` holds
+        ``clusters/prod/web``: a hold on a folder that is no overlay held nothing), and a held
+        ``prod``'s ``prod-*`` siblings."""
         held, other = PurePosixPath(self.path), PurePosixPath(path)
-        if held == other:
+        if held == other or held in other.parents:
             return True
         return held.name == "prod" and other.parent == held.parent and other.name.startswith("prod-")
 

@@ -9,6 +9,7 @@ import pytest
 
 from gitops_release.policy import (
     DeployRequest,
+    Hold,
     Policy,
     Refusal,
     Running,
@@ -283,6 +284,13 @@ def test_settings_for(policy: Policy) -> None:
     ("apps/**/prod", "apps/a/b/overlays/prod", True),
     ("apps/checkout/overlays/prod*", "apps/checkout/overlays/prod-eu", True),
     ("apps/checkout/", "apps/checkout", True),
+    # the folder itself (a chart at apps/checkout): its sources rule was skipped
+    ("apps/checkout/**", "apps/checkout", True),
+    ("apps/*/**", "apps/web", True),
+    ("apps/*/**", "apps", False),
+    ("apps/checkout/**", "apps/checkoutx", False),
+    ("**", "apps/web", True),
+    ("apps/**/prod", "apps/prod", True),
 ], ids=lambda v: str(v))
 def test_path_globs(pattern: str, path: str, matches: bool) -> None:
     assert path_matches(pattern, path) is matches
@@ -293,3 +301,17 @@ def test_running_from_a_planners_strings() -> None:
         PROD, parse_reference(f"{REPO}:v1.4.0", "image"), "v1.4.0")
     assert Running.of(PROD, "", None) == Running(PROD, None, None)
     assert Running.of(PROD, "{{ .Values.image }}", None) == Running(PROD, None, None)
+
+
+@pytest.mark.parametrize(("held", "path", "covered"), [
+    ("apps/web/overlays/prod", "apps/web/overlays/prod", True),
+    ("apps/web/overlays/prod", "apps/web/overlays/prod-eu", True),
+    ("apps/web/overlays/prod", "apps/web/overlays/production", False),
+    # a folder that is no overlay: the overlays below it (it held nothing)
+    ("clusters/prod", "clusters/prod/web", True),
+    ("clusters/prod", "clusters/prod/apps/web", True),
+    ("clusters/prod", "clusters/production/web", False),
+    ("clusters/prod", "clusters", False),
+], ids=lambda v: str(v))
+def test_a_hold_covers(held: str, path: str, covered: bool) -> None:
+    assert Hold(held, "r", "2026-11-20T09:00:00Z", "alice", "x").covers(path) is covered
