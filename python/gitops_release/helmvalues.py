@@ -40,7 +40,7 @@ from gitops_release.manifests import (
     repository_refusal,
 )
 from gitops_release.reference import ImageReference, same_repository, tag_like
-from gitops_release.targets import dig, parsed_image
+from gitops_release.targets import containers_of, dig, parsed_image
 
 VALUES_FILES = ("values.yaml", "values.yml")
 # what charts call the key of the repository beside the tag, in the order they are looked for
@@ -721,7 +721,7 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         return result
     (code, out, err), (code_after, out_after, err_after) = result
     if code != 0:
-        return (err.strip().splitlines() or ["helm template failed"])[0][:300]
+        return _helm_failure(err)
     if code_after != 0:
         raise helmrender.HelmRenderError(
             f"the chart in {tree.overlay} does not render with the edited {file.rel}: "
@@ -766,6 +766,7 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         moved, notes, previous = [], accepted, str(target.image)
         renders += 1
     plan.render_seconds += time.perf_counter() - started
+    plan.refusal = plan.refusal or _not_the_apps_workload(before, moved, target, tree.overlay)
     ref = parsed_image(previous) if previous else None
     plan.previous_image = previous or plan.previous_image
     if ref is not None and ref.tag:
@@ -776,6 +777,43 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
                                   else "no container's image moves: the containers the keys "
                                   "decide already run the new image"))
     plan.notes += notes
+    return None
+
+
+def _helm_failure(err: str) -> str:
+    """Why ``helm template`` failed, from its stderr: its ``Error:`` line, not a warning printed
+    before it ("WARNING: This chart is deprecated" was given as the reason)."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    reason = next((line for line in lines if line.startswith("Error")), None) or next(
+        (line for line in lines if not line.startswith("WARNING")), "helm template failed")
+    return reason[:300]
+
+
+def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
+                           where: str) -> Refusal | None:
+    """The chart renders a workload named like the app that runs another repository than the
+    new image, and the edit moves others: the image is not the app's (the release of web with
+    admin-ui's image moved Deployment/web-admin). A kustomize overlay refuses the same payload
+    by the workload's repository; so does this, unless workload or container names the target
+    or the policy allows the repository."""
+    if target.workload or target.container or target.allow_repository_change or not moved:
+        return None
+    for obj in before:
+        if not isinstance(obj, dict) or dig(obj, ("metadata", "name")) != target.app:
+            continue
+        images = [image for _name, image, _init, _c in containers_of(obj) if image]
+        shown = f"{obj.get('kind')}/{target.app}"
+        if not images or any(m.startswith(shown + " ") for m in moved) or any(
+                same_repository(getattr(parsed_image(i), "name", i), target.image.name)
+                for i in images):
+            continue
+        return Refusal(
+            "policy", f"the chart in {where} renders {shown}, the workload named like the app, "
+            f"running {images[0]}, and the new image is {target.image.name}; the values edit "
+            f"would move {', '.join(moved)} instead: a target's image repository never changes "
+            "unless the policy allows it",
+            hint="Nothing was changed. Send the app's own image, or name the workload to deploy "
+            "(workload, or the policy's apps[].target.workload)")
     return None
 
 

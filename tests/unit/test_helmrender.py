@@ -577,3 +577,35 @@ def test_two_long_strings_are_shown_where_they_differ() -> None:
     assert "inbound-agent:3301" in shown and "inbound-agent:3302" in shown, shown
     assert shown.endswith(f"(from character {150 + len('image: jenkins/inbound-agent:330')})"), shown
     assert _change("a", "b") == "'a' → 'b'"
+
+
+def test_the_image_of_another_component_than_the_apps_is_refused(tmp_path: Path) -> None:
+    """Release web with the image of the chart's admin UI: admin.image.tag was pushed and
+    Deployment/web-admin moved under "Deploy web@1.1.0" (argo-rollouts: the kubectl plugin's
+    image moved the dashboard). A kustomize overlay refuses it by Deployment/web's repository,
+    and so does the chart; naming the workload deploys it."""
+    admin = deployment("{{ .Values.admin.image.repository }}:{{ .Values.admin.image.tag }}",
+                       name="web-admin", label=False)
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nadmin:\n  image:\n"
+                  f"    repository: {REG}/admin-ui\n    tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False), {"apps/web/templates/admin.yaml": admin})
+    log = _refused(repo, tmp_path, f"{REG}/admin-ui:1.1.0", "web@1.1.0")
+    assert "renders Deployment/web, the workload named like the app, running " \
+        f"{REG}/web:1.0.0, and the new image is {REG}/admin-ui" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/admin-ui:1.1.0", "web@1.1.0",
+                                 "apps/web", "--workload", "web-admin")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert _rendered_image(repo, "apps/web", "web-admin") == f"{REG}/admin-ui:1.1.0"
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.0.0"
+
+
+def test_the_reason_helm_failed_is_its_error_not_a_warning() -> None:
+    from gitops_release.helmvalues import _helm_failure
+
+    err = ("WARNING: This chart is deprecated\nError: An error occurred while checking for chart "
+           "dependencies. You may need to run `helm dependency build` to fetch missing "
+           "dependencies: found in Chart.yaml, but missing in charts/ directory: minio\n")
+    assert _helm_failure(err).startswith("Error: An error occurred while checking for chart")
+    assert _helm_failure("WARNING: x\nsomething else\n") == "something else"
+    assert _helm_failure("") == "helm template failed"
