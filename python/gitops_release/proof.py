@@ -247,9 +247,9 @@ def _followers(expected: list[Any], after: list[Any], found: Found, env: str,
                                                                      list[str]]:
     """``expected`` with every other container of the target's pod (``others``: of any
     workload) that ran the old image (``images``: old, new) set to the new one where the render
-    of the edit runs it; the labels of those that moved and of those that kept the old image
-    (in the target's pod, or with ``others`` in reach). A container that sets the release env var ``env`` is no follower:
-    its release would claim the old version."""
+    of the edit runs it; the labels of those that moved and of those that kept the old
+    image (in the target's pod, or with ``others`` in reach). A container that sets the
+    release env var ``env`` is no follower: its release would claim the old version."""
     old_image, new_image = images
     index = _target_index(expected, found)
     moved: list[str] = []
