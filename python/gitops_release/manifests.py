@@ -25,6 +25,7 @@ from gitops_release.discovery import Tree, discover
 from gitops_release.errors import ManifestError, PathError
 from gitops_release.inline import fold
 from gitops_release.places import (
+    JSON_IMAGE_RE,
     Edits,
     Place,
     add_env,
@@ -559,6 +560,28 @@ def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
     return edits
 
 
+def _same_patch_ops(place: Place, value: str) -> Edits:
+    """The other ops of the target's JSON patch that set an image of the same pod exactly as
+    the target's op does (an init container of the same build): set with it, as a field edit
+    sets the pod's other fields of that image, so that the pod runs one version (the proof
+    checks that they ran exactly the target's image)."""
+    ops = list(y.iter_items(place.file.parsed.docs[0] if place.file.parsed.docs else None))
+    index = place.path[0]
+    if not isinstance(index, int) or len(place.path) != 2 or index >= len(ops):
+        return []
+    current = y.scalar(y.get(ops[index], "value"))
+    pod = (y.scalar(y.get(ops[index], "path")) or "").rsplit("/", 3)[0]
+    edits: Edits = []
+    for i, op in enumerate(ops):
+        path = y.scalar(y.get(op, "path")) or ""
+        if i == index or current is None or y.scalar(y.get(op, "op")) not in ("replace", "add") \
+                or not JSON_IMAGE_RE.fullmatch(path) or path.rsplit("/", 3)[0] != pod \
+                or y.scalar(y.get(op, "value")) != current:
+            continue
+        edits += set_value(place.file, 0, (i, "value"), value, "the JSON patch image value")
+    return edits
+
+
 def _image_pattern(repository: str) -> str:
     return r"(?:value|image):\s*['\"]?" + re.escape(repository) + r"[:@'\"\s]"
 
@@ -603,6 +626,8 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
     if image_place.kind == "field" and not target.container and \
             not value.startswith(PROBE_HOST):  # a container the caller names moves alone
         edits += _same_pod_fields(image_place, value, target.release_env)
+    if image_place.kind == "op" and not target.container and not value.startswith(PROBE_HOST):
+        edits += _same_patch_ops(image_place, value)
     env_planned = bool(target.release_env)
     from gitops_release.replacements import env_replacements
 

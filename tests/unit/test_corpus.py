@@ -10,6 +10,7 @@ naming what to set, and nothing is committed.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -755,6 +756,24 @@ CASES: dict[str, Case] = {
         written=("b/billing.yaml",),
         logged=("runs in CronJob/billing-invoices container billing-invoices too, which this "
                 "edit leaves on it",)),
+    # a JSON patch that sets the target's image and its init container's, the same value:
+    # only the target's op was edited, and the pod ran two versions
+    "json-patch-op-of-the-same-image-for-an-init-container-moves-with-it": Case(
+        {"j/base/kustomization.yaml": kustomization("resources:\n  - worker.yaml\n"),
+         "j/base/worker.yaml": deployment(
+             "worker", f"{REG}/worker:2.0.0",
+             containers="      initContainers:\n        - name: migrate\n"
+                        f"          image: {REG}/worker:2.0.0\n"),
+         "j/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - path: image.json\n    target:\n"
+             "      kind: Deployment\n      name: worker\n"),
+         "j/dev/image.json": json.dumps([
+             {"op": "replace", "path": "/spec/template/spec/containers/0/image",
+              "value": f"{REG}/worker:2.1.0"},
+             {"op": "replace", "path": "/spec/template/spec/initContainers/0/image",
+              "value": f"{REG}/worker:2.1.0"}], indent=2) + "\n"},
+        "j/dev", f"{REG}/worker:2.2.0", "worker@2.2.0", ("Deployment", "worker", "worker"),
+        written=("j/dev/image.json",), env_written=False, followers=("migrate",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
