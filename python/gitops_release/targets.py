@@ -246,7 +246,10 @@ def _containers(workloads: list[tuple[int, Any]], want: Wanted, by_name: bool) -
     if not picks:
         picks = [found(i, o, c) for i, o, c in main
                  if same_repository(repository(c[1]) or "", want.repository)]
-    if not picks and by_name and len(workloads) == 1 and len(main) == 1:
+    if not picks and by_name and len(workloads) == 1 and len(main) == 1 and not any(
+            c[2] and same_repository(repository(c[1]) or "", want.repository) for _, _, c in every):
+        # the workload's one container, named otherwise; not when an init container runs the
+        # image (a backup's dump step): the error then names it and the 'container' input
         i, o, c = main[0]
         picks = [found(i, o, c)]
     return picks

@@ -774,6 +774,15 @@ CASES: dict[str, Case] = {
               "value": f"{REG}/worker:2.1.0"}], indent=2) + "\n"},
         "j/dev", f"{REG}/worker:2.2.0", "worker@2.2.0", ("Deployment", "worker", "worker"),
         written=("j/dev/image.json",), env_written=False, followers=("migrate",)),
+    # the image runs in the CronJob's init container only: the one main container (another
+    # program) was taken, and the refusal said to fix the payload
+    "image-of-an-init-container-only-names-it-and-the-container-input": Case(
+        {"c/backup.yaml": CRONJOB.format(name="db-backup", image="amazon/aws-cli:2.22.35")
+         .replace("- name: db-backup", "- name: upload") + "          initContainers:\n"
+         "            - name: dump\n              image: postgres:17.4\n"},
+        "c", "postgres:17.5", "db-backup@17.5", command="cronjob-update",
+        error="(CronJob/db-backup init container dump runs postgres: an init container is "
+              "taken only when 'container' names it)"),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
