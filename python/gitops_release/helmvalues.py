@@ -298,7 +298,11 @@ def _with_keys(target: Target, block: Block) -> Target:
 
     return replace(target, helm_tag_key=key(block.tag),
                    helm_image_key=".".join(block.repository_path()),
-                   helm_registry_key=block.registry,  # beside the repository, not from the top
+                   # beside the repository, not from the top; the default name is left unset,
+                   # so that the layered file's global.imageRegistry still wins over it, as it
+                   # does in values.yaml (Bitnami's values-prod.yaml pointing at a mirror)
+                   helm_registry_key=target.helm_registry_key or (
+                       "" if block.registry == "registry" else block.registry),
                    helm_digest_key=key(block.digest))
 
 

@@ -609,3 +609,24 @@ def test_the_reason_helm_failed_is_its_error_not_a_warning() -> None:
     assert _helm_failure(err).startswith("Error: An error occurred while checking for chart")
     assert _helm_failure("WARNING: x\nsomething else\n") == "something else"
     assert _helm_failure("") == "helm template failed"
+
+
+def test_a_layered_files_global_image_registry_wins_over_the_blocks_registry(
+        tmp_path: Path) -> None:
+    """Bitnami's convention: global.imageRegistry wins over image.registry. Set in the
+    environment's values-prod.yaml (a mirror), it was left out: the right deploy was refused
+    as a repository change, and the one to the old registry was judged against the wrong one."""
+    template = deployment("{{ .Values.global.imageRegistry | default .Values.image.registry }}/"
+                          "{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False)
+    repo = _chart(tmp_path, "global:\n  imageRegistry: \"\"\nimage:\n  registry: docker.io\n"
+                  "  repository: acme/web\n  tag: 1.0.0\n", template,
+                  {"apps/web/values-prod.yaml": "global:\n  imageRegistry: mirror.example.com\n"
+                   "image:\n  tag: 1.0.0\n"})
+    log = _refused(repo, tmp_path, "docker.io/acme/web:1.1.0", "web@1.1.0",
+                   "--helm-values-file", "values-prod.yaml")
+    assert "values-prod.yaml image.repository gives mirror.example.com/acme/web" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, "mirror.example.com/acme/web:1.1.0", "web@1.1.0",
+                                 "apps/web", "--helm-values-file", "values-prod.yaml")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert repo.origin_git("show", "main:apps/web/values-prod.yaml") == \
+        "global:\n  imageRegistry: mirror.example.com\nimage:\n  tag: 1.1.0\n"
