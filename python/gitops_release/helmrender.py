@@ -311,6 +311,10 @@ def running(render: list[Any], target: Any) -> list[str]:
             if _runs_target(parsed_image(image), target)]
 
 
+# Kubernetes' label value: empty, or up to 63 characters, alphanumeric at both ends.
+LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
 def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
           where: str, unstable: AbstractSet[tuple[Any, ...]] = frozenset()
           ) -> tuple[list[str], list[str], str | None]:
@@ -374,6 +378,12 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
             elif _image_like(a) and _image_like(b) and not _is_target(b, target, tag=False):
                 wrong.append(f"{what} renders {_short(b)} (was {_short(a)}), another repository "
                              f"than {target.image.name}")
+            elif len(path) >= 2 and path[-2] in ("labels", "matchLabels") and \
+                    isinstance(b, str) and not LABEL_VALUE.fullmatch(b):
+                # a release key written into a label: "web@1.2.0" is no label value, and the
+                # API server refuses the object
+                wrong.append(f"{what} renders {b!r}, which is no valid label value (at most 63 "
+                             "letters, digits, '-', '_' and '.'; the API server refuses it)")
             elif b == target.release:
                 notes.append(f"{what} carries the release ({b})")
             elif len(path) >= 2 and path[-2] == "annotations" and \

@@ -630,3 +630,24 @@ def test_a_layered_files_global_image_registry_wins_over_the_blocks_registry(
     assert code == 0 and outputs["changed"] == "true", log
     assert repo.origin_git("show", "main:apps/web/values-prod.yaml") == \
         "global:\n  imageRegistry: mirror.example.com\nimage:\n  tag: 1.1.0\n"
+
+
+def test_a_release_key_that_renders_into_a_label_is_refused(tmp_path: Path) -> None:
+    """prometheus' server.podLabels: --helm-release-key server.podLabels.release wrote
+    ``release: web@1.1.0`` into the pod's labels, which the API server refuses ('@' is no label
+    character); the proof passed it. An annotation takes it."""
+    template = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+                "  template:\n    metadata:\n      labels:\n"
+                "        {{- toYaml .Values.podLabels | nindent 8 }}\n      annotations:\n"
+                "        {{- toYaml .Values.podAnnotations | nindent 8 }}\n    spec:\n"
+                "      containers:\n        - name: web\n"
+                "          image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\npodLabels:\n"
+                  "  app: web\n  release: web-1.0.0\npodAnnotations:\n  release: web@1.0.0\n",
+                  template)
+    log = _refused(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0",
+                   "--helm-release-key", "podLabels.release")
+    assert "renders 'web@1.1.0', which is no valid label value" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0", "apps/web",
+                                 "--helm-release-key", "podAnnotations.release")
+    assert code == 0 and outputs["changed"] == "true", log
