@@ -1098,9 +1098,10 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                               "(helm-digest-key) and no chart here shows that it reads one (add "
                               "the key to the values once, where the chart reads it)")
         else:
-            plan.notes.append(f"digest not pinned: {shown} has no {dotted}.{block.digest} key and "
-                              "no chart here shows that it reads one (set helm-digest-key to the "
-                              "chart's key)")
+            key = f"{dotted}.{block.digest}" if block.digest else f"digest key beside {dotted}." \
+                f"{block.tag}"  # the block has none: no name to give ("alertmanager.image.")
+            plan.notes.append(f"digest not pinned: {shown} has no {key} and no chart here shows "
+                              "that it reads one (set helm-digest-key to the chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
     if templates and not judged and not reads(templates, (*block.base, block.tag), defined):

@@ -607,3 +607,13 @@ def test_a_folder_inside_a_chart_sent_as_the_path_is_refused(tmp_path: Path) -> 
     assert code == 1, log
     assert "chart/templates is inside the Helm chart chart (its Chart.yaml)" in log, log
     assert repo.git("status", "--porcelain") == ""
+
+
+def test_digest_not_pinned_names_a_key_when_the_tag_key_was_named(tmp_path: Path) -> None:
+    """With helm-tag-key named and no digest key, the note read "has no image. key"."""
+    values = "image:\n  repository: registry.example.com/acme/api\n  tag: v1\n"
+    repo = _repo(tmp_path, {"chart/values.yaml": values})
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/api:v2", "api@v2", "--digest", DIGEST,
+                           "--helm-tag-key", "image.tag")
+    assert code == 0, log
+    assert "has no digest key beside image.tag and no chart here" in log, log
