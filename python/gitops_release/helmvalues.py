@@ -489,6 +489,10 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
     own = _own_block(doc)
     if own is not None and best and not named and all(b.base != own.base for b in best):
         _refuse_beside_own(own, best, doc, target, shown)
+    if target.workload and len(named) != 1:
+        # the block named after the workload: shop-worker (or worker) picks worker.image
+        parts = {target.workload, target.workload.removeprefix(target.app + "-")}
+        named = [b for b in best if parts & set(b.base)] or named
     if len(best) == 1 or len(named) == 1:
         chosen = (named or best)[0]
         others = tuple(".".join(b.base) for b in best if b is not chosen)
@@ -510,12 +514,22 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
                         f"(candidates: {where}; a block with a tag but no repository is only "
                         "taken when named, since the repository it runs cannot be checked here)"
                         + (f"; image keys by other names: {other}" if other else ""),
-                        hint="Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. "
-                        "helm-tag-key: " + (".".join((*best[-1].base, best[-1].tag)) if best and
-                                            not best[-1].string else
-                                            tag_only[0] if tag_only else
-                                            _example_tag_key(doc, target.app) or
-                                            f"{target.app}.image.tag"))
+                        hint=_which_block_hint(best, tag_only, doc, target))
+
+
+def _which_block_hint(best: list[Block], tag_only: list[str], doc: y.Node, target: Target) -> str:
+    """How to name the app's block: helm-image-key for an image held as one string (a tag key
+    does not exist there), else helm-tag-key with a key of the values, one under the app's name
+    before another program's (podinfo's values suggested redis.tag)."""
+    if best and best[-1].string:
+        return ("Set helm-image-key to the key that holds the app's whole image, e.g. "
+                f"helm-image-key: {'.'.join(best[-1].base)}, or set 'workload' to the "
+                "workload whose block it is (the block named after it is taken)")
+    example = ".".join((*best[-1].base, best[-1].tag)) if best else next(
+        (key for key in tag_only if target.app in key.split(".")), "") or \
+        _example_tag_key(doc, target.app) or (tag_only[0] if tag_only else "") or \
+        f"{target.app}.image.tag"
+    return f"Set helm-tag-key (and helm-image-key) to the chart's keys, e.g. helm-tag-key: {example}"
 
 
 def _own_block(doc: y.Node) -> Block | None:

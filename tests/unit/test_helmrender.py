@@ -651,3 +651,26 @@ def test_a_release_key_that_renders_into_a_label_is_refused(tmp_path: Path) -> N
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0", "apps/web",
                                  "--helm-release-key", "podAnnotations.release")
     assert code == 0 and outputs["changed"] == "true", log
+
+
+SHOP_TEMPLATE = ("{{- range $name := list \"web\" \"worker\" }}\n---\napiVersion: apps/v1\n"
+                 "kind: Deployment\nmetadata:\n  name: shop-{{ $name }}\nspec:\n  template:\n"
+                 "    spec:\n      containers:\n        - name: {{ $name }}\n"
+                 "          image: {{ (index $.Values $name).image | quote }}\n{{- end }}\n")
+
+
+def test_blocks_holding_the_whole_image_are_told_apart_by_the_workload(tmp_path: Path) -> None:
+    """web.image and worker.image hold the same image as one string each: without 'workload'
+    the error advised helm-tag-key: shop.image.tag (no such key; a string has no tag key),
+    and 'workload' did not pick the block named after it."""
+    values = f"web:\n  image: {REG}/shop:1.0.0\nworker:\n  image: {REG}/shop:1.0.0\n"
+    repo = _chart(tmp_path, values, SHOP_TEMPLATE)
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/shop:1.2.0", "shop@1.2.0")
+    assert code == 1 and "cannot tell which image block is 'shop'" in log, log
+    assert "Set helm-image-key to the key that holds the app's whole image, e.g. " \
+        "helm-image-key: web.image" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/shop:1.2.0", "shop@1.2.0", "apps/web",
+                                 "--workload", "shop-worker")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert repo.origin_git("show", "main:apps/web/values.yaml") == \
+        f"web:\n  image: {REG}/shop:1.0.0\nworker:\n  image: {REG}/shop:1.2.0\n"
