@@ -372,6 +372,38 @@ def _with_images(guess: list[Any], tree: Tree) -> list[Any]:
     return guess
 
 
+def _refuse_argocd_override(tree: Tree, found: Found, target: Target) -> None:
+    """Argo CD applies the ``kustomize.images`` of ``.argocd-source.yaml`` and
+    ``.argocd-source-<app>.yaml`` in the overlay folder (argocd-image-updater's write-back) over
+    the kustomization: an entry for the target's repository there decides what Argo CD deploys,
+    and a deploy edited elsewhere would render here and change nothing in the cluster."""
+    from gitops_release.render import load_documents
+
+    folder = tree.root / tree.overlay
+    current = parsed_image(found.image)
+    names = {target.image.name} | ({current.name} if current is not None else set())
+    for path in sorted(folder.glob(".argocd-source*.y*ml")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            docs = load_documents(path.read_text(encoding="utf-8"), path.name)
+        except (ManifestError, UnicodeDecodeError, OSError):
+            continue
+        images = dig(docs[0] if docs else None, ("kustomize", "images"))
+        for entry in images if isinstance(images, list) else []:
+            ref = parsed_image(str(entry).split("=", 1)[-1]) if isinstance(entry, str) else None
+            named = str(entry).split("=", 1)[0] if isinstance(entry, str) else ""
+            if any(same_repository(n, x) for n in names
+                   for x in (named, ref.name if ref else "") if x):
+                rel = f"{tree.overlay}/{path.name}"
+                raise ManifestError(
+                    f"{rel} sets kustomize.images {entry!r}: Argo CD applies it over the "
+                    f"kustomization, so it decides what {found.label} runs there, and a deploy "
+                    "written elsewhere would change nothing in the cluster; nothing was written",
+                    hint="Remove that entry (argocd-image-updater's git write-back writes it: let "
+                    "one tool deploy the app), then deploy again")
+
+
 def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                    kinds: Sequence[str], new_entry: bool) -> OverlayPlan:
     before = renderer({})
@@ -380,6 +412,7 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     found = select(before, Wanted(target.app, target.image.name, tuple(kinds), target.workload,
                                   target.container), prefixes, suffixes, tree.overlay)
     plan = OverlayPlan(tree.overlay, previous_image=found.image, target=found.label)
+    _refuse_argocd_override(tree, found, target)
     container_paths(tree, found)  # refuses a pod with two containers of the target's name
     current = parsed_image(found.image)
     plan.previous_version = current.tag if current is not None else None

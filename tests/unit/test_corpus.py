@@ -783,6 +783,22 @@ CASES: dict[str, Case] = {
         "c", "postgres:17.5", "db-backup@17.5", command="cronjob-update",
         error="(CronJob/db-backup init container dump runs postgres: an init container is "
               "taken only when 'container' names it)"),
+    # argocd-image-updater's write-back file pins the image over the kustomization: the deploy
+    # edited the kustomization and reported the wrong previous version; Argo CD kept 1.0.9
+    "argocd-source-override-of-the-image-is-refused": Case(
+        {"q/kustomization.yaml": kustomization(
+            f"resources:\n  - web.yaml\nimages:\n  - name: {REG}/web\n    newTag: 1.0.1\n"),
+         "q/web.yaml": deployment("web", f"{REG}/web:1.0.0"),
+         "q/.argocd-source-web.yaml": f"kustomize:\n  images:\n  - {REG}/web:1.0.9\n"},
+        "q", f"{REG}/web:1.1.0", "web@1.1.0",
+        error=f"q/.argocd-source-web.yaml sets kustomize.images '{REG}/web:1.0.9': Argo CD "
+              "applies it over the kustomization"),
+    "argocd-source-override-of-another-image-is-left-alone": Case(
+        {"q/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "q/web.yaml": deployment("web", f"{REG}/web:1.0.0"),
+         "q/.argocd-source.yaml": "kustomize:\n  images:\n  - redis=redis:7.2\n"},
+        "q", f"{REG}/web:1.1.0", "web@1.1.0", ("Deployment", "web", "web"),
+        written=("q/web.yaml",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
