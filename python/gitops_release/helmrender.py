@@ -401,6 +401,15 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
             notes.append(f"{what} carries the tag ({_short(a)} → {_short(b)})")
         else:
             wrong.append(f"{what}: {_change(a, b)}")
+    if wrong and not moved and \
+            not any(_is_target(image, target, tag=False) for _, image in _containers(before)):
+        # the image is only named elsewhere (jenkins' agent in its JCasC ConfigMap): the
+        # difference is not the reason, no container to deploy is
+        raise NothingMoved(f"helm template of the chart in {where}: no container of the render "
+                           f"runs {target.image.name}; the values edit only changes "
+                           f"{'; '.join(wrong[:SHOWN_DIFFS])}; nothing was written",
+                           hint="Point 'path' at the chart whose workload runs the image, or "
+                           "deploy that configuration's image by hand (no container runs it here)")
     if wrong:
         raise ManifestError(f"helm template of the chart in {where} changes more than the "
                             f"target's image: {'; '.join(wrong[:SHOWN_DIFFS])}"

@@ -674,3 +674,20 @@ def test_blocks_holding_the_whole_image_are_told_apart_by_the_workload(tmp_path:
     assert code == 0 and outputs["changed"] == "true", log
     assert repo.origin_git("show", "main:apps/web/values.yaml") == \
         f"web:\n  image: {REG}/shop:1.0.0\nworker:\n  image: {REG}/shop:1.2.0\n"
+
+
+def test_an_image_named_only_in_a_configmap_is_no_container_to_deploy(tmp_path: Path) -> None:
+    """jenkins' inbound agent: its image is only a string in the JCasC ConfigMap, so the edit
+    changes the ConfigMap and moves no container. It was refused as "changes more than the
+    target's image", with advice on helm keys."""
+    config = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: casc\ndata:\n"
+              "  agent: \"{{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag }}\"\n"
+              "  id: {{ .Values.agent | toJson | sha256sum | trunc 8 | quote }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nagent:\n  image:\n"
+                  f"    repository: {REG}/agent\n    tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False), {"apps/web/templates/casc.yaml": config})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/agent:1.1.0", "agent@1.1.0")
+    assert code == 1 and outputs.get("changed") != "true", log
+    assert f"no container of the render runs {REG}/agent; the values edit only changes " \
+        "ConfigMap/casc data.id" in log, log
