@@ -324,8 +324,18 @@ def _check_shared(chart: Chart | None, path: tuple[str, ...], target: Target,
         f"writing it would change the image of every one of them; nothing was written",
         input_name="helm-tag-key",
         hint=f"Give {target.app} an image key of its own that only its template reads (e.g. "
-        f"{target.app}.image.tag) and set helm-tag-key (and helm-image-key) to it, or the "
-        "policy's target.helm.tag-key (image-key) for the app")
+        f"{_own_key_example(path, target)}) and set helm-tag-key (and helm-image-key) to it, "
+        "or the policy's target.helm.tag-key (image-key) for the app")
+
+
+def _own_key_example(shared: tuple[str, ...], target: Target) -> str:
+    """An example key of the app's own, never the shared one refused (tempo.image.tag was
+    refused for tempo, and given as the example)."""
+    for candidate in (f"{target.workload or target.app}.image.tag",
+                      f"{target.app}.image.tag", f"{target.app}Image.tag"):
+        if candidate != ".".join(shared):
+            return candidate
+    return f"images.{target.app}.tag"
 
 
 def _split(key: str) -> tuple[str, ...]:

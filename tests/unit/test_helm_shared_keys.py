@@ -201,3 +201,21 @@ def test_templates_named_with_the_fullname_helper_are_told_apart(
                             "shop/templates/cart.yaml": _fullname("cart")})
     log = _refused(repo, tmp_path, "frontend", "--helm-tag-key", "images.tag", *extra)
     assert "in the templates of workloads other than frontend's: templates/cart.yaml" in log, log
+
+
+def test_the_example_of_a_key_of_its_own_is_never_the_key_refused(tmp_path: Path) -> None:
+    """tempo-distributed: tempo.image.tag, read by four components, was refused for tempo and
+    given as the example of a key of its own."""
+    values = SHARED.replace("  replicas: 1\n", "  replicas: 1\n  image:\n"
+                            f"    repository: {REG}/frontend\n    tag: v0.1.0\n")
+    image = "{{ .Values.frontend.image.repository }}:{{ .Values.frontend.image.tag }}"
+    repo = _repo(tmp_path, {**SHOP, "shop/values.yaml": values,
+                            "shop/templates/frontend.yaml": service("frontend", image=image),
+                            "shop/templates/cart.yaml": service(
+                                "cart", image="{{ .Values.images.repository }}/cart:"
+                                "{{ .Values.frontend.image.tag }}")})
+    log = _refused(repo, tmp_path, "frontend", "--helm-tag-key", "frontend.image.tag",
+                   "--helm-image-key", "frontend.image.repository")
+    assert "reads .Values.frontend.image.tag in the templates of workloads other than " \
+        "frontend's" in log, log
+    assert "(e.g. frontendImage.tag)" in log, log
