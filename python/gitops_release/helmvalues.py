@@ -457,6 +457,14 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
             return Block(path, string=True)
     if _image_string(y.get(doc, "image")) is not None:
         return Block(("image",), string=True)
+    if target.workload and not target.helm_image_key:
+        # the component the workload names has an image block of its own (tempo-ingester:
+        # ingester.image, whose repository may be left to the chart): that block, as if
+        # helm-tag-key named it; the proof then checks that only that workload moves
+        for part in (target.workload, target.workload.removeprefix(target.app + "-")):
+            block = y.get_path(doc, (part, "image"))
+            if y.node_kind(block) == "mapping" and y.get(block, "tag") is not None:
+                return find_block(doc, replace(target, helm_tag_key=f"{part}.image.tag"), shown)
     global_registry = registry_of(doc, target, shown)
     # values under a top-level key named after the app: a subchart's (mariadb: in an umbrella
     # chart whose own top-level image is wordpress'), so that image is not the app's

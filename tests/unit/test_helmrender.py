@@ -691,3 +691,23 @@ def test_an_image_named_only_in_a_configmap_is_no_container_to_deploy(tmp_path: 
     assert code == 1 and outputs.get("changed") != "true", log
     assert f"no container of the render runs {REG}/agent; the values edit only changes " \
         "ConfigMap/casc data.id" in log, log
+
+
+def test_the_workload_picks_its_components_own_block(tmp_path: Path) -> None:
+    """tempo-distributed: --workload tempo-ingester planned tempo.image.tag (read by every
+    component) and was refused as moving them all, although ingester.image.tag (null: the
+    chart falls back to tempo.image.*) is the ingester's own."""
+    def component(name: str) -> str:
+        return deployment(f"{{{{ .Values.{name}.image.repository | default "
+                          f".Values.tempo.image.repository }}}}:{{{{ .Values.{name}.image.tag | "
+                          "default .Values.tempo.image.tag }}", name=f"tempo-{name}", label=False)
+    values = (f"tempo:\n  image:\n    repository: {REG}/tempo\n    tag: 1.0.0\n"
+              "ingester:\n  image:\n    repository: null\n    tag: null\n"
+              "distributor:\n  image:\n    repository: null\n    tag: null\n")
+    repo = _chart(tmp_path, values, component("ingester"),
+                  {"apps/web/templates/distributor.yaml": component("distributor")})
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/tempo:1.1.0", "tempo@1.1.0", "apps/web",
+                                 "--workload", "tempo-ingester")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert _rendered_image(repo, "apps/web", "tempo-ingester") == f"{REG}/tempo:1.1.0"
+    assert _rendered_image(repo, "apps/web", "tempo-distributor") == f"{REG}/tempo:1.0.0"
