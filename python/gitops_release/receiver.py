@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitops_release import yamledit as y
-from gitops_release.discovery import Tracked, Tree, absent_paths, discover
+from gitops_release.discovery import (
+    KUSTOMIZATION_FILES,
+    Tracked,
+    Tree,
+    absent_paths,
+    discover,
+)
 from gitops_release.errors import (
     DowngradeError,
     GitopsReleaseError,
@@ -344,13 +350,36 @@ def _far_holds(root: Path, holds: Sequence[Hold], plan: Plan, target: Target,
                     break
         if not (root / held).is_dir() or (root / held).is_symlink():
             continue
-        try:
-            tree = discover(root, held)
-        except GitopsReleaseError:
-            continue  # it does not build as it is: this deploy does not decide it
-        if changed & set(tree.files):
-            plan.overlays[0].notes += check_dependents(root, [held], plan.changes, target,
-                                                       plan.taken)
+        for folder in _held_overlays(root, held):
+            if folder in judged:
+                continue
+            try:
+                tree = discover(root, folder)
+            except GitopsReleaseError:
+                continue  # it does not build as it is: this deploy does not decide it
+            if changed & set(tree.files):
+                plan.overlays[0].notes += check_dependents(root, [folder], plan.changes, target,
+                                                           plan.taken)
+
+
+HELD_FOLDER_LIMIT = 500  # overlays looked at below one held folder
+
+
+def _held_overlays(root: Path, held: str) -> list[str]:
+    """The overlays a hold on ``held`` covers: the folder itself when it is one (it has a
+    kustomization), else every folder below it that has one (a hold on clusters/prod covers
+    clusters/prod/web, which may build on the overlay deployed)."""
+    if any((root / held / name).is_file() for name in KUSTOMIZATION_FILES):
+        return [held]
+    found: set[str] = set()
+    for name in KUSTOMIZATION_FILES:
+        for path in (root / held).rglob(name):
+            if len(found) >= HELD_FOLDER_LIMIT:
+                break
+            if path.is_file() and not any(p.is_symlink() for p in path.parents
+                                          if root in p.parents):
+                found.add(path.parent.relative_to(root).as_posix())
+    return sorted(found)
 
 
 def _refuse_inside_a_chart(root: Path, overlay: Path) -> None:

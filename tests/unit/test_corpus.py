@@ -442,6 +442,14 @@ CASES: dict[str, Case] = {
          "gitops-release.yaml": held("a/regions/eu/far", "region freeze")},
         "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", ("Deployment", "web", "web"),
         written=("a/overlays/dev/web.yaml",), unchanged=("a/regions/eu/far",)),
+    # a hold on a folder above the far overlay (no kustomization of its own): the overlays
+    # below it are held too, and one that takes the deploy refuses it (it was pushed)
+    "a-held-folder-above-a-far-overlay-that-takes-the-deploy-refuses-it": Case(
+        {**held_on("a/overlays/dev", "clusters/prod/web", "../../../a/overlays/dev", "far",
+                   "incident 42"),
+         "gitops-release.yaml": held("clusters/prod", "incident 42")},
+        "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
+        error="incident 42"),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
         held_on("h/overlays/prod", "h/overlays/prod-eu", "../prod", "eu", "migration"),
         "h/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
