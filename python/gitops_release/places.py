@@ -89,7 +89,7 @@ def _entries_of(file: SourceFile, current: ImageReference, image: ImageReference
         if name is None or not any(
                 same_repository(current.name, n) for n in (name, new_name) if n):
             continue
-        if new_name and any(same_repository(new_name, y.scalar(y.get(later, "name")) or "")
+        if new_name and any(new_name == y.scalar(y.get(later, "name"))
                             for later in items[index + 1:]):
             # a chain (argocd-image-updater leaves them): kustomize applies the entries in
             # order, so a later entry named as this one renames the image decides its tag
@@ -286,7 +286,8 @@ def no_second_entry(tree: Tree, found: Found) -> None:
         return
     file = tree.kustomization.file
     for entry in y.iter_items(y.get(file.parsed.docs[0], "images")):
-        if same_repository(y.scalar(y.get(entry, "name")) or "", current.name):
+        # kustomize matches an entry's name literally: "web" is not docker.io/library/web
+        if y.scalar(y.get(entry, "name")) == current.name:
             name = current.name
             raise ManifestError(
                 f"{file.rel} images: entry {name} (line {y.line_of(entry)}) does not decide the "

@@ -926,6 +926,14 @@ CASES: dict[str, Case] = {
          "gitops-release.yaml": f"apps:\n  - match: v\n    images: [{REG}/web]\n"},
         "v", f"{REG}/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
         written=("v/web.yaml",), logged=("no version can be read from what runs now",)),
+    # an entry named "web" does not rename docker.io/library/web (kustomize matches names
+    # literally): a new entry of the full name was refused as a duplicate
+    "an-entry-of-a-short-name-kustomize-does-not-match-is-no-duplicate": Case(
+        {**base("w/base", "web", "docker.io/library/web:v1.0.0"),
+         "w/prod/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\nimages:\n  - name: web\n    newTag: v0.9.0\n")},
+        "w/prod", "docker.io/library/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
+        written=("w/prod/kustomization.yaml",), env_written=False),
     "docker-hub-short-name-is-the-same-repository": Case(
         {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
         "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",

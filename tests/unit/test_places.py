@@ -37,3 +37,17 @@ def test_no_second_images_entry_of_a_name_the_kustomization_has(tmp_path: Path) 
     (folder / "kustomization.yaml").write_text(f"resources:\n  - web.yaml\nimages:\n"
                                                f"  - name: {REG}/api\n    newTag: v1\n")
     no_second_entry(discover(tmp_path, "d"), found)  # an entry of another image: no objection
+
+
+def test_an_entry_of_another_spelling_is_no_second_entry(tmp_path: Path) -> None:
+    """kustomize matches an entry's name literally: ``web`` does not rename
+    docker.io/library/web, so a new entry of that name is no duplicate (it was refused)."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(
+        "resources:\n  - web.yaml\nimages:\n  - name: web\n    newTag: v0.9.0\n")
+    (folder / "web.yaml").write_text(DEPLOYMENT.replace(f"{REG}/web:v1", "docker.io/library/web:v1"))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    found = Found(0, "Deployment", "web", "web", False, "docker.io/library/web:v1")
+    no_second_entry(discover(tmp_path, "d"), found)
