@@ -476,7 +476,8 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     it is ``before`` with only the target changed as it must be, and the render expected."""
     found, target = want
     plan.places = []
-    edits, env_planned = _edits(renderer.tree, found, target, place, env[0], env[1], plan)
+    edits, env_planned = _edits(renderer.tree, found, target, place, env[0], env[1], plan,
+                                before[found.index] if found.index < len(before) else None)
     texts = _apply(renderer.tree, edits)
     after = renderer(texts, planned=True)
     notes: list[str] = []
@@ -593,11 +594,13 @@ def _same_pod_fields(place: Place, value: str, env: str) -> Edits:
     return edits
 
 
-def _same_patch_ops(place: Place, value: str) -> Edits:
+def _same_patch_ops(place: Place, value: str, rendered: Any, env: str) -> Edits:
     """The other ops of the target's JSON patch that set an image of the same pod exactly as
     the target's op does (an init container of the same build): set with it, as a field edit
     sets the pod's other fields of that image, so that the pod runs one version (the proof
-    checks that they ran exactly the target's image)."""
+    checks that they ran exactly the target's image). Not one whose container (in ``rendered``,
+    the target's workload before the edit) sets the release env var ``env`` itself: its release
+    would claim the old version."""
     ops = list(y.iter_items(place.file.parsed.docs[0] if place.file.parsed.docs else None))
     index = place.path[0]
     if not isinstance(index, int) or len(place.path) != 2 or index >= len(ops):
@@ -610,6 +613,9 @@ def _same_patch_ops(place: Place, value: str) -> Edits:
         if i == index or current is None or y.scalar(y.get(op, "op")) not in ("replace", "add") \
                 or not JSON_IMAGE_RE.fullmatch(path) or path.rsplit("/", 3)[0] != pod \
                 or y.scalar(y.get(op, "value")) != current:
+            continue
+        parts = [int(part) if part.isdigit() else part for part in path.split("/")[1:-1]]
+        if env and sets_env(dig(rendered, parts), env):
             continue
         edits += set_value(place.file, 0, (i, "value"), value, "the JSON patch image value")
     return edits
@@ -637,7 +643,10 @@ def _inline_writing(tree: Tree, pattern: str, editable: bool) -> list[str]:
 
 
 def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
-           env_place: Place | None, env_values: list[str], plan: OverlayPlan) -> tuple[Edits, bool]:
+           env_place: Place | None, env_values: list[str], plan: OverlayPlan,
+           rendered: Any = None) -> tuple[Edits, bool]:
+    """The edits through ``image_place`` (and ``env_place``); ``rendered``: the target's
+    workload as rendered before the edit."""
     if image_place is None:
         image_place = new_entry_place(tree, found, target.image)
         if image_place is None:
@@ -660,7 +669,7 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
             not value.startswith(PROBE_HOST):  # a container the caller names moves alone
         edits += _same_pod_fields(image_place, value, target.release_env)
     if image_place.kind == "op" and not target.container and not value.startswith(PROBE_HOST):
-        edits += _same_patch_ops(image_place, value)
+        edits += _same_patch_ops(image_place, value, rendered, target.release_env)
     env_planned = bool(target.release_env)
     from gitops_release.replacements import env_replacements
 

@@ -807,6 +807,25 @@ CASES: dict[str, Case] = {
          "q/.argocd-source.yaml": "kustomize:\n  images:\n  - redis=redis:7.2\n"},
         "q", f"{REG}/web:1.1.0", "web@1.1.0", ("Deployment", "web", "web"),
         written=("q/web.yaml",)),
+    # ... but not a container of the pod that sets the release env var itself: its op stays
+    # (the deploy failed: the proof saw it move)
+    "json-patch-op-of-a-container-with-its-own-release-stays": Case(
+        {"k/kustomization.yaml": kustomization(
+            "resources:\n  - web.yaml\npatches:\n  - path: image.json\n    target:\n"
+            "      kind: Deployment\n      name: web\n"),
+         "k/web.yaml": deployment(
+             "web", f"{REG}/web:v0.1.0", env=RELEASE_ENV.format(release="web@v1.0.0"),
+             containers=f"        - name: worker\n          image: {REG}/web:v0.1.0\n"
+                        "          env:\n" + RELEASE_ENV.format(release="web@v1.0.0")),
+         "k/image.json": json.dumps([
+             {"op": "replace", "path": "/spec/template/spec/containers/0/image",
+              "value": f"{REG}/web:v1.0.0"},
+             {"op": "replace", "path": "/spec/template/spec/containers/1/image",
+              "value": f"{REG}/web:v1.0.0"}], indent=2) + "\n"},
+        "k", f"{REG}/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
+        written=("k/image.json", "k/web.yaml"),
+        logged=("runs in Deployment/web container worker (it sets APP_RELEASEVERSION itself) "
+                "too, which this edit leaves on it",)),
     "rollout-named-after-its-kind": Case(
         {"checkout/kustomization.yaml": kustomization("resources:\n  - canary-rollout.yaml\n"),
          "checkout/canary-rollout.yaml": deployment(
