@@ -159,19 +159,23 @@ class Running:
     path: str
     image: ImageReference | None
     version: str | None
+    unreadable: str = ""  # what runs when it is a variable filled in later (``web:${TAG}``)
 
     @classmethod
     def of(cls, path: str, image: str, version: str | None) -> Running:
         """From a planner's strings: an image that is empty or not a reference (a template, a
-        placeholder) is unknown (None), so the image-repository rule has nothing to compare."""
+        placeholder) is unknown (None); a variable filled in later is kept as ``unreadable``,
+        which the image-repository rule refuses unless the overlay's rule lists images."""
         from gitops_release.errors import ImageReferenceError
         from gitops_release.reference import parse_reference
 
         try:
-            parsed = parse_reference(image, "image") if image else None
+            return cls(path, parse_reference(image, "image") if image else None, version)
         except ImageReferenceError:
-            parsed = None
-        return cls(path, parsed, version)
+            # a variable filled in later (Flux's postBuild, envsubst: web:${TAG}); not what a
+            # chart's plan shows for a repository or tag it leaves to the chart (web:, {{ }}),
+            # which the chart's render or its own refusals judge
+            return cls(path, None, version, image if "${" in image else "")
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,16 @@ def check_image_repository(policy: Policy, request: DeployRequest) -> Refusal | 
     for running in request.running:
         if running.path in ruled:
             continue
+        if running.image is None and running.unreadable:
+            # a fan-out sibling running web:${TAG}: its own rule decides, not the overlay's
+            return Refusal("policy", f"{running.path} runs {running.unreadable!r}, which is no "
+                           "image reference (a variable filled in later), so its repository "
+                           f"cannot be compared with {name}",
+                           "default rule: a target's image repository never changes unless "
+                           "apps[].images in gitops-release.yaml allows the new one",
+                           hint="Nothing was changed. Name the app's image repositories for "
+                           f"{running.path} in gitops-release.yaml (apps[].images), or write the "
+                           "image it runs")
         if running.image is not None and not same_repository(running.image.name, name):
             return Refusal("policy", f"{running.path} runs {running.image.name}; the release "
                            f"brings {name}",

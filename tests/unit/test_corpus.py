@@ -953,6 +953,16 @@ CASES: dict[str, Case] = {
              "resources:\n  - ../base\nimages:\n  - name: web\n    newTag: v0.9.0\n")},
         "w/prod", "docker.io/library/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
         written=("w/prod/kustomization.yaml",), env_written=False),
+    # a prod-* sibling running a variable: prod's rule (which lists images) was applied to it,
+    # and another repository's image replaced the variable there
+    "fan-out-sibling-running-a-variable-is-judged-by-its-own-rule": Case(
+        {**web_overlay("x/overlays/prod"),
+         "x/overlays/prod-eu/kustomization.yaml": kustomization("resources:\n  - web.yaml\n"),
+         "x/overlays/prod-eu/web.yaml": deployment("web", "other.example.com/web:${TAG}"),
+         "gitops-release.yaml": f"apps:\n  - match: x/overlays/prod\n    images: [{REG}/web]\n"},
+        "x/overlays/prod", f"{REG}/web:v2.0.0", "web@v2.0.0", refused="policy",
+        error="x/overlays/prod-eu runs 'other.example.com/web:${TAG}', which is no image "
+              "reference"),
     "docker-hub-short-name-is-the-same-repository": Case(
         {"sock/carts.yaml": deployment("carts", "weaveworksdemos/carts:0.4.8")},
         "sock", "docker.io/weaveworksdemos/carts:0.4.9", "carts@0.4.9",

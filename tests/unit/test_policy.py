@@ -301,6 +301,8 @@ def test_running_from_a_planners_strings() -> None:
         PROD, parse_reference(f"{REPO}:v1.4.0", "image"), "v1.4.0")
     assert Running.of(PROD, "", None) == Running(PROD, None, None)
     assert Running.of(PROD, "{{ .Values.image }}", None) == Running(PROD, None, None)
+    assert Running.of(PROD, f"{REPO}:${{TAG}}", None) == Running(PROD, None, None,
+                                                                 f"{REPO}:${{TAG}}")
 
 
 @pytest.mark.parametrize(("held", "path", "covered"), [
