@@ -17,7 +17,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitops_release import yamledit as y
@@ -755,7 +755,8 @@ def _changes(tree: Tree, edits: Edits, texts: dict[str, str], plan: OverlayPlan)
 
 
 def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileChange],
-                     target: Target, taken: list[Running] | None = None) -> list[str]:
+                     target: Target, taken: list[Running] | None = None,
+                     deployed: str = "") -> list[str]:
     """Render each overlay of ``folders`` (beside a deployed overlay, building on it) before
     and after ``changes``: it may take the deploy whole (the target's image, at the new tag, and
     release env var both move) or not at all. Taking part of it (the release env var but not the
@@ -807,6 +808,16 @@ def check_dependents(root: Path, folders: Sequence[str], changes: Sequence[FileC
             raise ManifestError(f"{folder} builds on the overlay deployed, and with this edit "
                                 f"{problem}; nothing was written", hint=hint.format(folder=folder,
                                                                                     env=target.release_env))
+        if before == after and deployed and \
+                PurePosixPath(folder) in PurePosixPath(deployed).parents:
+            # prod/cron deployed, and prod, which lists it, sets the image over it (its own
+            # images: entry): what prod applies does not move, and the deploy changed nothing
+            raise ManifestError(
+                f"{deployed} is read by {folder}, which builds on it, and {folder}'s render does "
+                "not change with this deploy (it sets the image over it, e.g. with an images: "
+                f"entry of its own), so the deploy would change nothing {folder} applies; "
+                "nothing was written", hint=f"Deploy {folder} (path: {folder}), where the image "
+                "that runs is decided")
         notes.append(f"{folder} builds on the overlay deployed: "
                      + ("its render does not change" if before == after else
                         "it takes this deploy too (its render moves the same way)"))

@@ -322,7 +322,7 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
     for overlay_plan in plan.overlays:
         if overlay_plan.dependents:
             overlay_plan.notes += check_dependents(root, overlay_plan.dependents, changes, target,
-                                                   plan.taken)
+                                                   plan.taken, deployed=overlay_plan.folder)
     return None
 
 

@@ -450,6 +450,18 @@ CASES: dict[str, Case] = {
          "gitops-release.yaml": held("clusters/prod", "incident 42")},
         "a/overlays/dev", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
         error="incident 42"),
+    # a CronJob's folder inside prod, which lists it and pins the image with its own images:
+    # entry: the deploy edited the folder and pushed, and prod's render did not move
+    "a-folder-prod-reads-and-overrides-is-refused-naming-prod": Case(
+        {"t/template/kustomization.yaml": kustomization("resources:\n  - cronjob.yaml\n"),
+         "t/template/cronjob.yaml": CRONJOB.format(name="report", image=f"{REG}/app"),
+         "t/prod/cron/kustomization.yaml": kustomization(
+             "resources:\n  - ../../template\nnameSuffix: -daily\n"),
+         "t/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - cron\nimages:\n  - name: {REG}/app\n    newTag: 1.0.0\n")},
+        "t/prod/cron", f"{REG}/app:2.0.0", "app@2.0.0", command="cronjob-update",
+        error="t/prod/cron is read by t/prod, which builds on it, and t/prod's render does not "
+              "change with this deploy"),
     "a-held-prod-sibling-that-builds-on-prod-refuses-the-fan-out": Case(
         held_on("h/overlays/prod", "h/overlays/prod-eu", "../prod", "eu", "migration"),
         "h/overlays/prod", f"{REG}/web:v1.1.0", "web@v1.1.0", refused="held",
