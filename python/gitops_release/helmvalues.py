@@ -38,6 +38,7 @@ from gitops_release.manifests import (
     Refusal,
     Target,
     repository_refusal,
+    uncompared_refusal,
 )
 from gitops_release.reference import ImageReference, same_repository, tag_like
 from gitops_release.targets import containers_of, dig, parsed_image
@@ -1066,14 +1067,11 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
             and fallback is None and not target.allow_repository_change:
         # no repository in the values and no chart here to render: the repository the tag is
         # for cannot be compared with the new image's, and any image's tag would be written
-        plan.refusal = Refusal(
-            "policy", f"{shown} sets {dotted + '.' if dotted else ''}{block.tag} and no "
-            "repository, and no chart in this folder renders it, so the repository that runs "
-            f"cannot be compared with the new image's ({target.image.name}): a target's image "
-            "repository never changes unless the policy allows it",
-            hint="Nothing was changed. Name the app's image repositories in gitops-release.yaml "
-            "(apps[].images: the policy then decides), or add the repository key the chart "
-            "reads to the values and name it with helm-image-key")
+        plan.refusal = uncompared_refusal(
+            f"{shown} sets {dotted + '.' if dotted else ''}{block.tag} and no repository, and no "
+            "chart in this folder renders it", target,
+            "add the repository key the chart reads to the values and name it with "
+            "helm-image-key")
         return
     if full is not None and not same_repository(full, target.image.name):
         plan.refusal = repository_refusal(f"{shown} {repo_key} gives", full, target)

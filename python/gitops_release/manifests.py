@@ -130,6 +130,16 @@ def repository_refusal(what: str, current: str | None, target: Target,
                    f"target's image repository never changes unless the policy allows it{why}")
 
 
+def uncompared_refusal(what: str, target: Target, fix: str) -> Refusal:
+    """The default repository rule where what runs shows no repository to compare with the new
+    image's (``what`` says why): refused unless the policy lists the app's repositories."""
+    return Refusal("policy", f"{what}, so the repository that runs cannot be compared with the "
+                   f"new image's ({target.image.name}): a target's image repository never changes "
+                   "unless the policy allows it",
+                   hint="Nothing was changed. Name the app's image repositories in "
+                   f"gitops-release.yaml (apps[].images: the policy then decides), or {fix}")
+
+
 @dataclass
 class OverlayPlan:
     """What one overlay's deploy changes, and how it was proven."""
@@ -425,13 +435,9 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                       current.name if current is not None else None, target)
     if current is None and not target.allow_repository_change:
         # ${TAG} (Flux postBuild, envsubst) or empty: nothing to compare the repository with
-        plan.refusal = Refusal(
-            "policy", f"{found.label} in {tree.overlay} runs {found.image!r}, which is no image "
-            "reference (a variable filled in later, or empty), so the repository that runs "
-            f"cannot be compared with the new image's ({target.image.name}): a target's image "
-            "repository never changes unless the policy allows it",
-            hint="Nothing was changed. Name the app's image repositories in gitops-release.yaml "
-            "(apps[].images: the policy then decides), or write the image the overlay runs")
+        plan.refusal = uncompared_refusal(
+            f"{found.label} in {tree.overlay} runs {found.image!r}, which is no image reference "
+            "(a variable filled in later, or empty)", target, "write the image the overlay runs")
     if plan.refusal is not None:
         return plan
     image_place, env_place, plan.notes = _pick(renderer, tree, found, target)
