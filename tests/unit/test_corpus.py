@@ -127,6 +127,13 @@ def built_on(base: str, pin: str, extra: str = "") -> str:
                          f"  - name: registry.example.com/acme/web\n    {pin}\n")
 
 
+def image_ops(image: str, *containers: str) -> str:
+    """A JSON patch replacing the image of each of the pod's ``containers`` (``containers/0``,
+    ``initContainers/0``) with ``image``."""
+    return json.dumps([{"op": "replace", "path": f"/spec/template/spec/{c}/image",
+                        "value": image} for c in containers], indent=2) + "\n"
+
+
 def held(path: str, reason: str) -> str:
     """A policy holding ``path`` (by alice, since 2026-01-01)."""
     return (f"holds:\n  - path: {path}\n    reason: {reason}\n"
@@ -787,11 +794,8 @@ CASES: dict[str, Case] = {
          "j/dev/kustomization.yaml": kustomization(
              "resources:\n  - ../base\npatches:\n  - path: image.json\n    target:\n"
              "      kind: Deployment\n      name: worker\n"),
-         "j/dev/image.json": json.dumps([
-             {"op": "replace", "path": "/spec/template/spec/containers/0/image",
-              "value": f"{REG}/worker:2.1.0"},
-             {"op": "replace", "path": "/spec/template/spec/initContainers/0/image",
-              "value": f"{REG}/worker:2.1.0"}], indent=2) + "\n"},
+         "j/dev/image.json": image_ops(f"{REG}/worker:2.1.0", "containers/0",
+                                       "initContainers/0")},
         "j/dev", f"{REG}/worker:2.2.0", "worker@2.2.0", ("Deployment", "worker", "worker"),
         written=("j/dev/image.json",), env_written=False, followers=("migrate",)),
     # the image runs in the CronJob's init container only: the one main container (another
@@ -829,11 +833,7 @@ CASES: dict[str, Case] = {
              "web", f"{REG}/web:v0.1.0", env=RELEASE_ENV.format(release="web@v1.0.0"),
              containers=f"        - name: worker\n          image: {REG}/web:v0.1.0\n"
                         "          env:\n" + RELEASE_ENV.format(release="web@v1.0.0")),
-         "k/image.json": json.dumps([
-             {"op": "replace", "path": "/spec/template/spec/containers/0/image",
-              "value": f"{REG}/web:v1.0.0"},
-             {"op": "replace", "path": "/spec/template/spec/containers/1/image",
-              "value": f"{REG}/web:v1.0.0"}], indent=2) + "\n"},
+         "k/image.json": image_ops(f"{REG}/web:v1.0.0", "containers/0", "containers/1")},
         "k", f"{REG}/web:v2.0.0", "web@v2.0.0", ("Deployment", "web", "web"),
         written=("k/image.json", "k/web.yaml"),
         logged=("runs in Deployment/web container worker (it sets APP_RELEASEVERSION itself) "
