@@ -828,27 +828,39 @@ def _helm_failure(err: str) -> str:
 
 def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
                            where: str) -> Refusal | None:
-    """The chart renders a workload named like the app that runs another repository than the
-    new image, and the edit moves others: the image is not the app's (the release of web with
-    admin-ui's image moved Deployment/web-admin). A kustomize overlay refuses the same payload
-    by the workload's repository; so does this, unless workload or container names the target
-    or the policy allows the repository."""
+    """The chart renders the app's own workload (named like the app, ``<app>-<app>`` as a
+    release named after the app makes it, or with a container named like the app) running
+    another repository than the new image, and the edit moves others: the image is not the
+    app's (the release of web with admin-ui's image moved Deployment/web-admin; harbor-core's
+    release with the jobservice image moved harbor-core-jobservice). A kustomize overlay refuses
+    the same payload by the workload's repository; so does this, unless workload names the
+    target or the policy allows the repository. A named container must be one the edit moves."""
+    if target.container and moved and not any(
+            m.endswith(f"container {target.container}") for m in moved):
+        raise ManifestError(f"the chart in {where}: the values edit moves {', '.join(moved)}, "
+                            f"not container {target.container!r}; nothing was written",
+                            input_name="container",
+                            hint="Send the image that container runs, or name its values keys "
+                            "with helm-tag-key and helm-image-key")
     if target.workload or target.container or target.allow_repository_change or not moved:
         return None
+    names = {target.app, f"{target.app}-{target.app}"}
     for obj in before:
-        if not isinstance(obj, dict) or dig(obj, ("metadata", "name")) != target.app:
+        if not isinstance(obj, dict):
             continue
-        images = [image for _name, image, _init, _c in containers_of(obj) if image]
-        shown = f"{obj.get('kind')}/{target.app}"
+        name = dig(obj, ("metadata", "name"))
+        images = [image for c_name, image, _init, _c in containers_of(obj)
+                  if image and (name in names or c_name == target.app)]
+        shown = f"{obj.get('kind')}/{name}"
         if not images or any(m.startswith(shown + " ") for m in moved) or any(
                 same_repository(getattr(parsed_image(i), "name", i), target.image.name)
                 for i in images):
             continue
         return Refusal(
-            "policy", f"the chart in {where} renders {shown}, the workload named like the app, "
-            f"running {images[0]}, and the new image is {target.image.name}; the values edit "
-            f"would move {', '.join(moved)} instead: a target's image repository never changes "
-            "unless the policy allows it",
+            "policy", f"the chart in {where} renders {shown}, the app's own workload, running "
+            f"{images[0]}, and the new image is {target.image.name}; the values edit would move "
+            f"{', '.join(moved)} instead: a target's image repository never changes unless the "
+            "policy allows it",
             hint="Nothing was changed. Send the app's own image, or name the workload to deploy "
             "(workload, or the policy's apps[].target.workload)")
     return None

@@ -591,7 +591,7 @@ def test_the_image_of_another_component_than_the_apps_is_refused(tmp_path: Path)
                   deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
                              label=False), {"apps/web/templates/admin.yaml": admin})
     log = _refused(repo, tmp_path, f"{REG}/admin-ui:1.1.0", "web@1.1.0")
-    assert "renders Deployment/web, the workload named like the app, running " \
+    assert "renders Deployment/web, the app's own workload, running " \
         f"{REG}/web:1.0.0, and the new image is {REG}/admin-ui" in log, log
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/admin-ui:1.1.0", "web@1.1.0",
                                  "apps/web", "--workload", "web-admin")
@@ -711,3 +711,25 @@ def test_the_workload_picks_its_components_own_block(tmp_path: Path) -> None:
     assert code == 0 and outputs["changed"] == "true", log
     assert _rendered_image(repo, "apps/web", "tempo-ingester") == f"{REG}/tempo:1.1.0"
     assert _rendered_image(repo, "apps/web", "tempo-distributor") == f"{REG}/tempo:1.0.0"
+
+
+def test_a_release_named_component_running_another_image_is_refused(tmp_path: Path) -> None:
+    """harbor: the release harbor-core with the jobservice image moved Deployment
+    harbor-core-jobservice. Charts name workloads after the release (<release>-<component>), so
+    the app's own is <app>-<app> or has a container named after the app; a named container
+    the edit does not move is refused too (it was ignored)."""
+    def component(name: str) -> str:
+        return deployment(f"{{{{ .Values.{name}.image.repository }}}}:"
+                          f"{{{{ .Values.{name}.image.tag }}}}", name=name,
+                          label=False).replace(f"name: {name}\n", f"name: {{{{ .Release.Name }}}}-"
+                                               f"{name}\n", 1)
+    repo = _chart(tmp_path, f"core:\n  image:\n    repository: {REG}/core\n    tag: 1.0.0\n"
+                  f"jobs:\n  image:\n    repository: {REG}/jobs\n    tag: 1.0.0\n",
+                  component("core"), {"apps/web/templates/jobs.yaml": component("jobs")})
+    log = _refused(repo, tmp_path, f"{REG}/jobs:1.1.0", "core@1.1.0")
+    assert "renders Deployment/core-core, the app's own workload" in log, log
+    code, log, _ = _deploy(repo, tmp_path, f"{REG}/core:1.1.0", "core@1.1.0", "apps/web",
+                           "--container", "jobs")
+    assert code == 1 and "not container 'jobs'" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/core:1.1.0", "core@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
