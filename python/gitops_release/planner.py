@@ -37,9 +37,13 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
     tree = discover(root, folder, tracked)
     builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
     tree.follows = follows if builds_on else ""
-    workloads = any(_has_workloads(f.parsed.docs, kinds) for f in tree.files.values())
-    if not workloads and any(_has_workloads(f.parsed.docs, ("HelmRelease",))
-                             for f in tree.files.values()):
+    # a chart's folder (Chart.yaml, no kustomization) is deployed as the chart: its values files
+    # are not manifests, even where one has a top-level kind: Deployment (blackbox-exporter's)
+    chart = tree.kustomization is None and (root / folder / "Chart.yaml").is_file()
+    workloads = not chart and any(_has_workloads(f.parsed.docs, kinds)
+                                  for f in tree.files.values())
+    if not workloads and not chart and any(_has_workloads(f.parsed.docs, ("HelmRelease",))
+                                           for f in tree.files.values()):
         if builds_on:
             raise BuildsOnError(f"{folder} builds on {follows}")
         from gitops_release.helmvalues import plan_helmrelease  # Helm's modules: only for Helm

@@ -733,3 +733,15 @@ def test_a_release_named_component_running_another_image_is_refused(tmp_path: Pa
     assert code == 1 and "not container 'jobs'" in log, log
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/core:1.1.0", "core@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
+
+
+def test_a_values_file_with_a_top_level_kind_is_still_the_charts(tmp_path: Path) -> None:
+    """prometheus-blackbox-exporter's values.yaml has a top-level ``kind: Deployment`` (which
+    workload kind to render): the folder was read as manifests and the chart could not be
+    deployed ("no container named after the app")."""
+    repo = _chart(tmp_path, f"kind: Deployment\nimage:\n  repository: {REG}/web\n  tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False))
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.1.0"
