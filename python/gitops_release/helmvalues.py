@@ -462,7 +462,7 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
         # the component the workload names has an image block of its own (tempo-ingester:
         # ingester.image, whose repository may be left to the chart): that block, as if
         # helm-tag-key named it; the proof then checks that only that workload moves
-        for part in (target.workload, target.workload.removeprefix(target.app + "-")):
+        for part in _workload_parts(target):
             block = y.get_path(doc, (part, "image"))
             if y.node_kind(block) == "mapping" and y.get(block, "tag") is not None:
                 return find_block(doc, replace(target, helm_tag_key=f"{part}.image.tag"), shown)
@@ -510,8 +510,7 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
         _refuse_beside_own(own, best, doc, target, shown)
     if target.workload and len(named) != 1:
         # the block named after the workload: shop-worker (or worker) picks worker.image
-        parts = {target.workload, target.workload.removeprefix(target.app + "-")}
-        named = [b for b in best if parts & set(b.base)] or named
+        named = [b for b in best if set(_workload_parts(target)) & set(b.base)] or named
     if len(best) == 1 or len(named) == 1:
         chosen = (named or best)[0]
         others = tuple(".".join(b.base) for b in best if b is not chosen)
@@ -534,6 +533,12 @@ def _found_block(doc: y.Node, target: Target, shown: str) -> Block:
                         "taken when named, since the repository it runs cannot be checked here)"
                         + (f"; image keys by other names: {other}" if other else ""),
                         hint=_which_block_hint(best, tag_only, doc, target))
+
+
+def _workload_parts(target: Target) -> tuple[str, ...]:
+    """The values keys a named workload's block may sit under: its name, and its name without
+    the app's prefix (shop-worker: worker)."""
+    return tuple(dict.fromkeys((target.workload, target.workload.removeprefix(target.app + "-"))))
 
 
 def _which_block_hint(best: list[Block], tag_only: list[str], doc: y.Node, target: Target) -> str:
