@@ -311,6 +311,11 @@ def running(render: list[Any], target: Any) -> list[str]:
             if _runs_target(parsed_image(image), target)]
 
 
+def _core(tag: str) -> str:
+    """A tag up to its first '-' or '+' (``2.13.2-debian-12-r5``: ``2.13.2``)."""
+    return re.split(r"[-+]", tag, maxsplit=1)[0]
+
+
 # Kubernetes' label value: empty, or up to 63 characters, alphanumeric at both ends.
 LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
@@ -395,8 +400,12 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                 wrong.append(f"{what}: {_change(a, b)}")
     old_tags: set[str] = {t for t in [old_tag, *(getattr(parsed_image(p), "tag", None)
                                                    for p in previous)] if isinstance(t, str) and t}
+    new_tag = target.image.tag or ""
     for what, a, b in tags:
-        carried = [t for t in old_tags if t in a and a.replace(t, target.image.tag or "") == b]
+        carried = [t for t in old_tags if t in a and a.replace(t, new_tag) == b] or [
+            # the tag's version before its first '-' (Bitnami's common.images.version label:
+            # 2.13.2 of 2.13.2-debian-12-r5), which the new tag's moves with
+            t for t in old_tags if _core(t) != t and a == _core(t) and b == _core(new_tag)]
         if carried:
             notes.append(f"{what} carries the tag ({_short(a)} → {_short(b)})")
         else:

@@ -745,3 +745,19 @@ def test_a_values_file_with_a_top_level_kind_is_still_the_charts(tmp_path: Path)
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
     assert _rendered_image(repo, "apps/web") == f"{REG}/web:1.1.0"
+
+
+def test_a_label_of_the_tags_version_core_carries_the_tag(tmp_path: Path) -> None:
+    """Bitnami's common.images.version: app.kubernetes.io/version is the tag up to its first
+    '-' (2.13.2 of 2.13.2-debian-12-r5). A version bump was refused as "changes more than the
+    target's image" (28 Bitnami charts); a label that moves otherwise still is."""
+    label = '{{ regexReplaceAll "-.*" .Values.image.tag "" | quote }}'
+    template = deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                          label=False).replace("app.kubernetes.io/version: v\n",
+                                               f"app.kubernetes.io/version: {label}\n", 1)
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0-debian-12-r1\n",
+                  template)
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0-debian-12-r0",
+                                 "web@1.1.0-debian-12-r0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert "app.kubernetes.io/version carries the tag" in log, log
