@@ -177,6 +177,11 @@ class Tracked:
 
     folders: tuple[str, ...]
     files: set[str] | None  # None: not a git work tree
+    # per folder, the kustomizations in its subfolders (two levels down) and their texts, and
+    # its symlinks with their targets: read once for all the overlays of a fan-out, which share
+    # their parent folder (each read them again: quadratic in the siblings, 5 s at 300)
+    beside: dict[str, tuple[dict[str, str], list[tuple[str, Path]]]] = field(
+        default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def listing(cls, root: Path, folders: list[str]) -> Tracked:
@@ -402,7 +407,7 @@ def discover(root: Path, overlay: str, tracked: Tracked | None = None) -> Tree:
     if kustomized and listing is not None:
         _mark_shared(tree, listing)
     if listing is not None:  # a plain folder too: one an overlay reads its patches from
-        _mark_beside(tree)
+        _mark_beside(tree, tracked)
     if kustomized:
         from gitops_release.inline import find
 
@@ -449,7 +454,32 @@ def _share_with(tree: Tree, rel: str) -> bool:
 MAX_BESIDE = 200  # kustomizations beside the overlay that name it, read to see what they reach
 
 
-def _mark_beside(tree: Tree) -> None:
+def _beside(root: Path, base: Path, memo: Tracked | None) -> tuple[dict[str, str],
+                                                                     list[tuple[str, Path]]]:
+    """The kustomizations in ``base``'s subfolders and theirs (repo-relative, with their texts;
+    symlinks left out), and ``base``'s symlinks with what they resolve to; kept in ``memo``."""
+    key = str(base)
+    if memo is not None and key in memo.beside:
+        return memo.beside[key]
+    texts: dict[str, str] = {}
+    for path in [path for pattern in ("*/", "*/*/") for kust in KUSTOMIZATION_FILES
+                 for path in sorted(base.glob(pattern + kust))]:
+        if path.is_symlink():
+            continue
+        try:
+            texts[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8",
+                                                                      errors="replace")
+        except OSError:
+            continue
+    links: list[tuple[str, Path]] = []
+    with contextlib.suppress(OSError):
+        links = [(p.name, p.resolve()) for p in base.iterdir() if p.is_symlink()]
+    if memo is not None:
+        memo.beside[key] = (texts, links)
+    return texts, links
+
+
+def _mark_beside(tree: Tree, memo: Tracked | None = None) -> None:
     """Kustomizations in the folders beside the overlay (its parent's subfolders, two levels
     down) and above it (its ancestors' own) that name it, or name one of them that builds on it
     (a chain: staging → qa → dev),
@@ -463,27 +493,27 @@ def _mark_beside(tree: Tree) -> None:
     parent = posixpath.dirname(overlay)
     base = tree.root / parent if parent else tree.root
     mine = {k.folder for k in tree.kustomizations}
-    texts: dict[str, str] = {}
-    candidates = [path for pattern in ("*/", "*/*/") for kust in KUSTOMIZATION_FILES
-                  for path in sorted(base.glob(pattern + kust))]
+    near, links = _beside(tree.root, base, memo)
+    texts = dict(near)
     # and the overlay's own ancestors': a kustomization above it that reads its files (a
     # folder of patches inside prod, sent as the path) or lists it
-    candidates += [tree.root / folder / kust for folder in Path(overlay).parents
-                   for kust in KUSTOMIZATION_FILES if (tree.root / folder / kust).is_file()]
-    for path in candidates:
-        rel = path.relative_to(tree.root).as_posix()
-        folder = posixpath.dirname(rel)
-        if folder in mine or folder == overlay or folder.startswith(overlay + "/") or \
-                path.is_symlink():
+    for path in [tree.root / folder / kust for folder in Path(overlay).parents
+                 for kust in KUSTOMIZATION_FILES if (tree.root / folder / kust).is_file()]:
+        if path.is_symlink():
             continue
         try:
-            texts[rel] = path.read_text(encoding="utf-8", errors="replace")
+            texts[path.relative_to(tree.root).as_posix()] = path.read_text(encoding="utf-8",
+                                                                           errors="replace")
         except OSError:
             continue
+    for rel in list(texts):
+        folder = posixpath.dirname(rel)
+        if folder in mine or folder == overlay or folder.startswith(overlay + "/"):
+            del texts[rel]
     names = {posixpath.basename(overlay)}
     target = (tree.root / overlay).resolve()
-    with contextlib.suppress(OSError):  # a symlink beside it that kustomize follows to it
-        names.update(p.name for p in base.iterdir() if p.is_symlink() and p.resolve() == target)
+    # a symlink beside it that kustomize follows to it
+    names.update(name for name, resolved in links if resolved == target)
     done: set[str] = set()
     tracked: set[str] | None = None
     while len(done) < MAX_BESIDE:  # a round per link of a chain
