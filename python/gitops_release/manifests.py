@@ -202,9 +202,8 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
                                     f"{found.label}, so it cannot deploy the target alone (the "
                                     "app's other workloads move with it only when they ran "
                                     "exactly its image, in its namespace, the image is the app's "
-                                    "own, named after it, and neither 'workload' nor 'container' "
-                                    "is set)", hint="Give the target its own images: entry or "
-                                    "patch")
+                                    "own, named after it, and 'container' is not set)",
+                                    hint="Give the target its own images: entry or patch")
     return chosen, (which(envs[0]) if envs else None)
 
 
@@ -227,10 +226,11 @@ def _sets_env(renderer: Renderer, place: Place, found: Found, env: str) -> bool:
 
 
 def _others_follow(target: Target) -> bool:
-    """Whether the app's other workloads on the target's image may move with it: neither
-    workload nor container named, and the image is the app's own build (proof.apps_own_image)."""
-    return not target.container and not target.workload and \
-        apps_own_image(target.image.name, target.app)
+    """Whether the app's other workloads on the target's image may move with it: no container
+    named (``workload`` picks the target among the app's workloads: where they share the one
+    place that sets the image, naming one is how a deploy of them is possible at all), and the
+    image is the app's own build (proof.apps_own_image)."""
+    return not target.container and apps_own_image(target.image.name, target.app)
 
 
 def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
@@ -549,9 +549,9 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                            if wide and env_place is not None else "")
                         + (f" (it would also move {', '.join(elsewhere)}, which run the same "
                            "image: "
-                           + ("deploy without 'workload' and 'container' to move them with it, "
-                              "or give the target a place of its own)" if target.workload or
-                              target.container else "another workload moves with the target only "
+                           + ("deploy without 'container' to move them with it, or give the "
+                              "target a place of its own)" if target.container else
+                              "another workload moves with the target only "
                               "when it ran exactly its image, in its namespace, sets no "
                               f"{target.release_env} itself, and the image is the app's own, "
                               "named after it)") if elsewhere else "")

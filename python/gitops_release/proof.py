@@ -166,7 +166,7 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
     containers of the target's pod that ran exactly its image (a migration init container, a
     sidecar of the same build) may move to exactly its new image with it (an ``images:`` entry
     moves them all): the pod runs one version, unless the caller named the container
-    (``followers`` false). With ``others`` (neither workload nor container named), so may the
+    (``followers`` false). With ``others`` (no container named), so may the
     containers of other workloads that ran exactly the target's image (the app's worker and
     CronJob under one ``images:`` entry: one build, one version); nothing else of them changes.
     ``notes`` gets which moved, and which run the old image still."""

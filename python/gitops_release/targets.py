@@ -222,7 +222,11 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
         raise ManifestError(message, hint=hint)
     raise ManifestError(f"{shown} has several candidates for {want.app!r}: "
                         + "; ".join(f.label for f in found),
-                        hint="Set 'workload' (and 'container') to pick one")
+                        hint="Set 'container' to the one to update" if len(
+                            {(f.kind, f.name) for f in found}) == 1 else
+                        "Set 'workload' to the one that records the release (the app's "
+                        "other workloads that ran exactly its image move with it where one place "
+                        "sets the image of them all; set 'container' too to move it alone)")
 
 
 def other_event(kinds: Sequence[str]) -> str:

@@ -653,8 +653,9 @@ CASES: dict[str, Case] = {
         "n/overlays/dev", "nginx:1.26", "proxy@1.26",
         error="it would also move Deployment/static-site container static-site, which run the "
               "same image"),
-    # ... but not when the caller names the workload: it moves alone, or not at all
-    "images-entry-that-would-move-another-workload-than-the-one-named-is-refused": Case(
+    # ... also when the caller names the workload (it picks the one that records the
+    # release) ...
+    "images-entry-shared-by-the-apps-worker-moves-it-with-the-named-workload": Case(
         {"x/base/kustomization.yaml": kustomization(
             "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
          "x/base/deployment.yaml": deployment("x", "x-image"),
@@ -662,9 +663,46 @@ CASES: dict[str, Case] = {
          "x/overlays/dev/kustomization.yaml": kustomization(
              f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
              "    newTag: v1\n")},
-        "x/overlays/dev", f"{REG}/x:v2", "x@v2", extra=("--workload", "x"),
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", ("Deployment", "x", "x"),
+        extra=("--workload", "x"), written=("x/overlays/dev/kustomization.yaml",),
+        env_written=False, moved=(("Deployment", "x-worker", "x-worker"),)),
+    # ... which is the only way to deploy an app whose workloads are none named after it
+    # (podinfo's production overlay: frontend, backend and database on the podinfo image, one
+    # new images: entry moves them all): without 'workload' it has several candidates, and
+    # naming one was refused as moving the others, advising to deploy without 'workload'
+    "images-entry-for-an-app-of-several-candidates-moves-them-with-the-named-one": Case(
+        {"p/bases/frontend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "p/bases/frontend/deployment.yaml": deployment("frontend", f"{REG}/podinfo:6.14.1"),
+         "p/bases/backend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "p/bases/backend/deployment.yaml": deployment("backend", f"{REG}/podinfo:6.14.1"),
+         "p/overlays/production/kustomization.yaml": kustomization(
+             "resources:\n  - ../../bases/frontend\n  - ../../bases/backend\n")},
+        "p/overlays/production", f"{REG}/podinfo:6.15.0", "podinfo@6.15.0",
+        ("Deployment", "frontend", "frontend"), extra=("--workload", "frontend"),
+        written=("p/overlays/production/kustomization.yaml",), env_written=False,
+        moved=(("Deployment", "backend", "backend"),)),
+    "an-app-of-several-candidates-without-workload-is-refused-naming-the-input": Case(
+        {"p/bases/frontend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "p/bases/frontend/deployment.yaml": deployment("frontend", f"{REG}/podinfo:6.14.1"),
+         "p/bases/backend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "p/bases/backend/deployment.yaml": deployment("backend", f"{REG}/podinfo:6.14.1"),
+         "p/overlays/production/kustomization.yaml": kustomization(
+             "resources:\n  - ../../bases/frontend\n  - ../../bases/backend\n")},
+        "p/overlays/production", f"{REG}/podinfo:6.15.0", "podinfo@6.15.0",
+        error="several candidates for 'podinfo': Deployment/backend container backend; "
+              "Deployment/frontend container frontend"),
+    # ... but with 'container' named the target moves alone, or not at all
+    "images-entry-that-would-move-another-workload-than-the-named-container-is-refused": Case(
+        {"x/base/kustomization.yaml": kustomization(
+            "resources:\n  - deployment.yaml\n  - worker.yaml\n"),
+         "x/base/deployment.yaml": deployment("x", "x-image"),
+         "x/base/worker.yaml": deployment("x-worker", "x-image"),
+         "x/overlays/dev/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: x-image\n    newName: {REG}/x\n"
+             "    newTag: v1\n")},
+        "x/overlays/dev", f"{REG}/x:v2", "x@v2", extra=("--workload", "x", "--container", "x"),
         error="it would also move Deployment/x-worker container x-worker, which run the same "
-              "image"),
+              "image: deploy without 'container' to move them with it"),
     # another workload on the same image that records its own release keeps the proof's
     # refusal: moved without its release env var, it would claim the old version
     "images-entry-moving-a-worker-that-records-its-own-release-is-refused": Case(

@@ -68,7 +68,7 @@ def test_several_containers_running_the_image_are_listed_by_name(tmp_path: Path)
     assert "containers named" not in log and "must be unique" not in log
     for name in ("redis", "sentinel", "split-brain-fix"):
         assert f"StatefulSet/redis-ha-server container {name}" in log
-    assert "Set 'workload' (and 'container') to pick one" in log
+    assert "Set 'container' to the one to update" in log
     code, log, _ = _deploy(repo, tmp_path, f"{REDIS}:8.6.3", "redis-ha-server@8.6.3", "ha/redis",
                            "--container", "sentinel")
     assert code == 0, log
