@@ -4,7 +4,10 @@ downgrade. Each returns a :class:`Refusal` or ``None``; the first refusal wins."
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 from collections.abc import Callable
+from pathlib import PurePosixPath
 
 from gitops_release.policy import (
     DeployRequest,
@@ -12,6 +15,7 @@ from gitops_release.policy import (
     Refusal,
     glob_regex,
     overlays_of,
+    path_matches,
     scheme_of,
     tag_agrees,
 )
@@ -25,6 +29,44 @@ def _matches_any(patterns: tuple[str, ...], value: str, *, ignore_case: bool) ->
     if ignore_case:
         value = value.lower()
     return any(glob_regex(p.lower() if ignore_case else p).fullmatch(value) for p in patterns)
+
+
+def check_spelling(policy: Policy, request: DeployRequest) -> Refusal | None:
+    """A hold, an app rule or an environment rule that names an overlay of the deploy only in
+    another case (``apps/Web/prod`` for apps/web/prod, ``match: PROD`` for prod): paths and
+    folder names are case-sensitive, so it would not apply, and the freeze, the sources rule or
+    the hold meant for this overlay would let the deploy through without a word."""
+    for path in overlays_of(request):
+        low, name = path.lower(), PurePosixPath(path).name
+        if not request.operator and policy.hold_for(path) is None:
+            for hold in policy.holds:
+                if dataclasses.replace(hold, path=hold.path.lower()).covers(low):
+                    return Refusal("held", f"{path} is held as {hold.path!r}, which names it in "
+                                   "another case: a hold's path is case-sensitive, so it holds "
+                                   "nothing as written", f"{hold.where} (holds: {hold.path})",
+                                   hint=f"Nothing was changed. Correct the hold's path in "
+                                   f"{policy.filename or 'gitops-release.yaml'} (or lift it with "
+                                   f"gitops-release unhold --path {hold.path})")
+        for rule in policy.apps:
+            if path_matches(rule.match, path):
+                break
+            if path_matches(rule.match.lower(), low):
+                return Refusal("policy", f"the app rule {rule.match!r} matches {path} only "
+                               "ignoring case: paths are case-sensitive, so the rule does not "
+                               "apply to it as written", f"{rule.where} (apps: {rule.match!r})",
+                               hint="Nothing was changed. Correct the rule's match in "
+                               f"{policy.filename or 'gitops-release.yaml'}")
+        for env in policy.environments:
+            if fnmatch.fnmatchcase(name, env.match):
+                break
+            if fnmatch.fnmatchcase(name.lower(), env.match.lower()):
+                return Refusal("policy", f"the environment rule {env.match!r} matches {name} "
+                               "only ignoring case: folder names are case-sensitive, so the "
+                               "rule does not apply to it as written",
+                               f"{env.where} (environments: {env.match!r})",
+                               hint="Nothing was changed. Correct the rule's match in "
+                               f"{policy.filename or 'gitops-release.yaml'}")
+    return None
 
 
 def check_source(policy: Policy, request: DeployRequest) -> Refusal | None:
@@ -201,7 +243,7 @@ def check_downgrade(policy: Policy, request: DeployRequest) -> Refusal | None:
     return None
 
 
-RULES: tuple[Rule, ...] = (check_source, check_image_repository, check_tag, check_holds,
+RULES: tuple[Rule, ...] = (check_spelling, check_source, check_image_repository, check_tag, check_holds,
                            check_freezes, check_scheme, check_downgrade)
 
 

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -263,6 +264,8 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
         return plan
     if not operator:
         _far_holds(root, policy.holds, plan, target, widen)
+        if plan.overlays:
+            plan.overlays[0].notes += _holds_on_nothing(root, policy.holds)
     plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
                                   forced=s.allow_downgrade, operator=operator, token=s.token,
                                   environ=environ or {}, taken=plan.taken)
@@ -360,6 +363,32 @@ def _far_holds(root: Path, holds: Sequence[Hold], plan: Plan, target: Target,
             if changed & set(tree.files):
                 plan.overlays[0].notes += check_dependents(root, [folder], plan.changes, target,
                                                            plan.taken)
+
+
+def _holds_on_nothing(root: Path, holds: Sequence[Hold]) -> list[str]:
+    """A note for each hold whose path is no folder of the repository (a typo such as
+    ``apps/web/prd``, or an overlay since removed): it holds nothing, and the deploy it was
+    meant to stop would go through without a word. Looked up in HEAD's tree (a sparse checkout
+    leaves folders out of the work tree), else in the work tree."""
+    paths = sorted({hold.path.rstrip("/") for hold in holds if hold.path.rstrip("/")})
+    if not paths:
+        return []
+    asked = [p for p in paths if "\n" not in p]
+    try:
+        listed = subprocess.run(["git", "cat-file", "--batch-check=%(objecttype)"], cwd=root,
+                                input="".join(f"HEAD:{p}\n" for p in asked).encode(),
+                                capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        listed = None
+    answers = listed.stdout.decode("utf-8", "replace").splitlines() if listed else []
+    if listed is not None and listed.returncode == 0 and len(answers) == len(asked):
+        found = {p for p, kind in zip(asked, answers, strict=True) if kind == "tree"}
+    else:  # no git work tree (or no commit yet): the work tree
+        found = {p for p in paths if (root / p).is_dir()}
+    return [f"{hold.where}: the hold on {hold.path} names no folder of the repository, so it "
+            "holds nothing (paths are case-sensitive); correct its path, or lift it with "
+            f"gitops-release unhold --path {hold.path}"
+            for hold in holds if hold.path.rstrip("/") not in found]
 
 
 HELD_FOLDER_LIMIT = 500  # overlays looked at below one held folder

@@ -317,3 +317,33 @@ def test_running_from_a_planners_strings() -> None:
 ], ids=lambda v: str(v))
 def test_a_hold_covers(held: str, path: str, covered: bool) -> None:
     assert Hold(held, "r", "2026-11-20T09:00:00Z", "alice", "x").covers(path) is covered
+
+
+@pytest.mark.parametrize(("text", "path", "expected", "words"), [
+    ("holds:\n  - {path: apps/Checkout/overlays/prod, reason: incident, "
+     "since: 2026-11-20T09:00:00Z, by: bob}\n", PROD, "held",
+     "apps/checkout/overlays/prod is held as 'apps/Checkout/overlays/prod', which names it in "
+     "another case"),
+    ("holds:\n  - {path: APPS/checkout, reason: incident, since: 2026-11-20T09:00:00Z, by: bob}\n",
+     PROD, "held", "is held as 'APPS/checkout'"),
+    ("apps:\n  - match: apps/Checkout/**\n    sources: [acme/checkout]\n", PROD, "policy",
+     "the app rule 'apps/Checkout/**' matches apps/checkout/overlays/prod only ignoring case"),
+    ("environments:\n  - match: PROD\n    freeze:\n      - {cron: '* * * * *', reason: r}\n",
+     PROD, "policy", "the environment rule 'PROD' matches prod only ignoring case"),
+    # an exact rule first: a later one in another case is not this overlay's rule
+    ("apps:\n  - match: apps/checkout/**\n  - match: apps/CHECKOUT/**\n", PROD, None, ""),
+    ("environments:\n  - match: prod\n  - match: Prod\n", PROD, None, ""),
+    ("holds:\n  - {path: apps/checkout/overlays/dev, reason: r, since: 2026-11-20T09:00:00Z, "
+     "by: bob}\n", PROD, None, ""),
+], ids=["hold-path", "hold-folder", "app-rule", "environment-rule", "exact-app-rule-first",
+        "exact-environment-rule-first", "another-overlay"])
+def test_a_rule_or_hold_naming_the_overlay_in_another_case_refuses(
+        text: str, path: str, expected: str | None, words: str) -> None:
+    """A freeze under `match: PROD`, a hold on apps/Checkout/...: as written they apply to
+    nothing (paths and folder names are case-sensitive), and the deploy they were meant to stop
+    went through without a word."""
+    refusal = parse_policy(text).check(request(path=path))
+    assert reason(refusal) == expected, refusal
+    if refusal is not None:
+        assert words in refusal.message
+        assert "Correct the" in refusal.hint

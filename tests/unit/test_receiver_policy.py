@@ -113,3 +113,21 @@ def test_rollback_then_a_newer_release_is_refused_until_unhold(tmp_path: Path) -
     assert code == 0, log
     assert read_outputs(out)["changed"] == "true"
     assert repo.origin_log()[0] == "Deploy web-api@v1.6.0"
+
+
+def test_a_hold_on_no_folder_of_the_repository_is_named_in_every_deploy(
+        config_repo: GitRepo, tmp_path: Path) -> None:
+    """A hold on apps/web-api/overlays/prd (a typo) holds nothing: the deploy to prod goes
+    through as before, and says so, naming the hold (it said nothing); a hold on a folder that
+    exists, and is not this overlay, is not named."""
+    text = POLICY + ("  - path: apps/web-api/overlays/prd\n    reason: incident\n"
+                     "    since: 2026-11-20T09:00:00Z\n    by: bob\n")
+    (config_repo.work / "gitops-release.yaml").write_text(text)
+    config_repo.commit_all("Hold prod")
+    config_repo.push()
+    code, log, out = deploy(config_repo, tmp_path, *dispatch(f"{IMAGE}:v1.5.0", "web-api@v1.5.0"))
+    assert code == 0, log
+    assert read_outputs(out)["changed"] == "true"
+    assert ("gitops-release.yaml:17: the hold on apps/web-api/overlays/prd names no folder of the "
+            "repository, so it holds nothing") in log
+    assert "the hold on apps/report-job/overlays/prod" not in log, log
