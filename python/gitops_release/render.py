@@ -282,7 +282,7 @@ class Scratch:
             self.tree.unrestricted = True
             return self._kustomize(planned)
         if code != 0:
-            message = err.strip()
+            message = _without_warnings(err.strip())
             for scratch_dir in _SCRATCH_DIRS:
                 message = message.replace(scratch_dir + "/", "")
             remote = REMOTE_RESOURCE.search(message)
@@ -296,6 +296,15 @@ class Scratch:
             raise RenderError(f"{self.tree.overlay} does not render with {' '.join(command)}: "
                               f"{message[-1500:]}", hint="Fix the overlay so that it renders")
         return load_documents(out, f"the render of {self.tree.overlay}")
+
+
+def _without_warnings(err: str) -> str:
+    """kustomize's stderr without its deprecation warnings (``# Warning: 'bases' is
+    deprecated...``, printed before the error, were given as the reason), unless nothing else is
+    there."""
+    lines = [line for line in err.splitlines()
+             if not line.lstrip("# ").lower().startswith("warning:")]
+    return "\n".join(lines).strip() or err
 
 
 # kustomize fetching a remote base (a git URL or an http(s) file) and the network failing

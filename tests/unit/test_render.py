@@ -278,3 +278,23 @@ def test_an_overlay_broken_without_the_restrictor_too_is_refused(
     assert "does not render" in log and "illegally repeats the key" in log, log
     assert "Deploy" not in repo.origin_git("log", "-1", "--format=%s", "main"), log
     assert "security; file" not in log, log
+
+
+def test_a_render_failure_gives_kustomizes_error_not_its_deprecation_warning(
+        tmp_path: Path) -> None:
+    """kustomize prints "# Warning: 'bases' is deprecated" before the error: the message led
+    with the warning, and the reason (a base's invalid patches) came after it."""
+    from tests.unit.test_receiver_messages import _repo
+
+    repo = _repo(tmp_path, {
+        "web/prod/kustomization.yaml": "bases:\n  - ../base\n",
+        "web/base/kustomization.yaml": "resources:\n  - web.yaml\npatches:\n  - p.yaml\n",
+        "web/base/p.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n",
+        "web/base/web.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"})
+    code, log, _ = run_cli(repo, tmp_path, [
+        "image-update", "--image", "registry.example.com/acme/web:v1.1.0", "--release",
+        "web@v1.1.0", "--path", "web/prod", "--push", "false"])
+    assert code == 1, log
+    reason = log.split("does not render with", 1)[1]
+    assert "'bases' is deprecated" not in reason, log
+    assert "invalid Kustomization" in reason.splitlines()[0], log
