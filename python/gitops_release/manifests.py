@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitops_release import yamledit as y
-from gitops_release.controllers import refuse_override
 from gitops_release.discovery import Tree, discover
 from gitops_release.errors import ManifestError, PathError
 from gitops_release.inline import fold
@@ -424,10 +423,8 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                                   target.container), prefixes, suffixes, tree.overlay)
     plan = OverlayPlan(tree.overlay, previous_image=found.image, target=found.label)
     _refuse_argocd_override(tree, found, target)
-    current = parsed_image(found.image)
-    refuse_override(tree.root, tree.overlay, found.label,
-                    {target.image.name} | ({current.name} if current is not None else set()))
     container_paths(tree, found)  # refuses a pod with two containers of the target's name
+    current = parsed_image(found.image)
     plan.previous_version = current.tag if current is not None else None
     old_env = locate(before, found) or {}
     env_values = [str(e.get("value", "")) for e in env_list(old_env)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitops_release import controllers
 from gitops_release import yamledit as y
 from gitops_release.discovery import (
     KUSTOMIZATION_FILES,
@@ -247,7 +246,6 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     outside the checked-out folders gets them first, round by round (a base's own bases)."""
     overlay = resolve_overlay(root, s.config_root, s.path)
     _refuse_inside_a_chart(root, overlay)
-    controllers.start(root)  # read while the overlays are planned
     policy = load_policy(root)
     plan = Plan(root)
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)

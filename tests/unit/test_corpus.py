@@ -84,22 +84,6 @@ GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {n
                  f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
 
 
-FLUX_APP = {
-    "w/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-    "w/base/deployment.yaml": (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
-        "    spec:\n      containers:\n        - name: web\n"
-        "          image: registry.example.com/acme/web:v1\n"),
-    "w/overlays/prod/kustomization.yaml": (
-        "resources:\n  - ../../base\nimages:\n  - name: registry.example.com/acme/web\n"
-        "    newTag: v1\n")}
-FLUX_KUSTOMIZATION = (
-    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: web\n"
-    "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
-    "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  images:\n"
-    "    - name: {image}\n      newTag: v0\n")
-
-
 VERSIONS_CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n"
                      f"  web: {REG}/web:v1.0.0\n")
 IMAGE_REPLACEMENT = ("replacements:\n  - source:\n      kind: ConfigMap\n      name: versions\n"
@@ -733,36 +717,6 @@ CASES: dict[str, Case] = {
         "x/overlays/dev", f"{REG}/x:v2", "x@v2",
         error="it would also move Deployment/x-worker container x-worker, which run the same "
               "image"),
-    # a controller that applies its own images over the overlay after building it decides what
-    # runs: the deploy was pushed, changed nothing in the cluster, and its release env var
-    # claimed the new version (an adversarial real-repo round; the Flux shape is opensource-
-    # observer's). Refused, naming the file; another image, or another path, is not refused.
-    "flux-kustomization-setting-the-image-over-the-overlay-is-refused": Case(
-        {**FLUX_APP, "clusters/prod/web.yaml": FLUX_KUSTOMIZATION.format(
-            path="./w/overlays/prod", image="registry.example.com/acme/web")},
-        "w/overlays/prod", f"{REG}/web:v2", "web@v2",
-        error="clusters/prod/web.yaml: Flux Kustomization flux-system/web builds w/overlays/prod "
-              "and sets the image {name: registry.example.com/acme/web, newTag: v0}"),
-    "flux-kustomization-setting-another-image-deploys": Case(
-        {**FLUX_APP, "clusters/prod/web.yaml": FLUX_KUSTOMIZATION.format(
-            path="./w/overlays/prod", image="docker.io/library/redis")},
-        "w/overlays/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
-        written=("w/overlays/prod/kustomization.yaml",), env_written=False),
-    "flux-kustomization-of-another-overlay-deploys": Case(
-        {**FLUX_APP, "clusters/prod/web.yaml": FLUX_KUSTOMIZATION.format(
-            path="./w/overlays/dev", image="registry.example.com/acme/web")},
-        "w/overlays/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
-        written=("w/overlays/prod/kustomization.yaml",), env_written=False),
-    "argo-application-setting-the-image-over-the-overlay-is-refused": Case(
-        {**FLUX_APP, "argocd/web.yaml": (
-            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web-prod\n"
-            "  namespace: argocd\nspec:\n  project: default\n  source:\n"
-            "    repoURL: https://example.com/acme/config.git\n    path: w/overlays/prod/\n"
-            "    kustomize:\n      images:\n        - registry.example.com/acme/web:v0\n"
-            "  destination: {server: 'https://kubernetes.default.svc', namespace: web}\n")},
-        "w/overlays/prod", f"{REG}/web:v2", "web@v2",
-        error="argocd/web.yaml: Argo CD Application argocd/web-prod builds w/overlays/prod and "
-              "sets the image registry.example.com/acme/web:v0"),
     "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
         {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "m/base/deployment.yaml": deployment("web", "web-image").replace(
