@@ -65,13 +65,13 @@ def set_or_add(file: SourceFile, doc: int, mapping_path: tuple[y.PathKey, ...], 
 
 def entry_places(tree: Tree, found: Found, image: ImageReference) -> list[Place]:
     """The ``images:`` entries that may decide the target's image: the overlay kustomization's
-    and those of the Components of its tree that are inside the folder and not shared."""
+    and those of the other kustomizations and Components of its tree that are inside the folder
+    and not shared (prod/green's own entry, under prod listing blue and green: a new entry in
+    prod moved both colours). The probe tells which one decides the target's image."""
     current = parsed_image(found.image)
     if current is None or tree.kustomization is None:
         return []
-    owners = [tree.kustomization] + [
-        k for k in tree.kustomizations[1:]
-        if y.scalar(y.get(k.file.parsed.docs[0], "kind")) == "Component"]
+    owners = [tree.kustomization, *tree.kustomizations[1:]]
     places = []
     for kust in owners:
         if kust.file.inside:

@@ -717,6 +717,19 @@ CASES: dict[str, Case] = {
         "x/overlays/dev", f"{REG}/x:v2", "x@v2",
         error="it would also move Deployment/x-worker container x-worker, which run the same "
               "image"),
+    # a kustomization inside the overlay folder with its own images: entry is a place: prod
+    # lists blue and green, each with its entry; deploying green edits green's (a new entry in
+    # prod moved both colours, switching the live one)
+    "nested-kustomizations-own-images-entry-moves-its-colour-alone": Case(
+        {"bg/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "bg/base/deployment.yaml": deployment("web", f"{REG}/web:v1"),
+         "bg/prod/kustomization.yaml": kustomization("resources:\n  - blue\n  - green\n"),
+         **{f"bg/prod/{c}/kustomization.yaml": kustomization(
+             f"nameSuffix: -{c}\nresources:\n  - ../../base\nimages:\n  - name: {REG}/web\n"
+             "    newTag: v1\n") for c in ("blue", "green")}},
+        "bg/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web-green", "web"),
+        extra=("--workload", "web-green"), written=("bg/prod/green/kustomization.yaml",),
+        env_written=False),
     "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
         {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "m/base/deployment.yaml": deployment("web", "web-image").replace(
