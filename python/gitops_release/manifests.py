@@ -739,8 +739,10 @@ def _edits(tree: Tree, found: Found, target: Target, image_place: Place | None,
                                  "receiver edits an inline patch only as a literal block "
                                  "(patch: |))" if inline else
                                  f" ({image_place.label} sets its image: a JSON patch, to which "
-                                 "the receiver adds no env list); add an op on its env, or a "
-                                 "strategic-merge patch of it, to record releases"
+                                 "the receiver adds no env list); add an op on its env (where "
+                                 "an op adds its whole env list, an entry named "
+                                 f"{target.release_env} in that list: later deploys update it), "
+                                 "or a strategic-merge patch of it, to record releases"
                                  if image_place.kind == "op" else
                                  "; add a patch for it to record releases"))
         else:

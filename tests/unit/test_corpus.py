@@ -324,7 +324,22 @@ CASES: dict[str, Case] = {
         "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
         written=("api/overlays/dev/image-patch.yaml",), env_written=False,
         logged=("api/overlays/dev/image-patch.yaml (JSON patch op 1) sets its image: a JSON "
-                "patch, to which the receiver adds no env list); add an op on its env",)),
+                "patch, to which the receiver adds no env list); add an op on its env (where an "
+                "op adds its whole env list, an entry named APP_RELEASEVERSION in that list: "
+                "later deploys update it)",)),
+    # ... as that note says: the release env var in the list an op adds is updated
+    "json6902-patch-adding-the-env-list-with-the-release": Case(
+        {**base("api/base", "api", f"{REG}/api:v1.0.0"),
+         "api/overlays/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../../base\npatches:\n  - path: image-patch.yaml\n    target:\n"
+             "      kind: Deployment\n      name: api\n"),
+         "api/overlays/dev/image-patch.yaml":
+             "- op: replace\n  path: /spec/template/spec/containers/0/image\n"
+             f"  value: {REG}/api:v1.1.0\n- op: add\n  path: /spec/template/spec/containers/0/env\n"
+             "  value:\n    - name: LOG\n      value: debug\n    - name: APP_RELEASEVERSION\n"
+             "      value: api@v1.1.0\n"},
+        "api/overlays/dev", f"{REG}/api:v1.2.0", "api@v1.2.0", ("Deployment", "api", "api"),
+        written=("api/overlays/dev/image-patch.yaml",)),
     # a JSON manifest (kustomize reads it as YAML): what is added is written as JSON, so the
     # file stays JSON (the env list was written in YAML's flow style, unquoted)
     "a-json-manifest-stays-json": Case(
