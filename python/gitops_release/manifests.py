@@ -60,6 +60,7 @@ from gitops_release.targets import (
     dig,
     env_list,
     object_name,
+    object_names,
     parsed_image,
     select,
 )
@@ -225,12 +226,23 @@ def _sets_env(renderer: Renderer, place: Place, found: Found, env: str) -> bool:
     return n < len(items) and isinstance(items[n], dict) and items[n].get("name") == env
 
 
-def _others_follow(target: Target) -> bool:
+def _others_follow(target: Target, renderer: Renderer) -> bool:
     """Whether the app's other workloads on the target's image may move with it: no container
-    named (``workload`` picks the target among the app's workloads: where they share the one
-    place that sets the image, naming one is how a deploy of them is possible at all), and the
-    image is the app's own build (proof.apps_own_image)."""
-    return not target.container and apps_own_image(target.image.name, target.app)
+    named, and the image is the app's own build (proof.apps_own_image). With ``workload`` named,
+    only where it names the app's own workload, or no workload of the render is named after the
+    app: among podinfo's frontend, backend and database, naming one picks which records the
+    release, and is how a deploy of them is possible at all; web-canary named beside web moves
+    alone, or not at all."""
+    if target.container or not apps_own_image(target.image.name, target.app):
+        return False
+    if not target.workload or target.workload == target.app:
+        return True
+    tree = renderer.tree
+    prefixes = [k.name_prefix for k in tree.kustomizations]
+    suffixes = [k.name_suffix for k in tree.kustomizations]
+    return not any(isinstance(obj, dict) and containers_of(obj)
+                   and target.app in object_names(obj, prefixes, suffixes)
+                   for obj in renderer({}))
 
 
 def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
@@ -273,11 +285,12 @@ def _pick(renderer: Renderer, tree: Tree, found: Found, target: Target) -> tuple
         return (entries + fields)[0], env_place, notes
     if entries or len(envs) > 1:
         image_place, probed_env = _probe(renderer, entries + envs, found, target.release_env,
-                                         bool(target.container), _others_follow(target))
+                                         bool(target.container),
+                                         _others_follow(target, renderer))
         env_place = probed_env or env_place
     if image_place is None and fields:
         image_place, _ = _probe(renderer, fields, found, target.release_env,
-                                bool(target.container), _others_follow(target))
+                                bool(target.container), _others_follow(target, renderer))
         if image_place is None:
             notes.append("no workload field inside the overlay decides the image: "
                          + ", ".join(p.label for p in fields) + " are overridden")
@@ -489,7 +502,7 @@ def _attempt(renderer: Renderer, want: tuple[Found, Target], place: Place | None
     notes: list[str] = []
     proven, expected = prove(before, after, found, target.image, target.release_env,
                              target.release, env_planned, notes, followers=not target.container,
-                             others=_others_follow(target))
+                             others=_others_follow(target, renderer))
     if proven:
         plan.notes += notes
     return edits, texts, after, proven, expected

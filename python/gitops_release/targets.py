@@ -226,7 +226,8 @@ def select(render: Sequence[Any], want: Wanted, prefixes: Sequence[str],
                             {(f.kind, f.name) for f in found}) == 1 else
                         "Set 'workload' to the one that records the release (the app's "
                         "other workloads that ran exactly its image move with it where one place "
-                        "sets the image of them all; set 'container' too to move it alone)")
+                        "sets the image of them all and none is named after the app; set "
+                        "'container' too to move it alone)")
 
 
 def other_event(kinds: Sequence[str]) -> str:

@@ -696,6 +696,18 @@ CASES: dict[str, Case] = {
         ("Deployment", "frontend", "frontend"), extra=("--workload", "frontend"),
         written=("p/overlays/production/kustomization.yaml",), env_written=False,
         moved=(("Deployment", "backend", "backend"),)),
+    # ... but a workload named beside the app's own (a canary beside web, one images: entry
+    # for both) moves alone or not at all: web moving with web-canary ends the canary
+    "images-entry-shared-by-a-canary-and-the-apps-own-workload-is-refused": Case(
+        {"c/base/kustomization.yaml": kustomization(
+            "resources:\n  - web.yaml\n  - canary.yaml\n"),
+         "c/base/web.yaml": deployment("web", "web-image"),
+         "c/base/canary.yaml": deployment("web-canary", "web-image"),
+         "c/overlays/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - ../../base\nimages:\n  - name: web-image\n    newName: {REG}/web\n"
+             "    newTag: v1\n")},
+        "c/overlays/prod", f"{REG}/web:v2", "web@v2", extra=("--workload", "web-canary"),
+        error="it would also move Deployment/web container web, which run the same image"),
     "an-app-of-several-candidates-without-workload-is-refused-naming-the-input": Case(
         {"p/bases/frontend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "p/bases/frontend/deployment.yaml": deployment("frontend", f"{REG}/podinfo:6.14.1"),
