@@ -831,15 +831,34 @@ def _helm_failure(err: str) -> str:
     return reason[:300]
 
 
+# the labels that name an object's application or component (Kubernetes' recommended labels,
+# and the older app label): a chart names workloads after the release, not after the component
+OWN_LABELS = ("app.kubernetes.io/component", "app.kubernetes.io/name", "app")
+
+
+def _own_label(obj: Any, app: str) -> str | None:
+    """``label: value`` of the first of OWN_LABELS set to ``app`` on the object or its pods."""
+    for at in (("metadata",), ("spec", "template", "metadata"),
+               ("spec", "jobTemplate", "spec", "template", "metadata")):
+        labels = dig(obj, (*at, "labels"))
+        for key in OWN_LABELS:
+            if isinstance(labels, dict) and labels.get(key) == app:
+                return f"{key}: {app}"
+    return None
+
+
 def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
                            where: str) -> Refusal | None:
     """The chart renders the app's own workload (named like the app, ``<app>-<app>`` as a
     release named after the app makes it, or with a container named like the app) running
     another repository than the new image, and the edit moves others: the image is not the
     app's (the release of web with admin-ui's image moved Deployment/web-admin; harbor-core's
-    release with the jobservice image moved harbor-core-jobservice). A kustomize overlay refuses
-    the same payload by the workload's repository; so does this, unless workload names the
-    target or the policy allows the repository. A named container must be one the edit moves."""
+    release with the jobservice image moved harbor-core-jobservice). Where no workload is so
+    named, one labelled as the app (``app.kubernetes.io/component: <app>``: kube-prometheus-stack
+    names the operator <release>-kube-p-operator) is its own, unless another so labelled runs
+    the image or moves. A kustomize overlay refuses the same payload by the workload's
+    repository; so does this, unless workload names the target or the policy allows the
+    repository. A named container must be one the edit moves."""
     if target.container and moved and not any(
             m.endswith(f"container {target.container}") for m in moved):
         raise ManifestError(f"the chart in {where}: the values edit moves {', '.join(moved)}, "
@@ -850,25 +869,51 @@ def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
     if target.workload or target.container or target.allow_repository_change or not moved:
         return None
     names = {target.app, f"{target.app}-{target.app}"}
+    labelled: list[tuple[str, str, str]] = []  # (object, label, its first image)
+    named_ok = False  # a workload named after the app moves, or runs the image's repository
     for obj in before:
         if not isinstance(obj, dict):
             continue
         name = dig(obj, ("metadata", "name"))
+        shown = f"{obj.get('kind')}/{name}"
+        runs = any(m.startswith(shown + " ") for m in moved) or any(
+            same_repository(getattr(parsed_image(i), "name", i), target.image.name)
+            for _n, i, _init, _c in containers_of(obj) if i)
+        label = _own_label(obj, target.app)
+        if label and containers_of(obj):
+            labelled.append((shown, label, "" if runs else containers_of(obj)[0][1]))
         images = [image for c_name, image, _init, _c in containers_of(obj)
                   if image and (name in names or c_name == target.app)]
-        shown = f"{obj.get('kind')}/{name}"
-        if not images or any(m.startswith(shown + " ") for m in moved) or any(
-                same_repository(getattr(parsed_image(i), "name", i), target.image.name)
-                for i in images):
+        named_ok = named_ok or bool(images and runs)
+        if not images or runs:
             continue
-        return Refusal(
-            "policy", f"the chart in {where} renders {shown}, the app's own workload, running "
-            f"{images[0]}, and the new image is {target.image.name}; the values edit would move "
-            f"{', '.join(moved)} instead: a target's image repository never changes unless the "
-            "policy allows it",
-            hint="Nothing was changed. Send the app's own image, or name the workload to deploy "
-            "(workload, or the policy's apps[].target.workload)")
+        return _own_refusal(where, shown, "", images[0], moved, target)
+    if labelled and not named_ok and all(image for _, _, image in labelled):
+        shown, label, image = labelled[0]
+        return _own_refusal(where, shown, f" (labelled {label})", image, moved, target)
     return None
+
+
+def _own_refusal(where: str, shown: str, why: str, image: str, moved: list[str],
+                 target: Target) -> Refusal:
+    """The refusal of an edit that moves ``moved`` while the app's own workload ``shown`` runs
+    ``image``: the hint names the component to set as ``workload`` where one workload moves,
+    else an app of the image's own to send it under."""
+    workloads = list(dict.fromkeys(m.split(" ", 1)[0] for m in moved))
+    if len(workloads) == 1:
+        how = (f"set 'workload' to the component that runs it (workload: "
+               f"{workloads[0].split('/', 1)[-1]}, or the policy's apps[].target.workload)")
+    else:
+        how = (f"send it under the release of the component that runs it (an app of its own, "
+               f"e.g. {target.image.name.rsplit('/', 1)[-1]}@<version>): the edit moves "
+               f"{len(workloads)} workloads, more than one 'workload' names")
+    return Refusal(
+        "policy", f"the chart in {where} renders {shown}, the app's own workload{why}, running "
+        f"{image}, and the new image is {target.image.name}; the values edit would move "
+        f"{', '.join(moved)} instead (another component's): a target's image repository never "
+        "changes unless the policy allows it",
+        hint=f"Nothing was changed. Send {target.app}'s own image; to deploy "
+        f"{target.image.name}, {how}")
 
 
 PROBE_SUFFIX = "-gitops-release-probe"
