@@ -54,6 +54,7 @@ class Chart:
     workloads: tuple[Workload, ...]
     defined: frozenset[str]  # the helpers the chart's own templates define
     bodies: tuple[tuple[str, str], ...] = ()  # (name, body) of each of them
+    name: str = ""  # Chart.yaml's name
 
 
 def load_chart(root: Path, folder: str) -> Chart | None:
@@ -70,7 +71,13 @@ def load_chart(root: Path, folder: str) -> Chart | None:
     workloads = [w for rel, text in texts.items() if _is_manifest(rel)
                  for w in _workloads(rel, text, defines)]
     shown = [text for rel, text in texts.items() if rel != "templates/NOTES.txt"]
-    return Chart("\n".join(shown), tuple(workloads), frozenset(defines), tuple(defines.items()))
+    try:
+        meta = (chart / "Chart.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        meta = ""
+    named = re.search(r"^name:[ \t]*[\"']?([\w.-]+)", meta, re.MULTILINE)
+    return Chart("\n".join(shown), tuple(workloads), frozenset(defines), tuple(defines.items()),
+                 named.group(1) if named else "")
 
 
 def _is_manifest(rel: str) -> bool:
@@ -203,3 +210,46 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
                              len({w.images for w in readers}) > 1):
         return readers, False
     return [w for w in readers if w.ranged], False
+
+
+# the labels that name an object's application or component, as a template writes them
+_OWN_LABEL = re.compile(r"^[ \t]*(app\.kubernetes\.io/component|app\.kubernetes\.io/name|app):"
+                        r"[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+_LIST_NAME = re.compile(r"^[ \t]*-[ \t]*name:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+_CALL = re.compile(r"\{\{-?\s*(?:include|template)\s+\"([^\"]+)\"\s+[.$]\s*-?\}\}")
+# helm create's <chart>.name: the chart's name unless nameOverride is set
+_NAME_HELPER = re.compile(r"\s*\{\{-?\s*default\s+\.Chart\.Name\s+\.Values\.nameOverride"
+                          r"(?:\s*\|\s*(?:trunc\s+\d+|trimSuffix\s+\"-\"))*\s*-?\}\}\s*")
+_END = re.compile(r"\{\{-?\s*end\s*-?\}\}")
+
+
+def resolved(chart: Chart, written: str, name: str) -> str | None:
+    """A name or label value as a template writes it, where it is literal but for the chart's
+    name helper (``{{ template "x.name" . }}-operator``: ``name`` is what that helper renders,
+    the chart's name or nameOverride); None when it holds anything else a render decides."""
+    helpers = {h for h, body in chart.bodies if _NAME_HELPER.fullmatch(_END.split(body, 1)[0])}
+    text = _CALL.sub(lambda m: name if m.group(1) in helpers else m.group(0),
+                     written.strip().strip("\"'"))
+    return None if "{{" in text or not text else text
+
+
+def own_workloads(chart: Chart, app: str, name: str) -> list[tuple[Workload, str]]:
+    """The workload templates that are the app's own, each with why: one labelled as the app
+    (``app.kubernetes.io/component: <app>``, name or ``app``), or with a list item (a container)
+    named after it, as written or through the chart's name helper (kube-prometheus-stack's
+    operator: ``- name: {{ template "kube-prometheus-stack.name" . }}``, its component label
+    prometheus-operator). ``name``: what the chart's name helper renders."""
+    out = []
+    for workload in chart.workloads:
+        why = next((f"labelled {key}: {app}" for key, value in _OWN_LABEL.findall(workload.text)
+                    if resolved(chart, value, name) == app), "") or next(
+            (f"a container named {app}" for value in _LIST_NAME.findall(workload.text)
+             if resolved(chart, value, name) == app), "")
+        if why:
+            out.append((workload, why))
+    return out
+
+
+def image_keys(workload: Workload) -> list[str]:
+    """The values keys the workload's image lines name outright."""
+    return sorted({key for line in workload.images for key in _VALUES_KEY.findall(line)})

@@ -26,9 +26,12 @@ from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.helmchart import (
     Chart,
+    Workload,
+    image_keys,
     image_lines_read_other_keys,
     load_chart,
     other_readers,
+    own_workloads,
     reads,
 )
 from gitops_release.inline import InlinePatch
@@ -699,6 +702,15 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
         _block_edits(plan, tree, root, (mapping, fallback), block, target, shown, setkey,
                      registry_of(values, target, shown) or registry, judged, source,
                      values_file=not base)
+    if not judged and not base and plan.refusal is None:
+        chart_values = values_file(tree)
+        plan.refusal = _not_the_apps_template(
+            load_chart(root, tree.overlay), block.base if block.string else
+            (*block.base, block.tag), target,
+            [values] + ([_top(chart_values)] if chart_values and chart_values is not file else []),
+            tree.overlay)
+        if plan.refusal is not None:
+            return plan
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -897,23 +909,71 @@ def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
 def _own_refusal(where: str, shown: str, why: str, image: str, moved: list[str],
                  target: Target) -> Refusal:
     """The refusal of an edit that moves ``moved`` while the app's own workload ``shown`` runs
-    ``image``: the hint names the component to set as ``workload`` where one workload moves,
-    else an app of the image's own to send it under."""
-    workloads = list(dict.fromkeys(m.split(" ", 1)[0] for m in moved))
-    if len(workloads) == 1:
-        how = (f"set 'workload' to the component that runs it (workload: "
-               f"{workloads[0].split('/', 1)[-1]}, or the policy's apps[].target.workload)")
-    else:
-        how = (f"send it under the release of the component that runs it (an app of its own, "
-               f"e.g. {target.image.name.rsplit('/', 1)[-1]}@<version>): the edit moves "
-               f"{len(workloads)} workloads, more than one 'workload' names")
+    ``image``."""
+    workloads = list(dict.fromkeys(m.split(" ", 1)[0].split("/", 1)[-1] for m in moved))
     return Refusal(
         "policy", f"the chart in {where} renders {shown}, the app's own workload{why}, running "
         f"{image}, and the new image is {target.image.name}; the values edit would move "
         f"{', '.join(moved)} instead (another component's): a target's image repository never "
-        "changes unless the policy allows it",
-        hint=f"Nothing was changed. Send {target.app}'s own image; to deploy "
-        f"{target.image.name}, {how}")
+        "changes unless the policy allows it", hint=_own_hint(target, workloads))
+
+
+def _own_hint(target: Target, workloads: list[str]) -> str:
+    """How to deploy an image that moves ``workloads`` (their names, '' where only a render
+    would tell) and not the app's own: name the component as ``workload`` where one moves,
+    else send it under an app of its own."""
+    if len(workloads) == 1:
+        example = f"workload: {workloads[0]}, " if workloads[0] else ""
+        how = (f"set 'workload' to the component that runs it ({example}or the policy's "
+               "apps[].target.workload)")
+    else:
+        how = (f"send it under the release of the component that runs it (an app of its own, "
+               f"e.g. {target.image.name.rsplit('/', 1)[-1]}@<version>): the edit moves "
+               f"{len(workloads)} workloads, more than one 'workload' names")
+    return f"Nothing was changed. Send {target.app}'s own image; to deploy {target.image.name}, {how}"
+
+
+def _not_the_apps_template(chart: Chart | None, path: tuple[str, ...], target: Target,
+                           docs: list[y.Node], where: str) -> Refusal | None:
+    """Without a render: the chart's templates show the app's own workload (``own_workloads``:
+    labelled as the app, or a container named after it) running another repository (its image
+    lines' repository key in the values ``docs``), while the key written is read by other
+    workload templates only (kube-prometheus-stack's chart, its dependencies not vendored: the
+    operator's release with the certgen image moved the admission Jobs). Refused as the render
+    refuses it (``_not_the_apps_workload``); nothing is said where the repository cannot be read."""
+    if chart is None or target.workload or target.container or target.allow_repository_change:
+        return None
+    override = next((str(y.scalar(y.get(d, "nameOverride"))) for d in docs
+                     if y.scalar(y.get(d, "nameOverride"))), "")
+    own = own_workloads(chart, target.app, override or chart.name)
+    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
+    if not own or not readers or any(w in readers for w, _ in own):
+        return None
+    other: tuple[Workload, str, str, str] | None = None
+    for workload, why in own:
+        for key in image_keys(workload):
+            if key.rsplit(".", 1)[-1] not in ("repository", "repo", "image"):
+                continue
+            value = next((str(y.scalar(n)) for d in docs
+                          if y.node_kind(n := y.get_path(d, tuple(key.split(".")))) == "scalar"
+                          and y.scalar(n)), "")
+            if not value:
+                continue
+            if same_repository(value, target.image.name) or \
+                    target.image.name.endswith("/" + value.strip("/")):
+                return None  # the app's own workload runs the image's repository
+            other = other or (workload, why, key, value)
+    if other is None:
+        return None
+    workload, why, key, value = other
+    literal = [w.name if w.name and "{{" not in w.name else "" for w in readers]
+    return Refusal(
+        "policy", f"the chart in {where}: {workload.shown()}, the app's own workload ({why}), "
+        f"runs {value} (.Values.{key}), and the new image is {target.image.name}; the values "
+        f"key {'.'.join(path)} written for it is read by {'; '.join(w.shown() for w in readers)} "
+        "instead (another component's; checked against the templates, no render): a target's "
+        "image repository never changes unless the policy allows it",
+        hint=_own_hint(target, literal))
 
 
 PROBE_SUFFIX = "-gitops-release-probe"

@@ -29,6 +29,7 @@ HELPERS = """\
 {{- default .Chart.Name .Values.nameOverride | trunc 50 | trimSuffix "-" -}}
 {{- end }}
 
+{{/* The release's name and the chart's, cut to leave room for suffixes. */}}
 {{- define "stack.fullname" -}}
 {{- printf "%s-stk" .Release.Name | trunc 26 | trimSuffix "-" -}}
 {{- end }}
@@ -182,7 +183,7 @@ def _rendered(repo: GitRepo, kind: str, name: str) -> str:
     return doc[doc.index("image: ") + 7:].split("\n", 1)[0].strip('"')
 
 
-@pytest.mark.parametrize("renderable", [True], ids=["rendered"])
+@pytest.mark.parametrize("renderable", [True, False], ids=["rendered", "templates-check"])
 @pytest.mark.parametrize("app", ["metrics-operator", "stack"])
 def test_the_operators_release_with_the_webhook_jobs_image_is_refused(
         tmp_path: Path, renderable: bool, app: str) -> None:
@@ -194,9 +195,14 @@ def test_the_operators_release_with_the_webhook_jobs_image_is_refused(
     certgen's own release, and the operator's own image, deploy."""
     repo = _stack(tmp_path, renderable)
     log = _refused(repo, tmp_path, f"{REG}/certgen:1.1.0", f"{app}@1.1.0")
-    assert "x-stk-operator" not in log and "-stk-operator, the app's own workload" in log, log
-    assert f"running {REG}/metrics-operator:0.9.0" in log and "admission-create" in log, log
-    assert "e.g. certgen@<version>" in log, log
+    if renderable:
+        assert f"Deployment/{app}-stk-operator, the app's own workload" in log, log
+        assert f"running {REG}/metrics-operator:0.9.0" in log, log
+    else:
+        assert "templates/operator/deployment.yaml (Deployment {{ template \"stack.fullname\" . }}" \
+            "-operator), the app's own workload" in log, log
+        assert f"runs {REG}/metrics-operator (.Values.operator.image.repository)" in log, log
+    assert "admission-create" in log and "e.g. certgen@<version>" in log, log
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/certgen:1.1.0", "certgen@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
     assert _proof(renderable) in log, log
