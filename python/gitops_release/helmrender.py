@@ -251,6 +251,17 @@ def _runs_target(ref: Any, target: Any) -> bool:
     return ref.tag == target.image.tag and ref.digest is None
 
 
+def _names_image(a: Any, b: Any, target: Any) -> bool:
+    """Whether the strings ``a`` and ``b`` name the target's repository inside a longer text,
+    ``b`` with the new tag (an operator's argument:
+    ``--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v1``)."""
+    if not isinstance(a, str) or not isinstance(b, str) or not target.image.tag:
+        return False
+    name = re.escape(target.image.name)
+    return re.search(rf"(?<![\w./-]){name}:", a) is not None and re.search(
+        rf"(?<![\w./-]){name}:{re.escape(target.image.tag)}(?![\w.-])", b) is not None
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -305,9 +316,33 @@ def _containers(render: list[Any]) -> Iterator[tuple[str, str]]:
         yield from walk(obj, obj)
 
 
+def custom_resource(obj: Any) -> bool:
+    """Whether ``obj`` is a custom resource: its API group is a domain name
+    (``monitoring.coreos.com/v1``), as no built-in object with a ``spec.image`` has."""
+    version = obj.get("apiVersion") if isinstance(obj, dict) else None
+    return isinstance(version, str) and "." in version.rpartition("/")[0]
+
+
+def _operated(obj: Any) -> bool:
+    """A custom resource whose ``spec.image`` its operator runs (kube-prometheus-stack's
+    Alertmanager, Prometheus and ThanosRuler: the operator creates the StatefulSet that runs
+    it, with the resource's image)."""
+    return custom_resource(obj) and isinstance(_at(obj, ("spec", "image")), str)
+
+
+def _images(render: list[Any]) -> Iterator[tuple[str, str]]:
+    """``_containers``, and the ``spec.image`` of each custom resource ('Alertmanager/main
+    spec.image'), which its operator runs."""
+    yield from _containers(render)
+    for obj in render:
+        if _operated(obj):
+            yield f"{_shown(obj)} spec.image", obj["spec"]["image"]
+
+
 def running(render: list[Any], target: Any) -> list[str]:
-    """The containers of ``render`` that run exactly what the deploy asks (``_runs_target``)."""
-    return [label for label, image in _containers(render)
+    """The containers (and custom resources' ``spec.image``) of ``render`` that run exactly
+    what the deploy asks (``_runs_target``)."""
+    return [label for label, image in _images(render)
             if _runs_target(parsed_image(image), target)]
 
 
@@ -347,6 +382,8 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     previous: set[str] = set()
     notes: list[str] = []
     wrong: list[str] = []
+    operated: list[str] = []  # custom resources whose spec.image moved (their operator runs it)
+    passed: list[str] = []  # other fields that carry the image (an operator's argument)
     tags: list[tuple[str, str, str]] = []  # (where, before, after): strings that may carry the tag
     for i, (old, new) in enumerate(zip(before, after, strict=True)):
         if old == new:
@@ -359,15 +396,17 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
             if secret and path[:1] in (("data",), ("stringData",)):
                 wrong.append(f"{what} changes (a Secret's value, not shown)")
                 continue
-            if len(path) >= 3 and path[-1] == "image" and \
-                    path[-3] in ("containers", "initContainers"):
+            cr_image = path == ("spec", "image") and _operated(old) and _operated(new)
+            if cr_image or (len(path) >= 3 and path[-1] == "image" and
+                            path[-3] in ("containers", "initContainers")):
                 container = _at(new, path[:-1])
                 name = container.get("name", path[-2]) if isinstance(container, dict) else path[-2]
                 # named as before the edit: a name the chart draws at random (a test Pod's
                 # randAlphaNum) is left out of the comparison, and differs in every render
-                label = (f"{_shown(old)} "
-                         f"{'init container' if path[-3] == 'initContainers' else 'container'} "
-                         f"{name}")
+                label = f"{_shown(old)} spec.image" if cr_image else (
+                    f"{_shown(old)} "
+                    f"{'init container' if path[-3] == 'initContainers' else 'container'} "
+                    f"{name}")
                 if not _runs_target(parsed_image(b) if isinstance(b, str) else None, target):
                     wrong.append(f"{label} renders {_short(b)} (was {_short(a)})")
                 elif not _is_target(a, target, tag=False):
@@ -377,9 +416,17 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                     moved.append(label)
                     workloads.setdefault(_shown(old), None)
                     previous.add(str(a))
+                    if cr_image:
+                        operated.append(_shown(old))
                 continue
-            if _is_target(b, target) and _is_target(a, target, tag=False):
+            if (_is_target(b, target) and _is_target(a, target, tag=False)) or \
+                    _names_image(a, b, target):
                 notes.append(f"{what} carries the image ({_short(b)})")
+                passed.append(f"{what}, which carries the image " + (
+                    "into a custom resource (its operator creates the pods that run it; of a "
+                    "custom resource, the receiver deploys the image of spec.image only)"
+                    if custom_resource(new) else "to what starts the pods that run it (an "
+                    "operator's argument, a configuration)"))
             elif _image_like(a) and _image_like(b) and not _is_target(b, target, tag=False):
                 wrong.append(f"{what} renders {_short(b)} (was {_short(a)}), another repository "
                              f"than {target.image.name}")
@@ -410,15 +457,21 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
             notes.append(f"{what} carries the tag ({_short(a)} → {_short(b)})")
         else:
             wrong.append(f"{what}: {_change(a, b)}")
-    if wrong and not moved and \
-            not any(_is_target(image, target, tag=False) for _, image in _containers(before)):
-        # the image is only named elsewhere (jenkins' agent in its JCasC ConfigMap): the
-        # difference is not the reason, no container to deploy is
+    runs = any(_is_target(image, target, tag=False) for _, image in _images(before))
+    if (wrong or passed) and not moved and not runs:
+        # the image is only named elsewhere (jenkins' agent in its JCasC ConfigMap, an
+        # operator's argument, a custom resource's sidecar): the difference is not the reason,
+        # no container to deploy is; the component is enabled, its pods are another program's
         raise NothingMoved(f"helm template of the chart in {where}: no container of the render "
                            f"runs {target.image.name}; the values edit only changes "
-                           f"{'; '.join(wrong[:SHOWN_DIFFS])}; nothing was written",
+                           f"{'; '.join((passed + wrong)[:SHOWN_DIFFS])}; nothing was written",
                            hint="Point 'path' at the chart whose workload runs the image, or "
-                           "deploy that configuration's image by hand (no container runs it here)")
+                           "deploy that configuration's image by hand (no container runs it here)"
+                           if not passed else "The receiver deploys an image only where a "
+                           "container, or a custom resource's spec.image, runs it; this one is "
+                           "handed to a program (an operator, a controller) that starts the pods "
+                           "running it, which no render shows: change its values key by hand, or "
+                           "deploy it with the release of that program")
     if wrong:
         raise ManifestError(f"helm template of the chart in {where} changes more than the "
                             f"target's image: {'; '.join(wrong[:SHOWN_DIFFS])}"
@@ -427,13 +480,23 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                             hint="Set helm-tag-key/helm-image-key (and helm-registry-key, "
                             "helm-digest-key) to the keys the chart reads for this app's image")
     if not moved:
-        if not any(_is_target(image, target, tag=False) for _, image in _containers(before)):
+        if not runs:
             raise NothingMoved(f"helm template of the chart in {where}: no container of the "
                                f"render runs {target.image.name}, so the values edit changes "
                                "no container's image; nothing was written",
                                hint="Enable the component that runs it in the values (a "
                                "disabled component renders no container), or point 'path' at "
                                "the chart that runs it")
+        resources = [label for label, image in _images(before)
+                     if label.endswith(" spec.image") and _is_target(image, target, tag=False)]
+        if resources and not any(_is_target(image, target, tag=False)
+                                 for _, image in _containers(before)):
+            raise NothingMoved(f"helm template of the chart in {where}: the values edit changes "
+                               f"no image: {target.image.name} runs in {', '.join(resources)} "
+                               "(a custom resource its operator runs), and the keys written do "
+                               "not decide it; nothing was written",
+                               hint="Set helm-tag-key/helm-image-key to the keys the chart "
+                               "writes into that resource's spec.image")
         raise NothingMoved(f"helm template of the chart in {where}: no container's image "
                             "changes with the values edit (the chart does not read the keys "
                             "written for a container's image), so the deploy would change "
@@ -459,4 +522,8 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
     if len(workloads) > 1:
         notes.append(f"the same image moves in {', '.join(workloads)} (the chart reads the keys "
                      "in each of them)")
+    for shown in operated:
+        notes.append(f"{shown} is a custom resource: its operator runs spec.image in the pods it "
+                     "creates (the render holds no container of them; the operator rolls them "
+                     "once the resource is applied)")
     return moved, notes, next(iter(previous))

@@ -69,7 +69,11 @@ spec:
       containers:
         - name: {{ template "stack.name" . }}
           image: "{{ .Values.operator.image.repository }}:{{ .Values.operator.image.tag }}"
-"""
+          args:
+            - --log-level=info
+            - --config-reloader-image=RELOADER
+""".replace("RELOADER", "{{ .Values.operator.reloader.image.repository }}:"
+            "{{ .Values.operator.reloader.image.tag }}")
 
 
 def job(step: str) -> str:
@@ -115,6 +119,10 @@ spec:
     image: "{{ .Values.ruler.sidecar.image.repository }}:{{ .Values.ruler.sidecar.image.tag }}"
 """
 
+# a value drawn at random in every render (kube-prometheus-stack's grafana admin password)
+RANDOM_SECRET = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-admin\n"
+                 "stringData:\n  password: {{ randAlphaNum 16 | quote }}\n")
+
 VALUES = f"""\
 nameOverride: ""
 dashboards:
@@ -123,6 +131,10 @@ operator:
   image:
     repository: {REG}/metrics-operator
     tag: 0.9.0
+  reloader:
+    image:
+      repository: {REG}/config-reloader
+      tag: 0.9.0
   webhooks:
     patch:
       image:
@@ -137,7 +149,7 @@ ruler:
   sidecar:
     image:
       repository: {REG}/reloader
-      tag: 0.5.0
+      tag: 0.9.0
 """
 
 
@@ -150,7 +162,8 @@ def _stack(tmp_path: Path, renderable: bool) -> GitRepo:
         "apps/stack/templates/operator/webhook/job-create.yaml": job("create"),
         "apps/stack/templates/operator/webhook/job-patch.yaml": job("patch"),
         "apps/stack/templates/alertmanager/alertmanager.yaml": ALERTMANAGER,
-        "apps/stack/templates/ruler/ruler.yaml": RULER})
+        "apps/stack/templates/ruler/ruler.yaml": RULER,
+        "apps/stack/templates/secret.yaml": RANDOM_SECRET})
 
 
 def _deploy(repo: GitRepo, tmp_path: Path, image: str, release: str,
@@ -212,3 +225,53 @@ def test_the_operators_release_with_the_webhook_jobs_image_is_refused(
     if renderable:
         assert _rendered(repo, "Job", "x-stk-admission-create") == f"{REG}/certgen:1.1.0"
         assert _rendered(repo, "Deployment", "x-stk-operator") == f"{REG}/metrics-operator:1.0.0"
+
+
+@pytest.mark.parametrize("renderable", [True, False], ids=["rendered", "templates-check"])
+def test_the_image_of_a_custom_resource_its_operator_runs_deploys(
+        tmp_path: Path, renderable: bool) -> None:
+    """alertmanager.alertmanagerSpec.image: the chart writes it into the Alertmanager
+    resource's spec.image, and the operator runs it in the StatefulSet it creates. The render
+    holds no container of it: the deploy was refused with advice to enable the component, or
+    (with a value drawn at random in the render) as changing only that value. The resource's
+    spec.image moving to exactly the new image is the deploy; the same event again changes
+    nothing."""
+    repo = _stack(tmp_path, renderable)
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/alertmanager:0.31.0",
+                                 "alertmanager@0.31.0")
+    assert code == 0 and outputs["changed"] == "true", log
+    assert outputs["previous-image"] == f"{REG}/alertmanager:0.30.0", log
+    assert _proof(renderable) in log, log
+    if renderable:
+        assert "only Alertmanager/alertmanager-stk-alertmanager spec.image moved" in log, log
+        assert "Alertmanager/alertmanager-stk-alertmanager is a custom resource: its operator " \
+            "runs spec.image" in log, log
+        assert "spec.version carries the tag" in log, log
+        assert _rendered(repo, "Alertmanager", "x-stk-alertmanager") == \
+            f"{REG}/alertmanager:0.31.0"
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/alertmanager:0.31.0",
+                                 "alertmanager@0.31.0")
+    assert code == 0 and outputs["changed"] == "false" and "nothing to change" in log, log
+
+
+@pytest.mark.parametrize(("image", "where"), [
+    ("reloader", "Ruler/reloader-stk-ruler spec.sidecar.image, which carries the image into a "
+     "custom resource (its operator creates the pods that run it; of a custom resource, the "
+     "receiver deploys the image of spec.image only)"),
+    ("config-reloader", "Deployment/config-reloader-stk-operator "
+     "spec.template.spec.containers.0.args.1, which carries the image to what starts the pods "
+     "that run it (an operator's argument, a configuration)"),
+], ids=["custom-resource-field", "operator-argument"])
+def test_an_image_an_operator_is_handed_elsewhere_is_refused_saying_so(
+        tmp_path: Path, image: str, where: str) -> None:
+    """A resource's sidecar image (spec.sidecar.image), or the operator's argument naming the
+    config reloader it adds to the pods it creates (--prometheus-config-reloader=<image>): no
+    container of the render runs it, and the edit was refused with advice to enable the
+    component, which is enabled, or (with a value drawn at random in the render) as changing
+    only that value. The refusal names the field and why the receiver does not deploy it."""
+    repo = _stack(tmp_path, renderable=True)
+    log = _refused(repo, tmp_path, f"{REG}/{image}:0.9.1", f"{image}@0.9.1")
+    assert f"no container of the render runs {REG}/{image}; the values edit only changes " \
+        f"{where}" in log, log
+    assert "handed to a program (an operator, a controller) that starts the pods running it" \
+        in log and "Enable the component" not in log, log

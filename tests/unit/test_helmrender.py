@@ -679,7 +679,8 @@ def test_blocks_holding_the_whole_image_are_told_apart_by_the_workload(tmp_path:
 def test_an_image_named_only_in_a_configmap_is_no_container_to_deploy(tmp_path: Path) -> None:
     """jenkins' inbound agent: its image is only a string in the JCasC ConfigMap, so the edit
     changes the ConfigMap and moves no container. It was refused as "changes more than the
-    target's image", with advice on helm keys."""
+    target's image", with advice on helm keys. The field that carries the image is named
+    with what reads it (it was left out, naming only the ConfigMap's hash)."""
     config = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: casc\ndata:\n"
               "  agent: \"{{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag }}\"\n"
               "  id: {{ .Values.agent | toJson | sha256sum | trunc 8 | quote }}\n")
@@ -690,7 +691,9 @@ def test_an_image_named_only_in_a_configmap_is_no_container_to_deploy(tmp_path: 
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/agent:1.1.0", "agent@1.1.0")
     assert code == 1 and outputs.get("changed") != "true", log
     assert f"no container of the render runs {REG}/agent; the values edit only changes " \
-        "ConfigMap/casc data.id" in log, log
+        "ConfigMap/casc data.agent, which carries the image to what starts the pods that run it " \
+        "(an operator's argument, a configuration); ConfigMap/casc data.id" in log, log
+    assert "handed to a program (an operator, a controller) that starts the pods" in log, log
 
 
 def test_the_workload_picks_its_components_own_block(tmp_path: Path) -> None:
