@@ -408,7 +408,9 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                     f"{'init container' if path[-3] == 'initContainers' else 'container'} "
                     f"{name}")
                 if not _runs_target(parsed_image(b) if isinstance(b, str) else None, target):
-                    wrong.append(f"{label} renders {_short(b)} (was {_short(a)})")
+                    other = cr_image and not _is_target(b, target, tag=False)
+                    wrong.append(f"{label} renders {_short(b)} (was {_short(a)})" + (
+                        f", another repository than {target.image.name}" if other else ""))
                 elif not _is_target(a, target, tag=False):
                     wrong.append(f"{label} ran {_short(a)}, another repository than "
                                  f"{target.image.name}")

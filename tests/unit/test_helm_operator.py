@@ -153,10 +153,11 @@ ruler:
 """
 
 
-def _stack(tmp_path: Path, renderable: bool) -> GitRepo:
-    return repo_of_files(tmp_path, {
+def _stack(tmp_path: Path, renderable: bool, extra: dict[str, str] | None = None,
+           values: str = VALUES) -> GitRepo:
+    return repo_of_files(tmp_path, {**(extra or {}),
         "apps/stack/Chart.yaml": CHART + ("" if renderable else MISSING_DEPENDENCY),
-        "apps/stack/values.yaml": VALUES,
+        "apps/stack/values.yaml": values,
         "apps/stack/templates/_helpers.tpl": HELPERS,
         "apps/stack/templates/operator/deployment.yaml": OPERATOR,
         "apps/stack/templates/operator/webhook/job-create.yaml": job("create"),
@@ -275,3 +276,19 @@ def test_an_image_an_operator_is_handed_elsewhere_is_refused_saying_so(
         f"{where}" in log, log
     assert "handed to a program (an operator, a controller) that starts the pods running it" \
         in log and "Enable the component" not in log, log
+
+
+def test_a_custom_resource_of_another_repository_moved_with_the_image_is_refused(
+        tmp_path: Path) -> None:
+    """grafana's agent-operator: the GrafanaAgent resource runs the agent with the operator's
+    tag key, so the operator's release moves the agent's image too: refused, naming the
+    resource's spec.image and its repository (the custom resource is no container of the
+    target's repository)."""
+    agent = ("apiVersion: monitoring.example.com/v1\nkind: Agent\nmetadata:\n"
+             "  name: {{ .Release.Name }}-agent\nspec:\n"
+             "  image: \"{{ .Values.agent.repository }}:{{ .Values.operator.image.tag }}\"\n")
+    repo = _stack(tmp_path, True, {"apps/stack/templates/agent.yaml": agent},
+                  VALUES + f"agent:\n  repository: {REG}/agent\n")
+    log = _refused(repo, tmp_path, f"{REG}/metrics-operator:1.0.0", "metrics-operator@1.0.0")
+    assert "Agent/metrics-operator-agent spec.image renders 'ghcr.io/acme/agent:1.0.0' (was " \
+        f"'ghcr.io/acme/agent:0.9.0'), another repository than {REG}/metrics-operator" in log, log
