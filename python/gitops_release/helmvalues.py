@@ -897,6 +897,16 @@ def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
         images = [image for c_name, image, _init, _c in containers_of(obj)
                   if image and (name in names or c_name == target.app)]
         named_ok = named_ok or bool(images and runs)
+        sidecar = _beside_own_container(obj, shown, moved, target)
+        if sidecar is not None:
+            beside = [m for m in moved if m.startswith(shown + " ")]
+            names_moved = [m.rsplit(" ", 1)[-1] for m in beside if " init container " not in m] \
+                or [m.rsplit(" ", 1)[-1] for m in beside]
+            return _own_refusal(
+                where, f"{shown} container {target.app}", "", sidecar, moved, target, "container",
+                hint=f"Nothing was changed. Send {target.app}'s own image; to deploy "
+                f"{target.image.name} beside it, set 'container' to the container that runs it "
+                f"(container: {names_moved[0]}, or the policy's apps[].target.container)")
         if not images or runs:
             continue
         return _own_refusal(where, shown, "", images[0], moved, target)
@@ -906,16 +916,36 @@ def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
     return None
 
 
+def _beside_own_container(obj: Any, shown: str, moved: list[str], target: Target) -> str | None:
+    """The image of ``obj``'s container named after the app, when the edit moves another
+    container of that pod and not it, and it runs another repository than the new image, whose
+    name is not the app's (a release of web carrying its metrics exporter's image moved the
+    exporter beside web, where a kustomize overlay refuses it; a repository named after the app
+    is the app's own image in another container, behind a proxy named like the app)."""
+    if target.image.name.rsplit("/", 1)[-1] == target.app:
+        return None
+    own = [(c_name, image, init) for c_name, image, init, _c in containers_of(obj)
+           if c_name == target.app and image]
+    mine = [m for m in moved if m.startswith(shown + " ")]
+    if len(own) != 1 or not mine:
+        return None
+    c_name, image, init = own[0]
+    if f"{shown} {'init container' if init else 'container'} {c_name}" in mine or \
+            same_repository(getattr(parsed_image(image), "name", image), target.image.name):
+        return None
+    return image
+
+
 def _own_refusal(where: str, shown: str, why: str, image: str, moved: list[str],
-                 target: Target) -> Refusal:
-    """The refusal of an edit that moves ``moved`` while the app's own workload ``shown`` runs
-    ``image``."""
+                 target: Target, what: str = "workload", hint: str = "") -> Refusal:
+    """The refusal of an edit that moves ``moved`` while the app's own workload (or container,
+    ``what``) ``shown`` runs ``image``."""
     workloads = list(dict.fromkeys(m.split(" ", 1)[0].split("/", 1)[-1] for m in moved))
     return Refusal(
-        "policy", f"the chart in {where} renders {shown}, the app's own workload{why}, running "
+        "policy", f"the chart in {where} renders {shown}, the app's own {what}{why}, running "
         f"{image}, and the new image is {target.image.name}; the values edit would move "
         f"{', '.join(moved)} instead (another component's): a target's image repository never "
-        "changes unless the policy allows it", hint=_own_hint(target, workloads))
+        "changes unless the policy allows it", hint=hint or _own_hint(target, workloads))
 
 
 def _own_hint(target: Target, workloads: list[str]) -> str:

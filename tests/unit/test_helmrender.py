@@ -738,6 +738,35 @@ def test_a_release_named_component_running_another_image_is_refused(tmp_path: Pa
     assert code == 0 and outputs["changed"] == "true", log
 
 
+def test_a_release_carrying_a_sidecars_image_is_refused(tmp_path: Path) -> None:
+    """bitnami/redis: the release of redis with the metrics exporter's image moved the exporter
+    container beside redis in the app's own StatefulSet, while its container named redis runs
+    another repository (a kustomize overlay refuses the same payload). Refused, saying to name
+    the container; named, it deploys. A repository named after the app, in another container
+    than the one named like it (a proxy in front of it), is still the app's."""
+    extra = ("        - name: exporter\n          image: \"{{ .Values.metrics.image.repository }}:"
+             "{{ .Values.metrics.image.tag }}\"\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nmetrics:\n  image:\n"
+                  f"    repository: {REG}/exporter\n    tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False, extra=extra))
+    log = _refused(repo, tmp_path, f"{REG}/exporter:1.1.0", "web@1.1.0")
+    assert "renders Deployment/web container web, the app's own container, running " \
+        f"{REG}/web:1.0.0" in log and "would move Deployment/web container exporter" in log, log
+    assert "set 'container' to the container that runs it (container: exporter" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/exporter:1.1.0", "web@1.1.0",
+                                 "apps/web", "--container", "exporter")
+    assert code == 0 and outputs["changed"] == "true", log
+    proxy = ("        - name: app\n          image: \"{{ .Values.app.image.repository }}:"
+             "{{ .Values.app.image.tag }}\"\n")
+    repo = _chart(tmp_path / "proxy", f"image:\n  repository: {REG}/nginx\n  tag: 1.0.0\napp:\n"
+                  f"  image:\n    repository: {REG}/web\n    tag: 1.0.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False, extra=proxy))
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
+
+
 def test_a_values_file_with_a_top_level_kind_is_still_the_charts(tmp_path: Path) -> None:
     """prometheus-blackbox-exporter's values.yaml has a top-level ``kind: Deployment`` (which
     workload kind to render): the folder was read as manifests and the chart could not be
