@@ -16,7 +16,7 @@ written (``{{ .Values.frontend.name }}``), else the file (``frontend.yaml``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,20 +161,106 @@ def image_lines_read_other_keys(chart: Chart, path: tuple[str, ...], app: str,
     return lines
 
 
-def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset()) -> bool:
+# Library helpers (a chart's dependency, perhaps not vendored) that read only the pull secrets of
+# the image maps handed to them (Bitnami's common.images.pullSecrets and renderPullSecrets): the
+# maps' tags reach no container's image through them.
+_PULL_SECRETS = re.compile(r"(?:^|\.)(?:render)?(?:image)?pullsecrets(?:list)?$", re.IGNORECASE)
+_CALL = re.compile(r"\b(?:include|template)\s+\"([^\"]+)\"\s*")
+_COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.DOTALL)
+# what prints a map whole, or its values by position: its tag may come out unnamed
+_WHOLE = re.compile(r"\b(?:toYaml|toJson|toRawJson|toPrettyJson|toString|toStrings|values|tpl|"
+                    r"printf?|dig|pluck)\b|\brange\s+\$\w+\s*,")
+
+
+def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset(),
+          bodies: Mapping[str, str] | None = None) -> bool:
     """Whether template ``text`` reads the values key ``path``: by name, or by passing a parent
     map of it as a whole where ``text`` then reads the key's last name or a helper that the
-    chart does not define (``defined``) takes the map."""
+    chart does not define (``defined``) takes the map. A map handed to a helper that cannot put
+    the key into an image is no read of it, wherever else the text reads the key's name: a
+    library's pull-secrets helper (``include "common.images.pullSecrets" (dict "images" (list
+    .Values.image .Values.worker.image) ...)``), or a helper of the chart (its body in
+    ``bodies``) that never names the key, prints no map whole and hands nothing on to a library
+    helper but a pull-secrets one."""
     if re.search(r"\.Values\." + re.escape(".".join(path)) + r"(?!\w)", text):
         return True
     leaf = re.search(r"\.\b" + re.escape(path[-1]) + r"\b", text) is not None
     for i in range(1, len(path)):
         for whole in re.finditer(r"\.Values\." + re.escape(".".join(path[:i])) + r"(?![\w.])",
                                  text):
+            start = max(text.rfind("{{", 0, whole.start()), 0)
             end = text.find("}}", whole.end())
-            action = text[max(text.rfind("{{", 0, whole.start()), 0):end if end >= 0 else None]
-            if leaf or any(name not in defined for name in _INCLUDE.findall(action)):
+            action = text[start:end if end >= 0 else None]
+            taker = _taker(action, whole.start() - start)
+            verdict = _puts_in_image(taker, path[-1], defined, bodies) if taker else None
+            if verdict is not None:
+                if verdict:
+                    return True
+                continue  # the helper that takes the map cannot put the key into an image
+            # the map is used in the action itself (with, range, a variable, a pipe) or handed
+            # to a helper that prints it whole: the text reads the key's name, or a library
+            # helper in the action may take it
+            if leaf or any(name not in defined and not _PULL_SECRETS.search(name)
+                           for name in _INCLUDE.findall(action)):
                 return True
+    return False
+
+
+def _taker(action: str, at: int) -> str | None:
+    """The helper whose argument holds the character ``at`` of ``action`` (the innermost
+    ``include``/``template`` call around it), or None."""
+    best: tuple[int, str] | None = None
+    for call in _CALL.finditer(action):
+        if call.end() <= at < _argument_end(action, call.end()) and \
+                (best is None or call.start() > best[0]):
+            best = (call.start(), call.group(1))
+    return best[1] if best else None
+
+
+def _argument_end(action: str, start: int) -> int:
+    """The end of the argument that starts at ``start``: a parenthesized expression (quoted
+    strings skipped), else one word."""
+    if not action.startswith("(", start):
+        match = re.compile(r"[^\s()|]*").match(action, start)
+        return match.end() if match else start
+    depth, quoted, i = 0, False, start
+    while i < len(action):
+        char = action[i]
+        if quoted:
+            if char == "\\":
+                i += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(action)
+
+
+def _puts_in_image(name: str, leaf: str, defined: frozenset[str],
+                   bodies: Mapping[str, str] | None) -> bool | None:
+    """Whether the helper ``name``, handed a map, may put its key ``leaf`` into an image: True
+    for a library helper (not vendored: its body cannot be read) and for a helper of the chart
+    whose body (with the chart's helpers it includes) names ``leaf``; False for a library's
+    pull-secrets helper, and for a helper of the chart whose body never names ``leaf``, prints
+    no map whole and hands nothing to a library helper but a pull-secrets one; None (not known)
+    otherwise, or where the body is not at hand."""
+    if name not in defined:
+        return not _PULL_SECRETS.search(name)
+    if bodies is None or name not in bodies:
+        return None
+    body = _COMMENT.sub("", _expand(bodies[name], dict(bodies)))
+    if re.search(r"\b" + re.escape(leaf) + r"\b", body):
+        return True
+    if _WHOLE.search(body) or any(other not in defined and not _PULL_SECRETS.search(other)
+                                  for other in _INCLUDE.findall(body)):
+        return None
     return False
 
 
@@ -202,7 +288,8 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     if workload and len(mine) > 1 and len(mine) == len(chart.workloads) and \
             len({w.images for w in mine}) > 1:
         mine = _targets(chart.workloads, (app.lower(),))  # a name every template has picks none
-    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined)]
+    bodies = dict(chart.bodies)
+    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined, bodies)]
     if mine:
         images = {w.images for w in mine}
         return [w for w in readers if w not in mine and (w.ranged or w.images not in images)], True

@@ -1259,7 +1259,9 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
     # written as the key holds it: `sha256:<hex>`, or the bare hex a chart prefixes itself
     bare = re.fullmatch(r"[0-9a-f]{64}", str(y.scalar(digest_node) or "")) is not None
     templates, defined = (chart.text, chart.defined) if chart else ("", frozenset[str]())
-    reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined)
+    bodies = dict(chart.bodies) if chart else {}
+    reads_digest = bool(block.digest) and reads(templates, (*block.base, block.digest), defined,
+                                                bodies)
     if pinned:  # the tag key carries the pin: it keeps carrying it
         if target.image.digest:
             setkey(block.tag, f"{target.image.tag}@{target.image.digest}", f"{dotted}.{block.tag}")
@@ -1286,7 +1288,8 @@ def _block_edits(plan: OverlayPlan, tree: Tree, root: Path, mappings: tuple[y.No
                               "that it reads one (set helm-digest-key to the chart's key)")
     elif digest_node is not None and y.scalar(digest_node):
         setkey(block.digest, "", f"{dotted}.{block.digest}")
-    if templates and not judged and not reads(templates, (*block.base, block.tag), defined):
+    if templates and not judged and not reads(templates, (*block.base, block.tag), defined,
+                                              bodies):
         raise ManifestError(f"the chart in {tree.overlay} never reads .Values.{dotted}.{block.tag}",
                             hint="Set helm-tag-key to the key its templates read")
     others = image_lines_read_other_keys(chart, (*block.base, block.tag), target.app,
