@@ -286,15 +286,16 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = _targets(chart.workloads, names)
     if workload and len(mine) > 1 and len(mine) == len(chart.workloads) and \
-            len({w.images for w in mine}) > 1:
+            len({_image_lines(w) for w in mine}) > 1:
         mine = _targets(chart.workloads, (app.lower(),))  # a name every template has picks none
     bodies = dict(chart.bodies)
     readers = [w for w in chart.workloads if reads(w.text, path, chart.defined, bodies)]
     if mine:
-        images = {w.images for w in mine}
-        return [w for w in readers if w not in mine and (w.ranged or w.images not in images)], True
+        images = {_image_lines(w) for w in mine}
+        return [w for w in readers if w not in mine and
+                (w.ranged or _image_lines(w) not in images)], True
     if len(readers) > 1 and (any(w.ranged for w in readers) or
-                             len({w.images for w in readers}) > 1):
+                             len({_image_lines(w) for w in readers}) > 1):
         return readers, False
     return [w for w in readers if w.ranged], False
 
@@ -340,3 +341,9 @@ def own_workloads(chart: Chart, app: str, name: str) -> list[tuple[Workload, str
 def image_keys(workload: Workload) -> list[str]:
     """The values keys the workload's image lines name outright."""
     return sorted({key for line in workload.images for key in _VALUES_KEY.findall(line)})
+
+
+def _image_lines(workload: Workload) -> frozenset[str]:
+    """The workload's image lines, compared as the image they run: ``template "x" .`` renders
+    what ``include "x" .`` does (harbor's migration Job and its core Deployment)."""
+    return frozenset(re.sub(r"\btemplate(\s+\")", r"include\1", line) for line in workload.images)

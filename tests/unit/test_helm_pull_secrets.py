@@ -204,3 +204,32 @@ def test_the_vendored_library_rendered(tmp_path: Path, app: str) -> None:
                            text=True, check=True).stdout
     assert after == before.replace(f"{REG}/{app}:1.2.0-r0", f"{REG}/{app}:1.3.0-r0")
     assert after != before and "- name: web-pull\n" in after and "- name: worker-pull\n" in after
+
+
+MIGRATE_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n"
+               "  name: {{ include \"common.names.fullname\" . }}-migrate\nspec:\n  template:\n"
+               "    spec:\n      {{- include \"web.imagePullSecrets\" . | nindent 6 }}\n"
+               "      containers:\n        - name: migrate\n"
+               "          image: {{ template \"web.image\" . }}\n")
+
+
+def test_a_job_of_the_same_helper_through_template_follows_the_app(tmp_path: Path) -> None:
+    """The migration Job writes ``{{ template "web.image" . }}``, the Deployment ``{{ include
+    "web.image" . }}``: the same image (it was taken for another one, and the deploy refused
+    as writing a key two workloads' images read)."""
+    files = chart(LIBRARY_IMAGES + PULL_SECRETS, HELPED)
+    repo = repo_of_files(tmp_path, {**files, "web/templates/migrate-job.yaml": MIGRATE_JOB})
+    code, log, _ = _deploy(repo, tmp_path, "web")
+    assert code == 0, log
+    assert (repo.work / "web/values.yaml").read_text() == WEB_MOVED
+
+
+def test_a_job_of_another_helper_through_template_is_still_refused(tmp_path: Path) -> None:
+    job = MIGRATE_JOB.replace('template "web.image"', 'template "web.migrate.image"')
+    helper = ('{{- define "web.migrate.image" -}}\n{{ include "common.images.image" (dict '
+              '"imageRoot" .Values.image "global" .Values.global) }}-migrate\n{{- end -}}\n')
+    files = chart(LIBRARY_IMAGES + helper + PULL_SECRETS, HELPED)
+    repo = repo_of_files(tmp_path, {**files, "web/templates/migrate-job.yaml": job})
+    log = _refused(repo, tmp_path, "web")
+    assert "templates/migrate-job.yaml (Job {{ include \"common.names.fullname\" . }}-migrate)" \
+        in log
