@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout", "Job", "CronJob")
-_KIND = re.compile(r"^kind:\s*[\"']?(\w+)", re.MULTILINE)
+# kind: Deployment, or a templated one: kind: {{ ternary "StatefulSet" "Deployment" ... }}
+_KIND = re.compile(r"^kind:[ \t]*(?:[\"']?(\w+)|(\{\{[^\n]*))", re.MULTILINE)
+_WORKLOAD_KIND = re.compile(r"\b(?:" + "|".join(WORKLOAD_KINDS) + r")\b")
 _NAME = re.compile(r"^metadata:[^\n]*\n(?:[ \t]*(?:#|\{\{)[^\n]*\n|[ \t]+[^\s#{][^\n]*\n)*?"
                    r"[ \t]+name:[ \t]*([^\n]*)", re.MULTILINE)
 _DEFINE = re.compile(r"\{\{-?\s*define\s+\"([^\"]+)\"\s*-?\}\}")
@@ -120,15 +122,25 @@ def _workloads(rel: str, text: str, defines: dict[str, str]) -> list[Workload]:
         kind, source = _KIND.search(doc), doc
         if kind is None:  # the object is a helper's, included here (`include "x.deployment"`,
             kind, source = _KIND.search(expanded), expanded  # inside a range perhaps)
-        if kind is None or (kind.group(1) not in WORKLOAD_KINDS and not _IMAGE.search(source)):
+        if kind is None or (_kind(kind) not in WORKLOAD_KINDS and
+                            not _WORKLOAD_KIND.search(_kind(kind)) and not _IMAGE.search(source)):
             continue  # any object that runs an image counts: a Pod, a ScaledJob, a Tekton Task
         name = _NAME.search(source)
         ranged = _RANGE.search(before, 0, len(before) - len(doc) + kind.start()) \
             if source is doc else _RANGE.search(before)
-        out.append(Workload(rel, kind.group(1), name.group(1).strip() if name else "",
+        out.append(Workload(rel, _kind(kind), name.group(1).strip() if name else "",
                             expanded, frozenset(" ".join(m.split()) for m in _IMAGE.findall(source)),
                             bool(ranged)))
     return out
+
+
+def _kind(match: re.Match[str]) -> str:
+    """The kind written, or the workload kinds a templated kind names (``StatefulSet/Deployment``
+    for minio's ``{{ ternary "StatefulSet" "Deployment" ... }}``), else its text."""
+    if match.group(1):
+        return match.group(1)
+    named = list(dict.fromkeys(_WORKLOAD_KIND.findall(match.group(2))))
+    return "/".join(named) if named else match.group(2).strip()
 
 
 _VALUES_KEY = re.compile(r"\.Values\.([\w.]+)")

@@ -219,3 +219,24 @@ def test_the_example_of_a_key_of_its_own_is_never_the_key_refused(tmp_path: Path
     assert "reads .Values.frontend.image.tag in the templates of workloads other than " \
         "frontend's" in log, log
     assert "(e.g. frontendImage.tag)" in log, log
+
+
+def test_a_workload_whose_kind_is_templated_reads_the_shared_key(tmp_path: Path) -> None:
+    """web writes ``kind: {{ ternary "StatefulSet" "Deployment" ... }}`` and runs image.tag;
+    the worker runs its own repository at the same tag. The worker's deploy to image.tag is
+    refused naming web (the templated kind was no workload, the worker taken for the key's only
+    reader, and the worker's tag pushed for web too)."""
+    values = SINGLE + f"worker:\n  repository: {REG}/worker\n"
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": values,
+        "shop/templates/web.yaml": NAMED.format(
+            kind='{{ ternary "StatefulSet" "Deployment" .Values.persistent }}', name="web",
+            image=SAME_IMAGE),
+        "shop/templates/worker.yaml": NAMED.format(
+            kind="Deployment", name="worker",
+            image="{{ .Values.worker.repository }}:{{ .Values.image.tag }}")})
+    log = _refused(repo, tmp_path, "worker", "--helm-tag-key", "image.tag",
+                   "--helm-image-key", "worker.repository")
+    assert "the chart in shop reads .Values.image.tag in the templates of workloads other than " \
+           "worker's: templates/web.yaml (StatefulSet/Deployment web); writing it would change " \
+           "the image of every one of them" in log
