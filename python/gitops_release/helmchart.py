@@ -294,7 +294,10 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     """The workload templates other than the target's that read ``path``, and whether the
     target's templates were found. Where none is named after the app (or ``workload``), every
     reader counts once there are several. A reader whose image lines are a target's (or, without
-    a target, every reader's) runs the same image and does not count."""
+    a target, every reader's) runs the same image and does not count; so does one whose image
+    lines that read ``path`` are all image lines of the target's that read it (without a target:
+    every reader reads it through the same image lines), its other lines aside (redis's master
+    and replicas, each with sidecars of their own, run the redis image from one helper)."""
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = _targets(chart.workloads, names)
     if workload and len(mine) > 1 and len(mine) == len(chart.workloads) and \
@@ -302,12 +305,15 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
         mine = _targets(chart.workloads, (app.lower(),))  # a name every template has picks none
     bodies = dict(chart.bodies)
     readers = [w for w in chart.workloads if reads(w.text, path, chart.defined, bodies)]
+    keyed = {w: _key_lines(w, path, chart.defined, bodies) for w in {*readers, *mine}}
     if mine:
         images = {_image_lines(w) for w in mine}
-        return [w for w in readers if w not in mine and
-                (w.ranged or _image_lines(w) not in images)], True
-    if len(readers) > 1 and (any(w.ranged for w in readers) or
-                             len({_image_lines(w) for w in readers}) > 1):
+        own = frozenset(line for w in mine for line in keyed[w])
+        return [w for w in readers if w not in mine and (w.ranged or (
+            _image_lines(w) not in images and not (keyed[w] and keyed[w] <= own)))], True
+    if len(readers) > 1 and (any(w.ranged for w in readers) or (
+            len({_image_lines(w) for w in readers}) > 1 and
+            not (all(keyed[w] for w in readers) and len({keyed[w] for w in readers}) == 1))):
         return readers, False
     return [w for w in readers if w.ranged], False
 
@@ -354,8 +360,20 @@ def image_keys(workload: Workload) -> list[str]:
     """The values keys the workload's image lines name outright."""
     return sorted({key for line in workload.images for key in _VALUES_KEY.findall(line)})
 
+def _key_lines(workload: Workload, path: tuple[str, ...], defined: frozenset[str],
+               bodies: Mapping[str, str]) -> frozenset[str]:
+    """The image lines of the workload's text (the helpers it includes too) that read
+    ``path``, as ``_image_lines`` compares them."""
+    lines = {" ".join(m.split()) for m in _IMAGE.findall(workload.text)}
+    return frozenset(_same_call(line) for line in lines
+                     if reads(_expand(line, dict(bodies)), path, defined, bodies))
+
 
 def _image_lines(workload: Workload) -> frozenset[str]:
     """The workload's image lines, compared as the image they run: ``template "x" .`` renders
     what ``include "x" .`` does (harbor's migration Job and its core Deployment)."""
-    return frozenset(re.sub(r"\btemplate(\s+\")", r"include\1", line) for line in workload.images)
+    return frozenset(_same_call(line) for line in workload.images)
+
+
+def _same_call(line: str) -> str:
+    return re.sub(r"\btemplate(\s+\")", r"include\1", line)

@@ -240,3 +240,51 @@ def test_a_workload_whose_kind_is_templated_reads_the_shared_key(tmp_path: Path)
     assert "the chart in shop reads .Values.image.tag in the templates of workloads other than " \
            "worker's: templates/web.yaml (StatefulSet/Deployment web); writing it would change " \
            "the image of every one of them" in log
+
+
+SIDECAR = ("        - name: metrics\n"
+           "          image: \"{{ .Values.metrics.repository }}:{{ .Values.metrics.tag }}\"\n")
+METRICS = f"metrics:\n  repository: {REG}/exporter\n  tag: v1\n"
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same-image-line", "another-image-line"])
+def test_workloads_running_the_key_through_one_image_line_follow_each_other(
+        tmp_path: Path, same: bool) -> None:
+    """The primary and the replicas (neither named after web) run image.tag through the same
+    image line, the primary with a metrics sidecar of its own: both run web's image, and the
+    deploy writes image.tag (it was refused as two workloads reading the key, their image lines
+    not the same set). A replica running image.tag through another line (-debug) is another
+    image: still refused."""
+    replica = SAME_IMAGE if same else \
+        "\"{{ .Values.image.repository }}-debug:{{ .Values.image.tag }}\""
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE + METRICS,
+        "shop/templates/primary.yaml": NAMED.format(
+            kind="StatefulSet", name="db-primary", image=SAME_IMAGE) + SIDECAR,
+        "shop/templates/replicas.yaml": NAMED.format(
+            kind="StatefulSet", name="db-replicas", image=replica)})
+    if not same:
+        log = _refused(repo, tmp_path, "web")
+        assert "reads .Values.image.tag in the templates of 2 workloads, none of them named " \
+               "after 'web': templates/primary.yaml (StatefulSet db-primary); " \
+               "templates/replicas.yaml (StatefulSet db-replicas)" in log
+        return
+    code, log, _ = _deploy(repo, tmp_path, "web", "v0.2.0")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == (SINGLE + METRICS).replace(
+        "tag: v0.1.0", "tag: v0.2.0")
+
+
+def test_a_sidecar_of_the_same_image_line_follows_the_app(tmp_path: Path) -> None:
+    """web's Deployment and a backup CronJob whose main container runs web's image line beside
+    a sidecar of its own: the CronJob follows web (its other line reads another key)."""
+    cron = NAMED.format(kind="CronJob", name="web-backup", image=SAME_IMAGE) + SIDECAR
+    repo = _repo(tmp_path, {
+        "shop/Chart.yaml": CHART_YAML, "shop/values.yaml": SINGLE + METRICS,
+        "shop/templates/deployment.yaml": NAMED.format(kind="Deployment", name="web",
+                                                       image=SAME_IMAGE),
+        "shop/templates/backup.yaml": cron})
+    code, log, _ = _deploy(repo, tmp_path, "web", "v0.2.0")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == (SINGLE + METRICS).replace(
+        "tag: v0.1.0", "tag: v0.2.0")
