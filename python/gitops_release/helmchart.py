@@ -148,15 +148,16 @@ _VALUES_KEY = re.compile(r"\.Values\.([\w.]+)")
 
 def image_lines_read_other_keys(chart: Chart, path: tuple[str, ...], app: str,
                                 workload: str = "") -> list[str]:
-    """The image lines of the app's templates (all workloads' when none is named after it),
-    when every one of them names its values keys outright (``.Values.runImage``) and none is
-    ``path``, a parent of it, or a helper: the key written then reaches no image (it may sit in
-    an annotation). [] when a line reads the key, or reads through a helper or a variable,
-    which text cannot follow. A helper the chart defines is read as its body (and the helpers
-    it includes), when it names its keys outright too."""
+    """The image lines of the app's templates (all workloads' when none is named after it), the
+    helpers they include followed, when every one of them names its values keys outright
+    (``.Values.runImage``) and none is ``path``, a parent of it, or a helper: the key written
+    then reaches no image (it may sit in an annotation). [] when a line reads the key, or reads
+    through a helper or a variable, which text cannot follow. A helper the chart defines is read
+    as its body (and the helpers it includes), when it names its keys outright too."""
     names = tuple(n.lower() for n in (workload, app) if n)
     mine = _targets(chart.workloads, names) or list(chart.workloads)
-    lines = [line for w in mine for line in w.images]
+    # the lines of the helpers a template includes too (an init container of a helper)
+    lines = list(dict.fromkeys(" ".join(m.split()) for w in mine for m in _IMAGE.findall(w.text)))
     dotted = ".".join(path)
     bodies = dict(chart.bodies)
     for line in lines:

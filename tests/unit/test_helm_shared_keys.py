@@ -288,3 +288,23 @@ def test_a_sidecar_of_the_same_image_line_follows_the_app(tmp_path: Path) -> Non
     assert code == 0, log
     assert (repo.work / "shop/values.yaml").read_text() == (SINGLE + METRICS).replace(
         "tag: v0.1.0", "tag: v0.2.0")
+
+
+def test_an_init_container_of_a_helper_runs_the_key(tmp_path: Path) -> None:
+    """The shell image runs in an init container that web's template includes from a helper
+    (``include "web.initContainers" .``); the template's own image line reads image.*: the shell
+    key reaches an image all the same (it was refused as read "but not in an image", the
+    helper's image line not looked at)."""
+    helpers = ('{{- define "web.initContainers" -}}\n- name: volume-permissions\n'
+               '  image: "{{ .Values.shell.image.repository }}:{{ .Values.shell.image.tag }}"\n'
+               '{{- end -}}\n')
+    deployment = NAMED.format(kind="Deployment", name="web", image=SAME_IMAGE).replace(
+        "      containers:\n", "      initContainers:\n"
+        "        {{- include \"web.initContainers\" . | nindent 8 }}\n      containers:\n")
+    values = SINGLE + f"shell:\n  image:\n    repository: {REG}/os-shell\n    tag: \"12-r50\"\n"
+    repo = _repo(tmp_path, {"shop/Chart.yaml": CHART_YAML, "shop/values.yaml": values,
+                            "shop/templates/_helpers.tpl": helpers,
+                            "shop/templates/deployment.yaml": deployment})
+    code, log, _ = _deploy(repo, tmp_path, "os-shell", "12-r51")
+    assert code == 0, log
+    assert (repo.work / "shop/values.yaml").read_text() == values.replace("12-r50", "12-r51")
