@@ -323,7 +323,7 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
 _OWN_LABEL = re.compile(r"^[ \t]*(app\.kubernetes\.io/component|app\.kubernetes\.io/name|app):"
                         r"[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 _LIST_NAME = re.compile(r"^[ \t]*-[ \t]*name:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
-_CALL = re.compile(r"\{\{-?\s*(?:include|template)\s+\"([^\"]+)\"\s+[.$]\s*-?\}\}")
+_NAME_CALL = re.compile(r"\{\{-?\s*(?:include|template)\s+\"([^\"]+)\"\s+[.$]\s*-?\}\}")
 # helm create's <chart>.name: the chart's name unless nameOverride is set
 _NAME_HELPER = re.compile(r"\s*\{\{-?\s*default\s+\.Chart\.Name\s+\.Values\.nameOverride"
                           r"(?:\s*\|\s*(?:trunc\s+\d+|trimSuffix\s+\"-\"))*\s*-?\}\}\s*")
@@ -335,7 +335,7 @@ def resolved(chart: Chart, written: str, name: str) -> str | None:
     name helper (``{{ template "x.name" . }}-operator``: ``name`` is what that helper renders,
     the chart's name or nameOverride); None when it holds anything else a render decides."""
     helpers = {h for h, body in chart.bodies if _NAME_HELPER.fullmatch(_END.split(body, 1)[0])}
-    text = _CALL.sub(lambda m: name if m.group(1) in helpers else m.group(0),
+    text = _NAME_CALL.sub(lambda m: name if m.group(1) in helpers else m.group(0),
                      written.strip().strip("\"'"))
     return None if "{{" in text or not text else text
 
@@ -360,6 +360,7 @@ def own_workloads(chart: Chart, app: str, name: str) -> list[tuple[Workload, str
 def image_keys(workload: Workload) -> list[str]:
     """The values keys the workload's image lines name outright."""
     return sorted({key for line in workload.images for key in _VALUES_KEY.findall(line)})
+
 
 def _key_lines(workload: Workload, path: tuple[str, ...], defined: frozenset[str],
                bodies: Mapping[str, str]) -> frozenset[str]:
