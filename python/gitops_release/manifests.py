@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -323,6 +323,70 @@ def plan_workload(tree: Tree, target: Target, kinds: Sequence[str],
         return _plan_workload(renderer, tree, target, kinds, new_entry)
     finally:
         renderer.close()
+
+
+class _Based(Renderer):
+    """Renders with ``base`` (another overlay's planned texts of files this tree reads) in
+    place of those files' own."""
+
+    def __init__(self, tree: Tree, base: Mapping[str, str]) -> None:
+        super().__init__(tree)
+        self.base = dict(base)
+
+    def __call__(self, texts: dict[str, str], planned: bool = False) -> list[Any]:
+        return super().__call__({**self.base, **texts}, planned)
+
+
+def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
+                     base: Mapping[str, str]) -> OverlayPlan | None:
+    """The plan of a prod-* overlay that builds on prod (``tree.follows``) and takes the
+    target's image from prod's edit in this commit (``base``: prod's planned texts, of files
+    this tree reads), but sets the release env var itself in a file of its own: that env var is
+    set to the release, proven by the render with prod's edit applied. It was refused (it would
+    run the new image and claim the old release). None where prod's edit does not bring the
+    new image, or the overlay sets no release env var of its own (nothing to write here)."""
+    base = {rel: text for rel, text in base.items() if rel in tree.files}
+    if not base or not target.release_env or not tree.follows:
+        return None
+    renderer = _Based(tree, base)
+    plain = Renderer(tree)
+    try:
+        before = renderer({})
+        prefixes = [k.name_prefix for k in tree.kustomizations]
+        suffixes = [k.name_suffix for k in tree.kustomizations]
+        wanted = Wanted(target.app, target.image.name, tuple(kinds), target.workload,
+                        target.container)
+        found = select(before, wanted, prefixes, suffixes, tree.overlay)
+        if found.image != str(target.image):
+            return None
+        envs = [p for p in env_places(tree, found, target.release_env)
+                if p.file.inside and _sets_env(renderer, p, found, target.release_env)]
+        old = locate(before, found) or {}
+        values = [str(e.get("value", "")) for e in env_list(old)
+                  if isinstance(e, dict) and e.get("name") == target.release_env]
+        if len(envs) != 1 or values == [target.release]:
+            return None
+        was = select(plain({}), wanted, prefixes, suffixes, tree.overlay)
+        plan = OverlayPlan(tree.overlay, previous_image=was.image, target=found.label)
+        current = parsed_image(was.image)
+        plan.previous_version = current.tag if current is not None else None
+        place = replace(envs[0], kind="running", edit=lambda _value: [],
+                        label=f"{found.label} runs {target.image} through {tree.follows}")
+        edits, texts, _after, proven, _expected = _attempt(
+            renderer, (found, target), place, (envs[0], values), plan, before)
+        if not proven:
+            return None
+        plan.notes.append(f"the image comes from {tree.follows}, which this deploy updates in "
+                          f"the same commit; {tree.overlay} sets {target.release_env} itself, "
+                          "written here")
+        plan.proof = (f"{renderer.proof}, with the edit of {tree.follows} ({renderer.count} "
+                      "renders)")
+        plan.render_seconds = renderer.seconds
+        plan.changes = _changes(tree, edits, texts, plan)
+        return plan
+    finally:
+        renderer.close()
+        plain.close()
 
 
 class _Started(Exception):

@@ -17,6 +17,7 @@ from gitops_release.manifests import (
     OverlayPlan,
     Refusal,
     Target,
+    plan_release_env,
     plan_workload,
 )
 from gitops_release.payload import Source
@@ -29,11 +30,14 @@ def _has_workloads(docs: Sequence[y.Node], kinds: Sequence[str]) -> bool:
 
 
 def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
-                 follows: str = "", tracked: Tracked | None = None) -> OverlayPlan:
+                 follows: str = "", tracked: Tracked | None = None,
+                 base: Mapping[str, str] | None = None) -> OverlayPlan:
     """The plan of the overlay at ``folder`` (repo-relative, checked to exist). A fan-out sibling
     whose kustomize tree builds on ``follows`` (the prod overlay) and decides nothing of its own
-    raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is.
-    ``tracked``: what git tracks, listed once for all the overlays of a fan-out."""
+    raises OutsideOverlayError: the prod overlay's edit reaches it, so it is left as it is;
+    where it sets the release env var itself, that is written (``base``: the prod overlay's
+    planned texts, repo-relative). ``tracked``: what git tracks, listed once for all the
+    overlays of a fan-out."""
     tree = discover(root, folder, tracked)
     builds_on = bool(follows) and any(k.folder == follows for k in tree.kustomizations)
     tree.follows = follows if builds_on else ""
@@ -54,6 +58,9 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
             return plan_workload(tree, target, kinds, new_entry=not builds_on)
         except OutsideOverlayError:
             if builds_on:  # nothing of its own decides: the prod overlay's edit reaches it
+                own_env = plan_release_env(tree, target, kinds, base) if base else None
+                if own_env is not None:  # but its own release env var is written
+                    return own_env
                 raise BuildsOnError(f"{folder} builds on {follows}") from None
             raise
     from gitops_release.helmvalues import plan_folder_values

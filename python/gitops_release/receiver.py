@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from gitops_release import yamledit as y
 from gitops_release.discovery import (
+    BOM,
     KUSTOMIZATION_FILES,
     Tracked,
     Tree,
@@ -279,9 +280,14 @@ def _plan_overlays(plan: Plan, root: Path, overlay: Path, folders: list[Path], t
     shown_folders = [folder.relative_to(root).as_posix() for folder in folders]
     tracked = Tracked.listing(root, shown_folders) if len(folders) > 1 else None
     for folder, shown in zip(folders, shown_folders, strict=True):
+        # a sibling that builds on prod renders prod's planned edit (its own release env var)
+        base = {c.path.relative_to(root).as_posix(): c.new_text.removeprefix(BOM)
+                for c in plan.overlays[0].changes if c.changed} \
+            if folder != overlay and plan.overlays else None
         try:
             overlay_plan = plan_overlay(root, shown, target, KINDS[s.event],
-                                        s.path.rstrip("/") if folder != overlay else "", tracked)
+                                        s.path.rstrip("/") if folder != overlay else "", tracked,
+                                        base)
         except OutsideOverlayError as exc:
             if folder == overlay:
                 raise

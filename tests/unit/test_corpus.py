@@ -757,6 +757,24 @@ CASES: dict[str, Case] = {
         "bg/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web-green", "web"),
         extra=("--workload", "web-green"), written=("bg/prod/green/kustomization.yaml",),
         env_written=False),
+    # a prod-* sibling that builds on prod and sets the release env var itself (a patch of its
+    # own, the image from prod): its env var is written in the same commit (it was refused: it
+    # would run the new image and claim the old release)
+    "prod-sibling-building-on-prod-with-its-own-release-env-gets-it-written": Case(
+        {"f/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "f/base/deployment.yaml": deployment("web", f"{REG}/web:v1"),
+         "f/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - ../base\nimages:\n  - name: {REG}/web\n    newTag: v1\n"),
+         "f/prod-eu/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\npatches:\n  - path: web.yaml\n"),
+         "f/prod-eu/web.yaml": (
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+             "  template:\n    spec:\n      containers:\n        - name: web\n"
+             "          env:\n            - name: APP_RELEASEVERSION\n"
+             "              value: web@v1\n")},
+        "f/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
+        written=("f/prod/kustomization.yaml", "f/prod-eu/web.yaml"), env_written=False,
+        texts={"f/prod-eu/web.yaml": ("              value: web@v2",)}),
     "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
         {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "m/base/deployment.yaml": deployment("web", "web-image").replace(
