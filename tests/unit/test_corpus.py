@@ -84,6 +84,16 @@ GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {n
                  f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
 
 
+# podinfo's production overlay, in short: two bases on one image, none named after the app
+PODINFO_LIKE = {
+    **{f"p/bases/{name}/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n")
+       for name in ("frontend", "backend")},
+    **{f"p/bases/{name}/deployment.yaml": deployment(name, f"{REG}/podinfo:6.14.1")
+       for name in ("frontend", "backend")},
+    "p/overlays/production/kustomization.yaml": kustomization(
+        "resources:\n  - ../../bases/frontend\n  - ../../bases/backend\n")}
+
+
 VERSIONS_CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n"
                      f"  web: {REG}/web:v1.0.0\n")
 IMAGE_REPLACEMENT = ("replacements:\n  - source:\n      kind: ConfigMap\n      name: versions\n"
@@ -686,12 +696,7 @@ CASES: dict[str, Case] = {
     # new images: entry moves them all): without 'workload' it has several candidates, and
     # naming one was refused as moving the others, advising to deploy without 'workload'
     "images-entry-for-an-app-of-several-candidates-moves-them-with-the-named-one": Case(
-        {"p/bases/frontend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "p/bases/frontend/deployment.yaml": deployment("frontend", f"{REG}/podinfo:6.14.1"),
-         "p/bases/backend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "p/bases/backend/deployment.yaml": deployment("backend", f"{REG}/podinfo:6.14.1"),
-         "p/overlays/production/kustomization.yaml": kustomization(
-             "resources:\n  - ../../bases/frontend\n  - ../../bases/backend\n")},
+        PODINFO_LIKE,
         "p/overlays/production", f"{REG}/podinfo:6.15.0", "podinfo@6.15.0",
         ("Deployment", "frontend", "frontend"), extra=("--workload", "frontend"),
         written=("p/overlays/production/kustomization.yaml",), env_written=False,
@@ -709,12 +714,7 @@ CASES: dict[str, Case] = {
         "c/overlays/prod", f"{REG}/web:v2", "web@v2", extra=("--workload", "web-canary"),
         error="it would also move Deployment/web container web, which run the same image"),
     "an-app-of-several-candidates-without-workload-is-refused-naming-the-input": Case(
-        {"p/bases/frontend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "p/bases/frontend/deployment.yaml": deployment("frontend", f"{REG}/podinfo:6.14.1"),
-         "p/bases/backend/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
-         "p/bases/backend/deployment.yaml": deployment("backend", f"{REG}/podinfo:6.14.1"),
-         "p/overlays/production/kustomization.yaml": kustomization(
-             "resources:\n  - ../../bases/frontend\n  - ../../bases/backend\n")},
+        PODINFO_LIKE,
         "p/overlays/production", f"{REG}/podinfo:6.15.0", "podinfo@6.15.0",
         error="several candidates for 'podinfo': Deployment/backend container backend; "
               "Deployment/frontend container frontend"),
