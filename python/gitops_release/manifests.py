@@ -356,7 +356,10 @@ def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
         suffixes = [k.name_suffix for k in tree.kustomizations]
         wanted = Wanted(target.app, target.image.name, tuple(kinds), target.workload,
                         target.container)
-        found = select(before, wanted, prefixes, suffixes, tree.overlay)
+        try:
+            found = select(before, wanted, prefixes, suffixes, tree.overlay)
+        except ManifestError:  # the deploy of prod's checks say what this overlay does
+            return None
         if found.image != str(target.image):
             return None
         envs = [p for p in env_places(tree, found, target.release_env)
@@ -366,9 +369,12 @@ def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
                   if isinstance(e, dict) and e.get("name") == target.release_env]
         if len(envs) != 1 or values == [target.release]:
             return None
-        was = select(plain({}), wanted, prefixes, suffixes, tree.overlay)
-        plan = OverlayPlan(tree.overlay, previous_image=was.image, target=found.label)
-        current = parsed_image(was.image)
+        try:
+            was = select(plain({}), wanted, prefixes, suffixes, tree.overlay).image
+        except ManifestError:
+            was = found.image  # prod's, which it builds on
+        plan = OverlayPlan(tree.overlay, previous_image=was, target=found.label)
+        current = parsed_image(was)
         plan.previous_version = current.tag if current is not None else None
         place = replace(envs[0], kind="running", edit=lambda _value: [],
                         label=f"{found.label} runs {target.image} through {tree.follows}")
