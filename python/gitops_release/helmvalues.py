@@ -820,7 +820,8 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         moved, notes, previous = [], accepted, str(target.image)
         renders += 1
     plan.render_seconds += time.perf_counter() - started
-    plan.refusal = plan.refusal or _not_the_apps_workload(before, moved, target, tree.overlay)
+    plan.refusal = plan.refusal or _not_the_apps_workload(before, moved, target, tree.overlay,
+                                                          _chart_name(file.path.parent))
     ref = parsed_image(previous) if previous else None
     plan.previous_image = previous or plan.previous_image
     if ref is not None and ref.tag:
@@ -859,8 +860,18 @@ def _own_label(obj: Any, app: str) -> str | None:
     return None
 
 
+def _chart_name(folder: Path) -> str:
+    """The ``name`` of the chart's Chart.yaml in ``folder`` ('' where it cannot be read)."""
+    try:
+        meta = (folder / "Chart.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    named = re.search(r"^name:[ \t]*[\"']?([\w.-]+)", meta, re.MULTILINE)
+    return named.group(1) if named else ""
+
+
 def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
-                           where: str) -> Refusal | None:
+                           where: str, chart: str = "") -> Refusal | None:
     """The chart renders the app's own workload (named like the app, ``<app>-<app>`` as a
     release named after the app makes it, or with a container named like the app) running
     another repository than the new image, and the edit moves others: the image is not the
@@ -881,6 +892,13 @@ def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
     if target.workload or target.container or target.allow_repository_change or not moved:
         return None
     names = {target.app, f"{target.app}-{target.app}"}
+    release = helmrender.release_name(target.app)
+    if chart and chart != release and chart in release:
+        # rendered as the release named after the app, the chart's fullname is that name
+        # itself where it holds the chart's (helm create's "contains .Chart.Name .Release.Name"):
+        # a workload named so is the chart's main one, not the app's (minio-object-browser's
+        # release renders minio's own Deployment as minio-object-browser)
+        names.discard(target.app)
     labelled: list[tuple[str, str, str]] = []  # (object, label, its first image)
     named_ok = False  # a workload named after the app moves, or runs the image's repository
     for obj in before:

@@ -793,3 +793,31 @@ def test_a_label_of_the_tags_version_core_carries_the_tag(tmp_path: Path) -> Non
                                  "web@1.1.0-debian-12-r0")
     assert code == 0 and outputs["changed"] == "true", log
     assert "app.kubernetes.io/version carries the tag" in log, log
+
+
+def test_a_release_named_after_a_component_is_not_the_charts_main_workload(
+        tmp_path: Path) -> None:
+    """The chart minio's fullname is the release name where that holds "minio": rendered as the
+    release of minio-object-browser, minio's own Deployment is named minio-object-browser, and
+    was taken for the app's own workload running another repository: the console's deploy was
+    refused. It deploys, and moves the console alone."""
+    helpers = ('{{- define "minio.fullname" -}}\n{{- if contains .Chart.Name .Release.Name }}'
+               '{{ .Release.Name }}{{ else }}{{ printf "%s-%s" .Release.Name .Chart.Name }}'
+               '{{ end -}}\n{{- end -}}\n')
+    console = deployment("{{ .Values.console.image.repository }}:"
+                         "{{ .Values.console.image.tag }}", label=False).replace(
+        "  name: web\n", '  name: {{ include "minio.fullname" . }}-console\n').replace(
+        "- name: web\n", "- name: console\n")
+    main = deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False) \
+        .replace("  name: web\n", '  name: {{ include "minio.fullname" . }}\n') \
+        .replace("- name: web\n", "- name: minio\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/minio\n  tag: 1.0.0\nconsole:\n"
+                  f"  image:\n    repository: {REG}/minio-object-browser\n    tag: 2.0.2\n",
+                  main, {"apps/web/templates/_helpers.tpl": helpers,
+                         "apps/web/templates/console.yaml": console},
+                  chart="apiVersion: v2\nname: minio\nversion: 1.0.0\n")
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/minio-object-browser:2.0.3",
+                                 "minio-object-browser@2.0.3")
+    assert code == 0 and outputs["changed"] == "true", log
+    values = repo.origin_git("show", "main:apps/web/values.yaml")
+    assert "tag: 2.0.3" in values and "tag: 1.0.0" in values, values
