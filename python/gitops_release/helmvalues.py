@@ -704,13 +704,14 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
                      values_file=not base)
     if not judged and not base and plan.refusal is None:
         chart_values = values_file(tree)
-        plan.refusal = _not_the_apps_template(
-            load_chart(root, tree.overlay), block.base if block.string else
-            (*block.base, block.tag), target,
-            [values] + ([_top(chart_values)] if chart_values and chart_values is not file else []),
-            tree.overlay)
+        docs = [values] + ([_top(chart_values)] if chart_values and chart_values is not file
+                           else [])
+        written = block.base if block.string else (*block.base, block.tag)
+        plan.refusal = _not_the_apps_template(load_chart(root, tree.overlay), written, target,
+                                              docs, tree.overlay)
         if plan.refusal is not None:
             return plan
+        _refuse_disabled(load_chart(root, tree.overlay), written, docs, tree.overlay)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -1022,6 +1023,44 @@ def _not_the_apps_template(chart: Chart | None, path: tuple[str, ...], target: T
         "instead (another component's; checked against the templates, no render): a target's "
         "image repository never changes unless the policy allows it",
         hint=_own_hint(target, literal))
+
+
+# a template rendered only where a values key is set: {{- if .Values.metrics.enabled }} first
+# (after comments: a comment's text never holds its end, "*/")
+_GATE = re.compile(r"\A(?:\s*\{\{-?\s*/\*(?:(?!\*/).)*\*/\s*-?\}\})*"
+                   r"\s*\{\{-?\s*if\s+\.Values\.([\w.]+)\s*-?\}\}", re.DOTALL)
+
+
+def _refuse_disabled(chart: Chart | None, path: tuple[str, ...], docs: list[y.Node],
+                     where: str) -> None:
+    """Without a render: every workload template that reads the key written is rendered only
+    where a values key is set (``{{- if .Values.exporter.enabled }}`` first), and the values
+    set it false: no container runs the image, and the edit would change nothing in the cluster
+    (it was pushed; where helm renders, the same deploy is refused). The first values document
+    that sets the key decides (the file deployed, then the chart's values.yaml)."""
+    if chart is None:
+        return
+    bodies = dict(chart.bodies)
+    readers = [w for w in chart.workloads if reads(w.text, path, chart.defined, bodies)]
+    gates = []
+    for workload in readers:
+        gate = _GATE.match(workload.text)
+        if gate is None:
+            return
+        key = tuple(gate.group(1).split("."))
+        value = next((y.scalar(n) for d in docs
+                      if (n := y.get_path(d, key)) is not None), None)
+        if value is None or value.lower() not in ("false", "no", "off", "~", "null", ""):
+            return
+        gates.append(f"{workload.shown()} only if .Values.{gate.group(1)}, set {value or 'empty'}")
+    if gates:
+        raise ManifestError(f"the chart in {where}: no workload runs the image of "
+                            f".Values.{'.'.join(path)}, so the values edit would change nothing "
+                            f"in the cluster ({'; '.join(gates)}; checked against the chart's "
+                            "templates, no render); nothing was written",
+                            hint="Enable the component that runs it in the values (a disabled "
+                            "component renders no container), or point 'path' at the chart that "
+                            "runs it")
 
 
 PROBE_SUFFIX = "-gitops-release-probe"

@@ -821,3 +821,46 @@ def test_a_release_named_after_a_component_is_not_the_charts_main_workload(
     assert code == 0 and outputs["changed"] == "true", log
     values = repo.origin_git("show", "main:apps/web/values.yaml")
     assert "tag: 2.0.3" in values and "tag: 1.0.0" in values, values
+
+
+@pytest.mark.parametrize(("enabled", "deploys"), [("false", False), ("true", True)])
+def test_without_a_render_a_disabled_components_image_is_refused(
+        tmp_path: Path, enabled: str, deploys: bool) -> None:
+    """helm cannot render the chart as it is (a dependency not vendored): the exporter's only
+    template is rendered only if .Values.exporter.enabled, false in the values, so no container
+    runs its image; the edit was pushed, changing nothing in the cluster (where helm renders,
+    the same deploy is refused). Enabled, it deploys."""
+    chart = CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n" \
+        "    repository: https://charts.example.com\n"
+    exporter = ("{{- if .Values.exporter.enabled }}\n" + deployment(
+        "{{ .Values.exporter.image.repository }}:{{ .Values.exporter.image.tag }}",
+        name="web-exporter", label=False) + "{{- end }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nexporter:\n"
+                  f"  enabled: {enabled}\n  image:\n    repository: {REG}/web-exporter\n"
+                  "    tag: 1.1.0\n",
+                  deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+                             label=False), {"apps/web/templates/exporter.yaml": exporter},
+                  chart=chart)
+    if deploys:
+        code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web-exporter:1.2.0",
+                                     "web-exporter@1.2.0")
+        assert code == 0 and outputs["changed"] == "true", log
+        return
+    log = _refused(repo, tmp_path, f"{REG}/web-exporter:1.2.0", "web-exporter@1.2.0")
+    assert "no workload runs the image of .Values.exporter.image.tag" in log, log
+    assert "only if .Values.exporter.enabled, set false" in log, log
+
+
+def test_without_a_render_an_if_inside_the_template_is_no_gate(tmp_path: Path) -> None:
+    """A licence comment first, the workload, then a part behind an if (Bitnami's core-dpl.yaml):
+    the if does not gate the workload (harbor-core was refused as disabled)."""
+    chart = CHART + "dependencies:\n  - name: redis\n    version: 1.0.0\n" \
+        "    repository: https://charts.example.com\n"
+    template = ("{{- /*\nCopyright Example.\n*/}}\n\n" + deployment(
+        "{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False)
+        + "{{- /* an optional sidecar */}}\n{{- if .Values.sidecar.enabled }}\n"
+        "        - name: sidecar\n          image: busybox\n{{- end }}\n")
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.0.0\nsidecar:\n"
+                  "  enabled: false\n", template, chart=chart)
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
+    assert code == 0 and outputs["changed"] == "true", log
