@@ -979,7 +979,7 @@ def _is_new_version(image: str, target: Target) -> bool:
 def _env_value(container: Any, env: str) -> str | None:
     values = [e.get("value") for e in env_list(container)
               if isinstance(e, dict) and e.get("name") == env]
-    return str(values[0]) if values else None
+    return str(values[-1]) if values else None  # given twice, the pod gets the last one
 
 
 def _without_images(obj: Any, env: str) -> Any:

@@ -193,6 +193,10 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
             items = []
         old["env"] = items
         hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
+        if len([e for e in env_list(new) if isinstance(e, dict) and e.get("name") == env]) > 1:
+            # the var twice (a patch's op adds another): the last one is what the pod gets, and
+            # an edit of one of them proves nothing of it
+            return False, expected
         if hit:
             hit[0]["value"] = release
         else:  # a new env var: where the render merges it in is the renderer's business

@@ -775,6 +775,41 @@ CASES: dict[str, Case] = {
         "f/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
         written=("f/prod/kustomization.yaml", "f/prod-eu/web.yaml"), env_written=False,
         texts={"f/prod-eu/web.yaml": ("              value: web@v2",)}),
+    # ... but one whose JSON op adds the env var a second time (env/-) keeps the old release as
+    # the pod's (the last one wins): refused, naming it (it was pushed as "takes this deploy")
+    "prod-sibling-adding-the-release-env-a-second-time-is-refused": Case(
+        {"g/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "g/base/deployment.yaml": deployment("web", f"{REG}/web:v1"),
+         "g/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - ../base\npatches:\n  - path: env.yaml\nimages:\n"
+             f"  - name: {REG}/web\n    newTag: v1\n"),
+         "g/prod/env.yaml": (
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+             "  template:\n    spec:\n      containers:\n        - name: web\n"
+             "          env:\n" + RELEASE_ENV.format(release="web@v1")),
+         "g/prod-eu/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\npatches:\n  - target:\n      kind: Deployment\n"
+             "      name: web\n    patch: |\n      - op: add\n"
+             "        path: /spec/template/spec/containers/0/env/-\n"
+             "        value: {name: APP_RELEASEVERSION, value: web@v1}\n")},
+        "g/prod", f"{REG}/web:v2", "web@v2",
+        error="g/prod-eu builds on the overlay deployed, and with this edit Deployment/web "
+              "container web would run the new image with APP_RELEASEVERSION web@v1"),
+    # the deployed overlay's render gives the var twice (a strategic-merge patch sets it, an op
+    # adds it again): the pod gets the last; editing one proves nothing, refused
+    "release-env-given-twice-in-the-render-is-refused": Case(
+        {"h/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "h/base/deployment.yaml": deployment("web", f"{REG}/web:v1"),
+         "h/dev/kustomization.yaml": kustomization(
+             "resources:\n  - ../base\npatches:\n  - path: env.yaml\n  - target:\n"
+             "      kind: Deployment\n      name: web\n    patch: |\n      - op: add\n"
+             "        path: /spec/template/spec/containers/0/env/-\n"
+             "        value: {name: APP_RELEASEVERSION, value: web@v1}\n"),
+         "h/dev/env.yaml": (
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+             "  template:\n    spec:\n      containers:\n        - name: web\n"
+             "          env:\n" + RELEASE_ENV.format(release="web@v1"))},
+        "h/dev", f"{REG}/web:v2", "web@v2", error="does not render as the deploy needs"),
     "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
         {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "m/base/deployment.yaml": deployment("web", "web-image").replace(
