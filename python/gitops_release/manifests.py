@@ -200,10 +200,8 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
                     "names them), or give the target its own images: entry or patch")
             if not followers:
                 raise ManifestError(f"{chosen.label} also sets the image of containers other than "
-                                    f"{found.label}, so it cannot deploy the target alone (the "
-                                    "app's other workloads move with it only when they ran "
-                                    "exactly its image, in its namespace, the image is the app's "
-                                    "own, named after it, and 'container' is not set)",
+                                    f"{found.label}, so it cannot deploy the target alone ("
+                                    f"{FOLLOW_RULE.format(env=env)})",
                                     hint="Give the target its own images: entry or patch")
     return chosen, (which(envs[0]) if envs else None)
 
@@ -226,6 +224,13 @@ def _sets_env(renderer: Renderer, place: Place, found: Found, env: str) -> bool:
     return n < len(items) and isinstance(items[n], dict) and items[n].get("name") == env
 
 
+FOLLOW_RULE = ("the app's other workloads move with the target only when they ran exactly its "
+               "image, in its namespace, set no {env} themselves, the image is the app's own "
+               "(its repository named after the app), 'container' is not set, and 'workload', "
+               "where set, names the app's own workload (named after it, prefixes and suffixes "
+               "aside) or none is named after the app: a canary beside it moves alone")
+
+
 def _others_follow(target: Target, renderer: Renderer) -> bool:
     """Whether the app's other workloads on the target's image may move with it: no container
     named, and the image is the app's own build (proof.apps_own_image). With ``workload`` named,
@@ -240,9 +245,12 @@ def _others_follow(target: Target, renderer: Renderer) -> bool:
     tree = renderer.tree
     prefixes = [k.name_prefix for k in tree.kustomizations]
     suffixes = [k.name_suffix for k in tree.kustomizations]
-    return not any(isinstance(obj, dict) and containers_of(obj)
-                   and target.app in object_names(obj, prefixes, suffixes)
-                   for obj in renderer({}))
+    named = [object_names(obj, prefixes, suffixes) for obj in renderer({})
+             if isinstance(obj, dict) and containers_of(obj)]
+    # the workload named answers to the app's name (prod-web under namePrefix: prod-, web-green
+    # under nameSuffix: -green), or none does
+    return any(target.workload in names and target.app in names for names in named) or \
+        not any(target.app in names for names in named)
 
 
 def _followers_only(renderer: Renderer, render: list[Any], target: Any, found: Found,
@@ -346,7 +354,7 @@ def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
     run the new image and claim the old release). None where prod's edit does not bring the
     new image, or the overlay sets no release env var of its own (nothing to write here)."""
     base = {rel: text for rel, text in base.items() if rel in tree.files}
-    if not base or not target.release_env or not tree.follows:
+    if not target.release_env or not tree.follows:  # no base: prod runs the image already
         return None
     renderer = _Based(tree, base)
     plain = Renderer(tree)
@@ -634,10 +642,8 @@ def _through_replacement(renderer: Renderer, renders: tuple[list[Any], list[Any]
                            "image: "
                            + ("deploy without 'container' to move them with it, or give the "
                               "target a place of its own)" if target.container else
-                              "another workload moves with the target only "
-                              "when it ran exactly its image, in its namespace, sets no "
-                              f"{target.release_env} itself, and the image is the app's own, "
-                              "named after it)") if elsewhere else "")
+                              FOLLOW_RULE.format(env=target.release_env) + ")")
+                           if elsewhere else "")
                         + (f" (files that other kustomizations use are not edited: {shared})"
                            if shared else "") + f". Render difference:\n{render_diff(expected, after)}",
                         hint=_narrowing_hint(tree, target, shared))

@@ -58,7 +58,8 @@ def plan_overlay(root: Path, folder: str, target: Target, kinds: Sequence[str],
             return plan_workload(tree, target, kinds, new_entry=not builds_on)
         except OutsideOverlayError:
             if builds_on:  # nothing of its own decides: the prod overlay's edit reaches it
-                own_env = plan_release_env(tree, target, kinds, base) if base else None
+                own_env = plan_release_env(tree, target, kinds, base) \
+                    if base is not None else None
                 if own_env is not None:  # but its own release env var is written
                     return own_env
                 raise BuildsOnError(f"{folder} builds on {follows}") from None

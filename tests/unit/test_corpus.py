@@ -712,7 +712,8 @@ CASES: dict[str, Case] = {
              f"resources:\n  - ../../base\nimages:\n  - name: web-image\n    newName: {REG}/web\n"
              "    newTag: v1\n")},
         "c/overlays/prod", f"{REG}/web:v2", "web@v2", extra=("--workload", "web-canary"),
-        error="it would also move Deployment/web container web, which run the same image"),
+        error="it would also move Deployment/web container web, which run the same image: the "
+              "app's other workloads move with the target only when"),
     "an-app-of-several-candidates-without-workload-is-refused-naming-the-input": Case(
         PODINFO_LIKE,
         "p/overlays/production", f"{REG}/podinfo:6.15.0", "podinfo@6.15.0",
@@ -810,6 +811,33 @@ CASES: dict[str, Case] = {
              "  template:\n    spec:\n      containers:\n        - name: web\n"
              "          env:\n" + RELEASE_ENV.format(release="web@v1"))},
         "h/dev", f"{REG}/web:v2", "web@v2", error="does not render as the deploy needs"),
+    # 'workload' named as rendered (namePrefix: prod-): prod-web is the app's own workload, and
+    # its worker on the same entry moves with it (it was refused as a canary's deploy)
+    "images-entry-shared-with-the-worker-named-with-its-prefix-moves-it-too": Case(
+        {"q/prod/kustomization.yaml": kustomization(
+            "namePrefix: prod-\nresources:\n  - web.yaml\n  - worker.yaml\nimages:\n"
+            f"  - name: {REG}/web\n    newTag: v1\n"),
+         "q/prod/web.yaml": deployment("web", f"{REG}/web:v1"),
+         "q/prod/worker.yaml": deployment("web-worker", f"{REG}/web:v1")},
+        "q/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "prod-web", "web"),
+        extra=("--workload", "prod-web"), written=("q/prod/kustomization.yaml", "q/prod/web.yaml"),
+        moved=(("Deployment", "prod-web-worker", "web-worker"),)),
+    # prod runs the new image already (an earlier deploy), a sibling's own release env var is
+    # stale: written now (it was left, "no file of its own to write")
+    "prod-sibling-with-a-stale-release-env-is-written-when-prod-runs-the-image": Case(
+        {"k/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
+         "k/base/deployment.yaml": deployment("web", f"{REG}/web:v1"),
+         "k/prod/kustomization.yaml": kustomization(
+             f"resources:\n  - ../base\nimages:\n  - name: {REG}/web\n    newTag: v2\n"),
+         "k/prod-eu/kustomization.yaml": kustomization(
+             "resources:\n  - ../prod\npatches:\n  - path: web.yaml\n"),
+         "k/prod-eu/web.yaml": (
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+             "  template:\n    spec:\n      containers:\n        - name: web\n"
+             "          env:\n" + RELEASE_ENV.format(release="web@v1"))},
+        "k/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
+        written=("k/prod-eu/web.yaml",), env_written=False,
+        texts={"k/prod-eu/web.yaml": ("              value: web@v2",)}),
     "images-entry-moves-a-migration-init-container-of-the-same-image-too": Case(
         {"m/base/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n"),
          "m/base/deployment.yaml": deployment("web", "web-image").replace(
