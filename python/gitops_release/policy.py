@@ -141,6 +141,7 @@ class Hold:
     by: str
     where: str
     version: str | None = None
+    exists: bool | None = None  # its path is a folder of the repository (None: not looked up)
 
     def covers(self, path: str) -> bool:
         """The held overlay itself, every overlay below a held folder (``clusters/prod`` holds

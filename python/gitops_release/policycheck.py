@@ -40,6 +40,8 @@ def check_spelling(policy: Policy, request: DeployRequest) -> Refusal | None:
         low, name = path.lower(), PurePosixPath(path).name
         if not request.operator and policy.hold_for(path) is None:
             for hold in policy.holds:
+                if hold.exists:  # a folder of that spelling: it holds that one (apps/Web/prod)
+                    continue
                 if dataclasses.replace(hold, path=hold.path.lower()).covers(low):
                     return Refusal("held", f"{path} is held as {hold.path!r}, which names it in "
                                    "another case: a hold's path is case-sensitive, so it holds "

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -248,6 +248,10 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     overlay = resolve_overlay(root, s.config_root, s.path)
     _refuse_inside_a_chart(root, overlay)
     policy = load_policy(root)
+    if policy.holds:
+        found = _hold_folders(root, policy.holds)
+        policy = replace(policy, holds=tuple(replace(h, exists=h.path.rstrip("/") in found)
+                                             for h in policy.holds))
     plan = Plan(root)
     folders = [overlay] + (fan_out_siblings(overlay, root / s.config_root, plan.skipped)
                            if s.fan_out else [])
@@ -266,7 +270,11 @@ def plan_deploy(root: Path, s: Settings, environ: Mapping[str, str] | None = Non
     if not operator:
         _far_holds(root, policy.holds, plan, target, widen)
         if plan.overlays:
-            plan.overlays[0].notes += _holds_on_nothing(root, policy.holds)
+            plan.overlays[0].notes += [
+                f"{hold.where}: the hold on {hold.path} names no folder of the repository, so it "
+                "holds nothing (paths are case-sensitive); correct its path, or lift it with "
+                f"gitops-release unhold --path {hold.path}"
+                for hold in policy.holds if hold.exists is False]
     plan.refusal = policy_refusal(policy, plan.overlays, target, s.path, source=s.source,
                                   forced=s.allow_downgrade, operator=operator, token=s.token,
                                   environ=environ or {}, taken=plan.taken)
@@ -371,14 +379,14 @@ def _far_holds(root: Path, holds: Sequence[Hold], plan: Plan, target: Target,
                                                            plan.taken)
 
 
-def _holds_on_nothing(root: Path, holds: Sequence[Hold]) -> list[str]:
-    """A note for each hold whose path is no folder of the repository (a typo such as
-    ``apps/web/prd``, or an overlay since removed): it holds nothing, and the deploy it was
-    meant to stop would go through without a word. Looked up in HEAD's tree (a sparse checkout
-    leaves folders out of the work tree), else in the work tree."""
+def _hold_folders(root: Path, holds: Sequence[Hold]) -> set[str]:
+    """The holds' paths that are folders of the repository: one that is not (a typo such as
+    ``apps/web/prd``, or an overlay since removed) holds nothing, and the deploy it was meant to
+    stop would go through without a word. Looked up in HEAD's tree (a sparse checkout leaves
+    folders out of the work tree), else in the work tree."""
     paths = sorted({hold.path.rstrip("/") for hold in holds if hold.path.rstrip("/")})
     if not paths:
-        return []
+        return set()
     asked = [p for p in paths if "\n" not in p]
     try:
         listed = subprocess.run(["git", "cat-file", "--batch-check=%(objecttype)"], cwd=root,
@@ -391,10 +399,7 @@ def _holds_on_nothing(root: Path, holds: Sequence[Hold]) -> list[str]:
         found = {p for p, kind in zip(asked, answers, strict=True) if kind == "tree"}
     else:  # no git work tree (or no commit yet): the work tree
         found = {p for p in paths if (root / p).is_dir()}
-    return [f"{hold.where}: the hold on {hold.path} names no folder of the repository, so it "
-            "holds nothing (paths are case-sensitive); correct its path, or lift it with "
-            f"gitops-release unhold --path {hold.path}"
-            for hold in holds if hold.path.rstrip("/") not in found]
+    return found
 
 
 HELD_FOLDER_LIMIT = 500  # overlays looked at below one held folder

@@ -347,3 +347,16 @@ def test_a_rule_or_hold_naming_the_overlay_in_another_case_refuses(
     if refusal is not None:
         assert words in refusal.message
         assert "Correct the" in refusal.hint
+
+
+def test_a_hold_on_a_folder_of_its_own_spelling_holds_that_one() -> None:
+    """apps/Web/prod and apps/web/prod are both folders: the hold on apps/Web/prod holds that
+    one, and the deploy of apps/web/prod is not refused as misspelt (it was)."""
+    import dataclasses
+
+    policy = parse_policy("holds:\n  - {path: apps/Checkout/overlays/prod, reason: incident, "
+                          "since: 2026-11-20T09:00:00Z, by: bob}\n")
+    assert reason(policy.check(request(path=PROD))) == "held"  # not looked up: misspelt
+    looked_up = dataclasses.replace(policy, holds=tuple(
+        dataclasses.replace(h, exists=True) for h in policy.holds))
+    assert looked_up.check(request(path=PROD)) is None
