@@ -84,6 +84,10 @@ GENERATED_JOB = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {n
                  f"        - name: main\n          image: {REG}/{{name}}:v1.0.0\n")
 
 
+# a strategic-merge patch of Deployment/web setting only its release env var, web@v1
+RELEASE_PATCH = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+                 "  template:\n    spec:\n      containers:\n        - name: web\n"
+                 "          env:\n" + RELEASE_ENV.format(release="web@v1"))
 # podinfo's production overlay, in short: two bases on one image, none named after the app
 PODINFO_LIKE = {
     **{f"p/bases/{name}/kustomization.yaml": kustomization("resources:\n  - deployment.yaml\n")
@@ -768,11 +772,7 @@ CASES: dict[str, Case] = {
              f"resources:\n  - ../base\nimages:\n  - name: {REG}/web\n    newTag: v1\n"),
          "f/prod-eu/kustomization.yaml": kustomization(
              "resources:\n  - ../prod\npatches:\n  - path: web.yaml\n"),
-         "f/prod-eu/web.yaml": (
-             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
-             "  template:\n    spec:\n      containers:\n        - name: web\n"
-             "          env:\n            - name: APP_RELEASEVERSION\n"
-             "              value: web@v1\n")},
+         "f/prod-eu/web.yaml": RELEASE_PATCH},
         "f/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
         written=("f/prod/kustomization.yaml", "f/prod-eu/web.yaml"), env_written=False,
         texts={"f/prod-eu/web.yaml": ("              value: web@v2",)}),
@@ -784,10 +784,7 @@ CASES: dict[str, Case] = {
          "g/prod/kustomization.yaml": kustomization(
              f"resources:\n  - ../base\npatches:\n  - path: env.yaml\nimages:\n"
              f"  - name: {REG}/web\n    newTag: v1\n"),
-         "g/prod/env.yaml": (
-             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
-             "  template:\n    spec:\n      containers:\n        - name: web\n"
-             "          env:\n" + RELEASE_ENV.format(release="web@v1")),
+         "g/prod/env.yaml": RELEASE_PATCH,
          "g/prod-eu/kustomization.yaml": kustomization(
              "resources:\n  - ../prod\npatches:\n  - target:\n      kind: Deployment\n"
              "      name: web\n    patch: |\n      - op: add\n"
@@ -806,10 +803,7 @@ CASES: dict[str, Case] = {
              "      kind: Deployment\n      name: web\n    patch: |\n      - op: add\n"
              "        path: /spec/template/spec/containers/0/env/-\n"
              "        value: {name: APP_RELEASEVERSION, value: web@v1}\n"),
-         "h/dev/env.yaml": (
-             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
-             "  template:\n    spec:\n      containers:\n        - name: web\n"
-             "          env:\n" + RELEASE_ENV.format(release="web@v1"))},
+         "h/dev/env.yaml": RELEASE_PATCH},
         "h/dev", f"{REG}/web:v2", "web@v2", error="does not render as the deploy needs"),
     # 'workload' named as rendered (namePrefix: prod-): prod-web is the app's own workload, and
     # its worker on the same entry moves with it (it was refused as a canary's deploy)
@@ -831,10 +825,7 @@ CASES: dict[str, Case] = {
              f"resources:\n  - ../base\nimages:\n  - name: {REG}/web\n    newTag: v2\n"),
          "k/prod-eu/kustomization.yaml": kustomization(
              "resources:\n  - ../prod\npatches:\n  - path: web.yaml\n"),
-         "k/prod-eu/web.yaml": (
-             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
-             "  template:\n    spec:\n      containers:\n        - name: web\n"
-             "          env:\n" + RELEASE_ENV.format(release="web@v1"))},
+         "k/prod-eu/web.yaml": RELEASE_PATCH},
         "k/prod", f"{REG}/web:v2", "web@v2", ("Deployment", "web", "web"),
         written=("k/prod-eu/web.yaml",), env_written=False,
         texts={"k/prod-eu/web.yaml": ("              value: web@v2",)}),
