@@ -512,7 +512,12 @@ def prove(before: list[Any], after: list[Any], target: Any, old_tag: str | None,
                             hint="Set helm-tag-key/helm-image-key to keys only this app's "
                             "workload reads")
     named = getattr(target, "workload", "")
-    others = [w for w in workloads if named and w.split("/", 1)[-1] != named]
+    # the workload named: as rendered, else a workload the chart names <release>-...-<named>
+    # (rendered as the release named after the app: the worker's release renders the chart's
+    # worker as worker-web-worker)
+    exact = [w for w in workloads if w.split("/", 1)[-1] == named]
+    mine = exact or [w for w in workloads if w.split("/", 1)[-1].endswith("-" + named)]
+    others = [w for w in workloads if named and w not in mine]
     if others:
         raise ManifestError(f"helm template of the chart in {where}: the values edit moves "
                             f"{', '.join(others)}, not only the workload named {named!r} "

@@ -864,3 +864,24 @@ def test_without_a_render_an_if_inside_the_template_is_no_gate(tmp_path: Path) -
                   "  enabled: false\n", template, chart=chart)
     code, log, outputs = _deploy(repo, tmp_path, f"{REG}/web:1.1.0", "web@1.1.0")
     assert code == 0 and outputs["changed"] == "true", log
+
+
+def test_a_workload_named_as_the_charts_component_is_found_in_the_render(tmp_path: Path) -> None:
+    """The chart names its workloads <release>-<chart>-worker; rendered as the worker's release
+    that is worker-web-worker, and 'workload: worker' (the component, as the README says) was
+    refused as "not only the workload named 'worker'" though it moved that one alone."""
+    helpers = '{{- define "web.fullname" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end -}}\n'
+    worker = deployment("{{ .Values.worker.image.repository }}:{{ .Values.worker.image.tag }}",
+                        label=False).replace("  name: web\n",
+                                             '  name: {{ include "web.fullname" . }}-worker\n')
+    server = deployment("{{ .Values.image.repository }}:{{ .Values.image.tag }}", label=False) \
+        .replace("  name: web\n", '  name: {{ include "web.fullname" . }}-server\n')
+    repo = _chart(tmp_path, f"image:\n  repository: {REG}/web\n  tag: 1.2.0\nworker:\n  image:\n"
+                  f"    repository: {REG}/worker\n    tag: 1.2.0\n", server,
+                  {"apps/web/templates/_helpers.tpl": helpers,
+                   "apps/web/templates/worker.yaml": worker})
+    log = _refused(repo, tmp_path, f"{REG}/worker:1.3.0", "worker@1.3.0", "--workload", "server")
+    assert "not only the workload named 'server'" in log, log
+    code, log, outputs = _deploy(repo, tmp_path, f"{REG}/worker:1.3.0", "worker@1.3.0",
+                                 "apps/web", "--workload", "worker")
+    assert code == 0 and outputs["changed"] == "true", log
