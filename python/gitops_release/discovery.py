@@ -84,6 +84,13 @@ class Tree:
     dependents: list[str] = field(default_factory=list)  # beside the overlay, building on it
     follows: str = ""  # a fan-out's prod overlay this one builds on (deployed with it)
 
+    @property
+    def affixes(self) -> tuple[list[str], list[str]]:
+        """The namePrefix and nameSuffix values of its kustomizations, as a rendered object's
+        name may carry them (``targets.object_names`` takes them off)."""
+        return ([k.name_prefix for k in self.kustomizations],
+                [k.name_suffix for k in self.kustomizations])
+
     def shared_text(self, rels: set[str]) -> str:
         """Which of ``rels`` other kustomizations use ('' when none)."""
         return "; ".join(f"{rel} is also used by {', '.join(users)}"

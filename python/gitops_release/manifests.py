@@ -59,6 +59,7 @@ from gitops_release.targets import (
     containers_of,
     dig,
     env_list,
+    env_values,
     object_name,
     object_names,
     parsed_image,
@@ -179,8 +180,7 @@ def _probe(renderer: Renderer, places: list[Place], found: Found, env: str,
     if target is None:
         return None, None
     image = str(target.get("image", ""))
-    envs = [str(e.get("value", "")) for e in env_list(target)
-            if isinstance(e, dict) and e.get("name") == env]
+    envs = env_values(target, env)
 
     def which(value: str) -> Place | None:
         match = re.match(re.escape(PROBE_HOST) + r"/p([0-9]+)", value)
@@ -243,8 +243,7 @@ def _others_follow(target: Target, renderer: Renderer) -> bool:
     if not target.workload or target.workload == target.app:
         return True
     tree = renderer.tree
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     named = [object_names(obj, prefixes, suffixes) for obj in renderer({})
              if isinstance(obj, dict) and containers_of(obj)]
     # the workload named answers to the app's name (prod-web under namePrefix: prod-, web-green
@@ -316,8 +315,7 @@ def read_image(root: Path, folder: str, app: str, event: str, container: str = "
         render = renderer({})
     finally:
         renderer.close()
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     return select(render, Wanted(app, "", tuple(kinds), "", container), prefixes, suffixes,
                   folder).image or None
 
@@ -360,8 +358,7 @@ def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
     plain = Renderer(tree)
     try:
         before = renderer({})
-        prefixes = [k.name_prefix for k in tree.kustomizations]
-        suffixes = [k.name_suffix for k in tree.kustomizations]
+        prefixes, suffixes = tree.affixes
         wanted = Wanted(target.app, target.image.name, tuple(kinds), target.workload,
                         target.container)
         try:
@@ -373,8 +370,7 @@ def plan_release_env(tree: Tree, target: Target, kinds: Sequence[str],
         envs = [p for p in env_places(tree, found, target.release_env)
                 if p.file.inside and _sets_env(renderer, p, found, target.release_env)]
         old = locate(before, found) or {}
-        values = [str(e.get("value", "")) for e in env_list(old)
-                  if isinstance(e, dict) and e.get("name") == target.release_env]
+        values = env_values(old, target.release_env)
         if len(envs) != 1 or values == [target.release]:
             return None
         try:
@@ -508,8 +504,7 @@ def _refuse_argocd_override(tree: Tree, found: Found, target: Target) -> None:
 def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
                    kinds: Sequence[str], new_entry: bool) -> OverlayPlan:
     before = renderer({})
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     found = select(before, Wanted(target.app, target.image.name, tuple(kinds), target.workload,
                                   target.container), prefixes, suffixes, tree.overlay)
     plan = OverlayPlan(tree.overlay, previous_image=found.image, target=found.label)
@@ -518,10 +513,9 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     current = parsed_image(found.image)
     plan.previous_version = current.tag if current is not None else None
     old_env = locate(before, found) or {}
-    env_values = [str(e.get("value", "")) for e in env_list(old_env)
-                  if isinstance(e, dict) and e.get("name") == target.release_env]
-    if plan.previous_version is None and env_values and "@" in env_values[0]:
-        plan.previous_version = env_values[0].rsplit("@", 1)[1]
+    env_set = env_values(old_env, target.release_env)
+    if plan.previous_version is None and env_set and "@" in env_set[0]:
+        plan.previous_version = env_set[0].rsplit("@", 1)[1]
     plan.refusal = repository_refusal(f"{found.label} in {tree.overlay} runs",
                                       current.name if current is not None else None, target)
     if current is None and not target.allow_repository_change:
@@ -551,14 +545,14 @@ def _plan_workload(renderer: Renderer, tree: Tree, target: Target,
     for place in tries:
         plan.notes = list(picked)  # an attempt that did not hold leaves no note
         edits, texts, after, proven, expected = _attempt(renderer, (found, target), place,
-                                                         (env_place, env_values), plan, before)
+                                                         (env_place, env_set), plan, before)
         if proven:
             if place is None:  # a new images: entry is written
                 no_second_entry(tree, found)
             break
     else:
         edits, texts = _through_replacement(renderer, (before, after, expected), found, target,
-                                            env_place, env_values, plan)
+                                            env_place, env_set, plan)
     plan.proof = f"{renderer.proof} ({renderer.count} renders)"
     plan.render_seconds = renderer.seconds
     plan.changes = _changes(tree, edits, texts, plan)
@@ -983,9 +977,8 @@ def _is_new_version(image: str, target: Target) -> bool:
 
 
 def _env_value(container: Any, env: str) -> str | None:
-    values = [e.get("value") for e in env_list(container)
-              if isinstance(e, dict) and e.get("name") == env]
-    return str(values[-1]) if values else None  # given twice, the pod gets the last one
+    values = env_values(container, env)
+    return values[-1] if values else None  # given twice, the pod gets the last one
 
 
 def _without_images(obj: Any, env: str) -> Any:

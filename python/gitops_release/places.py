@@ -131,8 +131,7 @@ def _doc_matches(doc: Any, found: Found, tree: Tree, file: SourceFile | None = N
     """Whether ``doc`` (of ``file``) is, or patches, the target's workload: a strategic-merge
     patch listed with a ``target:`` selector applies to what the selector names, whatever its
     own ``metadata.name`` (kustomize's ``not-important`` idiom)."""
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     names = name_variants(found.name, prefixes, suffixes)
     selector = file.patch_target if file is not None and file.role == "patch" else {}
     if any(selector.values()):
@@ -203,8 +202,7 @@ def field_places(tree: Tree, found: Found) -> list[Place]:
 def _op_places(tree: Tree, found: Found, regex: re.Pattern[str], kind: str, what: str,
                env: str = "") -> list[Place]:
     places = []
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     for file in tree.inside():
         selector = file.patch_target
         if file.role != "json6902" or selector.get("kind") not in (None, "", found.kind) or \

@@ -20,6 +20,7 @@ from gitops_release.targets import (
     containers_of,
     dig,
     env_list,
+    env_values,
     object_name,
     parsed_image,
 )
@@ -193,7 +194,7 @@ def prove(before: list[Any], after: list[Any], found: Found, image: ImageReferen
             items = []
         old["env"] = items
         hit = [e for e in items if isinstance(e, dict) and e.get("name") == env]
-        if len([e for e in env_list(new) if isinstance(e, dict) and e.get("name") == env]) > 1:
+        if len(env_values(new, env)) > 1:
             # the var twice (a patch's op adds another): the last one is what the pod gets, and
             # an edit of one of them proves nothing of it
             return False, expected

@@ -91,8 +91,7 @@ def _replacements(tree: Tree) -> Iterator[tuple[str, y.Node]]:
 def _targeting(tree: Tree, found: Found) -> Iterator[tuple[str, y.Node, y.Node, str]]:
     """(file:line, source, target, field path) of every replacement field path of the tree
     whose target selects ``found``'s workload."""
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     for where, item in _replacements(tree):
         if y.node_kind(item) != "mapping":
             continue
@@ -159,8 +158,7 @@ def with_source(render: list[Any], tree: Tree, replacement: ImageReplacement,
     """``render`` with the replacement's source field set to ``value`` (what the edit of the
     source may change besides the target); None when the render holds no single source."""
     kind, _, name = replacement.source.partition("/")
-    prefixes = [k.name_prefix for k in tree.kustomizations]
-    suffixes = [k.name_suffix for k in tree.kustomizations]
+    prefixes, suffixes = tree.affixes
     hits = [i for i, obj in enumerate(render) if isinstance(obj, dict) and obj.get("kind") == kind
             and name in name_variants(str(dig(obj, ("metadata", "name"))), prefixes, suffixes)]
     if len(hits) != 1:

@@ -96,6 +96,13 @@ def env_list(container: Any) -> list[Any]:
     return env if isinstance(env, list) else []
 
 
+def env_values(container: Any, env: str) -> list[str]:
+    """The values a rendered container gives the env var ``env``, in order (given twice, the
+    pod gets the last one)."""
+    return [str(e.get("value", "")) for e in env_list(container)
+            if isinstance(e, dict) and e.get("name") == env]
+
+
 def repository(image: str) -> str | None:
     try:
         return parse_reference(image, "image").name
