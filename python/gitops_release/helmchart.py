@@ -73,13 +73,18 @@ def load_chart(root: Path, folder: str) -> Chart | None:
     workloads = [w for rel, text in texts.items() if _is_manifest(rel)
                  for w in _workloads(rel, text, defines)]
     shown = [text for rel, text in texts.items() if rel != "templates/NOTES.txt"]
-    try:
-        meta = (chart / "Chart.yaml").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        meta = ""
-    named = re.search(r"^name:[ \t]*[\"']?([\w.-]+)", meta, re.MULTILINE)
     return Chart("\n".join(shown), tuple(workloads), frozenset(defines), tuple(defines.items()),
-                 named.group(1) if named else "")
+                 chart_name(chart))
+
+
+def chart_name(folder: Path) -> str:
+    """The ``name`` of the Chart.yaml in ``folder`` ('' where it cannot be read)."""
+    try:
+        meta = (folder / "Chart.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    named = re.search(r"^name:[ \t]*[\"']?([\w.-]+)", meta, re.MULTILINE)
+    return named.group(1) if named else ""
 
 
 def _is_manifest(rel: str) -> bool:
@@ -219,6 +224,11 @@ def reads(text: str, path: tuple[str, ...], defined: frozenset[str] = frozenset(
     return False
 
 
+def without_comments(text: str) -> str:
+    """A template's text without its ``{{/* ... */}}`` comments."""
+    return _COMMENT.sub("", text)
+
+
 def _taker(action: str, at: int) -> str | None:
     """The helper whose argument holds the character ``at`` of ``action`` (the innermost
     ``include``/``template`` call around it), or None."""
@@ -268,7 +278,7 @@ def _puts_in_image(name: str, leaf: str, defined: frozenset[str],
         return not _PULL_SECRETS.search(name)
     if bodies is None or name not in bodies:
         return None
-    body = _COMMENT.sub("", _expand(bodies[name], dict(bodies)))
+    body = without_comments(_expand(bodies[name], dict(bodies)))
     if re.search(r"\b" + re.escape(leaf) + r"\b", body):
         return True
     if _WHOLE.search(body) or any(other not in defined and not _PULL_SECRETS.search(other)
@@ -319,8 +329,11 @@ def other_readers(chart: Chart, path: tuple[str, ...], app: str,
     return [w for w in readers if w.ranged], False
 
 
-# the labels that name an object's application or component, as a template writes them
-_OWN_LABEL = re.compile(r"^[ \t]*(app\.kubernetes\.io/component|app\.kubernetes\.io/name|app):"
+# the labels that name an object's application or component (Kubernetes' recommended labels,
+# and the older app label): a chart names workloads after the release, not after the component
+OWN_LABELS = ("app.kubernetes.io/component", "app.kubernetes.io/name", "app")
+# ... as a template writes them
+_OWN_LABEL = re.compile(r"^[ \t]*(" + "|".join(map(re.escape, OWN_LABELS)) + r"):"
                         r"[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 _LIST_NAME = re.compile(r"^[ \t]*-[ \t]*name:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 _NAME_CALL = re.compile(r"\{\{-?\s*(?:include|template)\s+\"([^\"]+)\"\s+[.$]\s*-?\}\}")
@@ -336,7 +349,7 @@ def resolved(chart: Chart, written: str, name: str) -> str | None:
     the chart's name or nameOverride); None when it holds anything else a render decides."""
     helpers = {h for h, body in chart.bodies if _NAME_HELPER.fullmatch(_END.split(body, 1)[0])}
     text = _NAME_CALL.sub(lambda m: name if m.group(1) in helpers else m.group(0),
-                     written.strip().strip("\"'"))
+                          written.strip().strip("\"'"))
     return None if "{{" in text or not text else text
 
 

@@ -25,14 +25,17 @@ from gitops_release import yamledit as y
 from gitops_release.discovery import SourceFile, Tree
 from gitops_release.errors import ManifestError
 from gitops_release.helmchart import (
+    OWN_LABELS,
     Chart,
     Workload,
+    chart_name,
     image_keys,
     image_lines_read_other_keys,
     load_chart,
     other_readers,
     own_workloads,
     reads,
+    without_comments,
 )
 from gitops_release.inline import InlinePatch
 from gitops_release.manifests import (
@@ -707,11 +710,12 @@ def plan_values(tree: Tree, file: SourceFile, target: Target, root: Path,
         docs = [values] + ([_top(chart_values)] if chart_values and chart_values is not file
                            else [])
         written = block.base if block.string else (*block.base, block.tag)
-        plan.refusal = _not_the_apps_template(load_chart(root, tree.overlay), written, target,
-                                              docs, tree.overlay)
+        templates_chart = load_chart(root, tree.overlay)
+        plan.refusal = _not_the_apps_template(templates_chart, written, target, docs,
+                                              tree.overlay)
         if plan.refusal is not None:
             return plan
-        _refuse_disabled(load_chart(root, tree.overlay), written, docs, tree.overlay)
+        _refuse_disabled(templates_chart, written, docs, tree.overlay)
     if target.helm_release_key and plan.refusal is None:
         keys = _split(target.helm_release_key)
         parent = y.get_path(parsed.docs[doc_index], (*base, *keys[:-1]))
@@ -822,7 +826,7 @@ def _helm_proof(plan: OverlayPlan, tree: Tree, file: SourceFile, new_text: str,
         renders += 1
     plan.render_seconds += time.perf_counter() - started
     plan.refusal = plan.refusal or _not_the_apps_workload(before, moved, target, tree.overlay,
-                                                          _chart_name(file.path.parent))
+                                                          chart_name(file.path.parent))
     ref = parsed_image(previous) if previous else None
     plan.previous_image = previous or plan.previous_image
     if ref is not None and ref.tag:
@@ -845,11 +849,6 @@ def _helm_failure(err: str) -> str:
     return reason[:300]
 
 
-# the labels that name an object's application or component (Kubernetes' recommended labels,
-# and the older app label): a chart names workloads after the release, not after the component
-OWN_LABELS = ("app.kubernetes.io/component", "app.kubernetes.io/name", "app")
-
-
 def _own_label(obj: Any, app: str) -> str | None:
     """``label: value`` of the first of OWN_LABELS set to ``app`` on the object or its pods."""
     for at in (("metadata",), ("spec", "template", "metadata"),
@@ -859,16 +858,6 @@ def _own_label(obj: Any, app: str) -> str | None:
             if isinstance(labels, dict) and labels.get(key) == app:
                 return f"{key}: {app}"
     return None
-
-
-def _chart_name(folder: Path) -> str:
-    """The ``name`` of the chart's Chart.yaml in ``folder`` ('' where it cannot be read)."""
-    try:
-        meta = (folder / "Chart.yaml").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    named = re.search(r"^name:[ \t]*[\"']?([\w.-]+)", meta, re.MULTILINE)
-    return named.group(1) if named else ""
 
 
 def _not_the_apps_workload(before: list[Any], moved: list[str], target: Target,
@@ -1026,9 +1015,8 @@ def _not_the_apps_template(chart: Chart | None, path: tuple[str, ...], target: T
 
 
 # a template rendered only where a values key is set: {{- if .Values.metrics.enabled }} first
-# (after comments: a comment's text never holds its end, "*/")
-_GATE = re.compile(r"\A(?:\s*\{\{-?\s*/\*(?:(?!\*/).)*\*/\s*-?\}\})*"
-                   r"\s*\{\{-?\s*if\s+\.Values\.([\w.]+)\s*-?\}\}", re.DOTALL)
+# (its comments left out)
+_GATE = re.compile(r"\A\s*\{\{-?\s*if\s+\.Values\.([\w.]+)\s*-?\}\}")
 
 
 def _refuse_disabled(chart: Chart | None, path: tuple[str, ...], docs: list[y.Node],
@@ -1044,7 +1032,7 @@ def _refuse_disabled(chart: Chart | None, path: tuple[str, ...], docs: list[y.No
     readers = [w for w in chart.workloads if reads(w.text, path, chart.defined, bodies)]
     gates = []
     for workload in readers:
-        gate = _GATE.match(workload.text)
+        gate = _GATE.match(without_comments(workload.text))
         if gate is None:
             return
         key = tuple(gate.group(1).split("."))
